@@ -1,0 +1,344 @@
+// The only file that knows about Python: converts and checks arrays, releases the GIL around
+// the C++ work, and turns C++ exceptions into Python ones (std::invalid_argument -> ValueError).
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <cmath>
+#include <memory>
+#include <optional>
+#include <sstream>
+#include <string>
+
+#include "activations.h"
+#include "blas.h"
+#include "network.h"
+#include "parallel.h"
+
+namespace py = pybind11;
+using quasinet::Network;
+
+namespace {
+
+using Array = py::array_t<double, py::array::c_style>;
+
+// Below this many multiply-adds a call is shorter than releasing and re-taking the GIL.
+constexpr std::size_t kReleaseGilWork = 4096;
+
+std::string shape_str(const py::array& a) {
+  std::ostringstream s;
+  s << "(";
+  for (py::ssize_t i = 0; i < a.ndim(); ++i) s << (i ? ", " : "") << a.shape(i);
+  s << (a.ndim() == 1 ? ",)" : ")");
+  return s.str();
+}
+
+// A C-contiguous float64 view of obj: no copy when it already is one, one conversion for
+// other real dtypes, byte orders and layouts; a TypeError for anything that is not real.
+Array real_array(py::handle obj, const char* name) {
+  if (Array::check_(obj)) return py::reinterpret_borrow<Array>(obj);
+  py::array a = py::array::ensure(obj);
+  if (!a) {
+    PyErr_Clear();
+    throw py::type_error(std::string(name) + " must be an array of real numbers, got " +
+                         std::string(py::str(py::type::of(obj).attr("__name__"))));
+  }
+  const char kind = a.dtype().kind();
+  if (kind != 'f' && kind != 'i' && kind != 'u' && kind != 'b')
+    throw py::type_error(std::string(name) + " must hold real numbers (float, int or bool), got dtype " +
+                         std::string(py::str(a.dtype())));
+  return py::array_t<double, py::array::c_style | py::array::forcecast>::ensure(a);
+}
+
+void require_finite(const Array& a, const char* name) {
+  const double* p = a.data();
+  const py::ssize_t n = a.size();
+  for (py::ssize_t i = 0; i < n; ++i) {
+    if (!std::isfinite(p[i])) {
+      std::ostringstream s;
+      s << name << " must be finite, got " << p[i] << " at flat index " << i;
+      if (a.ndim() == 2) s << " (row " << i / a.shape(1) << ", column " << i % a.shape(1) << ")";
+      throw py::value_error(s.str());
+    }
+  }
+}
+
+// Checked inputs of one call, owning any converted copies.
+struct Data {
+  Array X, Y, w;
+  std::size_t N = 0;
+  bool has_y = false, has_w = false;
+};
+
+Array check_X(const Network& net, py::handle obj) {
+  Array X = real_array(obj, "X");
+  if (X.ndim() != 2)
+    throw py::value_error("X must be 2-D (samples, " + std::to_string(net.n_inputs()) + " features), got shape " +
+                          shape_str(X));
+  if (static_cast<std::size_t>(X.shape(1)) != net.n_inputs())
+    throw py::value_error("X must have " + std::to_string(net.n_inputs()) + " columns (one per network input), got " +
+                          std::to_string(X.shape(1)));
+  if (X.shape(0) == 0) throw py::value_error("X has 0 samples: expected at least 1");
+  require_finite(X, "X");
+  return X;
+}
+
+Data check_data(const Network& net, py::handle X_obj, py::handle Y_obj, py::handle w_obj) {
+  Data d;
+  d.X = check_X(net, X_obj);
+  d.N = static_cast<std::size_t>(d.X.shape(0));
+  const std::size_t nL = net.n_outputs();
+  if (!Y_obj.is_none()) {
+    d.Y = real_array(Y_obj, "y");
+    const bool column = d.Y.ndim() == 1 && nL == 1;
+    if (!(d.Y.ndim() == 2 || column))
+      throw py::value_error("y must be 2-D (samples, " + std::to_string(nL) + " outputs)" +
+                            (nL == 1 ? std::string(" or 1-D") : std::string()) + ", got shape " + shape_str(d.Y));
+    if (static_cast<std::size_t>(d.Y.shape(0)) != d.N)
+      throw py::value_error("y has " + std::to_string(d.Y.shape(0)) + " rows but X has " + std::to_string(d.N));
+    const std::size_t cols = column ? 1 : static_cast<std::size_t>(d.Y.shape(1));
+    if (cols != nL)
+      throw py::value_error("y must have " + std::to_string(nL) + " column(s) (one per network output), got " +
+                            std::to_string(cols));
+    require_finite(d.Y, "y");
+    d.has_y = true;
+  }
+  if (!w_obj.is_none()) {
+    d.w = real_array(w_obj, "sample_weight");
+    if (d.w.ndim() != 1 || static_cast<std::size_t>(d.w.shape(0)) != d.N)
+      throw py::value_error("sample_weight must have shape (" + std::to_string(d.N) + ",), got " + shape_str(d.w));
+    require_finite(d.w, "sample_weight");
+    const double* p = d.w.data();
+    for (std::size_t i = 0; i < d.N; ++i)
+      if (p[i] < 0.0)
+        throw py::value_error("sample_weight must be >= 0, got " + std::to_string(p[i]) + " at index " +
+                              std::to_string(i));
+    d.has_w = true;
+  }
+  return d;
+}
+
+Array check_params(const Network& net, py::handle obj) {
+  Array p = real_array(obj, "params");
+  if (p.ndim() != 1 || static_cast<std::size_t>(p.shape(0)) != net.n_params())
+    throw py::value_error("params must have shape (" + std::to_string(net.n_params()) +
+                          ",) (the network's n_params), got " + shape_str(p));
+  return p;
+}
+
+double* check_grad_out(const Network& net, py::handle obj) {
+  if (!Array::check_(obj))
+    throw py::type_error("grad must be a C-contiguous float64 array of shape (" + std::to_string(net.n_params()) +
+                         ",)");
+  auto g = py::reinterpret_borrow<Array>(obj);
+  if (g.ndim() != 1 || static_cast<std::size_t>(g.shape(0)) != net.n_params())
+    throw py::value_error("grad must have shape (" + std::to_string(net.n_params()) + ",), got " + shape_str(g));
+  if (!g.writeable()) throw py::value_error("grad must be writable");
+  return g.mutable_data();
+}
+
+quasinet::Kernel parse_kernel(const std::string& name) {
+  if (name == "auto") return quasinet::Kernel::Auto;
+  if (name == "blas") return quasinet::Kernel::Blas;
+  if (name == "reference") return quasinet::Kernel::Reference;
+  throw py::value_error("kernel must be 'auto', 'blas' or 'reference', got '" + name + "'");
+}
+
+bool check_signals(void*) {
+  py::gil_scoped_acquire gil;
+  return PyErr_CheckSignals() != 0;
+}
+
+quasinet::Options make_options(std::size_t block_rows, std::size_t threads, const std::string& kernel) {
+  quasinet::Options opt;
+  opt.block_rows = block_rows;
+  opt.threads = threads;
+  opt.kernel = parse_kernel(kernel);
+  opt.interrupt.fn = check_signals;
+  return opt;
+}
+
+// Runs f with the GIL released when the work is large enough to be worth it. Safe because
+// the core touches only the arrays' memory, which the Data/Array handles held by the caller
+// keep alive, and no Python object.
+template <class F>
+auto run_core(const Network& net, std::size_t N, quasinet::Options opt, F&& f) {
+  if (N * net.n_params() < kReleaseGilWork) {
+    opt.interrupt = {};  // one block at most; nothing to interrupt
+    return f(opt);
+  }
+  try {
+    py::gil_scoped_release release;
+    return f(opt);
+  } catch (const quasinet::Interrupted&) {
+    throw py::error_already_set();
+  }
+}
+
+// X and y validated once and held; calling it costs one core evaluation and no checks of
+// the data. Returned by Network.bind for scipy.optimize.minimize(jac=True).
+class Bound {
+ public:
+  Bound(std::shared_ptr<const Network> net, Data data, quasinet::Options opt)
+      : net_(std::move(net)), data_(std::move(data)), opt_(opt) {
+    if (!data_.has_y) throw py::value_error("bind needs targets y");
+  }
+
+  py::tuple call(py::handle params_obj) const {
+    Array p = check_params(*net_, params_obj);
+    Array grad(static_cast<py::ssize_t>(net_->n_params()));
+    double* g = grad.mutable_data();
+    const double J = run_core(*net_, data_.N, opt_, [&](const quasinet::Options& o) {
+      return net_->cost_grad(g, p.data(), data_.X.data(), data_.Y.data(), w(), data_.N, o);
+    });
+    return py::make_tuple(J, std::move(grad));
+  }
+
+  double cost(py::handle params_obj) const {
+    Array p = check_params(*net_, params_obj);
+    return run_core(*net_, data_.N, opt_, [&](const quasinet::Options& o) {
+      return net_->cost(p.data(), data_.X.data(), data_.Y.data(), w(), data_.N, o);
+    });
+  }
+
+  std::size_t n_samples() const { return data_.N; }
+  const Array& X() const { return data_.X; }
+  const Array& Y() const { return data_.Y; }
+
+ private:
+  const double* w() const { return data_.has_w ? data_.w.data() : nullptr; }
+  std::shared_ptr<const Network> net_;
+  Data data_;
+  quasinet::Options opt_;
+};
+
+Array elementwise(const std::string& name, py::handle z_obj, bool derivative) {
+  const quasinet::Activation f = quasinet::parse_activation(name);
+  if (f == quasinet::Activation::Softmax) throw py::value_error("softmax is not elementwise");
+  Array z = real_array(z_obj, "z");
+  Array out(std::vector<py::ssize_t>(z.shape(), z.shape() + z.ndim()));
+  const double* in = z.data();
+  double* o = out.mutable_data();
+  for (py::ssize_t i = 0; i < z.size(); ++i) o[i] = derivative ? quasinet::derivative(f, in[i]) : quasinet::apply(f, in[i]);
+  return out;
+}
+
+}  // namespace
+
+PYBIND11_MODULE(_core, m) {
+  m.doc() = "quasinet's C++ core: forward pass, cost and backpropagation over a flat parameter buffer.";
+  quasinet::blas_single_thread();
+
+  py::class_<Network, std::shared_ptr<Network>>(m, "Network")
+      .def(py::init([](std::vector<long long> sizes, const std::string& activation,
+                       const std::string& output_activation, bool bias, const std::string& loss, double l2) {
+             quasinet::Spec spec;
+             for (std::size_t i = 0; i < sizes.size(); ++i) {
+               if (sizes[i] <= 0)
+                 throw py::value_error("layer_sizes must be positive, got " + std::to_string(sizes[i]) +
+                                       " at position " + std::to_string(i));
+               spec.sizes.push_back(static_cast<std::size_t>(sizes[i]));
+             }
+             spec.hidden = quasinet::parse_activation(activation);
+             spec.output = quasinet::parse_activation(output_activation);
+             spec.bias = bias;
+             spec.loss = quasinet::parse_loss(loss);
+             spec.l2 = l2;
+             return std::make_shared<Network>(std::move(spec));
+           }),
+           py::arg("layer_sizes"), py::arg("activation"), py::arg("output_activation"), py::arg("bias"),
+           py::arg("loss"), py::arg("l2"))
+      .def_property_readonly("n_params", &Network::n_params)
+      .def_property_readonly("layer_sizes", [](const Network& n) { return n.spec().sizes; })
+      .def_property_readonly("activation", [](const Network& n) { return quasinet::activation_name(n.spec().hidden); })
+      .def_property_readonly("output_activation",
+                             [](const Network& n) { return quasinet::activation_name(n.spec().output); })
+      .def_property_readonly("bias", [](const Network& n) { return n.spec().bias; })
+      .def_property_readonly("loss", [](const Network& n) { return quasinet::loss_name(n.spec().loss); })
+      .def_property_readonly("l2", [](const Network& n) { return n.spec().l2; })
+      .def_property_readonly(
+          "layout",
+          [](const Network& n) {
+            py::list out;
+            for (const auto& l : n.layout().layers)
+              out.append(py::make_tuple(l.w, l.n_in, l.n_out, n.spec().bias ? py::int_(l.b) : py::object(py::none())));
+            return out;
+          },
+          "Per layer: (W offset, n_in, n_out, b offset or None).")
+      .def(
+          "forward",
+          [](const Network& net, py::handle params, py::handle X, std::size_t block_rows, std::size_t threads,
+             const std::string& kernel) {
+            Array p = check_params(net, params);
+            Array x = check_X(net, X);
+            const auto N = static_cast<std::size_t>(x.shape(0));
+            Array out({static_cast<py::ssize_t>(N), static_cast<py::ssize_t>(net.n_outputs())});
+            double* o = out.mutable_data();
+            run_core(net, N, make_options(block_rows, threads, kernel), [&](const quasinet::Options& opt) {
+              net.forward(o, p.data(), x.data(), N, opt);
+              return 0;
+            });
+            return out;
+          },
+          py::arg("params"), py::arg("X"), py::kw_only(), py::arg("block_rows") = 0, py::arg("threads") = 0,
+          py::arg("kernel") = "auto")
+      .def(
+          "cost",
+          [](const Network& net, py::handle params, py::handle X, py::handle Y, py::handle w, std::size_t block_rows,
+             std::size_t threads, const std::string& kernel) {
+            Array p = check_params(net, params);
+            Data d = check_data(net, X, Y, w);
+            if (!d.has_y) throw py::value_error("y is required");
+            return run_core(net, d.N, make_options(block_rows, threads, kernel), [&](const quasinet::Options& opt) {
+              return net.cost(p.data(), d.X.data(), d.Y.data(), d.has_w ? d.w.data() : nullptr, d.N, opt);
+            });
+          },
+          py::arg("params"), py::arg("X"), py::arg("y"), py::arg("sample_weight") = py::none(), py::kw_only(),
+          py::arg("block_rows") = 0, py::arg("threads") = 0, py::arg("kernel") = "auto")
+      .def(
+          "cost_grad",
+          [](const Network& net, py::handle params, py::handle X, py::handle Y, py::handle w, py::handle grad,
+             std::size_t block_rows, std::size_t threads, const std::string& kernel) {
+            Array p = check_params(net, params);
+            Data d = check_data(net, X, Y, w);
+            if (!d.has_y) throw py::value_error("y is required");
+            py::object g_obj = grad.is_none() ? py::object(Array(static_cast<py::ssize_t>(net.n_params())))
+                                              : py::reinterpret_borrow<py::object>(grad);
+            double* g = check_grad_out(net, g_obj);
+            const double J =
+                run_core(net, d.N, make_options(block_rows, threads, kernel), [&](const quasinet::Options& opt) {
+                  return net.cost_grad(g, p.data(), d.X.data(), d.Y.data(), d.has_w ? d.w.data() : nullptr, d.N, opt);
+                });
+            return py::make_tuple(J, g_obj);
+          },
+          py::arg("params"), py::arg("X"), py::arg("y"), py::arg("sample_weight") = py::none(),
+          py::arg("grad") = py::none(), py::kw_only(), py::arg("block_rows") = 0, py::arg("threads") = 0,
+          py::arg("kernel") = "auto")
+      .def(
+          "bind",
+          [](std::shared_ptr<Network> net, py::handle X, py::handle Y, py::handle w, std::size_t block_rows,
+             std::size_t threads, const std::string& kernel) {
+            Data d = check_data(*net, X, Y, w);
+            return Bound(std::move(net), std::move(d), make_options(block_rows, threads, kernel));
+          },
+          py::arg("X"), py::arg("y"), py::arg("sample_weight") = py::none(), py::kw_only(), py::arg("block_rows") = 0,
+          py::arg("threads") = 0, py::arg("kernel") = "auto");
+
+  py::class_<Bound>(m, "Bound")
+      .def("__call__", &Bound::call, py::arg("params"), "Cost and a new gradient array at params.")
+      .def("cost", &Bound::cost, py::arg("params"), "Cost only at params.")
+      .def_property_readonly("n_samples", &Bound::n_samples)
+      .def_property_readonly("X", &Bound::X)
+      .def_property_readonly("y", &Bound::Y);
+
+  m.def("activation", [](const std::string& name, py::handle z) { return elementwise(name, z, false); },
+        py::arg("name"), py::arg("z"), "f(z) elementwise for an elementwise activation.");
+  m.def("activation_derivative", [](const std::string& name, py::handle z) { return elementwise(name, z, true); },
+        py::arg("name"), py::arg("z"), "f'(z) elementwise for an elementwise activation.");
+  m.def("set_num_threads", [](long long n) {
+    if (n < 0) throw py::value_error("number of threads must be >= 0 (0: all cores), got " + std::to_string(n));
+    quasinet::set_default_threads(static_cast<std::size_t>(n));
+  }, py::arg("n"));
+  m.def("get_num_threads", &quasinet::default_threads);
+  m.def("has_blas", &quasinet::have_blas);
+}

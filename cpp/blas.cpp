@@ -1,0 +1,86 @@
+#include "blas.h"
+
+#include <climits>
+#include <stdexcept>
+
+#ifdef QUASINET_HAVE_BLAS
+// The scipy-openblas32 wheel declares its symbols with a scipy_ prefix so that they never clash
+// with another OpenBLAS in the process.
+#include <cblas.h>
+#define QN_DGEMM scipy_cblas_dgemm
+#define QN_SET_THREADS scipy_openblas_set_num_threads
+#endif
+
+namespace quasinet {
+
+void gemm_reference(bool trans_a, bool trans_b, std::size_t M, std::size_t N, std::size_t K, double alpha,
+                    const double* A, std::size_t lda, const double* B, std::size_t ldb, double beta, double* C,
+                    std::size_t ldc) {
+  for (std::size_t i = 0; i < M; ++i) {
+    double* c = C + i * ldc;
+    if (beta == 0.0) {
+      for (std::size_t j = 0; j < N; ++j) c[j] = 0.0;
+    } else if (beta != 1.0) {
+      for (std::size_t j = 0; j < N; ++j) c[j] *= beta;
+    }
+    if (!trans_b) {
+      // c += alpha * sum_k op(A)[i,k] * B[k,:]  (rows of B are contiguous)
+      for (std::size_t k = 0; k < K; ++k) {
+        const double aik = alpha * (trans_a ? A[k * lda + i] : A[i * lda + k]);
+        const double* b = B + k * ldb;
+        for (std::size_t j = 0; j < N; ++j) c[j] += aik * b[j];
+      }
+    } else {
+      // c[j] += alpha * dot(op(A)[i,:], B[j,:])  (B stored (N, K))
+      for (std::size_t j = 0; j < N; ++j) {
+        const double* b = B + j * ldb;
+        double s = 0.0;
+        for (std::size_t k = 0; k < K; ++k) s += (trans_a ? A[k * lda + i] : A[i * lda + k]) * b[k];
+        c[j] += alpha * s;
+      }
+    }
+  }
+}
+
+#ifdef QUASINET_HAVE_BLAS
+namespace {
+// Below this many multiply-adds a dgemm call costs more than it saves.
+constexpr std::size_t kSmallProduct = 2048;
+}  // namespace
+#endif
+
+void gemm(Kernel kernel, bool trans_a, bool trans_b, std::size_t M, std::size_t N, std::size_t K, double alpha,
+          const double* A, std::size_t lda, const double* B, std::size_t ldb, double beta, double* C,
+          std::size_t ldc) {
+  if (M == 0 || N == 0) return;
+#ifdef QUASINET_HAVE_BLAS
+  const bool use_blas = kernel == Kernel::Blas || (kernel == Kernel::Auto && M * N * K >= kSmallProduct);
+  if (use_blas && K > 0) {
+    if (M > INT_MAX || N > INT_MAX || K > INT_MAX || lda > INT_MAX || ldb > INT_MAX || ldc > INT_MAX)
+      throw std::invalid_argument("matrix dimension exceeds the 32-bit BLAS index range");
+    QN_DGEMM(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans,
+                static_cast<int>(M), static_cast<int>(N), static_cast<int>(K), alpha, A, static_cast<int>(lda), B,
+                static_cast<int>(ldb), beta, C, static_cast<int>(ldc));
+    return;
+  }
+#else
+  (void)kernel;
+#endif
+  gemm_reference(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
+bool have_blas() {
+#ifdef QUASINET_HAVE_BLAS
+  return true;
+#else
+  return false;
+#endif
+}
+
+void blas_single_thread() {
+#ifdef QUASINET_HAVE_BLAS
+  QN_SET_THREADS(1);
+#endif
+}
+
+}  // namespace quasinet

@@ -1,0 +1,126 @@
+// A feedforward network over one flat parameter buffer: specification, parameter layout,
+// forward pass, cost and backpropagation.
+//
+// Dimension letters: N samples in the call, B rows in one block, n_l width of layer l
+// (n_0 inputs, n_L outputs), P parameters.
+#pragma once
+
+#include <cstddef>
+#include <memory>
+#include <mutex>
+#include <vector>
+
+#include "activations.h"
+#include "blas.h"
+#include "losses.h"
+
+namespace quasinet {
+
+struct Spec {
+  std::vector<std::size_t> sizes;  // [n_0, n_1, ..., n_L], L >= 1
+  Activation hidden = Activation::Sigmoid;
+  Activation output = Activation::Sigmoid;
+  bool bias = true;
+  Loss loss = Loss::SSE;
+  double l2 = 0.0;
+};
+
+// Throws std::invalid_argument (expected vs got) for an inconsistent specification.
+void validate(const Spec& spec);
+
+// The parameter layout, the single source of truth for every consumer: for each layer in
+// order, W (n_in, n_out) row-major, then b (n_out) when biases are on.
+struct LayerLayout {
+  std::size_t n_in, n_out;
+  std::size_t w;  // offset of W in the flat buffer
+  std::size_t b;  // offset of b; equal to w + n_in * n_out; unused without biases
+};
+struct Layout {
+  std::vector<LayerLayout> layers;
+  std::size_t n_params = 0;
+};
+Layout make_layout(const Spec& spec);
+
+// Hook called between row blocks on the calling thread; returning true abandons the call
+// with quasinet::Interrupted.
+struct InterruptCheck {
+  bool (*fn)(void* ctx) = nullptr;
+  void* ctx = nullptr;
+};
+struct Interrupted : std::exception {
+  const char* what() const noexcept override { return "interrupted"; }
+};
+
+struct Options {
+  std::size_t block_rows = 0;  // 0: choose from the layer widths
+  std::size_t threads = 0;     // 0: default_threads()
+  Kernel kernel = Kernel::Auto;
+  InterruptCheck interrupt;
+};
+
+struct Workspace;
+
+class Network {
+ public:
+  explicit Network(Spec spec);
+  ~Network();
+  Network(const Network&) = delete;
+  Network& operator=(const Network&) = delete;
+
+  const Spec& spec() const { return spec_; }
+  const Layout& layout() const { return layout_; }
+  std::size_t n_params() const { return layout_.n_params; }
+  std::size_t n_inputs() const { return spec_.sizes.front(); }
+  std::size_t n_outputs() const { return spec_.sizes.back(); }
+
+  // out (N, n_L) = the network's output for X (N, n_0).
+  void forward(double* out, const double* params /* (P) */, const double* X /* (N, n_0) */, std::size_t N,
+               const Options& opt = {}) const;
+
+  // The cost J (see losses.h); w (N) are optional sample weights (null: all ones).
+  double cost(const double* params, const double* X /* (N, n_0) */, const double* Y /* (N, n_L) */,
+              const double* w /* (N) or null */, std::size_t N, const Options& opt = {}) const;
+
+  // The cost, and its gradient written into grad (P), in one pass.
+  double cost_grad(double* grad /* (P) */, const double* params, const double* X, const double* Y,
+                   const double* w, std::size_t N, const Options& opt = {}) const;
+
+  // The building blocks the entry points above share; later passes (Jacobian rows,
+  // Hessian-vector products) reuse them. forward_block leaves every layer's activation in
+  // ws; backward_block starts from ws.delta (dJ/dz of the output layer) and adds
+  // dJ/dparams for these rows into grad.
+  void forward_block(Workspace& ws, const double* params, const double* x /* (B, n_0) */, std::size_t rows,
+                     Kernel kernel) const;
+  void backward_block(double* grad /* (P) */, Workspace& ws, const double* params, const double* x /* (B, n_0) */,
+                      std::size_t rows, Kernel kernel) const;
+
+  std::size_t block_rows(const Options& opt) const;
+
+ private:
+  // Workspaces are leased from a pool: after the first calls no call allocates, and calls
+  // from several threads at once each get their own.
+  std::unique_ptr<Workspace> lease(std::size_t rows) const;
+  void give_back(std::unique_ptr<Workspace> ws) const;
+  template <class BlockFn>
+  double run_blocks(double* grad, std::size_t N, const Options& opt, BlockFn&& fn) const;
+  double l2_term(double* grad, const double* params) const;
+
+  Spec spec_;
+  Layout layout_;
+  std::size_t widest_ = 0;
+  mutable std::mutex pool_mutex_;
+  mutable std::vector<std::unique_ptr<Workspace>> pool_;
+};
+
+struct Workspace {
+  std::size_t rows = 0;            // capacity in rows (B)
+  std::vector<double> acts;        // layer l >= 1: (B, n_l) at act_offset[l-1]
+  std::vector<std::size_t> act_offset;
+  std::vector<double> z_out;       // (B, n_L) output pre-activation, for the cross-entropies
+  std::vector<double> delta;       // (B, widest) dJ/dz of the layer being differentiated
+  std::vector<double> delta_prev;  // (B, widest)
+  std::vector<double> grad;        // (P) a thread's partial gradient
+  double* act(std::size_t layer) { return acts.data() + act_offset[layer]; }  // layer >= 0 is layer l+1
+};
+
+}  // namespace quasinet

@@ -1,0 +1,271 @@
+"""The :class:`Network`: architecture, the flat parameter buffer and its views, cost and gradient."""
+
+from __future__ import annotations
+
+import numbers
+from typing import Optional, Sequence, Tuple, Union
+
+import numpy as np
+
+from . import _core
+
+#: Hidden-layer activations (aliases: ``logistic`` for sigmoid, ``linear`` for identity).
+ACTIVATIONS = ("sigmoid", "tanh", "relu", "softplus", "identity")
+#: Output activations: the hidden ones plus ``softmax``.
+OUTPUT_ACTIVATIONS = ACTIVATIONS + ("softmax",)
+#: Loss names; see :class:`Network` for their definitions.
+LOSSES = ("sse", "mse", "binary_crossentropy", "softmax_crossentropy")
+
+SeedLike = Union[None, int, np.random.Generator]
+
+
+def _check_name(value, what: str) -> str:
+    if not isinstance(value, str):
+        raise TypeError(f"{what} must be a string, got {type(value).__name__}")
+    return value
+
+
+def _check_sizes(layer_sizes) -> list:
+    if isinstance(layer_sizes, (str, bytes)) or not hasattr(layer_sizes, "__iter__"):
+        raise TypeError(f"layer_sizes must be a sequence of ints, got {type(layer_sizes).__name__}")
+    sizes = list(layer_sizes)
+    for i, n in enumerate(sizes):
+        if isinstance(n, (bool, np.bool_)) or not isinstance(n, numbers.Integral):
+            raise TypeError(f"layer_sizes must hold ints, got {type(n).__name__} at position {i}")
+        if n <= 0:
+            raise ValueError(f"layer_sizes must be positive, got {n} at position {i}")
+    if len(sizes) < 2:
+        raise ValueError(f"layer_sizes needs at least an input and an output size, got {sizes}")
+    return [int(n) for n in sizes]
+
+
+class Network:
+    """A feedforward network (multi-layer perceptron) whose parameters live in one flat buffer.
+
+    Parameters
+    ----------
+    layer_sizes : sequence of int
+        ``[n0, n1, ..., nL]``: inputs, the hidden layers' widths, outputs.
+    activation : str
+        Hidden activation: ``sigmoid`` (``logistic``), ``tanh``, ``relu``, ``softplus``,
+        ``identity`` (``linear``).
+    output_activation : str
+        Output activation: any hidden activation or ``softmax``.
+    bias : bool
+        Whether every layer has a bias vector.
+    loss : str
+        With E = Y - Yhat, N samples (or the sum of the sample weights w) and W all weight
+        matrices (biases are never penalised):
+
+        - ``sse``: J = 0.5 sum_i w_i |E_i|^2 + (l2/2) sum W^2 (the notebook's cost);
+        - ``mse``: J = 0.5 sum_i w_i |E_i|^2 / sum(w) + (l2/2) sum W^2;
+        - ``binary_crossentropy`` (sigmoid outputs):
+          J = sum_i w_i sum_k [-y log yhat - (1-y) log(1-yhat)] / sum(w) + (l2/2) sum W^2;
+        - ``softmax_crossentropy`` (softmax outputs):
+          J = -sum_i w_i sum_k y_ik log yhat_ik / sum(w) + (l2/2) sum W^2.
+
+        The cross-entropies are computed from the output pre-activations (log-sum-exp), so
+        they stay finite however saturated the outputs are. Without sample weights w_i = 1.
+    l2 : float
+        L2 penalty strength (>= 0).
+    seed : None, int or numpy.random.Generator
+        Seeds the initialiser (see :meth:`initialize`).
+
+    Notes
+    -----
+    Parameter layout: for each layer in order, W (n_in x n_out, row-major) then b (n_out) if
+    biases are on. Without biases this is ``concatenate([W1.ravel(), W2.ravel(), ...])``.
+    ``params`` is that buffer; ``weights`` and ``biases`` are views into it.
+    """
+
+    def __init__(
+        self,
+        layer_sizes: Sequence[int],
+        activation: str = "sigmoid",
+        output_activation: str = "sigmoid",
+        bias: bool = True,
+        loss: str = "sse",
+        l2: float = 0.0,
+        seed: SeedLike = None,
+    ):
+        sizes = _check_sizes(layer_sizes)
+        if not isinstance(bias, (bool, np.bool_)):
+            raise TypeError(f"bias must be a bool, got {type(bias).__name__}")
+        if isinstance(l2, (bool, np.bool_)) or not isinstance(l2, numbers.Real):
+            raise TypeError(f"l2 must be a real number, got {type(l2).__name__}")
+        self._core = _core.Network(
+            sizes,
+            _check_name(activation, "activation"),
+            _check_name(output_activation, "output_activation"),
+            bool(bias),
+            _check_name(loss, "loss"),
+            float(l2),
+        )
+        self._params = np.zeros(self._core.n_params)
+        self._make_views()
+        self.initialize(seed)
+
+    # -- layout and views ----------------------------------------------------------------------
+    def _make_views(self) -> None:
+        self._weights = []
+        self._biases = []
+        for w_off, n_in, n_out, b_off in self._core.layout:
+            self._weights.append(self._params[w_off : w_off + n_in * n_out].reshape(n_in, n_out))
+            if b_off is not None:
+                self._biases.append(self._params[b_off : b_off + n_out])
+
+    @property
+    def layout(self) -> list:
+        """Per layer ``(W offset, n_in, n_out, b offset or None)`` in the flat buffer."""
+        return self._core.layout
+
+    @property
+    def params(self) -> np.ndarray:
+        """The flat float64 parameter buffer (writable; ``weights`` and ``biases`` view it)."""
+        return self._params
+
+    @params.setter
+    def params(self, value) -> None:
+        self.set_params(value)
+
+    @property
+    def weights(self) -> list:
+        """Weight matrices, ``weights[l]`` of shape (n_l, n_{l+1}): views into ``params``."""
+        return list(self._weights)
+
+    @property
+    def biases(self) -> list:
+        """Bias vectors (empty without biases): views into ``params``."""
+        return list(self._biases)
+
+    @property
+    def n_params(self) -> int:
+        return self._core.n_params
+
+    @property
+    def layer_sizes(self) -> Tuple[int, ...]:
+        return tuple(self._core.layer_sizes)
+
+    @property
+    def activation(self) -> str:
+        return self._core.activation
+
+    @property
+    def output_activation(self) -> str:
+        return self._core.output_activation
+
+    @property
+    def bias(self) -> bool:
+        return self._core.bias
+
+    @property
+    def loss(self) -> str:
+        return self._core.loss
+
+    @property
+    def l2(self) -> float:
+        return self._core.l2
+
+    def get_params(self) -> np.ndarray:
+        """A copy of the flat parameter vector."""
+        return self._params.copy()
+
+    def set_params(self, params) -> None:
+        """Copy ``params`` (shape ``(n_params,)``, real, finite) into the parameter buffer."""
+        p = np.asarray(params)
+        if p.dtype.kind not in "fiub":
+            raise TypeError(f"params must hold real numbers, got dtype {p.dtype}")
+        if p.shape != (self.n_params,):
+            raise ValueError(f"params must have shape ({self.n_params},) (the network's n_params), got {p.shape}")
+        if not np.all(np.isfinite(p)):
+            raise ValueError("params must be finite, got NaN or infinity")
+        self._params[...] = p
+
+    def initialize(self, seed: SeedLike = None) -> None:
+        """Draw new parameters: Glorot-uniform weights scaled to each layer's activation, zero biases.
+
+        W ~ U(-r, r) with r = gain * sqrt(6 / (n_in + n_out)); gain 4 for sigmoid (its slope at 0
+        is 1/4), 1 otherwise, and r = sqrt(6 / n_in) (He) for relu and softplus.
+        """
+        rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+        n_layers = len(self._weights)
+        for l, W in enumerate(self._weights):
+            act = self.output_activation if l == n_layers - 1 else self.activation
+            n_in, n_out = W.shape
+            if act in ("relu", "softplus"):
+                r = np.sqrt(6.0 / n_in)
+            else:
+                r = np.sqrt(6.0 / (n_in + n_out)) * (4.0 if act == "sigmoid" else 1.0)
+            W[...] = rng.uniform(-r, r, size=W.shape)
+        for b in self._biases:
+            b[...] = 0.0
+
+    # -- evaluation ----------------------------------------------------------------------------
+    def _targets(self, y):
+        """Integer-coded class labels -> one-hot rows, for softmax_crossentropy."""
+        if self.loss != "softmax_crossentropy":
+            return y
+        y_arr = np.asarray(y)
+        if y_arr.ndim != 1 or y_arr.dtype.kind not in "iub":
+            return y
+        k = self.layer_sizes[-1]
+        if y_arr.size and (y_arr.min() < 0 or y_arr.max() >= k):
+            raise ValueError(f"integer class labels must lie in [0, {k - 1}], got range [{y_arr.min()}, {y_arr.max()}]")
+        onehot = np.zeros((y_arr.shape[0], k))
+        onehot[np.arange(y_arr.shape[0]), y_arr.astype(np.intp)] = 1.0
+        return onehot
+
+    def forward(self, X) -> np.ndarray:
+        """The network's outputs, shape (samples, outputs), for X of shape (samples, inputs)."""
+        return self._core.forward(self._params, X)
+
+    predict = forward
+
+    def cost(self, X, y, sample_weight=None) -> float:
+        """The cost J (see the class docstring) at the current parameters."""
+        return self._core.cost(self._params, X, self._targets(y), sample_weight)
+
+    def cost_grad(self, X, y, sample_weight=None) -> Tuple[float, np.ndarray]:
+        """The cost and its gradient (a new array in the layout of ``params``), in one pass."""
+        return self._core.cost_grad(self._params, X, self._targets(y), sample_weight)
+
+    def bind(self, X, y, sample_weight=None):
+        """Validate and hold X and y once; return ``fg(params) -> (cost, grad)``.
+
+        ``fg`` evaluates the cost at the parameter vector it is given (not at ``params``), and
+        ``fg.cost(params)`` evaluates the cost alone, ready for
+        ``scipy.optimize.minimize(fg, x0, jac=True)``. It keeps this network's architecture;
+        its data are a checked (and, where needed, converted) snapshot of X and y.
+        """
+        return self._core.bind(X, self._targets(y), sample_weight)
+
+    # -- housekeeping --------------------------------------------------------------------------
+    def _spec(self) -> dict:
+        return dict(
+            layer_sizes=list(self.layer_sizes),
+            activation=self.activation,
+            output_activation=self.output_activation,
+            bias=self.bias,
+            loss=self.loss,
+            l2=self.l2,
+        )
+
+    def copy(self) -> "Network":
+        """An independent network with the same architecture and parameters."""
+        other = Network(**self._spec())
+        other._params[...] = self._params
+        return other
+
+    def __getstate__(self) -> dict:
+        return {"spec": self._spec(), "params": self._params.copy()}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__init__(**state["spec"])
+        self._params[...] = state["params"]
+
+    def __repr__(self) -> str:
+        s = self._spec()
+        return (
+            f"Network({s['layer_sizes']}, activation={s['activation']!r}, "
+            f"output_activation={s['output_activation']!r}, bias={s['bias']}, loss={s['loss']!r}, l2={s['l2']!r})"
+        )

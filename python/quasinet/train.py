@@ -1,0 +1,175 @@
+"""Full-batch training: the C++ cost and gradient handed to :func:`scipy.optimize.minimize`."""
+
+from __future__ import annotations
+
+import numbers
+from typing import Callable, List, Optional
+
+import numpy as np
+from scipy import optimize
+
+#: Methods of :func:`scipy.optimize.minimize` that use the gradient and that the Trainer supports.
+METHODS = ("BFGS", "L-BFGS-B", "CG", "Newton-CG", "TNC", "SLSQP")
+
+
+class _Run:
+    """One optimisation from one starting point: the objective SciPy sees, and its history."""
+
+    def __init__(self, fg, test, callback):
+        self.fg, self.test, self.callback = fg, test, callback
+        self.J: List[float] = []
+        self.testJ: List[float] = []
+        self.best_f = np.inf
+        self.best_x: Optional[np.ndarray] = None
+        self._recent: list = []  # (x, f) of the last few evaluations
+
+    def fun(self, p):
+        f, g = self.fg(p)
+        if not (np.isfinite(f) and np.all(np.isfinite(g))):
+            raise FloatingPointError(
+                f"the cost or its gradient became non-finite (cost {f}) during iteration {len(self.J) + 1}; "
+                "the network keeps the last parameters at which the cost was finite"
+            )
+        if f < self.best_f:
+            self.best_f, self.best_x = f, np.array(p, dtype=float, copy=True)
+        self._recent.append((np.array(p, dtype=float, copy=True), f))
+        del self._recent[:-4]
+        return f, g
+
+    def iteration(self, xk, *_):
+        # The optimiser has usually just evaluated xk; reuse that cost rather than recompute it.
+        f = next((f for x, f in reversed(self._recent) if np.array_equal(x, xk)), None)
+        if f is None:
+            f = self.fg.cost(xk)
+        self.J.append(float(f))
+        if self.test is not None:
+            self.testJ.append(float(self.test.cost(xk)))
+        if self.callback is not None:
+            self.callback(np.array(xk, copy=True))
+
+
+class Trainer:
+    """Train a :class:`~quasinet.Network` with a full-batch optimiser from SciPy.
+
+    Parameters
+    ----------
+    net : Network
+        Trained in place: after :meth:`train` it holds the best parameters found.
+    method : str
+        A gradient-based method of :func:`scipy.optimize.minimize`: ``BFGS``, ``L-BFGS-B``, ``CG``,
+        ``Newton-CG`` (Hessian-vector products by finite differences of the exact gradient),
+        ``TNC`` or ``SLSQP``.
+    maxiter : int
+        Iteration limit per start (for TNC, which counts no iterations, the limit on cost evaluations).
+    tol : float or None
+        Passed to ``minimize``.
+    callback : callable or None
+        Called as ``callback(params)`` after every iteration.
+    restarts : int
+        Further random starts after the first (which starts from the network's current
+        parameters); the best run's parameters are kept.
+    target_cost : float or None
+        Stop restarting as soon as a run ends with a cost at or below this.
+    seed : None, int or numpy.random.Generator
+        Seeds the restarts' initialisations.
+    options : dict or None
+        Extra options for ``minimize``.
+
+    Attributes
+    ----------
+    J : list of float
+        Training cost after each iteration of the best run (the notebook's name).
+    testJ : list of float
+        Test cost after each iteration of the best run, when test data were given.
+    runs : list of OptimizeResult
+        Every run's result, each with ``J`` and ``testJ`` attached, in the order made.
+    result : OptimizeResult
+        The best run's result.
+    """
+
+    def __init__(
+        self,
+        net,
+        method: str = "BFGS",
+        maxiter: int = 200,
+        tol: Optional[float] = None,
+        callback: Optional[Callable] = None,
+        restarts: int = 0,
+        target_cost: Optional[float] = None,
+        seed=None,
+        options: Optional[dict] = None,
+    ):
+        if not isinstance(method, str) or method.upper() not in {m.upper() for m in METHODS}:
+            raise ValueError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
+        for name, value, low in (("maxiter", maxiter, 1), ("restarts", restarts, 0)):
+            if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+                raise TypeError(f"{name} must be an int, got {type(value).__name__}")
+            if value < low:
+                raise ValueError(f"{name} must be >= {low}, got {value}")
+        if callback is not None and not callable(callback):
+            raise TypeError(f"callback must be callable, got {type(callback).__name__}")
+        self.net = net
+        self.method = next(m for m in METHODS if m.upper() == method.upper())
+        self.maxiter = int(maxiter)
+        self.tol = tol
+        self.callback = callback
+        self.restarts = int(restarts)
+        self.target_cost = target_cost
+        self.rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+        self.options = dict(options or {})
+        self.J: List[float] = []
+        self.testJ: List[float] = []
+        self.runs: List[optimize.OptimizeResult] = []
+        self.result: Optional[optimize.OptimizeResult] = None
+
+    def _options(self) -> dict:
+        opts = {"maxfun": self.maxiter} if self.method == "TNC" else {"maxiter": self.maxiter}
+        opts.update(self.options)
+        return opts
+
+    def train(self, X, y, X_test=None, y_test=None, sample_weight=None) -> optimize.OptimizeResult:
+        """Minimise the network's cost on (X, y); record costs per iteration; return SciPy's result.
+
+        The network is left with the parameters of the lowest cost seen. If the cost or gradient
+        becomes non-finite, raises :class:`FloatingPointError` naming the iteration, with the
+        network at the best finite point reached. On ``KeyboardInterrupt`` the network also
+        keeps the best point seen before the exception propagates.
+        """
+        if (X_test is None) != (y_test is None):
+            raise ValueError("give both X_test and y_test, or neither")
+        fg = self.net.bind(X, y, sample_weight)
+        test = self.net.bind(X_test, y_test) if X_test is not None else None
+        self.runs = []
+        best_run, best = None, None
+        for start in range(self.restarts + 1):
+            if start > 0:
+                self.net.initialize(self.rng)
+            run = _Run(fg, test, self.callback)
+            try:
+                res = optimize.minimize(
+                    run.fun,
+                    self.net.get_params(),
+                    jac=True,
+                    method=self.method,
+                    tol=self.tol,
+                    callback=run.iteration,
+                    options=self._options(),
+                )
+            except BaseException:
+                # FloatingPointError, KeyboardInterrupt, a callback's error: keep the best point.
+                candidates = [r for r in (best_run, run) if r is not None and r.best_x is not None]
+                if candidates:
+                    self.net.set_params(min(candidates, key=lambda r: r.best_f).best_x)
+                raise
+            # SciPy reports its last iterate; the best point evaluated can only be as good or better.
+            if run.best_x is not None and not (res.fun <= run.best_f):
+                res.x, res.fun = run.best_x, run.best_f
+            res.J, res.testJ = run.J, run.testJ
+            self.runs.append(res)
+            if best is None or res.fun < best.fun:
+                best_run, best = run, res
+            if self.target_cost is not None and best.fun <= self.target_cost:
+                break
+        self.net.set_params(best.x)
+        self.J, self.testJ, self.result = list(best.J), list(best.testJ), best
+        return best
