@@ -114,12 +114,14 @@ double apply(Activation f, double z) {
 double derivative(Activation f, double z) {
   switch (f) {
     case Activation::Sigmoid: {
-      const double s = sigmoid(z);
-      return s * (1.0 - s);
+      // e/(1+e)^2 with e = exp(-|z|): no cancellation in the tails (s(1-s) would round 1-s).
+      const double e = std::exp(-std::fabs(z));
+      return e / ((1.0 + e) * (1.0 + e));
     }
     case Activation::Tanh: {
-      const double t = std::tanh(z);
-      return (1.0 - t) * (1.0 + t);
+      // sech^2 directly; 1 - tanh^2 cancels once tanh rounds to +-1.
+      const double c = std::cosh(z);
+      return 1.0 / (c * c);
     }
     case Activation::Relu: return z > 0.0 ? 1.0 : 0.0;
     case Activation::Softplus: return sigmoid(z);
