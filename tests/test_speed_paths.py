@@ -1,0 +1,222 @@
+"""The tuned paths against the plain-loop reference, and against themselves under blocking and threads.
+
+Tolerance: 1e-12 relative, tensor by tensor: for the cost |a - b| <= 1e-12 |b|, for every weight
+matrix and bias vector of the gradient (and the forward output) max|a - b| <= 1e-12 max|b|.
+The reference is the core's ``kernel="reference"`` path (plain loops, std:: transcendentals),
+itself checked against NumPy in test_reference.py and against central differences in
+test_gradients.py.
+"""
+
+import threading
+
+import numpy as np
+import pytest
+
+import quasinet as qn
+import reference as ref
+
+RTOL = 1e-12
+
+HIDDEN = ["sigmoid", "tanh", "relu", "softplus", "identity"]
+# (loss, output activation) with every output activation at least once.
+LOSS_OUTPUT = [
+    ("mse", "identity"),
+    ("sse", "sigmoid"),
+    ("mse", "tanh"),
+    ("sse", "relu"),
+    ("mse", "softplus"),
+    ("binary_crossentropy", "sigmoid"),
+    ("softmax_crossentropy", "softmax"),
+    ("sse", "softmax"),
+]
+# (layer sizes, rows): single-block and multi-block calls, one and several outputs, products
+# below and above the small-product threshold of the Auto kernel.
+SHAPES = [
+    ([2, 3, 1], 3),
+    ([8, 16, 1], 200),
+    ([5, 33, 17, 4], 700),
+    ([20, 64, 64, 10], 2500),
+]
+
+
+def make(sizes, hidden, output, loss, N, seed, bias=True, l2=0.0):
+    rng = np.random.default_rng(seed)
+    net = qn.Network(sizes, activation=hidden, output_activation=output, loss=loss, bias=bias, l2=l2, seed=rng)
+    if bias:
+        for b in net.biases:
+            b[...] = rng.normal(scale=0.5, size=b.shape)
+    X = rng.normal(scale=1.5, size=(N, sizes[0]))
+    Y = ref.targets(rng, loss, output, N, sizes[-1])
+    return net, X, Y
+
+
+def tensors(net, g):
+    """Split a flat gradient into its named tensors using the network's layout."""
+    out = {}
+    for l, (w_off, n_in, n_out, b_off) in enumerate(net.layout):
+        out[f"W{l}"] = g[w_off : w_off + n_in * n_out]
+        if b_off is not None:
+            out[f"b{l}"] = g[b_off : b_off + n_out]
+    return out
+
+
+def assert_close_cost(a, b, what):
+    assert abs(a - b) <= RTOL * abs(b), f"{what}: cost {a!r} vs {b!r}"
+
+
+def assert_close_tensor(a, b, what):
+    scale = np.max(np.abs(b))
+    err = np.max(np.abs(a - b))
+    assert err <= RTOL * scale or (scale == 0.0 and err == 0.0), f"{what}: max err {err:.3e}, scale {scale:.3e}"
+
+
+def assert_close_grad(net, a, b, what):
+    ta, tb = tensors(net, a), tensors(net, b)
+    assert ta.keys() == tb.keys()
+    for name in tb:
+        assert_close_tensor(ta[name], tb[name], f"{what}, {name}")
+
+
+def cases():
+    out = []
+    for sizes, N in SHAPES:
+        for loss, output in LOSS_OUTPUT:
+            if output == "softmax" and sizes[-1] < 2:
+                continue
+            for hidden in HIDDEN:
+                out.append((sizes, N, hidden, output, loss))
+    return out
+
+
+def case_id(c):
+    sizes, N, hidden, output, loss = c
+    return f"{'-'.join(map(str, sizes))}x{N}-{hidden}-{output}-{loss}"
+
+
+@pytest.mark.parametrize("case", cases(), ids=case_id)
+def test_tuned_path_matches_reference_kernel(case):
+    sizes, N, hidden, output, loss = case
+    net, X, Y = make(sizes, hidden, output, loss, N, seed=sum(map(ord, case_id(case))), l2=0.01)
+    core, p = net._core, net.params
+    w = np.random.default_rng(1).uniform(0.5, 2.0, size=N)
+    for kernel in ("auto", "blas"):
+        out = core.forward(p, X, kernel=kernel)
+        out_ref = core.forward(p, X, kernel="reference")
+        assert_close_tensor(out, out_ref, f"forward {kernel}")
+        for weights in (None, w):
+            J_ref, g_ref = core.cost_grad(p, X, Y, weights, kernel="reference")
+            J, g = core.cost_grad(p, X, Y, weights, kernel=kernel)
+            assert_close_cost(J, J_ref, f"cost_grad {kernel}")
+            assert_close_grad(net, g, g_ref, f"cost_grad {kernel}")
+            assert_close_cost(core.cost(p, X, Y, weights, kernel=kernel), J_ref, f"cost {kernel}")
+            fg = core.bind(X, Y, weights, kernel=kernel)
+            J_b, g_b = fg(p)
+            assert_close_cost(J_b, J_ref, f"bind {kernel}")
+            assert_close_grad(net, g_b, g_ref, f"bind {kernel}")
+            assert_close_cost(fg.cost(p), J_ref, f"bind cost {kernel}")
+
+
+def test_reference_kernel_matches_numpy_on_a_multi_block_call():
+    # Anchors the reference path itself to an independent implementation at a size where the
+    # tuned path uses several blocks and BLAS.
+    sizes, N = [20, 64, 64, 10], 2500
+    net, X, Y = make(sizes, "tanh", "identity", "mse", N, seed=7)
+    J, g = net._core.cost_grad(net.params, X, Y, kernel="reference")
+    J_np = ref.cost(net.params, sizes, "tanh", "identity", True, "mse", 0.0, X, Y)
+    g_np = ref.grad(net.params, sizes, "tanh", "identity", True, "mse", 0.0, X, Y)
+    assert_close_cost(J, J_np, "reference vs numpy")
+    assert_close_grad(net, g, g_np, "reference vs numpy")
+
+
+@pytest.mark.parametrize("hidden", HIDDEN)
+@pytest.mark.parametrize("loss,output", [("mse", "identity"), ("softmax_crossentropy", "softmax")])
+def test_blocking_and_threads_do_not_change_results(hidden, loss, output):
+    sizes, N = [12, 40, 24, 3], 3001
+    net, X, Y = make(sizes, hidden, output, loss, N, seed=11)
+    core, p = net._core, net.params
+    w = np.random.default_rng(2).uniform(0.0, 2.0, size=N)
+    for weights in (None, w):
+        # One block of all rows on one thread is the baseline.
+        J0, g0 = core.cost_grad(p, X, Y, weights, block_rows=N, threads=1)
+        out0 = core.forward(p, X, block_rows=N, threads=1)
+        for block_rows in (1, 7, 64, 1000, N - 1, N + 5, 0):
+            for threads in (1, 2, 3):
+                what = f"block_rows={block_rows} threads={threads}"
+                J, g = core.cost_grad(p, X, Y, weights, block_rows=block_rows, threads=threads)
+                assert_close_cost(J, J0, what)
+                assert_close_grad(net, g, g0, what)
+                assert_close_cost(core.cost(p, X, Y, weights, block_rows=block_rows, threads=threads), J0, what)
+                out = core.forward(p, X, block_rows=block_rows, threads=threads)
+                assert_close_tensor(out, out0, f"forward {what}")
+
+
+def test_set_num_threads_does_not_change_results():
+    net, X, Y = make([30, 50, 2], "sigmoid", "identity", "mse", 5000, seed=3)
+    before = qn.get_num_threads()
+    try:
+        qn.set_num_threads(1)
+        J1, g1 = net.cost_grad(X, Y)
+        qn.set_num_threads(2)
+        J2, g2 = net.cost_grad(X, Y)
+        qn.set_num_threads(3)
+        J3, g3 = net.cost_grad(X, Y)
+    finally:
+        qn.set_num_threads(0)
+    assert before == qn.get_num_threads()
+    for J, g, n in ((J2, g2, 2), (J3, g3, 3)):
+        assert_close_cost(J, J1, f"{n} threads")
+        assert_close_grad(net, g, g1, f"{n} threads")
+
+
+def test_python_threads_calling_one_network_at_once():
+    # Several Python threads share one network (its workspace pool and the thread pool), each
+    # with its own parameter vector; every result must equal the same call made alone.
+    sizes, N = [16, 48, 32, 4], 4000
+    net, X, Y = make(sizes, "tanh", "softmax", "softmax_crossentropy", N, seed=5)
+    rng = np.random.default_rng(6)
+    params = [net.params + rng.normal(scale=0.1, size=net.n_params) for _ in range(6)]
+    fg = net.bind(X, Y)
+    small_X, small_Y = X[:3], Y[:3]
+    expected = [net._core.cost_grad(p, X, Y, threads=1) for p in params]
+    expected_small = [net._core.cost_grad(p, small_X, small_Y, threads=1) for p in params]
+    expected_out = [net._core.forward(p, X, threads=1) for p in params]
+
+    results, errors = {}, []
+    start = threading.Barrier(len(params))
+
+    def work(i):
+        try:
+            start.wait()
+            for rep in range(4):
+                results[i, rep, "fg"] = fg(params[i])
+                results[i, rep, "cg"] = net._core.cost_grad(params[i], X, Y)
+                results[i, rep, "small"] = net._core.cost_grad(params[i], small_X, small_Y)
+                results[i, rep, "out"] = net._core.forward(params[i], X)
+        except Exception as e:  # pragma: no cover - reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(len(params))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+    for i in range(len(params)):
+        for rep in range(4):
+            for key, (J0, g0) in (("fg", expected[i]), ("cg", expected[i]), ("small", expected_small[i])):
+                J, g = results[i, rep, key]
+                assert_close_cost(J, J0, f"thread {i} rep {rep} {key}")
+                assert_close_grad(net, g, g0, f"thread {i} rep {rep} {key}")
+            assert_close_tensor(results[i, rep, "out"], expected_out[i], f"thread {i} rep {rep} forward")
+
+
+def test_the_check_fails_on_a_wrong_gradient():
+    # The comparison helpers must reject a perturbation far above the tolerance.
+    net, X, Y = make([4, 6, 2], "tanh", "identity", "mse", 50, seed=9)
+    J, g = net._core.cost_grad(net.params, X, Y)
+    bad = g.copy()
+    bad[net.layout[1][0]] *= 1 + 1e-9
+    with pytest.raises(AssertionError):
+        assert_close_grad(net, bad, g, "perturbed")
+    with pytest.raises(AssertionError):
+        assert_close_cost(J * (1 + 1e-10), J, "perturbed")
