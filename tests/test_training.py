@@ -1,0 +1,88 @@
+"""Trainer: every gradient-based SciPy method, restarts, histories, the best point kept."""
+
+import numpy as np
+import pytest
+from scipy import optimize
+
+import quasinet as qn
+from quasinet import datasets
+from quasinet.train import METHODS
+
+
+def data():
+    rng = np.random.default_rng(0)
+    X = rng.uniform(-1, 1, size=(40, 3))
+    Y = np.column_stack([np.sin(X[:, 0]) + X[:, 1] * X[:, 2], np.cos(X[:, 1])])
+    return X, Y
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_every_method_reduces_the_cost(method):
+    X, Y = data()
+    net = qn.Network([3, 6, 2], activation="tanh", output_activation="identity", loss="mse", seed=1)
+    J0 = net.cost(X, Y)
+    trainer = qn.Trainer(net, method=method, maxiter=60)
+    res = trainer.train(X, Y)
+    assert isinstance(res, optimize.OptimizeResult)
+    assert res.fun < 0.5 * J0
+    assert net.cost(X, Y) == pytest.approx(res.fun, rel=1e-14)
+    np.testing.assert_array_equal(net.params, res.x)
+    assert len(trainer.J) >= 1 and trainer.J[-1] >= res.fun - 1e-15
+    assert trainer.testJ == []
+
+
+def test_history_matches_the_iterates():
+    X, Y = data()
+    net = qn.Network([3, 4, 2], activation="tanh", output_activation="identity", loss="mse", seed=2)
+    seen = []
+    trainer = qn.Trainer(net, method="L-BFGS-B", maxiter=25, callback=seen.append)
+    trainer.train(X, Y, X[:10], Y[:10])
+    assert len(seen) == len(trainer.J) == len(trainer.testJ)
+    probe = net.copy()
+    for p, J, Jt in zip(seen, trainer.J, trainer.testJ):
+        probe.set_params(p)
+        assert J == pytest.approx(probe.cost(X, Y), rel=1e-13)
+        assert Jt == pytest.approx(probe.cost(X[:10], Y[:10]), rel=1e-13)
+
+
+def test_restarts_keep_the_best_and_report_all():
+    X, y = datasets.sleep_study()
+    net = qn.Network([2, 3, 1], bias=False, seed=29)  # a start that stalls on a plateau
+    single = qn.Trainer(net.copy()).train(X, y)
+    assert single.fun > 1e-4
+    trainer = qn.Trainer(net, restarts=4, seed=1)
+    best = trainer.train(X, y)
+    assert len(trainer.runs) == 5
+    assert best.fun == min(r.fun for r in trainer.runs) < 1e-6
+    assert net.cost(X, y) == best.fun
+    assert trainer.J == best.J
+
+
+def test_target_cost_stops_restarting():
+    X, y = datasets.sleep_study()
+    trainer = qn.Trainer(qn.Network([2, 3, 1], bias=False, seed=0), restarts=10, target_cost=1e-6)
+    trainer.train(X, y)
+    assert len(trainer.runs) == 1
+
+
+def test_sample_weight_reaches_the_cost():
+    X, Y = data()
+    w = np.linspace(0.1, 2.0, X.shape[0])
+    net = qn.Network([3, 4, 2], activation="tanh", output_activation="identity", loss="mse", seed=3)
+    res = qn.Trainer(net, method="L-BFGS-B", maxiter=30).train(X, Y, sample_weight=w)
+    assert res.fun == pytest.approx(net.cost(X, Y, w), rel=1e-14)
+
+
+def test_bad_trainer_arguments():
+    net = qn.Network([2, 3, 1])
+    with pytest.raises(ValueError, match="method must be one of BFGS, L-BFGS-B, CG, Newton-CG, TNC, SLSQP, got 'Nelder-Mead'"):
+        qn.Trainer(net, method="Nelder-Mead")
+    with pytest.raises(ValueError, match="maxiter must be >= 1, got 0"):
+        qn.Trainer(net, maxiter=0)
+    with pytest.raises(TypeError, match="restarts must be an int, got float"):
+        qn.Trainer(net, restarts=1.5)
+    with pytest.raises(TypeError, match="callback must be callable"):
+        qn.Trainer(net, callback=3)
+    X, y = datasets.sleep_study()
+    with pytest.raises(ValueError, match="give both X_test and y_test, or neither"):
+        qn.Trainer(net).train(X, y, X_test=X)
