@@ -1,0 +1,79 @@
+"""Type stub for quasinet's compiled core (cpp/bindings.cpp)."""
+
+from typing import List, Optional, Tuple
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+class Network:
+    def __init__(
+        self, layer_sizes: List[int], activation: str, output_activation: str, bias: bool, loss: str, l2: float
+    ) -> None: ...
+    @property
+    def n_params(self) -> int: ...
+    @property
+    def layer_sizes(self) -> List[int]: ...
+    @property
+    def activation(self) -> str: ...
+    @property
+    def output_activation(self) -> str: ...
+    @property
+    def bias(self) -> bool: ...
+    @property
+    def loss(self) -> str: ...
+    @property
+    def l2(self) -> float: ...
+    @property
+    def layout(self) -> List[Tuple[int, int, int, Optional[int]]]: ...
+    def forward(
+        self, params: ArrayLike, X: ArrayLike, *, block_rows: int = 0, threads: int = 0, kernel: str = "auto"
+    ) -> NDArray[np.float64]: ...
+    def cost(
+        self,
+        params: ArrayLike,
+        X: ArrayLike,
+        y: ArrayLike,
+        sample_weight: Optional[ArrayLike] = None,
+        *,
+        block_rows: int = 0,
+        threads: int = 0,
+        kernel: str = "auto",
+    ) -> float: ...
+    def cost_grad(
+        self,
+        params: ArrayLike,
+        X: ArrayLike,
+        y: ArrayLike,
+        sample_weight: Optional[ArrayLike] = None,
+        grad: Optional[NDArray[np.float64]] = None,
+        *,
+        block_rows: int = 0,
+        threads: int = 0,
+        kernel: str = "auto",
+    ) -> Tuple[float, NDArray[np.float64]]: ...
+    def bind(
+        self,
+        X: ArrayLike,
+        y: ArrayLike,
+        sample_weight: Optional[ArrayLike] = None,
+        *,
+        block_rows: int = 0,
+        threads: int = 0,
+        kernel: str = "auto",
+    ) -> Bound: ...
+
+class Bound:
+    def __call__(self, params: ArrayLike) -> Tuple[float, NDArray[np.float64]]: ...
+    def cost(self, params: ArrayLike) -> float: ...
+    @property
+    def n_samples(self) -> int: ...
+    @property
+    def X(self) -> NDArray[np.float64]: ...
+    @property
+    def y(self) -> NDArray[np.float64]: ...
+
+def activation(name: str, z: ArrayLike) -> NDArray[np.float64]: ...
+def activation_derivative(name: str, z: ArrayLike) -> NDArray[np.float64]: ...
+def set_num_threads(n: int) -> None: ...
+def get_num_threads() -> int: ...
+def has_blas() -> bool: ...
