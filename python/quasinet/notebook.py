@@ -27,7 +27,7 @@ from .gradcheck import numerical_gradient
 from .network import Network
 from .train import Trainer as _Trainer
 
-__all__ = ["Neural_Network", "Trainer", "computeNumericalGradient"]
+__all__ = ["Neural_Network", "Trainer", "computeNumericalGradient", "computeNumericalGradients"]
 
 
 class Neural_Network:
@@ -115,6 +115,10 @@ class Neural_Network:
 def computeNumericalGradient(N: Neural_Network, X, y) -> np.ndarray:
     """Central differences with e = 1e-4; N's parameters are unchanged afterwards."""
     return numerical_gradient(N.net, X, y, eps=1e-4)
+
+
+#: The spelling the notebook's own cell uses.
+computeNumericalGradients = computeNumericalGradient
 
 
 class Trainer:
