@@ -32,6 +32,17 @@ def get_num_threads() -> int:
 
 
 from . import datasets, notebook  # noqa: E402  (they import the names above)
+from .io import load  # noqa: E402
+
+
+def __getattr__(name):
+    # The scikit-learn estimators and the plots need optional extras: import them on first use.
+    if name in ("sklearn", "plot"):
+        import importlib
+
+        return importlib.import_module(f".{name}", __name__)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "ACTIVATIONS",
@@ -41,6 +52,7 @@ __all__ = [
     "check_gradient",
     "datasets",
     "get_num_threads",
+    "load",
     "notebook",
     "numerical_gradient",
     "set_num_threads",

@@ -256,6 +256,15 @@ class Network:
         other._params[...] = self._params
         return other
 
+    def save(self, path) -> None:
+        """Write this network to a model file; :func:`quasinet.load` reads it back bitwise exactly.
+
+        The format (versioned ``.npz`` with a JSON header) is described in :mod:`quasinet.io`.
+        """
+        from . import io
+
+        io.save(path, self)
+
     def __getstate__(self) -> dict:
         return {"spec": self._spec(), "params": self._params.copy()}
 

@@ -1,0 +1,373 @@
+"""Model files: save a network (and the scaling around it) and load it back, safely.
+
+Format, version 1
+-----------------
+A model file is a NumPy ``.npz`` archive (a zip file of ``.npy`` members; the extension does
+not matter, ``.qnet`` is customary). Members:
+
+``header.npy``
+    uint8, shape (n,): UTF-8 JSON text, an object with
+
+    - ``"format": "quasinet-model"`` and ``"version": 1``;
+    - ``"layer_sizes"`` (list of int), ``"activation"``, ``"output_activation"`` (str),
+      ``"bias"`` (bool), ``"loss"`` (str), ``"l2"`` (number) and ``"n_params"`` (int): the
+      :class:`~quasinet.Network`'s constructor arguments and its parameter count;
+    - optional ``"inputs"`` / ``"targets"``: column names (lists of str, one per input / output
+      column), ``"classes"``: class labels (list of numbers or strings) for a classifier, and
+      ``"info"``: a JSON object of free-form facts (training summary), never interpreted.
+``params.npy``
+    float64 little-endian, shape (n_params,): the flat parameter vector, in the layout
+    described in :class:`~quasinet.Network`.
+``x_offset.npy``, ``x_scale.npy`` (optional, together)
+    float64, shape (n_inputs,): the network sees ``(X - x_offset) / x_scale``.
+``y_offset.npy``, ``y_scale.npy`` (optional, together)
+    float64, shape (n_outputs,): predictions in target units are ``out * y_scale + y_offset``.
+
+Loading never unpickles and never evaluates anything from the file: the zip directory, each
+``.npy`` header (read with NumPy's literal parser) and the JSON header are checked against
+each other — member names, dtypes, shapes, the parameter count implied by ``layer_sizes`` —
+before any array is read or any network is built. Any inconsistency raises ``ValueError``
+naming the file and the problem. Parameters are stored as raw float64 bytes, so a round trip
+is bitwise exact.
+"""
+
+from __future__ import annotations
+
+import json
+import numbers
+import os
+import tempfile
+import zipfile
+from typing import Any, Dict, List, Optional, Sequence, Union
+
+import numpy as np
+
+from .network import ACTIVATIONS, LOSSES, OUTPUT_ACTIVATIONS, Network
+
+FORMAT = "quasinet-model"
+VERSION = 1
+
+#: Refuse networks wider or larger than this when loading (a hostile header could ask for
+#: any size; a genuine file of that size would be tens of gigabytes).
+MAX_LAYER_WIDTH = 10_000_000
+MAX_PARAMS = 2**31 - 1
+_MAX_HEADER_BYTES = 1 << 20
+
+_VECTORS = ("x_offset", "x_scale", "y_offset", "y_scale")
+_MEMBERS = ("header", "params") + _VECTORS
+_HEADER_KEYS = {
+    "format", "version", "layer_sizes", "activation", "output_activation", "bias", "loss", "l2",
+    "n_params", "inputs", "targets", "classes", "info",
+}
+
+PathLike = Union[str, "os.PathLike[str]"]
+
+
+class Model:
+    """A network with the input and target scaling and the column names it was trained with.
+
+    Parameters
+    ----------
+    net : Network
+    x_offset, x_scale : array of shape (n_inputs,) or None
+        The network sees ``(X - x_offset) / x_scale``; ``None`` means no input scaling.
+    y_offset, y_scale : array of shape (n_outputs,) or None
+        Outputs in target units are ``net.forward(...) * y_scale + y_offset``.
+    inputs, targets : list of str or None
+        Column names of the inputs and of the targets.
+    classes : list or None
+        Class labels of a classifier: a single sigmoid output gives the probability of
+        ``classes[1]``; softmax outputs give one probability per class.
+    info : dict or None
+        Free-form JSON-serialisable facts (for example a training summary).
+    """
+
+    def __init__(self, net: Network, x_offset=None, x_scale=None, y_offset=None, y_scale=None,
+                 inputs: Optional[Sequence[str]] = None, targets: Optional[Sequence[str]] = None,
+                 classes: Optional[Sequence] = None, info: Optional[Dict[str, Any]] = None):
+        if not isinstance(net, Network):
+            raise TypeError(f"net must be a quasinet.Network, got {type(net).__name__}")
+        self.net = net
+        n_in, n_out = net.layer_sizes[0], net.layer_sizes[-1]
+        self.x_offset, self.x_scale = _pair(x_offset, x_scale, n_in, "x")
+        self.y_offset, self.y_scale = _pair(y_offset, y_scale, n_out, "y")
+        self.inputs = _names(inputs, n_in, "inputs")
+        self.targets = _names(targets, None, "targets")
+        if classes is not None:
+            classes = [c.item() if isinstance(c, np.generic) else c for c in classes]
+            for c in classes:
+                if isinstance(c, bool) or not isinstance(c, (numbers.Real, str)):
+                    raise TypeError(f"classes must be numbers or strings, got {type(c).__name__}")
+            need = 2 if n_out == 1 else n_out
+            if len(classes) != need:
+                raise ValueError(f"a network with {n_out} output(s) needs {need} classes, got {len(classes)}")
+            if self.y_offset is not None:
+                raise ValueError("a classifier has no target scaling")
+            classes = list(classes)
+        self.classes = classes
+        if self.targets is not None and classes is None and len(self.targets) != n_out:
+            raise ValueError(f"targets must name {n_out} columns (one per output), got {len(self.targets)}")
+        self.info = dict(info or {})
+
+    def transform_inputs(self, X) -> np.ndarray:
+        """X in the units the network sees."""
+        X = np.asarray(X, dtype=float)
+        return X if self.x_offset is None else (X - self.x_offset) / self.x_scale
+
+    def predict(self, X) -> np.ndarray:
+        """Outputs in target units (for a classifier: class probabilities), shape (samples, outputs)."""
+        out = self.net.forward(self.transform_inputs(X))
+        return out if self.y_offset is None else out * self.y_scale + self.y_offset
+
+    def predict_proba(self, X) -> np.ndarray:
+        """Class probabilities, shape (samples, n_classes), for a classifier."""
+        if self.classes is None:
+            raise ValueError("this model is not a classifier (it has no classes)")
+        p = self.net.forward(self.transform_inputs(X))
+        return np.hstack([1.0 - p, p]) if p.shape[1] == 1 else p
+
+    def predict_classes(self, X) -> np.ndarray:
+        """Class labels, shape (samples,), for a classifier."""
+        proba = self.predict_proba(X)
+        return np.asarray(self.classes, dtype=object)[np.argmax(proba, axis=1)]
+
+    def save(self, path: PathLike) -> None:
+        """Write this model to ``path`` (see the module docstring for the format)."""
+        save(path, self.net, x_offset=self.x_offset, x_scale=self.x_scale, y_offset=self.y_offset,
+             y_scale=self.y_scale, inputs=self.inputs, targets=self.targets, classes=self.classes, info=self.info)
+
+    def __repr__(self) -> str:
+        return f"Model({self.net!r}, inputs={self.inputs}, targets={self.targets}, classes={self.classes})"
+
+
+def _pair(offset, scale, n, what):
+    if (offset is None) != (scale is None):
+        raise ValueError(f"give both {what}_offset and {what}_scale, or neither")
+    if offset is None:
+        return None, None
+    out = []
+    for name, v in ((f"{what}_offset", offset), (f"{what}_scale", scale)):
+        a = np.array(v, dtype=np.float64)
+        if a.shape != (n,):
+            raise ValueError(f"{name} must have shape ({n},), got {a.shape}")
+        if not np.all(np.isfinite(a)):
+            raise ValueError(f"{name} must be finite")
+        out.append(a)
+    if np.any(out[1] == 0):
+        raise ValueError(f"{what}_scale must be non-zero")
+    return out[0], out[1]
+
+
+def _names(names, n, what) -> Optional[List[str]]:
+    if names is None:
+        return None
+    if isinstance(names, str) or not all(isinstance(s, str) for s in names):
+        raise TypeError(f"{what} must be a list of strings")
+    names = list(names)
+    if n is not None and len(names) != n:
+        raise ValueError(f"{what} must name {n} columns, got {len(names)}")
+    return names
+
+
+# -- writing ------------------------------------------------------------------------------------
+def save(path: PathLike, net: Network, *, x_offset=None, x_scale=None, y_offset=None, y_scale=None,
+         inputs=None, targets=None, classes=None, info=None) -> None:
+    """Write ``net`` (and optional scaling, column names, classes and info) to a model file.
+
+    The file is written to a temporary name beside ``path`` and renamed, so a reader never
+    sees half a file. See the module docstring for the format.
+    """
+    model = Model(net, x_offset, x_scale, y_offset, y_scale, inputs, targets, classes, info)
+    header = dict(format=FORMAT, version=VERSION, n_params=net.n_params, **net._spec())
+    for key in ("inputs", "targets", "classes"):
+        if getattr(model, key) is not None:
+            header[key] = getattr(model, key)
+    if model.info:
+        header["info"] = model.info
+    try:
+        text = json.dumps(header, allow_nan=False, sort_keys=True)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"the model's header is not plain JSON (info, classes): {exc}") from None
+    arrays = {"header": np.frombuffer(text.encode("utf-8"), dtype=np.uint8),
+              "params": np.ascontiguousarray(net.params, dtype="<f8")}
+    for key in _VECTORS:
+        if getattr(model, key) is not None:
+            arrays[key] = np.ascontiguousarray(getattr(model, key), dtype="<f8")
+    path = os.fspath(path)
+    directory = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=".quasinet-", suffix=".tmp", dir=directory)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, **arrays)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+# -- reading ------------------------------------------------------------------------------------
+class _Reader:
+    """Reads members of an open zip archive after checking their ``.npy`` headers."""
+
+    def __init__(self, zf: zipfile.ZipFile, where: str):
+        self.zf, self.where = zf, where
+
+    def fail(self, msg: str) -> "ValueError":
+        return ValueError(f"{self.where}: {msg}")
+
+    def array(self, name: str, dtype: str, shape) -> np.ndarray:
+        with self.zf.open(name + ".npy") as f:
+            try:
+                version = np.lib.format.read_magic(f)
+                if version == (1, 0):
+                    hdr = np.lib.format.read_array_header_1_0(f)
+                elif version == (2, 0):
+                    hdr = np.lib.format.read_array_header_2_0(f)
+                else:
+                    raise ValueError(f"unsupported .npy version {version}")
+            except (ValueError, SyntaxError, EOFError) as exc:
+                raise self.fail(f"member {name!r} is not a valid .npy array ({exc})") from None
+            got_shape, fortran, got_dtype = hdr
+            if got_dtype.hasobject:
+                raise self.fail(f"member {name!r} holds Python objects (pickled data); refusing to load it")
+            if got_dtype != np.dtype(dtype) or fortran:
+                raise self.fail(f"member {name!r} must be {np.dtype(dtype).str} in C order, got {got_dtype.str}"
+                                + (" in Fortran order" if fortran else ""))
+            if len(got_shape) != 1 or (shape is not None and got_shape != (shape,)):
+                want = f"({shape},)" if shape is not None else "one-dimensional"
+                raise self.fail(f"member {name!r} must have shape {want}, got {got_shape}")
+            nbytes = got_shape[0] * got_dtype.itemsize
+            if nbytes > self.zf.getinfo(name + ".npy").file_size - f.tell():
+                raise self.fail(f"member {name!r} is shorter than its header says (truncated)")
+            data = f.read(nbytes + 1)  # one byte more: reaching the end makes zipfile check the CRC
+            if len(data) != nbytes:
+                raise self.fail(f"member {name!r} has {len(data)} data bytes, its header says {nbytes}")
+        return np.frombuffer(data, dtype=got_dtype).astype(np.float64 if dtype == "<f8" else dtype)
+
+
+def _reject_constant(name):
+    raise ValueError(f"non-finite number {name} in the JSON header")
+
+
+def _check_header(h, fail) -> dict:
+    if not isinstance(h, dict):
+        raise fail("the JSON header is not an object")
+    if h.get("format") != FORMAT:
+        raise fail(f"not a quasinet model (header format {h.get('format')!r}, expected {FORMAT!r})")
+    version = h.get("version")
+    if version != VERSION or isinstance(version, bool):
+        raise fail(f"unsupported model file version {version!r} (this quasinet reads version {VERSION})")
+    unknown = set(h) - _HEADER_KEYS
+    if unknown:
+        raise fail(f"unknown header keys {sorted(unknown)}")
+    sizes = h.get("layer_sizes")
+    if (not isinstance(sizes, list) or len(sizes) < 2
+            or not all(isinstance(n, int) and not isinstance(n, bool) for n in sizes)):
+        raise fail(f"layer_sizes must be a list of at least two ints, got {sizes!r}")
+    if not all(1 <= n <= MAX_LAYER_WIDTH for n in sizes):
+        raise fail(f"layer_sizes must lie in [1, {MAX_LAYER_WIDTH}], got {sizes}")
+    for key, allowed in (("activation", ACTIVATIONS + ("logistic", "linear")),
+                         ("output_activation", OUTPUT_ACTIVATIONS + ("logistic", "linear")),
+                         ("loss", LOSSES)):
+        if h.get(key) not in allowed:
+            raise fail(f"{key} must be one of {', '.join(allowed)}, got {h.get(key)!r}")
+    if not isinstance(h.get("bias"), bool):
+        raise fail(f"bias must be true or false, got {h.get('bias')!r}")
+    l2 = h.get("l2")
+    if isinstance(l2, bool) or not isinstance(l2, (int, float)) or not l2 >= 0:
+        raise fail(f"l2 must be a number >= 0, got {l2!r}")
+    n_params = sum(a * b + (b if h["bias"] else 0) for a, b in zip(sizes[:-1], sizes[1:]))
+    if n_params > MAX_PARAMS:
+        raise fail(f"layer_sizes {sizes} imply {n_params} parameters, more than {MAX_PARAMS}")
+    if h.get("n_params") != n_params or isinstance(h.get("n_params"), bool):
+        raise fail(f"n_params {h.get('n_params')!r} does not match layer_sizes {sizes} ({n_params} parameters)")
+    for key in ("inputs", "targets"):
+        v = h.get(key)
+        if v is not None and not (isinstance(v, list) and all(isinstance(s, str) for s in v)):
+            raise fail(f"{key} must be a list of strings")
+    c = h.get("classes")
+    if c is not None and not (isinstance(c, list)
+                              and all(isinstance(x, (int, float, str)) and not isinstance(x, bool) for x in c)):
+        raise fail("classes must be a list of numbers or strings")
+    if not isinstance(h.get("info", {}), dict):
+        raise fail("info must be a JSON object")
+    return h
+
+
+def load_model(path: PathLike) -> Model:
+    """Read a model file: the network with its scaling, column names, classes and info.
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``path`` does not exist.
+    ValueError
+        If the file is not a quasinet model file of a supported version, or is truncated,
+        corrupted or inconsistent. Nothing in the file is ever executed or unpickled.
+    """
+    path = os.fspath(path)
+    where = f"{path!s}"
+    with open(path, "rb") as fh:
+        if fh.read(4) != b"PK\x03\x04":
+            raise ValueError(f"{where}: not a quasinet model file (not an .npz/zip archive)")
+        fh.seek(0)
+        try:
+            zf = zipfile.ZipFile(fh)
+        except (zipfile.BadZipFile, ValueError, OSError, EOFError) as exc:
+            raise ValueError(f"{where}: not a readable model file (truncated or corrupted zip: {exc})") from None
+        return _read(zf, where)
+
+
+def _read(zf: zipfile.ZipFile, where: str) -> Model:
+    with zf:
+        reader = _Reader(zf, where)
+        try:
+            names = zf.namelist()
+            if len(names) != len(set(names)):
+                raise reader.fail("duplicate members in the archive")
+            members = {n[:-4] for n in names if n.endswith(".npy")}
+            if len(members) != len(names) or not members <= set(_MEMBERS):
+                raise reader.fail(f"unexpected members {sorted(set(names) - {m + '.npy' for m in _MEMBERS})}")
+            for m in ("header", "params"):
+                if m not in members:
+                    raise reader.fail(f"not a quasinet model file (no {m!r} member)")
+            if zf.getinfo("header.npy").file_size > _MAX_HEADER_BYTES:
+                raise reader.fail("the header member is implausibly large")
+            header_bytes = reader.array("header", "|u1", None).tobytes()
+            try:
+                h = json.loads(header_bytes.decode("utf-8"), parse_constant=_reject_constant)
+            except (UnicodeDecodeError, ValueError) as exc:
+                raise reader.fail(f"the header is not valid UTF-8 JSON ({exc})") from None
+            h = _check_header(h, reader.fail)
+            params = reader.array("params", "<f8", h["n_params"])
+            if not np.all(np.isfinite(params)):
+                raise reader.fail("params hold NaN or infinity")
+            sizes = h["layer_sizes"]
+            vectors = {}
+            for what, n in (("x", sizes[0]), ("y", sizes[-1])):
+                have = [f"{what}_offset" in members, f"{what}_scale" in members]
+                if any(have) and not all(have):
+                    raise reader.fail(f"{what}_offset and {what}_scale must come together")
+                if all(have):
+                    for key in (f"{what}_offset", f"{what}_scale"):
+                        vectors[key] = reader.array(key, "<f8", n)
+        except (zipfile.BadZipFile, EOFError, OSError, KeyError) as exc:
+            raise ValueError(f"{where}: truncated or corrupted model file ({exc})") from None
+    try:
+        net = Network(sizes, activation=h["activation"], output_activation=h["output_activation"],
+                      bias=h["bias"], loss=h["loss"], l2=float(h["l2"]))
+        net.params[...] = params
+        return Model(net, vectors.get("x_offset"), vectors.get("x_scale"), vectors.get("y_offset"),
+                     vectors.get("y_scale"), h.get("inputs"), h.get("targets"), h.get("classes"), h.get("info"))
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"{where}: inconsistent model file ({exc})") from None
+
+
+def load(path: PathLike) -> Network:
+    """Read the :class:`~quasinet.Network` stored in a model file (see :func:`load_model`).
+
+    If the file also stores input/target scaling, the network works in the scaled units;
+    use :func:`load_model` to get the scaling with it.
+    """
+    return load_model(path).net

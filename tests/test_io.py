@@ -1,0 +1,295 @@
+"""Model files: exact round trips, and clear errors (never execution) for bad files."""
+
+import io
+import json
+import pickle
+import zipfile
+
+import numpy as np
+import pytest
+
+import quasinet
+from quasinet import Network
+from quasinet import io as qio
+
+
+def _net(**kw):
+    spec = dict(layer_sizes=[3, 5, 2], activation="tanh", output_activation="identity", loss="mse", l2=1e-3)
+    spec.update(kw)
+    return Network(seed=1, **spec)
+
+
+def _members(path):
+    """The archive's arrays, read with NumPy's loader (no pickles)."""
+    with np.load(path, allow_pickle=False) as z:
+        return {k: z[k] for k in z.files}
+
+
+def _write(path, arrays, compress=False):
+    buf = io.BytesIO()
+    (np.savez_compressed if compress else np.savez)(buf, **arrays)
+    path.write_bytes(buf.getvalue())
+    return path
+
+
+def _header(path):
+    return json.loads(_members(path)["header"].tobytes().decode())
+
+
+def _with_header(path, out, **changes):
+    arrays = _members(path)
+    h = json.loads(arrays["header"].tobytes().decode())
+    h.update(changes)
+    h = {k: v for k, v in h.items() if v is not None}
+    arrays["header"] = np.frombuffer(json.dumps(h).encode(), dtype=np.uint8)
+    return _write(out, arrays)
+
+
+@pytest.mark.parametrize(
+    "kw",
+    [
+        {},
+        dict(layer_sizes=[2, 3, 1], activation="sigmoid", output_activation="sigmoid", bias=False, loss="sse", l2=0.0),
+        dict(layer_sizes=[4, 6, 6, 3], activation="relu", output_activation="softmax", loss="softmax_crossentropy"),
+        dict(layer_sizes=[2, 1], activation="softplus", output_activation="sigmoid", loss="binary_crossentropy"),
+    ],
+)
+def test_round_trip_is_bitwise_exact(tmp_path, kw):
+    net = _net(**kw)
+    # Values whose bits a lossy format would change: -0.0, a subnormal, the largest double.
+    net.params[:3] = [-0.0, 5e-324, np.finfo(float).max / 1e300]
+    path = tmp_path / "m.qnet"
+    net.save(path)
+    back = quasinet.load(path)
+    assert back.params.tobytes() == net.params.tobytes()
+    assert back._spec() == net._spec()
+    X = np.random.default_rng(0).normal(size=(7, net.layer_sizes[0]))
+    np.testing.assert_array_equal(back.forward(X), net.forward(X))
+    assert (tmp_path / "m.qnet").exists() and not (tmp_path / "m.qnet.npz").exists()
+    assert [p.name for p in tmp_path.iterdir()] == ["m.qnet"]  # no temporary left behind
+
+
+def test_file_is_a_plain_npz_with_a_json_header(tmp_path):
+    net = _net()
+    net.save(tmp_path / "m.qnet")
+    arrays = _members(tmp_path / "m.qnet")
+    assert set(arrays) == {"header", "params"}
+    assert arrays["params"].dtype == np.dtype("<f8")
+    h = _header(tmp_path / "m.qnet")
+    assert h == dict(format="quasinet-model", version=1, layer_sizes=[3, 5, 2], activation="tanh",
+                     output_activation="identity", bias=True, loss="mse", l2=1e-3, n_params=net.n_params)
+
+
+def test_model_with_scaling_names_and_info(tmp_path):
+    net = _net()
+    m = qio.Model(net, x_offset=[1.0, 2.0, 3.0], x_scale=[2.0, 0.5, 4.0], y_offset=[10.0, -1.0],
+                  y_scale=[3.0, 0.1], inputs=["a", "b", "c"], targets=["u", "v"], info={"iterations": 12})
+    m.save(tmp_path / "m.qnet")
+    back = qio.load_model(tmp_path / "m.qnet")
+    for key in ("x_offset", "x_scale", "y_offset", "y_scale"):
+        assert getattr(back, key).tobytes() == getattr(m, key).tobytes()
+    assert (back.inputs, back.targets, back.info) == (["a", "b", "c"], ["u", "v"], {"iterations": 12})
+    X = np.random.default_rng(1).normal(size=(5, 3)) * 10
+    np.testing.assert_array_equal(back.predict(X), m.predict(X))
+    # The scaling is applied as documented.
+    np.testing.assert_allclose(m.predict(X), net.forward((X - m.x_offset) / m.x_scale) * m.y_scale + m.y_offset)
+    # quasinet.load gives the bare network.
+    assert quasinet.load(tmp_path / "m.qnet").params.tobytes() == net.params.tobytes()
+
+
+def test_classifier_model(tmp_path):
+    net = Network([2, 3, 1], output_activation="sigmoid", loss="binary_crossentropy", seed=0)
+    m = qio.Model(net, classes=[-1.5, 7.0])
+    m.save(tmp_path / "c.qnet")
+    back = qio.load_model(tmp_path / "c.qnet")
+    X = np.random.default_rng(2).normal(size=(9, 2))
+    p = net.forward(X)[:, 0]
+    np.testing.assert_array_equal(back.predict_classes(X), np.where(p >= 0.5, 7.0, -1.5))
+    np.testing.assert_allclose(back.predict_proba(X).sum(axis=1), 1.0)
+    with pytest.raises(ValueError, match="needs 2 classes"):
+        qio.Model(net, classes=[1, 2, 3])
+
+
+# -- bad files ------------------------------------------------------------------------------------
+@pytest.fixture
+def good(tmp_path):
+    path = tmp_path / "good.qnet"
+    qio.Model(_net(), x_offset=np.zeros(3), x_scale=np.ones(3)).save(path)
+    return path
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(FileNotFoundError):
+        quasinet.load(tmp_path / "nope.qnet")
+
+
+def test_not_a_zip(tmp_path):
+    (tmp_path / "a.csv").write_text("a,b\n1,2\n")
+    with pytest.raises(ValueError, match=r"a\.csv: not a quasinet model file \(not an \.npz/zip archive\)"):
+        quasinet.load(tmp_path / "a.csv")
+
+
+def test_a_pickle_is_never_unpickled(tmp_path, good):
+    marker = tmp_path / "executed"
+
+    class Boom:
+        def __reduce__(self):
+            return (open, (str(marker), "w"))
+
+    (tmp_path / "p.qnet").write_bytes(pickle.dumps(Boom()))
+    with pytest.raises(ValueError, match="not an .npz/zip archive"):
+        quasinet.load(tmp_path / "p.qnet")
+    # A pickled object array inside an otherwise well-formed archive.
+    arrays = _members(good)
+    arrays["params"] = np.array([Boom()], dtype=object)
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)  # savez pickles the object array
+    (tmp_path / "o.qnet").write_bytes(buf.getvalue())
+    with pytest.raises(ValueError, match="holds Python objects"):
+        quasinet.load(tmp_path / "o.qnet")
+    assert not marker.exists()
+
+
+def test_object_header(tmp_path, good):
+    arrays = _members(good)
+    arrays["header"] = np.array([{"format": "quasinet-model"}], dtype=object)
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)
+    (tmp_path / "h.qnet").write_bytes(buf.getvalue())
+    with pytest.raises(ValueError, match="'header' holds Python objects"):
+        quasinet.load(tmp_path / "h.qnet")
+
+
+@pytest.mark.parametrize("cut", [10, 100, 0.5, -30, -1])
+def test_truncated(tmp_path, good, cut):
+    data = good.read_bytes()
+    n = int(len(data) * cut) if isinstance(cut, float) else cut
+    (tmp_path / "t.qnet").write_bytes(data[:n])
+    with pytest.raises(ValueError, match="t.qnet: .*(truncated|corrupted)"):
+        quasinet.load(tmp_path / "t.qnet")
+
+
+def test_corrupted_parameter_bytes_fail_the_crc(tmp_path, good):
+    data = bytearray(good.read_bytes())
+    start = data.find(b"params.npy")
+    pos = data.find(b"\n", start + 200) + 20  # inside params.npy's data, past its header
+    data[pos] ^= 0xFF
+    (tmp_path / "c.qnet").write_bytes(bytes(data))
+    with pytest.raises(ValueError, match="truncated or corrupted model file.*CRC"):
+        quasinet.load(tmp_path / "c.qnet")
+
+
+def test_compressed_archive_is_accepted_and_checked(tmp_path, good):
+    arrays = _members(good)
+    _write(tmp_path / "z.qnet", arrays, compress=True)
+    assert quasinet.load(tmp_path / "z.qnet").params.tobytes() == quasinet.load(good).params.tobytes()
+
+
+@pytest.mark.parametrize(
+    "changes, message",
+    [
+        (dict(version=2), r"unsupported model file version 2 \(this quasinet reads version 1\)"),
+        (dict(version="1"), "unsupported model file version '1'"),
+        (dict(format="something-else"), "not a quasinet model"),
+        (dict(layer_sizes=[3, 10**9, 2]), r"layer_sizes must lie in \[1, 10000000\]"),
+        (dict(layer_sizes=[3000000, 3000000, 2], n_params=9000006000002), "more than 2147483647"),
+        (dict(layer_sizes=[3, 0, 2]), r"layer_sizes must lie in"),
+        (dict(layer_sizes=[3]), "at least two ints"),
+        (dict(layer_sizes=[3, 5.0, 2]), "at least two ints"),
+        (dict(n_params=999), "n_params 999 does not match"),
+        (dict(layer_sizes=[3, 6, 2]), r"n_params 32 does not match layer_sizes \[3, 6, 2\] \(38 parameters\)"),
+        (dict(activation="os.system"), "activation must be one of"),
+        # Names that pass the header check but not the Network's own pairing rules:
+        (dict(loss="softmax_crossentropy"), "inconsistent model file.*needs output_activation 'softmax'"),
+        (dict(loss="hinge"), "loss must be one of"),
+        (dict(l2=-1), "l2 must be a number >= 0"),
+        (dict(bias=1), "bias must be true or false"),
+        (dict(extra="x"), r"unknown header keys \['extra'\]"),
+        (dict(inputs=["a", "b"]), "inconsistent model file.*inputs must name 3 columns"),
+        (dict(classes=[[1]]), "classes must be a list of numbers or strings"),
+        (dict(info=[1]), "info must be a JSON object"),
+    ],
+)
+def test_inconsistent_header(tmp_path, good, changes, message):
+    bad = _with_header(good, tmp_path / "bad.qnet", **changes)
+    with pytest.raises(ValueError, match=message):
+        quasinet.load(bad)
+
+
+def test_header_not_json(tmp_path, good):
+    arrays = _members(good)
+    arrays["header"] = np.frombuffer(b"{not json", dtype=np.uint8)
+    with pytest.raises(ValueError, match="header is not valid UTF-8 JSON"):
+        quasinet.load(_write(tmp_path / "b.qnet", arrays))
+    arrays["header"] = np.frombuffer(b'{"l2": NaN}', dtype=np.uint8)
+    with pytest.raises(ValueError, match="header is not valid UTF-8 JSON.*NaN"):
+        quasinet.load(_write(tmp_path / "b.qnet", arrays))
+
+
+@pytest.mark.parametrize(
+    "member, value, message",
+    [
+        ("params", np.zeros(31), r"'params' must have shape \(32,\), got \(31,\)"),
+        ("params", np.zeros((32, 1)), r"'params' must have shape \(32,\), got \(32, 1\)"),
+        ("params", np.zeros(32, dtype=np.float32), "'params' must be <f8"),
+        ("params", np.zeros(32, dtype=">f8"), "'params' must be <f8"),
+        ("params", np.full(32, np.nan), "params hold NaN or infinity"),
+        ("x_scale", np.ones(4), r"'x_scale' must have shape \(3,\)"),
+        ("x_scale", np.zeros(3), "x_scale must be non-zero"),
+        ("header", np.zeros(3), "'header' must be |u1"),
+        ("evil", np.zeros(1), r"unexpected members \['evil.npy'\]"),
+    ],
+)
+def test_bad_arrays(tmp_path, good, member, value, message):
+    arrays = _members(good)
+    arrays[member] = value
+    with pytest.raises(ValueError, match=message):
+        quasinet.load(_write(tmp_path / "b.qnet", arrays))
+
+
+def test_missing_members(tmp_path, good):
+    arrays = _members(good)
+    del arrays["x_scale"]
+    with pytest.raises(ValueError, match="x_offset and x_scale must come together"):
+        quasinet.load(_write(tmp_path / "b.qnet", arrays))
+    with pytest.raises(ValueError, match="no 'params' member"):
+        quasinet.load(_write(tmp_path / "b.qnet", {"header": _members(good)["header"]}))
+
+
+def test_lying_npy_header_does_not_allocate(tmp_path, good):
+    """An .npy header that claims a huge array is refused before anything is allocated."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("header.npy", _npy_bytes(_members(good)["header"]))
+        hdr = np.lib.format.header_data_from_array_1_0(np.zeros(32))
+        hdr["shape"] = (10**12,)
+        raw = io.BytesIO()
+        np.lib.format.write_array_header_1_0(raw, hdr)
+        zf.writestr("params.npy", raw.getvalue() + np.zeros(32).tobytes())
+    (tmp_path / "l.qnet").write_bytes(buf.getvalue())
+    with pytest.raises(ValueError, match=r"'params' must have shape \(32,\), got \(1000000000000,\)"):
+        quasinet.load(tmp_path / "l.qnet")
+
+
+def test_short_member_data(tmp_path, good):
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("header.npy", _npy_bytes(_members(good)["header"]))
+        zf.writestr("params.npy", _npy_bytes(np.zeros(32))[:-8])
+    (tmp_path / "s.qnet").write_bytes(buf.getvalue())
+    with pytest.raises(ValueError, match="'params' is shorter than its header says"):
+        quasinet.load(tmp_path / "s.qnet")
+
+
+def _npy_bytes(a):
+    raw = io.BytesIO()
+    np.lib.format.write_array(raw, a, allow_pickle=False)
+    return raw.getvalue()
+
+
+def test_save_refuses_non_json_info(tmp_path):
+    with pytest.raises(ValueError, match="not plain JSON"):
+        qio.save(tmp_path / "m.qnet", _net(), info={"x": object()})
+    with pytest.raises(ValueError, match="not plain JSON"):
+        qio.save(tmp_path / "m.qnet", _net(), info={"x": float("nan")})
+    assert list(tmp_path.iterdir()) == []
