@@ -14,6 +14,12 @@ namespace quasinet {
 
 enum class Activation { Sigmoid, Tanh, Relu, Softplus, Identity, Softmax };
 
+// Which implementation of exp and tanh the element-wise passes use. Std: the C library's
+// (what the reference kernel uses, the readable specification). Fast: the branch-free
+// polynomial versions below, which the compiler vectorises; within a few ulp of Std
+// (tests/test_speed_paths.py checks this against std:: over the whole range).
+enum class Math { Std, Fast };
+
 // Accepts the canonical names and the aliases "logistic" and "linear";
 // throws std::invalid_argument naming the accepted names.
 Activation parse_activation(const std::string& name);
@@ -32,9 +38,21 @@ inline double softplus(double z) {
   return std::max(z, 0.0) + std::log1p(std::exp(-std::fabs(z)));
 }
 
+// exp(x) for every double x (overflow to inf, gradual underflow to 0, NaN kept), within
+// ~1 ulp: x = k ln2 + r with |r| <= ln2/2, exp(r) by its Taylor polynomial to degree 13
+// (truncation < 0.05 ulp), times 2^k applied in two halves so subnormal results round once.
+// No branches, no calls: a loop over it vectorises.
+double fast_exp(double x);
+// tanh(x) = sign(x) e / (e + 2) with e = expm1(2|x|), expm1 by the same reduction (the
+// k = 0 case keeps full relative accuracy near 0); within ~3 ulp.
+double fast_tanh(double x);
+// sigmoid(z) = 1/(1+e) (z >= 0) or e/(1+e) (z < 0) with e = fast_exp(-|z|).
+double fast_sigmoid(double z);
+
 // a = f(z + bias) in place; `bias` (K) may be null. Softmax normalises each row.
 void bias_activate(Activation f, double* a /* (B, K) in: z, out: f(z+b) */,
-                   const double* bias /* (K) or null */, std::size_t rows, std::size_t cols);
+                   const double* bias /* (K) or null */, std::size_t rows, std::size_t cols,
+                   Math math = Math::Std);
 
 // g = J_f^T g for each row, where J_f is the Jacobian of f at the row's z.
 // Written in terms of a = f(z), which is all the backward pass keeps:
@@ -42,6 +60,11 @@ void bias_activate(Activation f, double* a /* (B, K) in: z, out: f(z+b) */,
 //   softmax a_j (g_j - sum_k a_k g_k).
 void multiply_by_derivative(Activation f, double* g /* (B, K) */, const double* a /* (B, K) */,
                             std::size_t rows, std::size_t cols);
+
+// The same, fused with the next step of backpropagation: also adds the column sums of the
+// result into colsum (K) (the bias gradient of the layer), in one pass over the block.
+void multiply_by_derivative_sum(Activation f, double* g /* (B, K) */, const double* a /* (B, K) */,
+                                std::size_t rows, std::size_t cols, double* colsum /* (K) */);
 
 // Elementwise derivative f'(z) for a single value (plots, tests, the notebook's sigmoidPrime).
 // Not defined for softmax, which is not elementwise.

@@ -20,6 +20,9 @@ constexpr std::size_t kMaxThreads = 64;
 
 std::string str(std::size_t v) { return std::to_string(v); }
 
+// The reference kernel is the readable specification: plain loops and std:: functions.
+Math math_for(Kernel kernel) { return kernel == Kernel::Reference ? Math::Std : Math::Fast; }
+
 }  // namespace
 
 void validate(const Spec& s) {
@@ -63,7 +66,9 @@ Layout make_layout(const Spec& s) {
 Network::Network(Spec spec) : spec_(std::move(spec)) {
   validate(spec_);
   layout_ = make_layout(spec_);
-  for (std::size_t n : spec_.sizes) widest_ = std::max(widest_, n);
+  // The delta buffers hold dJ/dz of the hidden and output layers; the input layer's delta
+  // is never formed.
+  for (std::size_t l = 1; l < spec_.sizes.size(); ++l) widest_ = std::max(widest_, spec_.sizes[l]);
 }
 
 Network::~Network() = default;
@@ -115,6 +120,7 @@ void Network::forward_block(Workspace& ws, const double* params, const double* x
                             Kernel kernel) const {
   const std::size_t L = layout_.layers.size();
   const bool keep_z = spec_.loss == Loss::BinaryCrossentropy || spec_.loss == Loss::SoftmaxCrossentropy;
+  const Math math = math_for(kernel);
   const double* in = x;  // (B, n_in)
   for (std::size_t l = 0; l < L; ++l) {
     const LayerLayout& layer = layout_.layers[l];
@@ -127,9 +133,10 @@ void Network::forward_block(Workspace& ws, const double* params, const double* x
     if (last && keep_z) {
       bias_activate(Activation::Identity, a, b, rows, layer.n_out);
       std::copy(a, a + rows * layer.n_out, ws.z_out.begin());
-      bias_activate(spec_.output, a, nullptr, rows, layer.n_out);
+      bias_activate(spec_.output, a, nullptr, rows, layer.n_out, math);
     } else {
-      bias_activate(last ? spec_.output : spec_.hidden, a, b, rows, layer.n_out);
+      // Bias, activation, one pass over the block while it is in cache.
+      bias_activate(last ? spec_.output : spec_.hidden, a, b, rows, layer.n_out, math);
     }
     in = a;
   }
@@ -139,24 +146,33 @@ void Network::backward_block(double* grad, Workspace& ws, const double* params, 
                              Kernel kernel) const {
   double* d = ws.delta.data();            // (B, n_out) dJ/dz of layer l
   double* d_prev = ws.delta_prev.data();  // (B, n_in)
-  for (std::size_t l = layout_.layers.size(); l-- > 0;) {
+  const std::size_t L = layout_.layers.size();
+  if (spec_.bias) {
+    // The output layer's bias gradient; the hidden layers' are summed in the pass that
+    // forms their delta (multiply_by_derivative_sum below).
+    const LayerLayout& out = layout_.layers[L - 1];
+    double* gb = grad + out.b;  // (n_L)
+    for (std::size_t r = 0; r < rows; ++r) {
+      const double* dr = d + r * out.n_out;
+      for (std::size_t j = 0; j < out.n_out; ++j) gb[j] += dr[j];
+    }
+  }
+  for (std::size_t l = L; l-- > 0;) {
     const LayerLayout& layer = layout_.layers[l];
     const double* in = l == 0 ? x : ws.act(l - 1);  // (B, n_in)
     // dJ/dW += in^T d
     gemm(kernel, true, false, layer.n_in, layer.n_out, rows, 1.0, in, layer.n_in, d, layer.n_out, 1.0,
          grad + layer.w, layer.n_out);
-    if (spec_.bias) {
-      double* gb = grad + layer.b;  // (n_out)
-      for (std::size_t r = 0; r < rows; ++r) {
-        const double* dr = d + r * layer.n_out;
-        for (std::size_t j = 0; j < layer.n_out; ++j) gb[j] += dr[j];
-      }
-    }
     if (l == 0) break;
-    // dJ/da_prev = d W^T, then through the hidden activation.
+    // dJ/da_prev = d W^T, then through the hidden activation, adding the column sums
+    // (dJ/db of layer l-1) in the same pass.
     gemm(kernel, false, true, rows, layer.n_in, layer.n_out, 1.0, d, layer.n_out, params + layer.w, layer.n_out,
          0.0, d_prev, layer.n_in);
-    multiply_by_derivative(spec_.hidden, d_prev, ws.act(l - 1), rows, layer.n_in);
+    if (spec_.bias)
+      multiply_by_derivative_sum(spec_.hidden, d_prev, ws.act(l - 1), rows, layer.n_in,
+                                 grad + layout_.layers[l - 1].b);
+    else
+      multiply_by_derivative(spec_.hidden, d_prev, ws.act(l - 1), rows, layer.n_in);
     std::swap(d, d_prev);
   }
 }

@@ -107,7 +107,7 @@ class Network {
 
   Spec spec_;
   Layout layout_;
-  std::size_t widest_ = 0;
+  std::size_t widest_ = 0;  // widest hidden or output layer
   mutable std::mutex pool_mutex_;
   mutable std::vector<std::unique_ptr<Workspace>> pool_;
 };

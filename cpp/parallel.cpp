@@ -11,7 +11,9 @@ std::atomic<std::size_t> g_default_threads{0};
 std::size_t default_threads() {
   const std::size_t n = g_default_threads.load(std::memory_order_relaxed);
   if (n) return n;
-  return std::max<std::size_t>(1, std::thread::hardware_concurrency());
+  // hardware_concurrency() reads /sys on every call (microseconds): ask once.
+  static const std::size_t hardware = std::max<std::size_t>(1, std::thread::hardware_concurrency());
+  return hardware;
 }
 
 void set_default_threads(std::size_t n) { g_default_threads.store(n, std::memory_order_relaxed); }

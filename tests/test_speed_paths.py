@@ -220,3 +220,50 @@ def test_the_check_fails_on_a_wrong_gradient():
         assert_close_grad(net, bad, g, "perturbed")
     with pytest.raises(AssertionError):
         assert_close_cost(J * (1 + 1e-10), J, "perturbed")
+
+
+def ulps(a, b):
+    """|a - b| in units in the last place of b (elementwise)."""
+    return np.abs(a - b) / np.spacing(np.abs(b))
+
+
+def activation_inputs():
+    rng = np.random.default_rng(12)
+    mags = np.concatenate([
+        np.logspace(-310, 3, 4000),  # subnormal to beyond every saturation point
+        rng.uniform(0.0, 40.0, 20000),
+        np.arange(1, 60) * np.log(2) / 2,  # where the reduction changes k (tanh uses 2|x|)
+        np.arange(1, 60) * np.log(2),
+        [0.0, 0.34657359027997264, 19.06, 20.0, 708.39, 709.78, 744.44, 745.13, 746.0, 1e6],
+    ])
+    x = np.concatenate([mags, -mags])
+    return np.concatenate([x, np.nextafter(x, np.inf), np.nextafter(x, -np.inf)])[:, None]
+
+
+@pytest.mark.parametrize("name", ["tanh", "sigmoid"])
+def test_vectorised_activations_within_a_few_ulp_of_std(name):
+    # A 1-1 network with weight 1 and no bias outputs f(x): the tuned path uses the
+    # vectorised functions, the reference path std::tanh / std::exp.
+    net = qn.Network([1, 1], output_activation=name, bias=False, loss="mse")
+    net.params[...] = 1.0
+    x = activation_inputs()
+    fast = net._core.forward(net.params, x, kernel="auto")
+    exact = net._core.forward(net.params, x, kernel="reference")
+    assert np.all(np.isfinite(fast))
+    zero = exact == 0.0
+    np.testing.assert_array_equal(fast[zero], exact[zero])
+    worst = np.max(ulps(fast[~zero], exact[~zero]))
+    assert worst <= 4.0, f"{name}: {worst} ulp"
+    # Odd / symmetric and saturating exactly as std:: does.
+    assert np.all(np.sign(fast) == np.sign(exact))
+
+
+def test_vectorised_softmax_within_a_few_ulp_of_std():
+    net = qn.Network([1, 2], output_activation="softmax", bias=False, loss="mse")
+    net.params[...] = [1.0, 0.0]  # z = (x, 0)
+    x = activation_inputs()
+    fast = net._core.forward(net.params, x, kernel="auto")
+    exact = net._core.forward(net.params, x, kernel="reference")
+    zero = exact == 0.0
+    np.testing.assert_array_equal(fast[zero], exact[zero])
+    assert np.max(ulps(fast[~zero], exact[~zero])) <= 4.0
