@@ -41,7 +41,7 @@ double loss_and_delta(Loss loss, Activation out, const double* a, const double* 
           s += e * e;
           if (delta) delta[r * cols + j] = c * wr * (ar[j] - yr[j]);
         }
-        total += wr * 0.5 * s;
+        total += wr * (0.5 * s);  // not (wr * 0.5) * s: a subnormal weight halved underflows to 0
       }
       // dJ/da -> dJ/dz through the output activation.
       if (delta) multiply_by_derivative(out, delta, a, rows, cols);

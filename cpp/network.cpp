@@ -4,6 +4,7 @@
 #include <array>
 #include <cmath>
 #include <limits>
+#include <sstream>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -45,6 +46,14 @@ void validate(const Spec& s) {
   if (s.loss == Loss::SoftmaxCrossentropy && s.output != Activation::Softmax)
     throw std::invalid_argument(std::string("loss 'softmax_crossentropy' needs output_activation 'softmax', got '") +
                                 activation_name(s.output) + "'");
+  // Each size is <= 2^31, so each product fits; the running total must not wrap around.
+  constexpr std::size_t kMaxParams = std::size_t{1} << 60;  // a float64 buffer numpy can index
+  std::size_t total = 0;
+  for (std::size_t i = 0; i + 1 < s.sizes.size(); ++i) {
+    total += s.sizes[i] * s.sizes[i + 1] + (s.bias ? s.sizes[i + 1] : 0);
+    if (total > kMaxParams)
+      throw std::invalid_argument("layer_sizes give more than 2^60 parameters (after layer " + str(i) + ")");
+  }
   if (!(s.l2 >= 0.0) || !std::isfinite(s.l2))
     throw std::invalid_argument("l2 must be a finite number >= 0, got " + std::to_string(s.l2));
 }
@@ -185,8 +194,13 @@ double loss_scale(Loss loss, const double* w, std::size_t N) {
   if (!w) return 1.0 / static_cast<double>(N);
   double sum = 0.0;
   for (std::size_t i = 0; i < N; ++i) sum += w[i];
-  if (!(sum > 0.0) || !std::isfinite(sum))
-    throw std::invalid_argument("sample weights must sum to a positive finite number, got " + std::to_string(sum));
+  // 1/sum overflows for sums below 1/DBL_MAX (subnormal weights): the cost would be NaN.
+  if (!(sum > 0.0) || !std::isfinite(sum) || !std::isfinite(1.0 / sum)) {
+    std::ostringstream msg;
+    msg << "sample weights must sum to a positive finite number, got " << sum;
+    if (sum > 0.0 && std::isfinite(sum)) msg << " (too small: 1/sum overflows)";
+    throw std::invalid_argument(msg.str());
+  }
   return 1.0 / sum;
 }
 
@@ -202,7 +216,9 @@ void check_call(const void* params, const void* X, std::size_t N) {
 // into its own buffer; the chunks are reduced in a fixed order.
 template <class BlockFn>
 double Network::run_blocks(double* grad, std::size_t N, const Options& opt, BlockFn&& fn) const {
-  const std::size_t B = block_rows(opt);
+  // Never more rows than the call has: a huge block_rows would otherwise overflow the
+  // workspace size computation in lease().
+  const std::size_t B = std::min(block_rows(opt), N);
   const std::size_t n_blocks = (N + B - 1) / B;
   std::size_t threads = std::min(opt.threads ? opt.threads : default_threads(), kMaxThreads);
   if (N * layout_.n_params < kParallelWork) threads = 1;
