@@ -42,12 +42,52 @@ void gemm_reference(bool trans_a, bool trans_b, std::size_t M, std::size_t N, st
   }
 }
 
-#ifdef QUASINET_HAVE_BLAS
 namespace {
+
 // Below this many multiply-adds a dgemm call costs more than it saves.
 constexpr std::size_t kSmallProduct = 2048;
+
+// The same products as gemm_reference for small sizes, with the transposition cases split
+// into separate loops (no test inside an inner loop) so the compiler can unroll and
+// vectorise them. Sums run over k in the same order as the reference.
+void gemm_small(bool trans_a, bool trans_b, std::size_t M, std::size_t N, std::size_t K, double alpha,
+                const double* __restrict A, std::size_t lda, const double* __restrict B, std::size_t ldb, double beta,
+                double* __restrict C, std::size_t ldc) {
+  for (std::size_t i = 0; i < M; ++i) {
+    double* __restrict c = C + i * ldc;
+    if (beta == 0.0) {
+      for (std::size_t j = 0; j < N; ++j) c[j] = 0.0;
+    } else if (beta != 1.0) {
+      for (std::size_t j = 0; j < N; ++j) c[j] *= beta;
+    }
+    if (!trans_b) {
+      const std::size_t a_step = trans_a ? lda : 1;
+      const double* a = trans_a ? A + i : A + i * lda;
+      for (std::size_t k = 0; k < K; ++k) {
+        const double aik = alpha * a[k * a_step];
+        const double* __restrict b = B + k * ldb;
+        for (std::size_t j = 0; j < N; ++j) c[j] += aik * b[j];
+      }
+    } else if (!trans_a) {
+      const double* __restrict a = A + i * lda;
+      for (std::size_t j = 0; j < N; ++j) {
+        const double* __restrict b = B + j * ldb;
+        double s = 0.0;
+        for (std::size_t k = 0; k < K; ++k) s += a[k] * b[k];
+        c[j] += alpha * s;
+      }
+    } else {
+      for (std::size_t j = 0; j < N; ++j) {
+        const double* __restrict b = B + j * ldb;
+        double s = 0.0;
+        for (std::size_t k = 0; k < K; ++k) s += A[k * lda + i] * b[k];
+        c[j] += alpha * s;
+      }
+    }
+  }
+}
+
 }  // namespace
-#endif
 
 void gemm(Kernel kernel, bool trans_a, bool trans_b, std::size_t M, std::size_t N, std::size_t K, double alpha,
           const double* A, std::size_t lda, const double* B, std::size_t ldb, double beta, double* C,
@@ -63,10 +103,11 @@ void gemm(Kernel kernel, bool trans_a, bool trans_b, std::size_t M, std::size_t 
                 static_cast<int>(ldb), beta, C, static_cast<int>(ldc));
     return;
   }
-#else
-  (void)kernel;
 #endif
-  gemm_reference(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+  if (kernel == Kernel::Reference)
+    gemm_reference(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+  else
+    gemm_small(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
 bool have_blas() {

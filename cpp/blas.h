@@ -8,7 +8,7 @@ namespace quasinet {
 
 enum class Kernel {
   Auto,       // BLAS, except for products too small to amortise a library call
-  Blas,       // always dgemm (falls back to Reference when built without BLAS)
+  Blas,       // always dgemm (built without BLAS: the small-product loops, like Auto)
   Reference,  // always the plain loops below
 };
 

@@ -224,6 +224,23 @@ double Network::run_blocks(double* grad, std::size_t N, const Options& opt, Bloc
   if (N * layout_.n_params < kParallelWork) threads = 1;
   const std::size_t n_chunks = std::min(threads, n_blocks);
 
+  if (n_chunks == 1) {
+    // One chunk on the calling thread: no task context and no pool, which matters for
+    // small calls where this bookkeeping would rival the arithmetic.
+    struct Lease {
+      const Network* self;
+      std::unique_ptr<Workspace> ws;
+      ~Lease() { self->give_back(std::move(ws)); }
+    } held{this, lease(B)};
+    double loss = 0.0;
+    for (std::size_t b = 0; b < n_blocks; ++b) {
+      if (b > 0 && opt.interrupt.fn && opt.interrupt.fn(opt.interrupt.ctx)) throw Interrupted();
+      const std::size_t r0 = b * B;
+      loss += fn(*held.ws, grad, r0, std::min(B, N - r0));
+    }
+    return loss;
+  }
+
   struct Ctx {
     const Network* self;
     BlockFn* fn;
