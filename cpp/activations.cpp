@@ -241,23 +241,49 @@ void multiply_by_derivative(Activation f, double* g, const double* a, std::size_
   }
 }
 
+namespace {
+
+QN_VECTOR_CLONES void derivative_sum_rows(Activation f, double* __restrict g, const double* __restrict a,
+                                          std::size_t rows, std::size_t cols, double* __restrict colsum) {
+  for (std::size_t r = 0; r < rows; ++r) {
+    double* __restrict gr = g + r * cols;
+    const double* __restrict ar = a + r * cols;
+    switch (f) {
+      case Activation::Sigmoid:
+        for (std::size_t j = 0; j < cols; ++j) {
+          gr[j] *= ar[j] * (1.0 - ar[j]);
+          colsum[j] += gr[j];
+        }
+        break;
+      case Activation::Tanh:
+        for (std::size_t j = 0; j < cols; ++j) {
+          gr[j] *= (1.0 - ar[j]) * (1.0 + ar[j]);
+          colsum[j] += gr[j];
+        }
+        break;
+      case Activation::Relu:
+        for (std::size_t j = 0; j < cols; ++j) {
+          gr[j] = ar[j] > 0.0 ? gr[j] : 0.0;
+          colsum[j] += gr[j];
+        }
+        break;
+      default:  // identity
+        for (std::size_t j = 0; j < cols; ++j) colsum[j] += gr[j];
+        break;
+    }
+  }
+}
+
+}  // namespace
+
 void multiply_by_derivative_sum(Activation f, double* g, const double* a, std::size_t rows, std::size_t cols,
                                 double* colsum) {
-  const auto fused = [&](auto dfda) {
-    for (std::size_t r = 0; r < rows; ++r) {
-      double* gr = g + r * cols;
-      const double* ar = a + r * cols;
-      for (std::size_t j = 0; j < cols; ++j) {
-        gr[j] = dfda(gr[j], ar[j]);
-        colsum[j] += gr[j];
-      }
-    }
-  };
   switch (f) {
-    case Activation::Sigmoid: return fused([](double gi, double ai) { return gi * (ai * (1.0 - ai)); });
-    case Activation::Tanh: return fused([](double gi, double ai) { return gi * ((1.0 - ai) * (1.0 + ai)); });
-    case Activation::Relu: return fused([](double gi, double ai) { return ai > 0.0 ? gi : 0.0; });
-    case Activation::Identity: return fused([](double gi, double) { return gi; });
+    case Activation::Sigmoid:
+    case Activation::Tanh:
+    case Activation::Relu:
+    case Activation::Identity:
+      return derivative_sum_rows(f, g, a, rows, cols, colsum);
     case Activation::Softplus:
     case Activation::Softmax:
       break;

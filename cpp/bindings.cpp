@@ -175,6 +175,34 @@ auto run_core(const Network& net, std::size_t N, quasinet::Options opt, F&& f) {
   }
 }
 
+// A new 1-D float64 array of n elements through NumPy's C API: the generic py::array_t
+// constructor builds shape and stride vectors and looks the dtype up on every call, which
+// costs more than the whole core evaluation of a tiny network.
+Array new_vector(std::size_t n) {
+  auto& api = py::detail::npy_api::get();
+  Py_intptr_t dims[1] = {static_cast<Py_intptr_t>(n)};
+  PyObject* descr = api.PyArray_DescrFromType_(py::detail::npy_api::NPY_DOUBLE_);  // new reference
+  if (!descr) throw py::error_already_set();
+  // Steals the reference to descr.
+  PyObject* arr = api.PyArray_NewFromDescr_(api.PyArray_Type_, descr, 1, dims, nullptr, nullptr, 0, nullptr);
+  if (!arr) throw py::error_already_set();
+  return py::reinterpret_steal<Array>(arr);
+}
+
+// (J, grad) without pybind11's generic casters.
+py::tuple cost_grad_tuple(double J, py::object grad) {
+  PyObject* j = PyFloat_FromDouble(J);
+  if (!j) throw py::error_already_set();
+  PyObject* t = PyTuple_New(2);
+  if (!t) {
+    Py_DECREF(j);
+    throw py::error_already_set();
+  }
+  PyTuple_SET_ITEM(t, 0, j);
+  PyTuple_SET_ITEM(t, 1, grad.release().ptr());
+  return py::reinterpret_steal<py::tuple>(t);
+}
+
 // X and y validated once and held; calling it costs one core evaluation and no checks of
 // the data. Returned by Network.bind for scipy.optimize.minimize(jac=True).
 class Bound {
@@ -186,12 +214,12 @@ class Bound {
 
   py::tuple call(py::handle params_obj) const {
     Array p = check_params(*net_, params_obj);
-    Array grad(static_cast<py::ssize_t>(net_->n_params()));
+    Array grad = new_vector(net_->n_params());
     double* g = grad.mutable_data();
     const double J = run_core(*net_, data_.N, opt_, [&](const quasinet::Options& o) {
       return net_->cost_grad(g, p.data(), data_.X.data(), data_.Y.data(), w(), data_.N, o);
     });
-    return py::make_tuple(J, std::move(grad));
+    return cost_grad_tuple(J, std::move(grad));
   }
 
   double cost(py::handle params_obj) const {
