@@ -5,6 +5,8 @@
 #include <pybind11/stl.h>
 
 #include <cmath>
+#include <cstdint>
+#include <cstring>
 #include <memory>
 #include <optional>
 #include <sstream>
@@ -35,8 +37,18 @@ std::string shape_str(const py::array& a) {
 
 // A C-contiguous float64 view of obj: no copy when it already is one, one conversion for
 // other real dtypes, byte orders and layouts; a TypeError for anything that is not real.
+bool aligned(const py::array& a) { return reinterpret_cast<std::uintptr_t>(a.data()) % alignof(double) == 0; }
+
 Array real_array(py::handle obj, const char* name) {
-  if (Array::check_(obj)) return py::reinterpret_borrow<Array>(obj);
+  if (Array::check_(obj)) {
+    auto a = py::reinterpret_borrow<Array>(obj);
+    if (aligned(a)) return a;
+    // A float64 view at an odd byte offset: reading it through double* is undefined behaviour
+    // (and traps with aligned vector loads), so copy it into fresh, aligned memory.
+    Array copy(std::vector<py::ssize_t>(a.shape(), a.shape() + a.ndim()));
+    std::memcpy(copy.mutable_data(), a.data(), static_cast<std::size_t>(a.nbytes()));
+    return copy;
+  }
   py::array a = py::array::ensure(obj);
   if (!a) {
     PyErr_Clear();
@@ -134,6 +146,7 @@ double* check_grad_out(const Network& net, py::handle obj) {
   if (g.ndim() != 1 || static_cast<std::size_t>(g.shape(0)) != net.n_params())
     throw py::value_error("grad must have shape (" + std::to_string(net.n_params()) + ",), got " + shape_str(g));
   if (!g.writeable()) throw py::value_error("grad must be writable");
+  if (!aligned(g)) throw py::value_error("grad must be aligned to 8 bytes, got a view at an odd byte offset");
   return g.mutable_data();
 }
 

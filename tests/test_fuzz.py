@@ -581,3 +581,41 @@ def test_regression_parameter_count_may_not_wrap_around():
         qn.Network([2**31] * 5, bias=False)
     with pytest.raises(ValueError, match="more than 2\\^60 parameters"):
         qn._core.Network([2**31] * 3, "sigmoid", "sigmoid", True, "sse", 0.0)
+
+
+def test_regression_check_gradient_with_gradients_beyond_1e154():
+    # Found by the atheris target: the relative error's norms squared gradients of 1e156 and
+    # overflowed (a RuntimeWarning, then inf / NaN). The measure is scale-free.
+    net = qn.Network([1, 1], activation="identity", output_activation="identity", bias=False)
+    net.params[:] = 1.0
+    X, y = np.array([[1e78]]), np.array([0.0])
+    _, g = net.cost_grad(X, y)
+    assert g[0] == pytest.approx(1e156)
+    assert qn.check_gradient(net, X, y) < 1e-8
+    # Data that overflow: the check cannot be made, and says so with inf (no warning).
+    assert qn.check_gradient(net, np.array([[1e200]]), y) == np.inf
+
+
+def _unaligned(a):
+    raw = np.zeros(a.nbytes + 1, dtype=np.uint8)
+    u = raw[1:].view(a.dtype).reshape(a.shape)
+    u[...] = a
+    assert u.flags.c_contiguous and not u.flags.aligned
+    return u
+
+
+def test_regression_unaligned_float64_views_are_copied_not_read_in_place():
+    # Found by the dtype/layout property under UBSan: a C-contiguous float64 view at an odd
+    # byte offset went to the core as double* (a misaligned load: undefined behaviour).
+    net = qn.Network([3, 4, 2], seed=0)
+    X = np.linspace(-1, 1, 15).reshape(5, 3)
+    Y = np.linspace(0, 1, 10).reshape(5, 2)
+    w = np.linspace(0.5, 1.5, 5)
+    J, g = net.cost_grad(X, Y, w)
+    J2, g2 = net.cost_grad(_unaligned(X), _unaligned(Y), _unaligned(w))
+    assert J2 == J
+    np.testing.assert_array_equal(g2, g)
+    np.testing.assert_array_equal(net._core.forward(_unaligned(net.params), _unaligned(X)), net.forward(X))
+    # An unaligned output buffer cannot be written in place: refused.
+    with pytest.raises(ValueError, match="grad must be aligned"):
+        net._core.cost_grad(net.params, X, Y, None, _unaligned(np.zeros(net.n_params)))
