@@ -1,17 +1,392 @@
-"""The ``quasinet`` command line."""
+"""The ``quasinet`` command line: ``train``, ``predict`` and ``info`` on CSV data, and ``demo``."""
 
 from __future__ import annotations
 
 import argparse
+import csv
+import os
 import sys
-from typing import List, Optional
+import time
+from typing import Dict, List, Optional, Sequence, TextIO
+
+import numpy as np
 
 
 class UserError(Exception):
     """A mistake in what the user asked for: reported as one line, exit status 1."""
 
 
-def _cmd_demo(args) -> int:
+# -- CSV ------------------------------------------------------------------------------------------
+class Table:
+    """A CSV file with a header row: column names and the cells as text, row by row."""
+
+    def __init__(self, path: str, columns: List[str], rows: List[List[str]]):
+        self.path, self.columns, self.rows = path, columns, rows
+
+    def index(self, name: str) -> int:
+        try:
+            return self.columns.index(name)
+        except ValueError:
+            raise UserError(f"{self.path}: unknown column {name!r} (columns: {', '.join(self.columns)})") from None
+
+    def numbers(self, names: Sequence[str]) -> np.ndarray:
+        """The named columns as float64, shape (rows, len(names)); a non-numeric cell is an error."""
+        idx = [self.index(n) for n in names]
+        out = np.empty((len(self.rows), len(idx)))
+        for r, row in enumerate(self.rows):
+            for c, i in enumerate(idx):
+                cell = row[i].strip()
+                try:
+                    out[r, c] = float(cell)
+                except ValueError:
+                    raise UserError(
+                        f"{self.path}, line {r + 2}, column {names[c]!r}: {cell!r} is not a number"
+                    ) from None
+                if not np.isfinite(out[r, c]):
+                    raise UserError(f"{self.path}, line {r + 2}, column {names[c]!r}: {cell!r} is not a finite number")
+        return out
+
+    def text(self, name: str) -> List[str]:
+        i = self.index(name)
+        labels = [row[i].strip() for row in self.rows]
+        for r, label in enumerate(labels):
+            if label == "":
+                raise UserError(f"{self.path}, line {r + 2}, column {name!r}: empty label")
+        return labels
+
+
+def read_csv(path: str) -> Table:
+    """Read a CSV file with a header row, with the standard library's csv reader."""
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as f:
+            reader = csv.reader(f)
+            try:
+                header = next(reader)
+            except StopIteration:
+                raise UserError(f"{path}: empty file (expected a header row)") from None
+            columns = [h.strip() for h in header]
+            if len(set(columns)) != len(columns) or "" in columns:
+                raise UserError(f"{path}: the header row needs distinct, non-empty column names, got {columns}")
+            rows = []
+            for row in reader:
+                if not row or all(not cell.strip() for cell in row):
+                    continue  # blank line
+                if len(row) != len(columns):
+                    raise UserError(f"{path}, line {reader.line_num}: {len(row)} fields, the header has {len(columns)}")
+                rows.append(row)
+    except FileNotFoundError:
+        raise UserError(f"no such file: {path}") from None
+    except IsADirectoryError:
+        raise UserError(f"{path} is a directory, not a CSV file") from None
+    except UnicodeDecodeError:
+        raise UserError(f"{path}: not a UTF-8 text (CSV) file") from None
+    except csv.Error as exc:
+        raise UserError(f"{path}: malformed CSV ({exc})") from None
+    if not rows:
+        raise UserError(f"{path}: no data rows after the header")
+    return Table(path, columns, rows)
+
+
+def _load_model(path: str):
+    from . import io
+
+    try:
+        return io.load_model(path)
+    except FileNotFoundError:
+        raise UserError(f"no such file: {path}") from None
+    except IsADirectoryError:
+        raise UserError(f"{path} is a directory, not a model file") from None
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+
+
+# -- train ----------------------------------------------------------------------------------------
+REGRESSION_LOSSES = ("mse", "sse")
+CLASSIFICATION_LOSSES = ("binary_crossentropy", "softmax_crossentropy")
+
+
+def _standardise(A: np.ndarray):
+    mean = A.mean(axis=0)
+    std = A.std(axis=0)
+    std[std <= 1e-12 * np.maximum(1.0, np.abs(mean))] = 1.0  # a constant column stays as it is
+    return mean, std
+
+
+def _hidden(text: str) -> List[int]:
+    if text.strip() in ("", "none"):
+        return []
+    try:
+        sizes = [int(s) for s in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated layer widths such as 16,16, got {text!r}") from None
+    if any(n <= 0 for n in sizes):
+        raise argparse.ArgumentTypeError(f"layer widths must be positive, got {text!r}")
+    return sizes
+
+
+def _fraction(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1), got {text!r}") from None
+    if not 0.0 <= v < 1.0:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1), got {text!r}")
+    return v
+
+
+class _Progress:
+    """One status line, rewritten in place after every iteration, on a terminal only."""
+
+    def __init__(self, stream: TextIO, enabled: bool, train_fg, val_fg):
+        self.stream, self.enabled = stream, enabled
+        self.train_fg, self.val_fg = train_fg, val_fg
+        self.iteration = 0
+        self.val_curve: List[float] = []
+        self.best = (np.inf, None, 0)  # validation cost, params, iteration
+        self.patience: Optional[int] = None
+
+    def __call__(self, params):
+        self.iteration += 1
+        val = None
+        if self.val_fg is not None:
+            val = float(self.val_fg.cost(params))
+            self.val_curve.append(val)
+            if val < self.best[0]:
+                self.best = (val, params.copy(), self.iteration)
+        if self.enabled:
+            # The training cost at this iterate costs one extra forward pass: only for the display.
+            line = f"iteration {self.iteration:5d}  training cost {float(self.train_fg.cost(params)):.6e}"
+            if val is not None:
+                line += f"  validation cost {val:.6e}"
+            self.stream.write("\r" + line)
+            self.stream.flush()
+        if self.patience is not None and self.iteration - self.best[2] >= self.patience:
+            raise StopIteration  # SciPy ends the run (not for TNC, which the parser refuses here)
+
+    def close(self):
+        if self.enabled and self.iteration:
+            self.stream.write("\n")
+            self.stream.flush()
+
+
+def _r2(y: np.ndarray, p: np.ndarray) -> np.ndarray:
+    ss_tot = np.sum((y - y.mean(axis=0)) ** 2, axis=0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return 1.0 - np.sum((y - p) ** 2, axis=0) / ss_tot
+
+
+def _cmd_train(args, out: TextIO, err: TextIO) -> int:
+    from . import io
+    from .network import Network
+    from .train import Trainer
+
+    t0 = time.perf_counter()
+    table = read_csv(args.data)
+    targets = list(dict.fromkeys(args.target))
+    for t in targets:
+        table.index(t)
+    if args.inputs:
+        inputs = [c.strip() for c in args.inputs.split(",")]
+        overlap = set(inputs) & set(targets)
+        if overlap:
+            raise UserError(f"columns {sorted(overlap)} are both inputs and targets")
+    else:
+        inputs = [c for c in table.columns if c not in targets]
+    if not inputs:
+        raise UserError(f"{args.data}: no input columns left besides the targets")
+    X = table.numbers(inputs)
+    classification = args.loss in CLASSIFICATION_LOSSES
+    classes = None
+    if classification:
+        if len(targets) != 1:
+            raise UserError(f"--loss {args.loss} needs exactly one --target column of class labels, got {len(targets)}")
+        labels = table.text(targets[0])
+        classes = sorted(set(labels), key=lambda s: (_as_number(s) is None, _as_number(s) or 0.0, s))
+        if len(classes) < 2:
+            raise UserError(f"{args.data}: column {targets[0]!r} has only one class ({classes[0]!r})")
+        if args.loss == "binary_crossentropy" and len(classes) != 2:
+            raise UserError(f"--loss binary_crossentropy needs 2 classes, column {targets[0]!r} has {len(classes)}; "
+                            "use --loss softmax_crossentropy")
+        idx = np.array([classes.index(s) for s in labels])
+        Y = idx.reshape(-1, 1).astype(float) if args.loss == "binary_crossentropy" else np.eye(len(classes))[idx]
+        out_act = "sigmoid" if args.loss == "binary_crossentropy" else "softmax"
+        if args.output_activation not in (None, out_act):
+            raise UserError(f"--loss {args.loss} needs output activation {out_act}, got {args.output_activation}")
+    else:
+        Y = table.numbers(targets)
+        out_act = args.output_activation or "identity"
+
+    rng = np.random.default_rng(args.seed)
+    n = X.shape[0]
+    n_val = int(round(args.val_fraction * n))
+    if args.val_fraction > 0 and (n_val < 1 or n - n_val < 1):
+        raise UserError(f"--val-fraction {args.val_fraction} leaves no validation or no training rows out of {n}")
+    if args.patience is not None and n_val == 0:
+        raise UserError("--patience (early stopping) needs a validation part: give --val-fraction > 0")
+    perm = rng.permutation(n)
+    tr, va = perm[n_val:], perm[:n_val]
+
+    x_off, x_sc = _standardise(X[tr])
+    scale_y = not classification and out_act in ("identity", "linear")
+    y_off, y_sc = _standardise(Y[tr]) if scale_y else (None, None)
+    Xs = (X - x_off) / x_sc
+    Ys = (Y - y_off) / y_sc if scale_y else Y
+
+    try:
+        net = Network([len(inputs), *args.hidden, Y.shape[1]], activation=args.activation, output_activation=out_act,
+                      loss=args.loss, l2=args.l2, seed=rng)
+    except (ValueError, TypeError) as exc:
+        raise UserError(str(exc)) from None
+    show = args.progress == "always" or (args.progress == "auto" and err.isatty())
+    train_fg = net.bind(Xs[tr], Ys[tr])
+    val_fg = net.bind(Xs[va], Ys[va]) if n_val else None
+    progress = _Progress(err, show, train_fg, val_fg)
+    progress.patience = args.patience
+    try:
+        trainer = Trainer(net, method=args.method, maxiter=args.max_iter, tol=args.tol, callback=progress)
+        res = trainer.train(Xs[tr], Ys[tr])
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+    finally:
+        progress.close()
+    stopped_early = getattr(res, "status", None) == 99
+    if stopped_early:
+        net.set_params(progress.best[1])
+    seconds = time.perf_counter() - t0
+
+    model = io.Model(net, x_off, x_sc, y_off, y_sc, inputs=inputs, targets=targets, classes=classes)
+    summary: Dict[str, object] = dict(
+        data=os.path.basename(args.data), rows=n, training_rows=int(tr.size), validation_rows=int(n_val),
+        method=trainer.method, iterations=int(res.nit), stopped_early=bool(stopped_early),
+        training_cost=float(train_fg.cost(net.params)), seconds=round(seconds, 3),
+    )
+    lines = [f"trained {'-'.join(map(str, net.layer_sizes))} network ({net.n_params} parameters, "
+             f"{args.activation}/{out_act}, loss {args.loss}) on {tr.size} rows, validated on {n_val}",
+             f"{trainer.method}: {res.nit} iterations"
+             + (f", stopped early: best validation cost at iteration {progress.best[2]}" if stopped_early
+                else f", {res.message}" + (" (raise --max-iter)" if not res.success and res.nit >= args.max_iter else "")),
+             f"final training cost {summary['training_cost']:.6e}"]
+    rows_for_metric = va if n_val else tr
+    part = "validation" if n_val else "training"
+    if n_val:
+        summary["validation_cost"] = float(val_fg.cost(net.params))
+        lines[-1] += f", validation cost {summary['validation_cost']:.6e}"
+    if classification:
+        predicted = model.predict_classes(X[rows_for_metric])
+        truth = np.array(labels, dtype=object)[rows_for_metric]
+        acc = float(np.mean(predicted == truth))
+        summary[f"{part}_accuracy"] = acc
+        lines.append(f"accuracy on the {part} part: {acc:.4f}")
+    else:
+        r2 = _r2(Y[rows_for_metric], model.predict(X[rows_for_metric]))
+        summary[f"{part}_r2"] = {t: float(v) for t, v in zip(targets, r2)}
+        lines.append(f"R^2 on the {part} part: " + ", ".join(f"{t} {v:.4f}" for t, v in zip(targets, r2)))
+    model.info = summary
+    model.save(args.out)
+    lines.append(f"time {seconds:.2f} s; model written to {args.out}")
+
+    if args.plot_dir:
+        for path in _train_plots(args.plot_dir, trainer.J, progress.val_curve, model, targets,
+                                 None if classification else (Y[rows_for_metric], model.predict(X[rows_for_metric])),
+                                 part):
+            lines.append(f"plot written to {path}")
+    print("\n".join(lines), file=out)
+    return 0
+
+
+def _as_number(s: str) -> Optional[float]:
+    try:
+        return float(s)
+    except ValueError:
+        return None
+
+
+def _train_plots(directory, J, val_curve, model, targets, regression, part) -> List[str]:
+    try:
+        from . import plot
+    except ImportError:
+        raise UserError("--plot-dir needs matplotlib: pip install 'quasinet[plot]'") from None
+    os.makedirs(directory, exist_ok=True)
+    written = [plot.save(plot.cost_curves(J, val_curve or None), os.path.join(directory, "cost.png"))]
+    if regression is not None:
+        Y, P = regression
+        for k, name in enumerate(targets):
+            safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in name)
+            ax = plot.regression(Y[:, k], P[:, k], title=f"{name}, {part} part")
+            written.append(plot.save(ax, os.path.join(directory, f"regression_{safe}.png")))
+            ax = plot.error_histogram(Y[:, k], P[:, k], title=f"{name} errors, {part} part")
+            written.append(plot.save(ax, os.path.join(directory, f"errors_{safe}.png")))
+    return written
+
+
+# -- predict and info -----------------------------------------------------------------------------
+def _fmt(v: float) -> str:
+    return repr(float(v))  # shortest text that reads back to the same double
+
+
+def _cmd_predict(args, out: TextIO, err: TextIO) -> int:
+    model = _load_model(args.model)
+    if model.inputs is None:
+        raise UserError(f"{args.model}: the model does not name its input columns (saved without them)")
+    table = read_csv(args.data)
+    X = table.numbers(model.inputs)
+    targets = model.targets or [f"output{k}" for k in range(model.net.layer_sizes[-1])]
+    if model.classes is not None:
+        proba = model.predict_proba(X)
+        labels = model.predict_classes(X)
+        header = [targets[0]] + [f"p({c})" for c in model.classes]
+        rows = [[str(lab)] + [_fmt(p) for p in pr] for lab, pr in zip(labels, proba)]
+    else:
+        P = model.predict(X)
+        header = list(targets)
+        rows = [[_fmt(v) for v in r] for r in P]
+    if args.out:
+        try:
+            with open(args.out, "w", newline="") as f:
+                _write_csv(f, header, rows)
+        except OSError as exc:
+            raise UserError(f"cannot write {args.out}: {exc.strerror}") from None
+        print(f"{len(rows)} predictions written to {args.out}", file=out)
+    else:
+        _write_csv(out, header, rows)
+    return 0
+
+
+def _write_csv(f: TextIO, header, rows) -> None:
+    w = csv.writer(f, lineterminator="\n")
+    w.writerow(header)
+    w.writerows(rows)
+
+
+def _cmd_info(args, out: TextIO, err: TextIO) -> int:
+    from . import io
+
+    model = _load_model(args.model)
+    net = model.net
+    say = lambda *a: print(*a, file=out)  # noqa: E731
+    say(f"{args.model}: {io.FORMAT} version {io.VERSION}")
+    say(f"network     {'-'.join(map(str, net.layer_sizes))} ({net.n_params} parameters), "
+        f"bias {'on' if net.bias else 'off'}")
+    say(f"activation  {net.activation} (hidden), {net.output_activation} (output)")
+    say(f"loss        {net.loss}, l2 {net.l2:g}")
+    if model.inputs is not None:
+        say(f"inputs      {', '.join(model.inputs)}")
+    if model.targets is not None:
+        say(f"targets     {', '.join(model.targets)}")
+    if model.classes is not None:
+        say(f"classes     {', '.join(map(str, model.classes))}")
+    say("scaling     inputs " + ("standardised" if model.x_offset is not None else "none")
+        + ", targets " + ("standardised" if model.y_offset is not None else "none"))
+    for key, value in model.info.items():
+        if isinstance(value, dict):
+            value = ", ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}" for k, v in value.items())
+        elif isinstance(value, float):
+            value = f"{value:.6g}"
+        say(f"{key:<11s} {value}")
+    return 0
+
+
+def _cmd_demo(args, out: TextIO, err: TextIO) -> int:
     from . import demo
 
     demo.run(seed=args.seed, plot=args.plot)
@@ -19,6 +394,9 @@ def _cmd_demo(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from .network import ACTIVATIONS, LOSSES, OUTPUT_ACTIVATIONS
+    from .train import METHODS
+
     parser = argparse.ArgumentParser(prog="quasinet", description="Feedforward networks on a C++ core.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
@@ -26,13 +404,62 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--plot", metavar="FILE.png", help="write the cost curves to this image (needs matplotlib)")
     p.set_defaults(func=_cmd_demo)
+
+    p = sub.add_parser("train", help="train a network on a CSV file and save it",
+                       description="Train on a CSV file with a header row. Inputs and targets are standardised "
+                                   "with the training part's mean and standard deviation (stored in the model); "
+                                   "cross-entropy losses train a classifier on one column of class labels.")
+    p.add_argument("data", metavar="DATA.csv")
+    p.add_argument("--target", action="append", required=True, metavar="COLUMN",
+                   help="target column (repeat for several targets)")
+    p.add_argument("--inputs", metavar="A,B,...", help="input columns (default: every column that is not a target)")
+    p.add_argument("--hidden", type=_hidden, default=[16], metavar="16,16", help="hidden layer widths (default 16)")
+    p.add_argument("--activation", choices=ACTIVATIONS, default="tanh", help="hidden activation (default tanh)")
+    p.add_argument("--output-activation", choices=OUTPUT_ACTIVATIONS,
+                   help="output activation (default identity; sigmoid/softmax for the cross-entropies)")
+    p.add_argument("--loss", choices=LOSSES, default="mse", help="loss (default mse)")
+    p.add_argument("--l2", type=float, default=1e-4, help="L2 penalty (default 1e-4)")
+    p.add_argument("--method", choices=METHODS, default="L-BFGS-B", help="optimiser (default L-BFGS-B)")
+    p.add_argument("--max-iter", type=int, default=500, help="iteration limit (default 500)")
+    p.add_argument("--tol", type=float, default=None, help="tolerance for scipy.optimize.minimize")
+    p.add_argument("--val-fraction", type=_fraction, default=0.2,
+                   help="share of rows held out for validation (default 0.2)")
+    p.add_argument("--patience", type=int, default=None, metavar="N",
+                   help="early stopping: stop after N iterations without a better validation cost, keep the best")
+    p.add_argument("--seed", type=int, default=0, help="seed of the split and the initial weights (default 0)")
+    p.add_argument("--out", default="model.qnet", help="model file to write (default model.qnet)")
+    p.add_argument("--plot-dir", metavar="DIR", help="write cost and fit plots (PNG) into this directory")
+    p.add_argument("--progress", choices=("auto", "always", "never"), default="auto",
+                   help="per-iteration progress on stderr (default auto: only on a terminal)")
+    p.set_defaults(func=_cmd_train)
+
+    p = sub.add_parser("predict", help="predict the targets of a CSV file with a saved model")
+    p.add_argument("model", metavar="MODEL.qnet")
+    p.add_argument("data", metavar="DATA.csv")
+    p.add_argument("--out", metavar="FILE.csv", help="write the predictions here (default: standard output)")
+    p.set_defaults(func=_cmd_predict)
+
+    p = sub.add_parser("info", help="describe a saved model")
+    p.add_argument("model", metavar="MODEL.qnet")
+    p.set_defaults(func=_cmd_info)
     return parser
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command == "train":
+        if args.max_iter < 1:
+            parser.error(f"--max-iter must be >= 1, got {args.max_iter}")  # exits with status 2
+        if args.patience is not None and (args.patience < 1 or args.method == "TNC"):
+            parser.error("--patience needs N >= 1 and a method other than TNC (whose callback cannot stop it)")
     try:
-        return args.func(args)
+        return args.func(args, sys.stdout, sys.stderr)
+    except BrokenPipeError:
+        # The reader of our output went away (``quasinet predict ... | head``): stop quietly.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 1
     except (UserError, RuntimeError, OSError) as exc:
         print(f"quasinet {args.command}: error: {exc}", file=sys.stderr)
         return 1

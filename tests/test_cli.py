@@ -1,0 +1,218 @@
+"""The command line: train -> predict -> info on CSV files made here, progress, and user errors."""
+
+import csv
+import io
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from quasinet import cli
+from quasinet import io as qio
+
+
+@pytest.fixture
+def data(tmp_path):
+    """300 rows: inputs a, b, c; smooth targets t1, t2; a class label; a constant column."""
+    rng = np.random.default_rng(0)
+    X = rng.uniform(-2, 2, size=(300, 3))
+    t1 = 10 * np.sin(X[:, 0]) + 50
+    t2 = X[:, 1] * X[:, 2]
+    label = np.where(X[:, 0] + X[:, 1] > 0, "yes", "no")
+    path = tmp_path / "data.csv"
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["a", "b", "c", "t1", "t2", "label", "const"])
+        for row in zip(X[:, 0], X[:, 1], X[:, 2], t1, t2, label):
+            w.writerow([*map(repr, map(float, row[:5])), row[5], "1.0"])
+    return path, X, np.column_stack([t1, t2]), label
+
+
+def _run(capsys, *argv):
+    rc = cli.main([str(a) for a in argv])
+    cap = capsys.readouterr()
+    return rc, cap.out, cap.err
+
+
+def test_train_predict_info_with_several_targets(tmp_path, data, capsys):
+    path, X, Y, _ = data
+    model_path = tmp_path / "m.qnet"
+    rc, out, err = _run(capsys, "train", path, "--target", "t1", "--target", "t2", "--inputs", "a,b,c",
+                        "--hidden", "16,16", "--activation", "tanh", "--loss", "mse", "--l2", "1e-4",
+                        "--method", "L-BFGS-B", "--max-iter", "300", "--val-fraction", "0.2", "--seed", "0",
+                        "--out", model_path)
+    assert rc == 0 and err == ""  # no progress: stderr is not a terminal here
+    assert "trained 3-16-16-2 network" in out and "on 240 rows, validated on 60" in out
+    r2 = {name: float(v) for name, v in
+          (part.split() for part in out.split("R^2 on the validation part: ")[1].splitlines()[0].split(", "))}
+    assert r2["t1"] > 0.99 and r2["t2"] > 0.95
+    assert "final training cost" in out and "validation cost" in out and "time " in out
+
+    model = qio.load_model(model_path)
+    assert model.inputs == ["a", "b", "c"] and model.targets == ["t1", "t2"]
+    # The scaling is the training part's (240 of the 300 rows, chosen by the seed).
+    tr = np.random.default_rng(0).permutation(300)[60:]
+    np.testing.assert_allclose(model.x_offset, X[tr].mean(axis=0), rtol=1e-12)
+    np.testing.assert_allclose(model.y_scale, Y[tr].std(axis=0), rtol=1e-12)
+    assert model.info["validation_rows"] == 60 and set(model.info["validation_r2"]) == {"t1", "t2"}
+
+    pred_path = tmp_path / "p.csv"
+    rc, out, err = _run(capsys, "predict", model_path, path, "--out", pred_path)
+    assert rc == 0 and out == f"300 predictions written to {pred_path}\n"
+    with open(pred_path, newline="") as f:
+        rows = list(csv.reader(f))
+    assert rows[0] == ["t1", "t2"] and len(rows) == 301
+    P = np.array(rows[1:], dtype=float)
+    np.testing.assert_array_equal(P, model.predict(X))  # written with repr: exact
+    assert np.max(np.abs(P[:, 0] - Y[:, 0])) < 1.0
+
+    rc, out, _ = _run(capsys, "predict", model_path, path)  # to standard output
+    assert rc == 0 and out.splitlines()[0] == "t1,t2" and len(out.splitlines()) == 301
+
+    rc, out, _ = _run(capsys, "info", model_path)
+    assert rc == 0
+    assert f"{model_path}: quasinet-model version 1" in out
+    assert "network     3-16-16-2 (370 parameters)" in out
+    assert "inputs      a, b, c" in out and "targets     t1, t2" in out
+    assert "scaling     inputs standardised, targets standardised" in out
+
+
+def test_classification(tmp_path, data, capsys):
+    path, X, _, label = data
+    m = tmp_path / "c.qnet"
+    rc, out, _ = _run(capsys, "train", path, "--target", "label", "--inputs", "a,b", "--loss", "binary_crossentropy",
+                      "--hidden", "8", "--patience", "5", "--out", m)
+    assert rc == 0 and "accuracy on the validation part:" in out
+    assert float(out.split("accuracy on the validation part: ")[1].split()[0]) > 0.9
+    rc, out, _ = _run(capsys, "predict", m, path)
+    rows = list(csv.reader(io.StringIO(out)))
+    assert rows[0] == ["label", "p(no)", "p(yes)"]
+    assert np.mean(np.array([r[0] for r in rows[1:]]) == label) > 0.95
+    np.testing.assert_allclose(np.array([r[1:] for r in rows[1:]], dtype=float).sum(axis=1), 1.0)
+    rc, out, _ = _run(capsys, "info", m)
+    assert "classes     no, yes" in out and "targets none" in out
+
+
+def test_early_stopping_keeps_the_best_validation_point(tmp_path, data, capsys):
+    path, *_ = data
+    m = tmp_path / "e.qnet"
+    rc, out, _ = _run(capsys, "train", path, "--target", "t2", "--inputs", "a,b,c", "--hidden", "32",
+                      "--l2", "0", "--patience", "3", "--max-iter", "500", "--out", m)
+    assert rc == 0 and "stopped early: best validation cost at iteration" in out
+    info = qio.load_model(m).info
+    assert info["stopped_early"] is True and info["iterations"] < 500
+
+
+class _Terminal(io.StringIO):
+    def isatty(self):
+        return True
+
+
+@pytest.mark.parametrize("stream, flag, shown", [(_Terminal, "auto", True), (io.StringIO, "auto", False),
+                                                  (io.StringIO, "always", True), (_Terminal, "never", False)])
+def test_progress_only_on_a_terminal(tmp_path, data, monkeypatch, stream, flag, shown):
+    path, *_ = data
+    fake = stream()
+    monkeypatch.setattr(sys, "stderr", fake)
+    monkeypatch.setattr(sys, "stdout", io.StringIO())
+    rc = cli.main(["train", str(path), "--target", "t1", "--inputs", "a,b,c,const", "--hidden", "4", "--max-iter", "7",
+                   "--progress", flag, "--out", str(tmp_path / "m.qnet")])
+    assert rc == 0
+    text = fake.getvalue()
+    if shown:
+        lines = text.split("\r")[1:]
+        assert len(lines) == 7
+        assert lines[0].startswith("iteration     1  training cost ") and "validation cost" in lines[0]
+        assert lines[-1].startswith("iteration     7") and text.endswith("\n")
+    else:
+        assert text == ""
+
+
+def test_plot_dir(tmp_path, data, capsys):
+    pytest.importorskip("matplotlib", reason="the plot extra is not installed")
+    path, *_ = data
+    rc, out, _ = _run(capsys, "train", path, "--target", "t1", "--target", "t2", "--inputs", "a,b,c,const",
+                      "--hidden", "4", "--max-iter", "20",
+                      "--out", tmp_path / "m.qnet", "--plot-dir", tmp_path / "plots")
+    assert rc == 0
+    names = sorted(p.name for p in (tmp_path / "plots").iterdir())
+    assert names == ["cost.png", "errors_t1.png", "errors_t2.png", "regression_t1.png", "regression_t2.png"]
+    for name in names:
+        data_bytes = (tmp_path / "plots" / name).read_bytes()
+        assert data_bytes[:8] == b"\x89PNG\r\n\x1a\n" and len(data_bytes) > 5000
+        assert f"plot written to {tmp_path / 'plots' / name}" in out
+
+
+# -- user errors: one line on stderr, non-zero exit, no traceback ---------------------------------
+def _one_line_error(capsys, argv, pattern):
+    rc, out, err = _run(capsys, *argv)
+    assert rc == 1 and out == ""
+    assert err.count("\n") == 1 and "Traceback" not in err, err
+    assert err.startswith(f"quasinet {argv[0]}: error: ")
+    import re
+
+    assert re.search(pattern, err), err
+
+
+def test_missing_data_file(tmp_path, capsys):
+    _one_line_error(capsys, ["train", tmp_path / "nope.csv", "--target", "y"], r"no such file: .*nope\.csv")
+
+
+def test_unknown_columns(data, capsys):
+    path, *_ = data
+    _one_line_error(capsys, ["train", path, "--target", "price"],
+                    r"data\.csv: unknown column 'price' \(columns: a, b, c, t1, t2, label, const\)")
+    _one_line_error(capsys, ["train", path, "--target", "t1", "--inputs", "a,zz"], r"unknown column 'zz'")
+
+
+def test_non_numeric_cell(tmp_path, capsys):
+    path = tmp_path / "bad.csv"
+    path.write_text("x,y\n1,2\n3,4\n5,abc\n")
+    _one_line_error(capsys, ["train", path, "--target", "y"], r"bad\.csv, line 4, column 'y': 'abc' is not a number")
+    path.write_text("x,y\n1,2\n3\n")
+    _one_line_error(capsys, ["train", path, "--target", "y"], r"bad\.csv, line 3: 1 fields, the header has 2")
+    path.write_text("")
+    _one_line_error(capsys, ["train", path, "--target", "y"], "empty file")
+    path.write_text("x,y\n")
+    _one_line_error(capsys, ["train", path, "--target", "y"], "no data rows")
+
+
+def test_model_file_that_is_not_a_model(tmp_path, data, capsys):
+    path, *_ = data
+    for cmd in (["info", path], ["predict", path, path]):
+        _one_line_error(capsys, cmd, r"data\.csv: not a quasinet model file")
+    _one_line_error(capsys, ["info", tmp_path / "none.qnet"], r"no such file: .*none\.qnet")
+    (tmp_path / "half.qnet").write_bytes(b"PK\x03\x04" + b"\x00" * 40)
+    _one_line_error(capsys, ["info", tmp_path / "half.qnet"], "truncated or corrupted")
+
+
+def test_predict_on_data_without_the_model_inputs(tmp_path, data, capsys):
+    path, *_ = data
+    assert _run(capsys, "train", path, "--target", "t1", "--inputs", "a,b", "--hidden", "2", "--max-iter", "3",
+                "--out", tmp_path / "m.qnet")[0] == 0
+    other = tmp_path / "other.csv"
+    other.write_text("a,c\n1,2\n")
+    _one_line_error(capsys, ["predict", tmp_path / "m.qnet", other], r"other\.csv: unknown column 'b'")
+
+
+def test_classification_needs_two_classes(tmp_path, capsys):
+    path = tmp_path / "one.csv"
+    path.write_text("x,y\n1,a\n2,a\n3,a\n")
+    _one_line_error(capsys, ["train", path, "--target", "y", "--loss", "softmax_crossentropy"], "only one class")
+
+
+def test_argument_errors_exit_2(data, capsys):
+    path, *_ = data
+    for bad in (["--val-fraction", "1.5"], ["--hidden", "4,x"], ["--max-iter", "0"], ["--loss", "hinge"]):
+        with pytest.raises(SystemExit) as exc:
+            cli.main(["train", str(path), "--target", "t1", *bad])
+        assert exc.value.code == 2
+    capsys.readouterr()
+
+
+def test_the_installed_command_reports_errors_without_traceback(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "quasinet", "info", str(tmp_path / "x.qnet")],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 1
+    assert proc.stderr == f"quasinet info: error: no such file: {tmp_path / 'x.qnet'}\n"
