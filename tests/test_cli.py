@@ -73,9 +73,9 @@ def test_train_predict_info_with_several_targets(tmp_path, data, capsys):
     rc, out, _ = _run(capsys, "info", model_path)
     assert rc == 0
     assert f"{model_path}: quasinet-model version 1" in out
-    assert "network     3-16-16-2 (370 parameters)" in out
-    assert "inputs      a, b, c" in out and "targets     t1, t2" in out
-    assert "scaling     inputs standardised, targets standardised" in out
+    assert "network         3-16-16-2 (370 parameters)" in out
+    assert "inputs          a, b, c" in out and "targets         t1, t2" in out
+    assert "scaling         inputs standardised, targets standardised" in out
 
 
 def test_classification(tmp_path, data, capsys):
@@ -91,7 +91,7 @@ def test_classification(tmp_path, data, capsys):
     assert np.mean(np.array([r[0] for r in rows[1:]]) == label) > 0.95
     np.testing.assert_allclose(np.array([r[1:] for r in rows[1:]], dtype=float).sum(axis=1), 1.0)
     rc, out, _ = _run(capsys, "info", m)
-    assert "classes     no, yes" in out and "targets none" in out
+    assert "classes         no, yes" in out and "targets none" in out
 
 
 def test_early_stopping_keeps_the_best_validation_point(tmp_path, data, capsys):

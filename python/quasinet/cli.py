@@ -363,26 +363,28 @@ def _cmd_info(args, out: TextIO, err: TextIO) -> int:
 
     model = _load_model(args.model)
     net = model.net
-    say = lambda *a: print(*a, file=out)  # noqa: E731
-    say(f"{args.model}: {io.FORMAT} version {io.VERSION}")
-    say(f"network     {'-'.join(map(str, net.layer_sizes))} ({net.n_params} parameters), "
-        f"bias {'on' if net.bias else 'off'}")
-    say(f"activation  {net.activation} (hidden), {net.output_activation} (output)")
-    say(f"loss        {net.loss}, l2 {net.l2:g}")
+
+    def say(label: str, value) -> None:
+        print(f"{label:<16s}{value}", file=out)
+
+    print(f"{args.model}: {io.FORMAT} version {io.VERSION}", file=out)
+    say("network", f"{'-'.join(map(str, net.layer_sizes))} ({net.n_params} parameters), bias {'on' if net.bias else 'off'}")
+    say("activation", f"{net.activation} (hidden), {net.output_activation} (output)")
+    say("loss", f"{net.loss}, l2 {net.l2:g}")
     if model.inputs is not None:
-        say(f"inputs      {', '.join(model.inputs)}")
+        say("inputs", ", ".join(model.inputs))
     if model.targets is not None:
-        say(f"targets     {', '.join(model.targets)}")
+        say("targets", ", ".join(model.targets))
     if model.classes is not None:
-        say(f"classes     {', '.join(map(str, model.classes))}")
-    say("scaling     inputs " + ("standardised" if model.x_offset is not None else "none")
+        say("classes", ", ".join(map(str, model.classes)))
+    say("scaling", "inputs " + ("standardised" if model.x_offset is not None else "none")
         + ", targets " + ("standardised" if model.y_offset is not None else "none"))
     for key, value in model.info.items():
         if isinstance(value, dict):
             value = ", ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}" for k, v in value.items())
         elif isinstance(value, float):
             value = f"{value:.6g}"
-        say(f"{key:<11s} {value}")
+        say(key.replace("_", " "), value)
     return 0
 
 

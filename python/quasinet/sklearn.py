@@ -31,7 +31,7 @@ from __future__ import annotations
 import numbers
 import sys
 import warnings
-from typing import Callable, List, Optional
+from typing import List
 
 import numpy as np
 
