@@ -42,6 +42,7 @@ N_DTYPES = 400
 N_BAD = 400
 N_TRAIN = 60
 N_GRADCHECK = 100
+N_LOAD = 150
 
 
 # --- the reference -------------------------------------------------------------------------
@@ -540,6 +541,38 @@ def test_reference_check_fails_on_a_wrong_answer():
         assert_within(g, r["g"], r["E_g"], "gradient")
     with pytest.raises(AssertionError, match="cost: core differs"):
         assert_within(J * (1 + 1e-7), r["J"], r["E_J"], "cost")
+
+
+@seed(SEED)
+@settings(FUZZ, max_examples=N_LOAD)
+@given(data=st.data())
+def test_loading_corrupted_model_files_raises_value_error_or_loads(data, tmp_path_factory):
+    # Byte flips, truncations and insertions in a valid model file: quasinet.load either
+    # returns a consistent network or raises ValueError; it never crashes or hangs.
+    draw = data.draw
+    net = draw(networks(max_hidden=1))
+    path = tmp_path_factory.mktemp("models") / "m.qnet"
+    qn.io.save(path, net)
+    raw = bytearray(path.read_bytes())
+    for _ in range(draw(st.integers(1, 4))):
+        op = draw(st.sampled_from(["flip", "truncate", "insert", "zero"]))
+        at = draw(st.integers(0, max(len(raw) - 1, 0)))
+        if op == "flip" and raw:
+            raw[at] ^= 1 << draw(st.integers(0, 7))
+        elif op == "truncate":
+            del raw[at:]
+        elif op == "insert":
+            raw[at:at] = draw(st.binary(min_size=1, max_size=16))
+        elif raw:
+            raw[at : at + 8] = bytes(min(8, len(raw) - at))
+    path.write_bytes(bytes(raw))
+    try:
+        loaded = qn.load(path)
+    except ValueError:
+        return
+    assert loaded.params.shape == (loaded.n_params,)
+    X = np.zeros((2, loaded.layer_sizes[0]))
+    assert loaded.forward(X).shape == (2, loaded.layer_sizes[-1])
 
 
 # --- regressions found by the properties above ----------------------------------------------
