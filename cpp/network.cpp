@@ -18,6 +18,7 @@ namespace {
 // Below this many multiply-adds per pass a second thread costs more than it saves.
 constexpr std::size_t kParallelWork = std::size_t{1} << 19;
 constexpr std::size_t kMaxThreads = 64;
+constexpr std::size_t kChunksPerThread = 4;
 
 std::string str(std::size_t v) { return std::to_string(v); }
 
@@ -222,7 +223,12 @@ double Network::run_blocks(double* grad, std::size_t N, const Options& opt, Bloc
   const std::size_t n_blocks = (N + B - 1) / B;
   std::size_t threads = std::min(opt.threads ? opt.threads : default_threads(), kMaxThreads);
   if (N * layout_.n_params < kParallelWork) threads = 1;
-  const std::size_t n_chunks = std::min(threads, n_blocks);
+  // Several chunks per thread, claimed dynamically: when another process holds one core for a
+  // while, the other thread takes more chunks instead of waiting. Each chunk has its own
+  // gradient buffer, reduced in chunk order, so the result depends on the thread count (the
+  // chunk count) only, never on which thread ran which chunk.
+  const std::size_t n_chunks =
+      threads == 1 ? 1 : std::min({kChunksPerThread * threads, n_blocks, kMaxThreads});
 
   if (n_chunks == 1) {
     // One chunk on the calling thread: no task context and no pool, which matters for
