@@ -28,6 +28,14 @@ import os
 # One thread everywhere, set before NumPy, PyTorch or JAX load their thread pools.
 for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
+# And one core: JAX's CPU runtime keeps helper threads that its flags do not always limit.
+# Pinning the main thread before any library starts a thread confines every thread started
+# later to the same core; the two-thread row widens the set again (quasinet starts its
+# workers only then, so they inherit it). QUASINET_BENCH_NO_PIN=1 turns this off.
+ALL_CPUS = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+PINNED = bool(ALL_CPUS) and not os.environ.get("QUASINET_BENCH_NO_PIN")
+if PINNED:
+    os.sched_setaffinity(0, {ALL_CPUS[-1]})
 os.environ.setdefault("XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1")
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 
@@ -369,7 +377,7 @@ def main(argv=None):
         "machine": platform.machine(), "cpu_count": os.cpu_count(),
         "network": f"{HIDDEN} hidden, {OUTPUT} output, {LOSS} loss",
         "OPENBLAS_CORETYPE": os.environ.get("OPENBLAS_CORETYPE"), "clock": args.clock,
-        "loadavg_at_start": os.getloadavg(),
+        "loadavg_at_start": os.getloadavg(), "pinned_to_one_core": PINNED,
     }
     print(f"# quasinet peers: {info['network']}; one thread; medians by {args.clock} clock; "
           f"ratio = peer time / quasinet time; load average at start {os.getloadavg()[0]:.2f}")
@@ -407,6 +415,8 @@ def main(argv=None):
         result["gflops"] = {k: flops / v / 1e9 for k, v in result["times"].items()}
         result["fraction_of_ceiling"] = result["gflops"]["quasinet"] / ceiling
         if size == "large" and not args.no_two_threads:
+            if PINNED:
+                os.sched_setaffinity(0, set(ALL_CPUS[-2:]))
             qn.set_num_threads(2)
             try:
                 t2 = median_time(peers["quasinet"][1], p, budget, timer=time.perf_counter)
@@ -415,6 +425,8 @@ def main(argv=None):
                 t1 = median_time(peers["quasinet"][1], p, budget, timer=time.perf_counter)
             finally:
                 qn.set_num_threads(1)
+                if PINNED:
+                    os.sched_setaffinity(0, {ALL_CPUS[-1]})
             result["quasinet_1_thread_wall"] = t1
             result["quasinet_2_threads"] = t2
             result["two_thread_speedup"] = t1 / t2
