@@ -279,3 +279,20 @@ def test_pickle_round_trip(make):
     np.testing.assert_array_equal(back.predict(X), est.predict(X))
     assert back.network_.params.tobytes() == est.network_.params.tobytes()
     assert back.get_params() == est.get_params()
+
+
+def test_save_as_a_model_file(tmp_path):
+    from quasinet import io as qio
+
+    X, Y = _regression(outputs=2)
+    reg = QuasiNetRegressor(hidden_layer_sizes=(5,), tol=1e-6, random_state=0).fit(X, Y)
+    reg.save(tmp_path / "r.qnet")
+    model = qio.load_model(tmp_path / "r.qnet")
+    np.testing.assert_array_equal(model.predict(X), reg.predict(X))
+    assert model.inputs == ["x0", "x1", "x2"] and model.targets == ["y0", "y1"]
+    Xc, yc = _classification(k=3)
+    clf = QuasiNetClassifier(hidden_layer_sizes=(4,), l2=1e-2, random_state=0).fit(Xc, yc)
+    clf.save(tmp_path / "c.qnet")
+    model = qio.load_model(tmp_path / "c.qnet")
+    np.testing.assert_array_equal(model.predict_proba(Xc), clf.predict_proba(Xc))
+    assert list(model.predict_classes(Xc)) == list(clf.predict(Xc)) and model.classes == ["alpha", "beta", "gamma"]

@@ -245,7 +245,7 @@ def _cmd_train(args, out: TextIO, err: TextIO) -> int:
     try:
         trainer = Trainer(net, method=args.method, maxiter=args.max_iter, tol=args.tol, callback=progress)
         res = trainer.train(Xs[tr], Ys[tr])
-    except ValueError as exc:
+    except (ValueError, FloatingPointError) as exc:
         raise UserError(str(exc)) from None
     finally:
         progress.close()
@@ -465,6 +465,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     except (UserError, RuntimeError, OSError) as exc:
         print(f"quasinet {args.command}: error: {exc}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        print(f"quasinet {args.command}: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -99,22 +99,15 @@ def run(seed: Optional[int] = 0, plot: Optional[str] = None, out: Optional[TextI
 
 def _plot(path: str, J, part7) -> None:
     try:
-        import matplotlib
+        from matplotlib.figure import Figure
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
+        from . import plot as qplot
     except ImportError as exc:  # pragma: no cover - depends on the environment
         raise RuntimeError("--plot needs matplotlib: pip install 'quasinet[plot]'") from exc
-    fig, (a, b) = plt.subplots(1, 2, figsize=(10, 4))
-    a.semilogy(np.arange(1, len(J) + 1), J)
-    a.set(title="Training (BFGS)", xlabel="Iterations", ylabel="Cost")
-    a.grid(True)
+    fig = Figure(figsize=(10, 4), layout="constrained")
+    a, b = fig.subplots(1, 2)
+    qplot.cost_curves(J, ax=a, title="Training (BFGS)")
     for l2, r in part7.items():
-        b.semilogy(r["J"], label=f"train, l2={l2:g}")
-        b.semilogy(r["testJ"], "--", label=f"test, l2={l2:g}")
-    b.set(title="Overfitting (part 7)", xlabel="Iterations", ylabel="Cost")
-    b.grid(True)
-    b.legend()
-    fig.tight_layout()
+        qplot.cost_curves(r["J"], r["testJ"], ax=b, title="Overfitting (part 7)",
+                          labels=(f"train, l2={l2:g}", f"test, l2={l2:g}"))
     fig.savefig(path)
-    plt.close(fig)

@@ -261,6 +261,28 @@ class _QuasiNetBase(BaseEstimator):
         check_is_fitted(self, "network_")
         return [b.copy() for b in self.network_.biases]
 
+    def to_model(self):
+        """The fitted network with its scaling as a :class:`quasinet.io.Model` (what the CLI saves).
+
+        Input column names are ``feature_names_in_`` when X had them, else ``x0, x1, ...``.
+        """
+        from . import io
+
+        check_is_fitted(self, "network_")
+        names = getattr(self, "feature_names_in_", None)
+        inputs = [str(c) for c in names] if names is not None else [f"x{i}" for i in range(self.n_features_in_)]
+        if isinstance(self, ClassifierMixin):
+            return io.Model(self.network_.copy(), self.x_mean_, self.x_scale_, inputs=inputs, targets=["y"],
+                            classes=[c.item() if isinstance(c, np.generic) else c for c in self.classes_])
+        targets = ["y"] if self.n_outputs_ == 1 else [f"y{k}" for k in range(self.n_outputs_)]
+        return io.Model(self.network_.copy(), self.x_mean_, self.x_scale_, self.y_mean_, self.y_scale_,
+                        inputs=inputs, targets=targets)
+
+    def save(self, path) -> None:
+        """Write the fitted model to a model file (:mod:`quasinet.io`): ``quasinet predict`` and
+        :func:`quasinet.io.load_model` read it; predictions are identical."""
+        self.to_model().save(path)
+
     def _forward(self, X) -> np.ndarray:
         check_is_fitted(self, "network_")
         X = validate_data(self, X, reset=False, dtype=np.float64)
