@@ -21,6 +21,10 @@ penalised), the estimators minimise
 
 Without weights the sums over w_i become plain sums and sum_i w_i = N. An integer weight is the
 same as repeating the sample that many times, and a zero weight the same as leaving it out.
+``fit`` makes that exact in floating point too: it drops zero-weight samples and merges identical
+samples (same x and y) into one whose weight is the sum of theirs, in a canonical (sorted) row
+order, so repeating a sample or weighting it gives bitwise the same model, and so does any
+order of the rows (this costs one sort of the training rows).
 With ``standardize=True`` the inputs (and, for a regressor with an identity output, the targets)
 are standardised with the weighted mean and standard deviation of the training data before
 J is formed, so J (``loss_``, ``loss_curve_``) is in standardised units.
