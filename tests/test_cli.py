@@ -237,3 +237,16 @@ def test_interrupt_and_diverging_training_end_with_one_line(tmp_path, data, caps
     monkeypatch.setattr(train.Trainer, "train", diverged)
     _one_line_error(capsys, argv, "became non-finite .* during iteration 3")
     assert not (tmp_path / "m.qnet").exists()
+
+
+def test_without_validation_part_and_with_tnc(tmp_path, data, capsys):
+    path, *_ = data
+    rc, out, _ = _run(capsys, "train", path, "--target", "t1", "--inputs", "a", "--hidden", "4", "--val-fraction", "0",
+                      "--method", "TNC", "--max-iter", "200", "--out", tmp_path / "m.qnet")
+    assert rc == 0 and "on 300 rows, validated on 0" in out and "R^2 on the training part: t1 " in out
+    assert "validation cost" not in out
+    assert qio.load_model(tmp_path / "m.qnet").info["method"] == "TNC"
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["train", str(path), "--target", "t1", "--method", "TNC", "--patience", "3"])
+    assert exc.value.code == 2
+    assert "a method other than TNC" in capsys.readouterr().err
