@@ -250,3 +250,13 @@ def test_without_validation_part_and_with_tnc(tmp_path, data, capsys):
         cli.main(["train", str(path), "--target", "t1", "--method", "TNC", "--patience", "3"])
     assert exc.value.code == 2
     assert "a method other than TNC" in capsys.readouterr().err
+
+
+def test_predict_needs_named_inputs(tmp_path, data, capsys):
+    from quasinet import Network
+
+    path, *_ = data
+    Network([3, 2, 1], seed=0).save(tmp_path / "bare.qnet")
+    _one_line_error(capsys, ["predict", tmp_path / "bare.qnet", path], "does not name its input columns")
+    rc, out, _ = _run(capsys, "info", tmp_path / "bare.qnet")
+    assert rc == 0 and "scaling         inputs none, targets none" in out and "inputs  " not in out
