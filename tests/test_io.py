@@ -319,3 +319,17 @@ def test_random_damage_only_ever_raises_value_error(tmp_path, good, compress):
             assert net.params.tobytes() == arrays["params"].tobytes()
             loaded += 1
     assert loaded < 300
+
+
+def test_save_into_a_missing_directory_and_file_permissions(tmp_path):
+    import os
+    import stat
+
+    with pytest.raises(FileNotFoundError, match="no such directory"):
+        _net().save(tmp_path / "missing" / "m.qnet")
+    umask = os.umask(0o022)
+    try:
+        _net().save(tmp_path / "m.qnet")
+    finally:
+        os.umask(umask)
+    assert stat.S_IMODE((tmp_path / "m.qnet").stat().st_mode) == 0o644

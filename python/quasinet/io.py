@@ -196,10 +196,16 @@ def save(path: PathLike, net: Network, *, x_offset=None, x_scale=None, y_offset=
             arrays[key] = np.ascontiguousarray(getattr(model, key), dtype="<f8")
     path = os.fspath(path)
     directory = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(directory):
+        raise FileNotFoundError(f"cannot write {path}: no such directory {directory}")
     fd, tmp = tempfile.mkstemp(prefix=".quasinet-", suffix=".tmp", dir=directory)
     try:
         with os.fdopen(fd, "wb") as f:
             np.savez(f, **arrays)
+        # mkstemp makes the file private (0600); give it the permissions of an ordinary new file.
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
