@@ -260,3 +260,12 @@ def test_predict_needs_named_inputs(tmp_path, data, capsys):
     _one_line_error(capsys, ["predict", tmp_path / "bare.qnet", path], "does not name its input columns")
     rc, out, _ = _run(capsys, "info", tmp_path / "bare.qnet")
     assert rc == 0 and "scaling         inputs none, targets none" in out and "inputs  " not in out
+
+
+def test_missing_output_directory_is_reported_before_training(tmp_path, data, capsys, monkeypatch):
+    from quasinet import train
+
+    path, *_ = data
+    monkeypatch.setattr(train.Trainer, "train", lambda *a, **k: pytest.fail("trained before checking --out"))
+    _one_line_error(capsys, ["train", path, "--target", "t1", "--out", tmp_path / "no" / "m.qnet"],
+                    "cannot write .*m.qnet: no such directory")

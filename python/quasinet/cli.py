@@ -181,6 +181,9 @@ def _cmd_train(args, out: TextIO, err: TextIO) -> int:
     from .train import Trainer
 
     t0 = time.perf_counter()
+    out_dir = os.path.dirname(os.path.abspath(args.out))
+    if not os.path.isdir(out_dir):
+        raise UserError(f"cannot write {args.out}: no such directory {out_dir}")  # before, not after, training
     table = read_csv(args.data)
     targets = list(dict.fromkeys(args.target))
     for t in targets:
