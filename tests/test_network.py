@@ -92,3 +92,12 @@ def test_one_dimensional_y_for_one_output(loss):
     X = np.array([[0.1, 0.2], [0.3, 0.4], [0.5, 0.1]])
     y = np.array([0.5, 0.6, 0.2])
     assert net.cost(X, y) == net.cost(X, y[:, None])
+
+
+def test_unpickling_a_damaged_state_is_refused():
+    net = qn.Network([2, 3, 1], seed=0)
+    state = net.__getstate__()
+    state["params"] = 0.5  # a scalar must not broadcast into every parameter
+    other = qn.Network.__new__(qn.Network)
+    with pytest.raises(ValueError, match=r"params must have shape \(13,\)"):
+        other.__setstate__(state)

@@ -270,7 +270,7 @@ class Network:
 
     def __setstate__(self, state: dict) -> None:
         self.__init__(**state["spec"])
-        self._params[...] = state["params"]
+        self.set_params(state["params"])  # checks shape and values: no silent broadcast
 
     def __repr__(self) -> str:
         s = self._spec()
