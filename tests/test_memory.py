@@ -112,8 +112,10 @@ def test_networks_created_and_dropped_free_their_memory():
     assert grown < BOUND, f"RSS grew by {grown} bytes over 20,000 networks"
 
 
-def test_the_measure_catches_a_small_leak():
-    # The same measurement around a deliberate leak of one 4-element array per call.
+def test_the_measure_catches_a_leak():
+    # The same measurement around a deliberate leak of one 128-element array (about 1 KiB) per
+    # call: about 100 MiB in all, far above the bound whatever free memory earlier tests left
+    # in the allocator for the leak to reuse (a 4-element leak was hidden that way once).
     kept = []
-    grown = _growth(lambda: kept.append(np.ones(4)), CALLS, warmup=0)
+    grown = _growth(lambda: kept.append(np.ones(128)), CALLS, warmup=0)
     assert grown > BOUND
