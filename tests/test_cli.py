@@ -269,3 +269,24 @@ def test_missing_output_directory_is_reported_before_training(tmp_path, data, ca
     monkeypatch.setattr(train.Trainer, "train", lambda *a, **k: pytest.fail("trained before checking --out"))
     _one_line_error(capsys, ["train", path, "--target", "t1", "--out", tmp_path / "no" / "m.qnet"],
                     "cannot write .*m.qnet: no such directory")
+
+
+@pytest.mark.parametrize("l2", ["1e400", "-1e400", "1" + "0" * 400])
+def test_info_on_a_model_file_with_an_unrepresentable_number(tmp_path, capsys, l2):
+    # JSON can spell numbers float64 cannot hold; the header check names the file and the field.
+    import json
+
+    from quasinet import Network
+
+    good = tmp_path / "good.qnet"
+    Network([3, 2, 1], seed=0).save(good)
+    with np.load(good, allow_pickle=False) as z:
+        arrays = {k: z[k] for k in z.files}
+    h = json.loads(arrays["header"].tobytes().decode())
+    del h["l2"]
+    arrays["header"] = np.frombuffer((json.dumps(h)[:-1] + f', "l2": {l2}}}').encode(), dtype=np.uint8)
+    bad = tmp_path / "bad.qnet"
+    with open(bad, "wb") as f:
+        np.savez(f, **arrays)
+    for cmd in (["info", bad], ["predict", bad, bad]):
+        _one_line_error(capsys, cmd, rf"{bad.name}: l2 must be a finite number, got ")

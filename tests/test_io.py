@@ -202,7 +202,11 @@ def test_compressed_archive_is_accepted_and_checked(tmp_path, good):
         # Names that pass the header check but not the Network's own pairing rules:
         (dict(loss="softmax_crossentropy"), "inconsistent model file.*needs output_activation 'softmax'"),
         (dict(loss="hinge"), "loss must be one of"),
-        (dict(l2=-1), "l2 must be a number >= 0"),
+        (dict(l2=-1), r"l2 must be a finite number >= 0, got -1\.0"),
+        (dict(l2="0.1"), "l2 must be a finite number, got '0.1'"),
+        (dict(l2=True), "l2 must be a finite number, got True"),
+        # Python's json reads any integer exactly: float() of this one overflows.
+        (dict(l2=10**400), r"l2 must be a finite number, got 1000.*\(401 characters\)"),
         (dict(bias=1), "bias must be true or false"),
         (dict(extra="x"), r"unknown header keys \['extra'\]"),
         (dict(inputs=["a", "b"]), "inconsistent model file.*inputs must name 3 columns"),
@@ -214,6 +218,23 @@ def test_inconsistent_header(tmp_path, good, changes, message):
     bad = _with_header(good, tmp_path / "bad.qnet", **changes)
     with pytest.raises(ValueError, match=message):
         quasinet.load(bad)
+
+
+@pytest.mark.parametrize("text, message", [
+    ('"l2": 1e400', "l2 must be a finite number, got inf"),  # json reads 1e400 as inf
+    ('"l2": -1e400', "l2 must be a finite number, got -inf"),
+    ('"l2": ' + "9" * 400, r"l2 must be a finite number, got 9999.*\(400 characters\)"),
+    ('"classes": [0, 1e400]', "classes must be finite numbers or strings, got inf"),
+])
+def test_huge_or_non_finite_numbers_in_the_header(tmp_path, good, text, message):
+    # Numbers JSON can spell but float64 cannot hold: a ValueError naming the file and the field.
+    h = _header(good)
+    h.pop(text.split('"')[1], None)
+    arrays = _members(good)
+    arrays["header"] = np.frombuffer((json.dumps(h)[:-1] + ", " + text + "}").encode(), dtype=np.uint8)
+    bad = _write(tmp_path / "bad.qnet", arrays)
+    with pytest.raises(ValueError, match=str(bad).replace(".", r"\.") + ": " + message):
+        qio.load_model(bad)
 
 
 def test_header_not_json(tmp_path, good):

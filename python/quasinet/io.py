@@ -10,7 +10,7 @@ not matter, ``.qnet`` is customary). Members:
 
     - ``"format": "quasinet-model"`` and ``"version": 1``;
     - ``"layer_sizes"`` (list of int), ``"activation"``, ``"output_activation"`` (str),
-      ``"bias"`` (bool), ``"loss"`` (str), ``"l2"`` (number) and ``"n_params"`` (int): the
+      ``"bias"`` (bool), ``"loss"`` (str), ``"l2"`` (finite number) and ``"n_params"`` (int): the
       :class:`~quasinet.Network`'s constructor arguments and its parameter count;
     - optional ``"inputs"`` / ``"targets"``: column names (lists of str, one per input / output
       column), ``"classes"``: class labels (list of numbers or strings) for a classifier, and
@@ -257,6 +257,24 @@ def _reject_constant(name):
     raise ValueError(f"non-finite number {name} in the JSON header")
 
 
+def _finite_float(value, key, fail) -> float:
+    """A JSON number as a finite float: huge ints (10**400) and 1e400 (read as inf) are refused."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise fail(f"{key} must be a finite number, got {_short(value)}")
+    try:
+        v = float(value)
+    except OverflowError:
+        v = np.inf
+    if not np.isfinite(v):
+        raise fail(f"{key} must be a finite number, got {_short(value)}")
+    return v
+
+
+def _short(value, limit=40) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
+
+
 def _check_header(h, fail) -> dict:
     if not isinstance(h, dict):
         raise fail("the JSON header is not an object")
@@ -281,9 +299,9 @@ def _check_header(h, fail) -> dict:
             raise fail(f"{key} must be one of {', '.join(allowed)}, got {h.get(key)!r}")
     if not isinstance(h.get("bias"), bool):
         raise fail(f"bias must be true or false, got {h.get('bias')!r}")
-    l2 = h.get("l2")
-    if isinstance(l2, bool) or not isinstance(l2, (int, float)) or not l2 >= 0:
-        raise fail(f"l2 must be a number >= 0, got {l2!r}")
+    h["l2"] = _finite_float(h.get("l2"), "l2", fail)
+    if not h["l2"] >= 0:
+        raise fail(f"l2 must be a finite number >= 0, got {h['l2']!r}")
     n_params = sum(a * b + (b if h["bias"] else 0) for a, b in zip(sizes[:-1], sizes[1:]))
     if n_params > MAX_PARAMS:
         raise fail(f"layer_sizes {sizes} imply {n_params} parameters, more than {MAX_PARAMS}")
@@ -297,6 +315,9 @@ def _check_header(h, fail) -> dict:
     if c is not None and not (isinstance(c, list)
                               and all(isinstance(x, (int, float, str)) and not isinstance(x, bool) for x in c)):
         raise fail("classes must be a list of numbers or strings")
+    for x in c or ():
+        if isinstance(x, float) and not np.isfinite(x):  # JSON 1e400 reads as inf; save() never writes one
+            raise fail(f"classes must be finite numbers or strings, got {x!r}")
     if not isinstance(h.get("info", {}), dict):
         raise fail("info must be a JSON object")
     return h
@@ -365,11 +386,11 @@ def _read(zf: zipfile.ZipFile, where: str) -> Model:
             raise ValueError(f"{where}: truncated or corrupted model file ({type(exc).__name__}: {exc})") from None
     try:
         net = Network(sizes, activation=h["activation"], output_activation=h["output_activation"],
-                      bias=h["bias"], loss=h["loss"], l2=float(h["l2"]))
+                      bias=h["bias"], loss=h["loss"], l2=h["l2"])
         net.params[...] = params
         return Model(net, vectors.get("x_offset"), vectors.get("x_scale"), vectors.get("y_offset"),
                      vectors.get("y_scale"), h.get("inputs"), h.get("targets"), h.get("classes"), h.get("info"))
-    except (ValueError, TypeError) as exc:
+    except (ValueError, TypeError, OverflowError) as exc:
         raise ValueError(f"{where}: inconsistent model file ({exc})") from None
 
 
