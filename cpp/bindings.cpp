@@ -75,11 +75,14 @@ void require_finite(const Array& a, const char* name) {
   }
 }
 
-// Checked inputs of one call, owning any converted copies.
+// Checked inputs of one call, owning any converted copies. Y and w are optional rather than
+// default-constructed arrays, which would each allocate an empty ndarray on every call.
 struct Data {
-  Array X, Y, w;
+  Array X;
+  std::optional<Array> Y, w;
   std::size_t N = 0;
-  bool has_y = false, has_w = false;
+  const double* y_ptr() const { return Y ? Y->data() : nullptr; }
+  const double* w_ptr() const { return w ? w->data() : nullptr; }
 };
 
 Array check_X(const Network& net, py::handle obj) {
@@ -96,36 +99,33 @@ Array check_X(const Network& net, py::handle obj) {
 }
 
 Data check_data(const Network& net, py::handle X_obj, py::handle Y_obj, py::handle w_obj) {
-  Data d;
-  d.X = check_X(net, X_obj);
+  Data d{check_X(net, X_obj), std::nullopt, std::nullopt, 0};
   d.N = static_cast<std::size_t>(d.X.shape(0));
   const std::size_t nL = net.n_outputs();
   if (!Y_obj.is_none()) {
-    d.Y = real_array(Y_obj, "y");
-    const bool column = d.Y.ndim() == 1 && nL == 1;
-    if (!(d.Y.ndim() == 2 || column))
+    const Array& Y = d.Y.emplace(real_array(Y_obj, "y"));
+    const bool column = Y.ndim() == 1 && nL == 1;
+    if (!(Y.ndim() == 2 || column))
       throw py::value_error("y must be 2-D (samples, " + std::to_string(nL) + " outputs)" +
-                            (nL == 1 ? std::string(" or 1-D") : std::string()) + ", got shape " + shape_str(d.Y));
-    if (static_cast<std::size_t>(d.Y.shape(0)) != d.N)
-      throw py::value_error("y has " + std::to_string(d.Y.shape(0)) + " rows but X has " + std::to_string(d.N));
-    const std::size_t cols = column ? 1 : static_cast<std::size_t>(d.Y.shape(1));
+                            (nL == 1 ? std::string(" or 1-D") : std::string()) + ", got shape " + shape_str(Y));
+    if (static_cast<std::size_t>(Y.shape(0)) != d.N)
+      throw py::value_error("y has " + std::to_string(Y.shape(0)) + " rows but X has " + std::to_string(d.N));
+    const std::size_t cols = column ? 1 : static_cast<std::size_t>(Y.shape(1));
     if (cols != nL)
       throw py::value_error("y must have " + std::to_string(nL) + " column(s) (one per network output), got " +
                             std::to_string(cols));
-    require_finite(d.Y, "y");
-    d.has_y = true;
+    require_finite(Y, "y");
   }
   if (!w_obj.is_none()) {
-    d.w = real_array(w_obj, "sample_weight");
-    if (d.w.ndim() != 1 || static_cast<std::size_t>(d.w.shape(0)) != d.N)
-      throw py::value_error("sample_weight must have shape (" + std::to_string(d.N) + ",), got " + shape_str(d.w));
-    require_finite(d.w, "sample_weight");
-    const double* p = d.w.data();
+    const Array& w = d.w.emplace(real_array(w_obj, "sample_weight"));
+    if (w.ndim() != 1 || static_cast<std::size_t>(w.shape(0)) != d.N)
+      throw py::value_error("sample_weight must have shape (" + std::to_string(d.N) + ",), got " + shape_str(w));
+    require_finite(w, "sample_weight");
+    const double* p = w.data();
     for (std::size_t i = 0; i < d.N; ++i)
       if (p[i] < 0.0)
         throw py::value_error("sample_weight must be >= 0, got " + std::to_string(p[i]) + " at index " +
                               std::to_string(i));
-    d.has_w = true;
   }
   return d;
 }
@@ -222,7 +222,7 @@ class Bound {
  public:
   Bound(std::shared_ptr<const Network> net, Data data, quasinet::Options opt)
       : net_(std::move(net)), data_(std::move(data)), opt_(opt) {
-    if (!data_.has_y) throw py::value_error("bind needs targets y");
+    if (!data_.Y) throw py::value_error("bind needs targets y");
   }
 
   py::tuple call(py::handle params_obj) const {
@@ -230,7 +230,7 @@ class Bound {
     Array grad = new_vector(net_->n_params());
     double* g = grad.mutable_data();
     const double J = run_core(*net_, data_.N, opt_, [&](const quasinet::Options& o) {
-      return net_->cost_grad(g, p.data(), data_.X.data(), data_.Y.data(), w(), data_.N, o);
+      return net_->cost_grad(g, p.data(), data_.X.data(), data_.y_ptr(), data_.w_ptr(), data_.N, o);
     });
     return cost_grad_tuple(J, std::move(grad));
   }
@@ -238,16 +238,15 @@ class Bound {
   double cost(py::handle params_obj) const {
     Array p = check_params(*net_, params_obj);
     return run_core(*net_, data_.N, opt_, [&](const quasinet::Options& o) {
-      return net_->cost(p.data(), data_.X.data(), data_.Y.data(), w(), data_.N, o);
+      return net_->cost(p.data(), data_.X.data(), data_.y_ptr(), data_.w_ptr(), data_.N, o);
     });
   }
 
   std::size_t n_samples() const { return data_.N; }
   const Array& X() const { return data_.X; }
-  const Array& Y() const { return data_.Y; }
+  const Array& Y() const { return *data_.Y; }
 
  private:
-  const double* w() const { return data_.has_w ? data_.w.data() : nullptr; }
   std::shared_ptr<const Network> net_;
   Data data_;
   quasinet::Options opt_;
@@ -329,9 +328,9 @@ PYBIND11_MODULE(_core, m) {
              std::size_t threads, const std::string& kernel) {
             Array p = check_params(net, params);
             Data d = check_data(net, X, Y, w);
-            if (!d.has_y) throw py::value_error("y is required");
+            if (!d.Y) throw py::value_error("y is required");
             return run_core(net, d.N, make_options(block_rows, threads, kernel), [&](const quasinet::Options& opt) {
-              return net.cost(p.data(), d.X.data(), d.Y.data(), d.has_w ? d.w.data() : nullptr, d.N, opt);
+              return net.cost(p.data(), d.X.data(), d.y_ptr(), d.w_ptr(), d.N, opt);
             });
           },
           py::arg("params"), py::arg("X"), py::arg("y"), py::arg("sample_weight") = py::none(), py::kw_only(),
@@ -342,13 +341,23 @@ PYBIND11_MODULE(_core, m) {
              std::size_t block_rows, std::size_t threads, const std::string& kernel) {
             Array p = check_params(net, params);
             Data d = check_data(net, X, Y, w);
-            if (!d.has_y) throw py::value_error("y is required");
-            py::object g_obj = grad.is_none() ? py::object(Array(static_cast<py::ssize_t>(net.n_params())))
+            if (!d.Y) throw py::value_error("y is required");
+            py::object g_obj = grad.is_none() ? py::object(new_vector(net.n_params()))
                                               : py::reinterpret_borrow<py::object>(grad);
             double* g = check_grad_out(net, g_obj);
+            // The core zeroes grad before reading its inputs: an output sharing memory with
+            // one of them would silently corrupt the answer.
+            const std::size_t g_bytes = net.n_params() * sizeof(double);
+            const auto overlaps = [&](const Array& a) {
+              const char* lo = reinterpret_cast<const char*>(a.data());
+              const char* glo = reinterpret_cast<const char*>(g);
+              return lo < glo + g_bytes && glo < lo + a.nbytes();
+            };
+            if (overlaps(p) || overlaps(d.X) || (d.Y && overlaps(*d.Y)) || (d.w && overlaps(*d.w)))
+              throw py::value_error("grad must not share memory with params, X, y or sample_weight");
             const double J =
                 run_core(net, d.N, make_options(block_rows, threads, kernel), [&](const quasinet::Options& opt) {
-                  return net.cost_grad(g, p.data(), d.X.data(), d.Y.data(), d.has_w ? d.w.data() : nullptr, d.N, opt);
+                  return net.cost_grad(g, p.data(), d.X.data(), d.y_ptr(), d.w_ptr(), d.N, opt);
                 });
             return py::make_tuple(J, g_obj);
           },

@@ -102,7 +102,13 @@ std::unique_ptr<Workspace> Network::lease(std::size_t rows) const {
       pool_.pop_back();
     }
   }
-  if (!ws) ws = std::make_unique<Workspace>();
+  if (!ws) {
+    ws = std::make_unique<Workspace>();
+    // Room in the pool for every workspace in existence, so that give_back, which runs in
+    // destructors, never allocates (and so never throws).
+    std::lock_guard<std::mutex> lock(pool_mutex_);
+    pool_.reserve(++n_workspaces_);
+  }
   if (ws->rows < rows) {
     const std::size_t L = layout_.layers.size();
     ws->act_offset.resize(L);
@@ -280,7 +286,8 @@ double Network::run_blocks(double* grad, std::size_t N, const Options& opt, Bloc
     double loss = 0.0;
     for (std::size_t b = first; b < last; ++b) {
       if (x.abort.load(std::memory_order_relaxed)) return;
-      if (b > first && on_caller && x.opt->interrupt.fn && x.opt->interrupt.fn(x.opt->interrupt.ctx)) {
+      // Before every block but the call's first, so chunks of a single block are covered too.
+      if (b > 0 && on_caller && x.opt->interrupt.fn && x.opt->interrupt.fn(x.opt->interrupt.ctx)) {
         x.abort.store(true);
         throw Interrupted();
       }

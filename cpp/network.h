@@ -110,6 +110,7 @@ class Network {
   std::size_t widest_ = 0;  // widest hidden or output layer
   mutable std::mutex pool_mutex_;
   mutable std::vector<std::unique_ptr<Workspace>> pool_;
+  mutable std::size_t n_workspaces_ = 0;  // leased or pooled; guarded by pool_mutex_
 };
 
 struct Workspace {

@@ -76,9 +76,16 @@ void ThreadPool::run(std::size_t n, std::size_t threads, Task task, void* ctx) {
   const auto serial = [&] {
     for (std::size_t i = 0; i < n; ++i) task(ctx, i);
   };
-  if (n <= 1 || threads <= 1) return serial();
+  // A task may re-enter the core on this thread (the interrupt hook runs Python signal
+  // handlers); busy_ is then held by this very thread, where try_lock would be undefined.
+  static thread_local bool inside = false;
+  if (n <= 1 || threads <= 1 || inside) return serial();
   std::unique_lock<std::mutex> owner(busy_, std::try_to_lock);
   if (!owner.owns_lock()) return serial();
+  inside = true;
+  struct Reset {
+    ~Reset() { inside = false; }
+  } reset;
 
   const std::size_t helpers = std::min(threads, n) - 1;
   {

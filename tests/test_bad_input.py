@@ -202,3 +202,25 @@ def test_bad_thread_count():
         qn.set_num_threads(-1)
     with pytest.raises(TypeError, match=r"n must be an int, got float"):
         qn.set_num_threads(1.5)
+
+
+def test_grad_output_sharing_memory_with_an_input_is_refused(net):
+    p = net.get_params()
+    X = np.vstack([X_OK, np.zeros((4, 2))])  # 7 x 2 = 14 doubles, room for a 13-double view
+    y = np.ones(7)
+    J, G = net._core.cost_grad(p, X, y)
+    for grad, what in ((p, "params"), (X.reshape(-1)[:13], "X")):
+        with pytest.raises(ValueError, match=r"grad must not share memory with params, X, y or sample_weight"):
+            net._core.cost_grad(p, X, y, None, grad)
+    np.testing.assert_array_equal(p, net.params)  # nothing was overwritten
+    out = np.empty(13)
+    J2, G2 = net._core.cost_grad(p, X, y, None, out)
+    assert G2 is out and J2 == J
+    np.testing.assert_array_equal(out, G)
+
+
+def test_huge_l2_and_layer_sizes_are_clear_errors():
+    with pytest.raises(ValueError, match=r"l2 must be a finite number >= 0, got 1000000000"):
+        qn.Network([2, 1], l2=10**400)
+    with pytest.raises(ValueError, match=r"layer_sizes\[0\] = 1180591620717411303424 exceeds 2\^31"):
+        qn.Network([2**70, 1])

@@ -153,3 +153,40 @@ def test_trainers_in_threads_equal_sequential_training():
         t.join()
     for s in range(4):
         np.testing.assert_array_equal(got[s], expected[s])
+
+
+def test_signal_handler_reentering_the_core_during_a_parallel_call():
+    # The interrupt hook runs Python signal handlers on the calling thread in the middle of a
+    # parallel call; a handler that calls the core again must get a correct answer, not a
+    # deadlock or undefined behaviour on the pool's lock.
+    import signal
+    import threading
+
+    net = qn.Network([64, 256, 4], activation="tanh", output_activation="identity", loss="mse", seed=0)
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(100_000, 64)), rng.normal(size=(100_000, 4))  # about 10 GFLOP
+    Xs, ys = X[:2000], y[:2000]
+    expected_small = net.cost_grad(Xs, ys)
+    seen, calling = [], [False]
+
+    def handler(signum, frame):
+        seen.append((calling[0], net.cost_grad(Xs, ys)))
+
+    old = signal.signal(signal.SIGUSR1, handler)
+    try:
+        qn.set_num_threads(2)
+        timer = threading.Timer(0.01, lambda: signal.pthread_kill(threading.main_thread().ident, signal.SIGUSR1))
+        timer.start()
+        calling[0] = True
+        J, G = net.cost_grad(X, y)
+        calling[0] = False
+        timer.join()
+    finally:
+        qn.set_num_threads(0)
+        signal.signal(signal.SIGUSR1, old)
+    assert np.isfinite(J) and np.all(np.isfinite(G))
+    assert len(seen) == 1
+    inside, (Js, Gs) = seen[0]
+    assert inside, "the handler ran after the call, not between its row blocks"
+    assert Js == pytest.approx(expected_small[0], rel=1e-12)
+    np.testing.assert_allclose(Gs, expected_small[1], rtol=1e-10, atol=1e-14)

@@ -34,6 +34,8 @@ def _check_sizes(layer_sizes) -> list:
             raise TypeError(f"layer_sizes must hold ints, got {type(n).__name__} at position {i}")
         if n <= 0:
             raise ValueError(f"layer_sizes must be positive, got {n} at position {i}")
+        if n > 2**31:
+            raise ValueError(f"layer_sizes[{i}] = {n} exceeds 2^31")
     if len(sizes) < 2:
         raise ValueError(f"layer_sizes needs at least an input and an output size, got {sizes}")
     return [int(n) for n in sizes]
@@ -93,13 +95,17 @@ class Network:
             raise TypeError(f"bias must be a bool, got {type(bias).__name__}")
         if isinstance(l2, (bool, np.bool_)) or not isinstance(l2, numbers.Real):
             raise TypeError(f"l2 must be a real number, got {type(l2).__name__}")
+        try:
+            l2 = float(l2)
+        except OverflowError:
+            raise ValueError(f"l2 must be a finite number >= 0, got {l2}") from None
         self._core = _core.Network(
             sizes,
             _check_name(activation, "activation"),
             _check_name(output_activation, "output_activation"),
             bool(bias),
             _check_name(loss, "loss"),
-            float(l2),
+            l2,
         )
         self._params = np.zeros(self._core.n_params)
         self._make_views()
@@ -234,8 +240,10 @@ class Network:
 
         ``fg`` evaluates the cost at the parameter vector it is given (not at ``params``), and
         ``fg.cost(params)`` evaluates the cost alone, ready for
-        ``scipy.optimize.minimize(fg, x0, jac=True)``. It keeps this network's architecture;
-        its data are a checked (and, where needed, converted) snapshot of X and y.
+        ``scipy.optimize.minimize(fg, x0, jac=True)``. It keeps this network's architecture.
+        X and y are checked once: C-contiguous float64 arrays are then read in place (no
+        copy), other layouts and dtypes are converted once. Writing into X or y afterwards
+        bypasses those checks; bind again after changing the data.
         """
         return self._core.bind(X, self._targets(y), sample_weight)
 
