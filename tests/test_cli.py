@@ -130,7 +130,6 @@ def test_progress_only_on_a_terminal(tmp_path, data, monkeypatch, stream, flag, 
 
 
 def test_plot_dir(tmp_path, data, capsys):
-    pytest.importorskip("matplotlib", reason="the plot extra is not installed")
     path, *_ = data
     rc, out, _ = _run(capsys, "train", path, "--target", "t1", "--target", "t2", "--inputs", "a,b,c,const",
                       "--hidden", "4", "--max-iter", "20",

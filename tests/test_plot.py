@@ -2,12 +2,9 @@
 
 import numpy as np
 import pytest
+from matplotlib.axes import Axes  # matplotlib is in the test extra: missing, these tests fail
 
-pytest.importorskip("matplotlib", reason="the plot extra is not installed")
-
-from matplotlib.axes import Axes  # noqa: E402
-
-from quasinet import Network, Trainer, datasets, plot  # noqa: E402
+from quasinet import Network, Trainer, datasets, plot
 
 
 def _png_pixels(path):

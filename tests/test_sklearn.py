@@ -9,16 +9,14 @@ import textwrap
 import warnings
 
 import numpy as np
+import pandas  # noqa: F401 - in the test extra: check_estimator runs its DataFrame checks only with it
 import pytest
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.model_selection import GridSearchCV, cross_val_score
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
 
-pytest.importorskip("sklearn", reason="the sklearn extra is not installed")
-
-from sklearn.exceptions import ConvergenceWarning  # noqa: E402
-from sklearn.model_selection import GridSearchCV, cross_val_score  # noqa: E402
-from sklearn.pipeline import make_pipeline  # noqa: E402
-from sklearn.preprocessing import StandardScaler  # noqa: E402
-
-from quasinet.sklearn import QuasiNetClassifier, QuasiNetRegressor  # noqa: E402
+from quasinet.sklearn import QuasiNetClassifier, QuasiNetRegressor
 
 # check_estimator runs in a child process: scikit-learn's array-API check only runs (instead of
 # being skipped) when SCIPY_ARRAY_API=1 is set before SciPy is first imported.
@@ -45,7 +43,6 @@ _CHECK_SCRIPT = textwrap.dedent(
 
 @pytest.mark.parametrize("cls", ["QuasiNetRegressor", "QuasiNetClassifier"])
 def test_check_estimator_passes_every_check(cls):
-    pytest.importorskip("pandas", reason="check_estimator skips its pandas checks without pandas")
     env = dict(os.environ, SCIPY_ARRAY_API="1")
     out = subprocess.run([sys.executable, "-c", _CHECK_SCRIPT.format(cls=cls)], env=env, capture_output=True,
                          text=True, check=True).stdout
