@@ -175,17 +175,19 @@ def test_convergence_warning_on_the_iteration_limit():
         QuasiNetRegressor(hidden_layer_sizes=(4,), tol=1e-6, random_state=0).fit(X, y)
 
 
-@pytest.mark.parametrize("method", ["L-BFGS-B", "BFGS", "CG"])
+@pytest.mark.parametrize("method", ["L-BFGS-B", "BFGS", "CG", "Newton-CG", "SLSQP"])
 def test_early_stopping_stops_the_run_and_restores_the_best(method):
     rng = np.random.default_rng(0)
     X = rng.uniform(-1, 1, size=(60, 4))
     y = X[:, 0] + 0.5 * rng.normal(size=60)  # noisy: a wide network overfits it
-    kw = dict(hidden_layer_sizes=(30,), l2=0.0, method=method, max_iter=400, random_state=0)
-    full = QuasiNetRegressor(**kw)
+    kw = dict(hidden_layer_sizes=(30,), l2=0.0, method=method, random_state=0)
+    est = QuasiNetRegressor(early_stopping=True, validation_fraction=0.25, n_iter_no_change=5, max_iter=400,
+                            **kw).fit(X, y)
+    # Without early stopping the same method would have run on (it had not converged yet).
+    full = QuasiNetRegressor(max_iter=est.n_iter_ + 1, **kw)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         full.fit(X, y)
-    est = QuasiNetRegressor(early_stopping=True, validation_fraction=0.25, n_iter_no_change=5, **kw).fit(X, y)
     assert est.stopped_early_ and est.n_iter_ < full.n_iter_
     curve = est.validation_curve_
     assert len(curve) == est.n_iter_ == len(est.loss_curve_)
