@@ -11,6 +11,7 @@ import pytest
 
 import quasinet as qn
 from quasinet import _core
+from conftest import recording_bind
 from test_fuzz import assert_within, check_against_reference, reference
 
 Z = np.array([-1e4, -700.0, -50.0, -1e-300, 0.0, 1e-300, 50.0, 700.0, 1e4])
@@ -251,20 +252,7 @@ def test_floating_point_error_keeps_the_lowest_finite_cost_evaluated(method):
     X = np.array([[1.0], [2.0], [1e152]])
     y = np.array([0.0, 1.0, 0.0])
     evaluated = []
-    bind = net.bind
-
-    def recording_bind(*args, **kwargs):
-        fg = bind(*args, **kwargs)
-
-        def fun(p):
-            f, g = fg(p)
-            evaluated.append((f, np.array(p)))
-            return f, g
-
-        fun.cost = fg.cost
-        return fun
-
-    net.bind = recording_bind
+    recording_bind(net, evaluated)
     with np.errstate(over="ignore", invalid="ignore"), pytest.raises(FloatingPointError, match="iteration"):
         qn.Trainer(net, method=method, maxiter=50).train(X, y)
     finite = [(f, p) for f, p in evaluated if np.isfinite(f)]

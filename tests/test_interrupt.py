@@ -44,22 +44,8 @@ TRAIN = COMMON + textwrap.dedent(
     J0 = net.cost(X, y)
     evaluated = []
     started = threading.Event()
-    bind = net.bind
-
-    def recording_bind(*args, **kwargs):
-        fg = bind(*args, **kwargs)
-
-        def fun(p):
-            f, g = fg(p)
-            evaluated.append((f, np.array(p)))
-            if len(evaluated) == 20:
-                started.set()
-            return f, g
-
-        fun.cost = fg.cost
-        return fun
-
-    net.bind = recording_bind
+    from conftest import recording_bind  # the tests directory is on sys.path (see _run)
+    recording_bind(net, evaluated, lambda n: n == 20 and started.set())
     interrupt_when(started, 0.5)
     try:
         # 10^6 random restarts of up to 200 iterations each would take days.
@@ -114,6 +100,8 @@ CORE_CALL = COMMON + textwrap.dedent(
 def _run(script, *args):
     env = dict(os.environ)
     env.pop("PYTHONWARNINGS", None)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [os.path.dirname(os.path.abspath(__file__)),
+                                                      env.get("PYTHONPATH")]))
     proc = subprocess.run(
         [sys.executable, "-c", script, *args], capture_output=True, text=True, timeout=TIMEOUT, env=env
     )

@@ -14,21 +14,9 @@ import pytest
 
 import quasinet as qn
 import reference as ref
+from combos import HIDDEN, LOSS_OUTPUT  # every hidden activation; every output with each loss it pairs with
 
 RTOL = 1e-12
-
-HIDDEN = ["sigmoid", "tanh", "relu", "softplus", "identity"]
-# (loss, output activation) with every output activation at least once.
-LOSS_OUTPUT = [
-    ("mse", "identity"),
-    ("sse", "sigmoid"),
-    ("mse", "tanh"),
-    ("sse", "relu"),
-    ("mse", "softplus"),
-    ("binary_crossentropy", "sigmoid"),
-    ("softmax_crossentropy", "softmax"),
-    ("sse", "softmax"),
-]
 # (layer sizes, rows): single-block and multi-block calls, one and several outputs, products
 # below and above the small-product threshold of the Auto kernel.
 SHAPES = [
