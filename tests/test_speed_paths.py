@@ -104,16 +104,56 @@ def test_tuned_path_matches_reference_kernel(case):
             assert_close_cost(fg.cost(p), J_ref, f"bind cost {kernel}")
 
 
-def test_reference_kernel_matches_numpy_on_a_multi_block_call():
-    # Anchors the reference path itself to an independent implementation at a size where the
-    # tuned path uses several blocks and BLAS.
+def test_tuned_path_matches_reference_kernel_at_the_benchmark_medium_shape():
+    # bench/peers.py's "medium" network (tanh, identity, mse) on 3000 rows: wide layers and
+    # several row blocks of the Auto path (about 490 rows each at these widths).
+    sizes, N = [64, 128, 128, 10], 3000
+    net, X, Y = make(sizes, "tanh", "identity", "mse", N, seed=64, l2=0.01)
+    core, p = net._core, net.params
+    w = np.random.default_rng(3).uniform(0.5, 2.0, size=N)
+    out_ref = core.forward(p, X, kernel="reference")
+    for kernel in ("auto", "blas"):
+        assert_close_tensor(core.forward(p, X, kernel=kernel), out_ref, f"forward {kernel}")
+        for weights in (None, w):
+            J_ref, g_ref = core.cost_grad(p, X, Y, weights, kernel="reference")
+            J, g = core.cost_grad(p, X, Y, weights, kernel=kernel)
+            assert_close_cost(J, J_ref, f"cost_grad {kernel}")
+            assert_close_grad(net, g, g_ref, f"cost_grad {kernel}")
+
+
+def assert_norm_close_grad(net, a, b, what):
+    """Per tensor: norm(a - b) <= 1e-12 norm(b)."""
+    ta, tb = tensors(net, a), tensors(net, b)
+    assert ta.keys() == tb.keys()
+    for name in tb:
+        err = ref.rel_err(ta[name], tb[name])
+        assert err <= RTOL, f"{what}, {name}: norm-relative error {err:.3e}"
+
+
+# One configuration per output loss, each at a size where the tuned path uses several row
+# blocks (about 950 rows each at these widths) and BLAS.
+NUMPY_ANCHORS = [
+    ("tanh", "identity", "mse"),
+    ("sigmoid", "sigmoid", "sse"),
+    ("softplus", "sigmoid", "binary_crossentropy"),
+    ("relu", "softmax", "softmax_crossentropy"),
+]
+
+
+@pytest.mark.parametrize("hidden,output,loss", NUMPY_ANCHORS)
+def test_both_kernels_match_numpy_on_a_multi_block_call(hidden, output, loss):
+    # Anchors the reference path and the tuned path to an independent implementation.
     sizes, N = [20, 64, 64, 10], 2500
-    net, X, Y = make(sizes, "tanh", "identity", "mse", N, seed=7)
-    J, g = net._core.cost_grad(net.params, X, Y, kernel="reference")
-    J_np = ref.cost(net.params, sizes, "tanh", "identity", True, "mse", 0.0, X, Y)
-    g_np = ref.grad(net.params, sizes, "tanh", "identity", True, "mse", 0.0, X, Y)
-    assert_close_cost(J, J_np, "reference vs numpy")
-    assert_close_grad(net, g, g_np, "reference vs numpy")
+    net, X, Y = make(sizes, hidden, output, loss, N, seed=7, l2=0.01)
+    w = np.random.default_rng(8).uniform(0.5, 2.0, size=N)
+    for weights in (None, w):
+        J_np = ref.cost(net.params, sizes, hidden, output, True, loss, 0.01, X, Y, weights)
+        g_np = ref.grad(net.params, sizes, hidden, output, True, loss, 0.01, X, Y, weights)
+        for kernel in ("reference", "auto"):
+            what = f"{kernel} vs numpy, weights {'on' if weights is not None else 'off'}"
+            J, g = net._core.cost_grad(net.params, X, Y, weights, kernel=kernel)
+            assert_close_cost(J, J_np, what)
+            assert_norm_close_grad(net, g, g_np, what)
 
 
 @pytest.mark.parametrize("hidden", HIDDEN)
@@ -208,6 +248,10 @@ def test_the_check_fails_on_a_wrong_gradient():
         assert_close_grad(net, bad, g, "perturbed")
     with pytest.raises(AssertionError):
         assert_close_cost(J * (1 + 1e-10), J, "perturbed")
+    bad = g.copy()
+    bad[net.layout[1][0] : net.layout[1][0] + 3] *= 1 + 1e-10
+    with pytest.raises(AssertionError, match="W1: norm-relative"):
+        assert_norm_close_grad(net, bad, g, "perturbed")
 
 
 def ulps(a, b):
