@@ -6,7 +6,7 @@ from scipy import optimize
 
 import quasinet as qn
 from quasinet import datasets
-from quasinet.train import METHODS
+from quasinet.train import METHODS, STOPPABLE_METHODS, EarlyStopping
 
 
 def data():
@@ -86,3 +86,52 @@ def test_bad_trainer_arguments():
     X, y = datasets.sleep_study()
     with pytest.raises(ValueError, match="give both X_test and y_test, or neither"):
         qn.Trainer(net).train(X, y, X_test=X)
+
+
+def test_early_stopping_counts_patience_and_keeps_the_best():
+    # A scripted validation cost: best at iteration 3, a tie at 5 is no improvement.
+    costs = iter([5.0, 4.0, 1.0, 2.0, 1.0, 3.0, 0.5])
+    seen = []
+    stop = EarlyStopping(lambda p: next(costs), patience=3, on_iteration=lambda i, p, v: seen.append((i, p[0], v)))
+    for it in range(1, 6):
+        stop(np.array([float(it)]))
+    assert not stop.stopped and stop.best_iteration == 3 and stop.best_cost == 1.0
+    with pytest.raises(StopIteration):
+        stop(np.array([6.0]))  # third iteration without a lower cost
+    assert stop.stopped and stop.curve == [5.0, 4.0, 1.0, 2.0, 1.0, 3.0]
+    np.testing.assert_array_equal(stop.best_params, [3.0])
+    assert seen == [(i, float(i), c) for i, c in zip(range(1, 7), stop.curve)]  # before the stop decision
+    # Without patience it only follows the cost; without a cost it only calls on_iteration.
+    follow = EarlyStopping(lambda p: float(p[0]))
+    for v in (3.0, 2.0, 2.5):
+        follow(np.array([v]))
+    assert follow.best_cost == 2.0 and follow.curve == [3.0, 2.0, 2.5] and not follow.stopped
+    calls = []
+    EarlyStopping(on_iteration=lambda i, p, v: calls.append((i, v)))(np.zeros(1))
+    assert calls == [(1, None)]
+
+
+def test_early_stopping_arguments():
+    with pytest.raises(ValueError, match="patience needs a validation_cost"):
+        EarlyStopping(patience=3)
+    with pytest.raises(ValueError, match="patience must be >= 1, got 0"):
+        EarlyStopping(lambda p: 0.0, patience=0)
+    with pytest.raises(TypeError, match="patience must be an int, got bool"):
+        EarlyStopping(lambda p: 0.0, patience=True)
+    with pytest.raises(TypeError, match="validation_cost must be callable"):
+        EarlyStopping(1.0)
+
+
+@pytest.mark.parametrize("method", STOPPABLE_METHODS)
+def test_early_stopping_ends_a_trainer_run(method):
+    # Noisy targets and a wide network: the validation cost turns up long before maxiter.
+    rng = np.random.default_rng(1)
+    X = rng.uniform(-1, 1, size=(60, 3))
+    y = X[:, :1] + 0.5 * rng.normal(size=(60, 1))
+    net = qn.Network([3, 30, 1], activation="tanh", output_activation="identity", loss="mse", seed=2)
+    val = net.bind(X[40:], y[40:])
+    stop = EarlyStopping(val.cost, patience=4)
+    res = qn.Trainer(net, method=method, maxiter=300, callback=stop).train(X[:40], y[:40])
+    assert stop.stopped and res.status == 99 and stop.iteration < 300
+    assert stop.iteration == stop.best_iteration + 4 == len(stop.curve)
+    assert stop.best_cost == min(stop.curve) == val.cost(stop.best_params)

@@ -135,36 +135,23 @@ def _fraction(text: str) -> float:
 
 
 class _Progress:
-    """One status line, rewritten in place after every iteration, on a terminal only."""
+    """One status line, rewritten in place after every iteration (an EarlyStopping's on_iteration)."""
 
-    def __init__(self, stream: TextIO, enabled: bool, train_fg, val_fg):
-        self.stream, self.enabled = stream, enabled
-        self.train_fg, self.val_fg = train_fg, val_fg
-        self.iteration = 0
-        self.val_curve: List[float] = []
-        self.best = (np.inf, None, 0)  # validation cost, params, iteration
-        self.patience: Optional[int] = None
+    def __init__(self, stream: TextIO, train_fg):
+        self.stream, self.train_fg = stream, train_fg
+        self.shown = False
 
-    def __call__(self, params):
-        self.iteration += 1
-        val = None
-        if self.val_fg is not None:
-            val = float(self.val_fg.cost(params))
-            self.val_curve.append(val)
-            if val < self.best[0]:
-                self.best = (val, params.copy(), self.iteration)
-        if self.enabled:
-            # The training cost at this iterate costs one extra forward pass: only for the display.
-            line = f"iteration {self.iteration:5d}  training cost {float(self.train_fg.cost(params)):.6e}"
-            if val is not None:
-                line += f"  validation cost {val:.6e}"
-            self.stream.write("\r" + line)
-            self.stream.flush()
-        if self.patience is not None and self.iteration - self.best[2] >= self.patience:
-            raise StopIteration  # SciPy ends the run (not for TNC, which the parser refuses here)
+    def __call__(self, iteration: int, params, val: Optional[float]) -> None:
+        # The training cost at this iterate costs one extra forward pass: only for the display.
+        line = f"iteration {iteration:5d}  training cost {float(self.train_fg.cost(params)):.6e}"
+        if val is not None:
+            line += f"  validation cost {val:.6e}"
+        self.stream.write("\r" + line)
+        self.stream.flush()
+        self.shown = True
 
     def close(self):
-        if self.enabled and self.iteration:
+        if self.shown:
             self.stream.write("\n")
             self.stream.flush()
 
@@ -178,7 +165,7 @@ def _r2(y: np.ndarray, p: np.ndarray) -> np.ndarray:
 def _cmd_train(args, out: TextIO, err: TextIO) -> int:
     from . import io
     from .network import Network
-    from .train import Trainer
+    from .train import EarlyStopping, Trainer
 
     t0 = time.perf_counter()
     out_dir = os.path.dirname(os.path.abspath(args.out))
@@ -243,18 +230,20 @@ def _cmd_train(args, out: TextIO, err: TextIO) -> int:
     show = args.progress == "always" or (args.progress == "auto" and err.isatty())
     train_fg = net.bind(Xs[tr], Ys[tr])
     val_fg = net.bind(Xs[va], Ys[va]) if n_val else None
-    progress = _Progress(err, show, train_fg, val_fg)
-    progress.patience = args.patience
+    progress = _Progress(err, train_fg)
+    # The parser refuses --patience for TNC, whose callback cannot stop the run.
+    monitor = EarlyStopping(val_fg.cost if val_fg is not None else None, patience=args.patience,
+                            on_iteration=progress if show else None)
     try:
-        trainer = Trainer(net, method=args.method, maxiter=args.max_iter, tol=args.tol, callback=progress)
+        trainer = Trainer(net, method=args.method, maxiter=args.max_iter, tol=args.tol, callback=monitor)
         res = trainer.train(Xs[tr], Ys[tr])
     except (ValueError, FloatingPointError) as exc:
         raise UserError(str(exc)) from None
     finally:
         progress.close()
-    stopped_early = getattr(res, "status", None) == 99
-    if stopped_early:
-        net.set_params(progress.best[1])
+    stopped_early = monitor.stopped
+    if stopped_early and monitor.best_params is not None:
+        net.set_params(monitor.best_params)
     seconds = time.perf_counter() - t0
 
     model = io.Model(net, x_off, x_sc, y_off, y_sc, inputs=inputs, targets=targets, classes=classes)
@@ -266,7 +255,7 @@ def _cmd_train(args, out: TextIO, err: TextIO) -> int:
     lines = [f"trained {'-'.join(map(str, net.layer_sizes))} network ({net.n_params} parameters, "
              f"{args.activation}/{out_act}, loss {args.loss}) on {tr.size} rows, validated on {n_val}",
              f"{trainer.method}: {res.nit} iterations"
-             + (f", stopped early: best validation cost at iteration {progress.best[2]}" if stopped_early
+             + (f", stopped early: best validation cost at iteration {monitor.best_iteration}" if stopped_early
                 else f", {res.message}" + (" (raise --max-iter)" if not res.success and res.nit >= args.max_iter else "")),
              f"final training cost {summary['training_cost']:.6e}"]
     rows_for_metric = va if n_val else tr
@@ -289,7 +278,7 @@ def _cmd_train(args, out: TextIO, err: TextIO) -> int:
     lines.append(f"time {seconds:.2f} s; model written to {args.out}")
 
     if args.plot_dir:
-        for path in _train_plots(args.plot_dir, trainer.J, progress.val_curve, model, targets,
+        for path in _train_plots(args.plot_dir, trainer.J, monitor.curve, model, targets,
                                  None if classification else (Y[rows_for_metric], model.predict(X[rows_for_metric])),
                                  part):
             lines.append(f"plot written to {path}")
@@ -451,12 +440,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
+    from .train import STOPPABLE_METHODS
+
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command == "train":
         if args.max_iter < 1:
             parser.error(f"--max-iter must be >= 1, got {args.max_iter}")  # exits with status 2
-        if args.patience is not None and (args.patience < 1 or args.method == "TNC"):
+        if args.patience is not None and (args.patience < 1 or args.method not in STOPPABLE_METHODS):
             parser.error("--patience needs N >= 1 and a method other than TNC (whose callback cannot stop it)")
     try:
         return args.func(args, sys.stdout, sys.stderr)

@@ -52,12 +52,9 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
     ) from exc
 
 from .network import ACTIVATIONS, Network
-from .train import METHODS, Trainer
+from .train import METHODS, STOPPABLE_METHODS, EarlyStopping, Trainer
 
 __all__ = ["QuasiNetClassifier", "QuasiNetRegressor"]
-
-# Methods whose SciPy callback may raise StopIteration to end the run (TNC's may not).
-_STOPPABLE = ("BFGS", "L-BFGS-B", "CG", "Newton-CG", "SLSQP")
 
 
 def _int_param(name, value, low):
@@ -127,9 +124,10 @@ class _QuasiNetBase(BaseEstimator):
         if not isinstance(method, str) or method.upper() not in {m.upper() for m in METHODS}:
             raise ValueError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
         method = next(m for m in METHODS if m.upper() == method.upper())
-        if self.early_stopping and method not in _STOPPABLE:
+        if self.early_stopping and method not in STOPPABLE_METHODS:
             raise ValueError(
-                f"early_stopping needs a method whose callback can stop the run ({', '.join(_STOPPABLE)}), got {method}"
+                f"early_stopping needs a method whose callback can stop the run ({', '.join(STOPPABLE_METHODS)}), "
+                f"got {method}"
             )
         if self.tol is not None:
             _real_param("tol", self.tol, 0.0, low_open=True)
@@ -212,21 +210,25 @@ class _QuasiNetBase(BaseEstimator):
         layer_sizes = [X.shape[1], *p["sizes"], Y.shape[1]]
         net = Network(layer_sizes, activation=self.activation, output_activation=out_act, loss=loss,
                       l2=p["l2"], seed=int(rng.randint(np.iinfo(np.int32).max)))
-        monitor = _Monitor(self, net, Xtr, Ytr, wtr, p["n_iter_no_change"])
-        if self.early_stopping:
-            monitor.validate_on(Xval, Yval, wval)
-        trainer = Trainer(net, method=p["method"], maxiter=p["max_iter"], tol=self.tol,
-                          callback=monitor if monitor.active else None)
+        monitor = None
+        if self.early_stopping or self.verbose or self.callback is not None:
+            # The validation loss is the data term alone: the penalty says nothing about held-out data.
+            val = Network(**{**net._spec(), "l2": 0.0}).bind(Xval, Yval, wval) if self.early_stopping else None
+            report = self._reporter(net.bind(Xtr, Ytr, wtr)) if (self.verbose or self.callback is not None) else None
+            monitor = EarlyStopping(val.cost if val is not None else None,
+                                    patience=p["n_iter_no_change"] if self.early_stopping else None,
+                                    on_iteration=report)
+        trainer = Trainer(net, method=p["method"], maxiter=p["max_iter"], tol=self.tol, callback=monitor)
         res = trainer.train(Xtr, Ytr, sample_weight=wtr)
 
-        if monitor.best_params is not None:
+        if monitor is not None and monitor.best_params is not None:
             net.set_params(monitor.best_params)
         self.network_ = net
         self.n_iter_ = max(int(res.nit), 1)
         self.loss_curve_ = list(trainer.J)
-        self.validation_curve_ = list(monitor.val_curve)
-        self.best_validation_loss_ = monitor.best_val if self.early_stopping else None
-        self.stopped_early_ = bool(getattr(res, "status", None) == 99)
+        self.validation_curve_ = list(monitor.curve) if monitor is not None else []
+        self.best_validation_loss_ = monitor.best_cost if self.early_stopping else None
+        self.stopped_early_ = monitor is not None and monitor.stopped
         self.loss_ = float(net.cost(Xtr, Ytr, wtr))
         self.n_outputs_ = Y.shape[1]
         self.out_activation_ = net.output_activation
@@ -240,6 +242,19 @@ class _QuasiNetBase(BaseEstimator):
                 stacklevel=2,
             )
         return self
+
+    def _reporter(self, train):
+        """on_iteration for the EarlyStopping callback: ``verbose`` lines and the user's callback."""
+
+        def report(iteration, params, val):
+            cost = float(train.cost(params))
+            if self.verbose:
+                tail = "" if val is None else f", validation loss = {val:.8g}"
+                print(f"Iteration {iteration}, loss = {cost:.8g}{tail}", file=sys.stdout, flush=True)
+            if self.callback is not None:
+                self.callback(iteration, cost, val)
+
+        return report
 
     def _can_stratify(self, labels, p) -> bool:
         counts = np.bincount(labels)
@@ -297,45 +312,6 @@ class _QuasiNetBase(BaseEstimator):
         tags.input_tags.sparse = False
         tags.input_tags.allow_nan = False
         return tags
-
-
-class _Monitor:
-    """The Trainer's per-iteration callback: validation cost, early stopping, progress."""
-
-    def __init__(self, est, net, X, Y, w, patience):
-        self.est, self.net, self.patience = est, net, patience
-        self.train = net.bind(X, Y, w) if (est.verbose or est.callback is not None) else None
-        self.val = None
-        self.val_curve: List[float] = []
-        self.best_val, self.best_params, self.since_best = np.inf, None, 0
-        self.iteration = 0
-        self.active = self.train is not None
-
-    def validate_on(self, X, Y, w):
-        # The validation loss is the data term alone: the penalty says nothing about held-out data.
-        self.val = Network(**{**self.net._spec(), "l2": 0.0}).bind(X, Y, w)
-        self.active = True
-
-    def __call__(self, params):
-        self.iteration += 1
-        val = None
-        if self.val is not None:
-            val = float(self.val.cost(params))
-            self.val_curve.append(val)
-            if val < self.best_val:
-                self.best_val, self.best_params, self.since_best = val, params.copy(), 0
-            else:
-                self.since_best += 1
-        if self.train is not None:
-            cost = float(self.train.cost(params))
-            if self.est.verbose:
-                tail = "" if val is None else f", validation loss = {val:.8g}"
-                print(f"Iteration {self.iteration}, loss = {cost:.8g}{tail}", file=sys.stdout, flush=True)
-            if self.est.callback is not None:
-                self.est.callback(self.iteration, cost, val)
-        if self.val is not None and self.since_best >= self.patience:
-            # SciPy ends the run (status 99) for every method in _STOPPABLE.
-            raise StopIteration
 
 
 _COMMON_DOC = """

@@ -10,6 +10,18 @@ from scipy import optimize
 
 #: Methods of :func:`scipy.optimize.minimize` that use the gradient and that the Trainer supports.
 METHODS = ("BFGS", "L-BFGS-B", "CG", "Newton-CG", "TNC", "SLSQP")
+#: The methods whose callback may raise StopIteration to end the run (SciPy then reports status
+#: 99); TNC's callback cannot stop it.
+STOPPABLE_METHODS = ("BFGS", "L-BFGS-B", "CG", "Newton-CG", "SLSQP")
+
+
+def check_int(name: str, value, low: int) -> int:
+    """``value`` as an int >= ``low``: TypeError for a non-integer (bools included), else ValueError."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
+    if value < low:
+        raise ValueError(f"{name} must be >= {low}, got {value}")
+    return int(value)
 
 
 class _Run:
@@ -173,3 +185,67 @@ class Trainer:
         self.net.set_params(best.x)
         self.J, self.testJ, self.result = list(best.J), list(best.testJ), best
         return best
+
+
+class EarlyStopping:
+    """A :class:`Trainer` callback that follows a validation cost and stops the run when it stalls.
+
+    After every iteration it evaluates ``validation_cost(params)``, appends it to :attr:`curve`,
+    keeps a copy of the parameters of the lowest value so far, calls ``on_iteration`` and then,
+    once ``patience`` iterations in a row have not lowered the validation cost, raises
+    ``StopIteration``, which ends the run for every method in :data:`STOPPABLE_METHODS`. The
+    caller decides what to do with :attr:`best_params` (the Trainer keeps the lowest *training*
+    cost). One instance follows one run.
+
+    Parameters
+    ----------
+    validation_cost : callable or None
+        ``validation_cost(params) -> float``, for example ``net.bind(X_val, y_val).cost``.
+        None follows nothing: only ``on_iteration`` is called.
+    patience : int or None
+        Stop after this many iterations without a lower validation cost; None never stops.
+        Needs ``validation_cost``.
+    on_iteration : callable or None
+        Called as ``on_iteration(iteration, params, val)`` after every iteration (iterations
+        count from 1; ``val`` is this iteration's validation cost, or None without one).
+
+    Attributes
+    ----------
+    iteration : int
+        Iterations seen.
+    curve : list of float
+        Validation cost after each iteration.
+    best_cost, best_params, best_iteration
+        The lowest validation cost, a copy of its parameters and its iteration (inf, None, 0
+        before the first finite value).
+    stopped : bool
+        Whether this callback ended the run.
+    """
+
+    def __init__(self, validation_cost: Optional[Callable] = None, patience: Optional[int] = None,
+                 on_iteration: Optional[Callable] = None):
+        if validation_cost is not None and not callable(validation_cost):
+            raise TypeError(f"validation_cost must be callable, got {type(validation_cost).__name__}")
+        if patience is not None:
+            if validation_cost is None:
+                raise ValueError("patience needs a validation_cost to watch")
+            patience = check_int("patience", patience, 1)
+        self.validation_cost, self.patience, self.on_iteration = validation_cost, patience, on_iteration
+        self.iteration = 0
+        self.curve: List[float] = []
+        self.best_cost, self.best_params, self.best_iteration = np.inf, None, 0
+        self.stopped = False
+
+    def __call__(self, params) -> None:
+        self.iteration += 1
+        val = None
+        if self.validation_cost is not None:
+            val = float(self.validation_cost(params))
+            self.curve.append(val)
+            if val < self.best_cost:
+                self.best_cost, self.best_params, self.best_iteration = val, np.array(params, copy=True), self.iteration
+        if self.on_iteration is not None:
+            self.on_iteration(self.iteration, params, val)
+        if self.patience is not None and self.iteration - self.best_iteration >= self.patience:
+            self.stopped = True
+            raise StopIteration
