@@ -289,3 +289,17 @@ def test_info_on_a_model_file_with_an_unrepresentable_number(tmp_path, capsys, l
         np.savez(f, **arrays)
     for cmd in (["info", bad], ["predict", bad, bad]):
         _one_line_error(capsys, cmd, rf"{bad.name}: l2 must be a finite number, got ")
+
+
+def test_constant_target_has_undefined_r2(tmp_path, capsys):
+    # R^2 of a constant target is undefined: reported as such and stored as null (JSON has no NaN).
+    path = tmp_path / "const.csv"
+    path.write_text("x,y,z\n" + "".join(f"{i},5,{i * i}\n" for i in range(10)))
+    rc, out, err = _run(capsys, "train", path, "--target", "y", "--target", "z", "--hidden", "3", "--max-iter", "5",
+                        "--out", tmp_path / "m.qnet")
+    assert rc == 0 and err == "", err
+    assert "R^2 on the validation part: y undefined (constant target), z " in out
+    r2 = qio.load_model(tmp_path / "m.qnet").info["validation_r2"]
+    assert r2["y"] is None and isinstance(r2["z"], float)
+    rc, out, _ = _run(capsys, "info", tmp_path / "m.qnet")
+    assert rc == 0 and "validation r2   y undefined, z " in out

@@ -135,3 +135,16 @@ def test_early_stopping_ends_a_trainer_run(method):
     assert stop.stopped and res.status == 99 and stop.iteration < 300
     assert stop.iteration == stop.best_iteration + 4 == len(stop.curve)
     assert stop.best_cost == min(stop.curve) == val.cost(stop.best_params)
+
+
+def test_method_names_and_int_checks_shared_with_the_estimators():
+    from quasinet.train import check_int, method_name
+
+    assert [method_name(m.lower()) for m in METHODS] == list(METHODS)
+    assert qn.Trainer(qn.Network([2, 1]), method="l-bfgs-b").method == "L-BFGS-B"
+    with pytest.raises(ValueError, match="method must be one of .*, got 3"):
+        method_name(3)
+    assert check_int("n", np.int64(4), 1) == 4 and type(check_int("n", np.int64(4), 1)) is int
+    for bad in (True, np.bool_(True), 2.0):
+        with pytest.raises(TypeError, match="maxiter must be an int"):
+            qn.Trainer(qn.Network([2, 1]), maxiter=bad)

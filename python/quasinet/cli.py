@@ -105,13 +105,6 @@ REGRESSION_LOSSES = ("mse", "sse")
 CLASSIFICATION_LOSSES = ("binary_crossentropy", "softmax_crossentropy")
 
 
-def _standardise(A: np.ndarray):
-    mean = A.mean(axis=0)
-    std = A.std(axis=0)
-    std[std <= 1e-12 * np.maximum(1.0, np.abs(mean))] = 1.0  # a constant column stays as it is
-    return mean, std
-
-
 def _hidden(text: str) -> List[int]:
     if text.strip() in ("", "none"):
         return []
@@ -154,12 +147,6 @@ class _Progress:
         if self.shown:
             self.stream.write("\n")
             self.stream.flush()
-
-
-def _r2(y: np.ndarray, p: np.ndarray) -> np.ndarray:
-    ss_tot = np.sum((y - y.mean(axis=0)) ** 2, axis=0)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return 1.0 - np.sum((y - p) ** 2, axis=0) / ss_tot
 
 
 def _cmd_train(args, out: TextIO, err: TextIO) -> int:
@@ -216,9 +203,9 @@ def _cmd_train(args, out: TextIO, err: TextIO) -> int:
     perm = rng.permutation(n)
     tr, va = perm[n_val:], perm[:n_val]
 
-    x_off, x_sc = _standardise(X[tr])
+    x_off, x_sc = io.standardisation(X[tr])
     scale_y = not classification and out_act in ("identity", "linear")
-    y_off, y_sc = _standardise(Y[tr]) if scale_y else (None, None)
+    y_off, y_sc = io.standardisation(Y[tr]) if scale_y else (None, None)
     Xs = (X - x_off) / x_sc
     Ys = (Y - y_off) / y_sc if scale_y else Y
 
@@ -270,9 +257,11 @@ def _cmd_train(args, out: TextIO, err: TextIO) -> int:
         summary[f"{part}_accuracy"] = acc
         lines.append(f"accuracy on the {part} part: {acc:.4f}")
     else:
-        r2 = _r2(Y[rows_for_metric], model.predict(X[rows_for_metric]))
-        summary[f"{part}_r2"] = {t: float(v) for t, v in zip(targets, r2)}
-        lines.append(f"R^2 on the {part} part: " + ", ".join(f"{t} {v:.4f}" for t, v in zip(targets, r2)))
+        r2 = io.r2_score(Y[rows_for_metric], model.predict(X[rows_for_metric]))
+        # R^2 of a constant target is undefined: null in the model file (JSON has no NaN).
+        summary[f"{part}_r2"] = {t: None if np.isnan(v) else float(v) for t, v in zip(targets, r2)}
+        lines.append(f"R^2 on the {part} part: " + ", ".join(
+            f"{t} {v:.4f}" if np.isfinite(v) else f"{t} undefined (constant target)" for t, v in zip(targets, r2)))
     model.info = summary
     model.save(args.out)
     lines.append(f"time {seconds:.2f} s; model written to {args.out}")
@@ -373,7 +362,8 @@ def _cmd_info(args, out: TextIO, err: TextIO) -> int:
         + ", targets " + ("standardised" if model.y_offset is not None else "none"))
     for key, value in model.info.items():
         if isinstance(value, dict):
-            value = ", ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}" for k, v in value.items())
+            value = ", ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {'undefined' if v is None else v}"
+                              for k, v in value.items())
         elif isinstance(value, float):
             value = f"{value:.6g}"
         say(key.replace("_", " "), value)

@@ -124,8 +124,7 @@ class Model:
         """Class probabilities, shape (samples, n_classes), for a classifier."""
         if self.classes is None:
             raise ValueError("this model is not a classifier (it has no classes)")
-        p = self.net.forward(self.transform_inputs(X))
-        return np.hstack([1.0 - p, p]) if p.shape[1] == 1 else p
+        return class_probabilities(self.net.forward(self.transform_inputs(X)))
 
     def predict_classes(self, X) -> np.ndarray:
         """Class labels, shape (samples,), for a classifier."""
@@ -168,6 +167,44 @@ def _names(names, n, what) -> Optional[List[str]]:
     if n is not None and len(names) != n:
         raise ValueError(f"{what} must name {n} columns, got {len(names)}")
     return names
+
+
+# -- scaling, scores and probabilities (shared by the CLI, the estimators and the plots) ---------
+def standardisation(A, weights=None):
+    """Column means and standard deviations of A (n_samples, n_columns), weighted if ``weights``.
+
+    A constant (or nearly constant) column gets standard deviation 1, not its rounding noise,
+    so it stays as it is instead of being blown up. Returns (mean, std), each (n_columns,).
+    """
+    A = np.asarray(A, dtype=float)
+    if weights is None:
+        mean, std = A.mean(axis=0), A.std(axis=0)
+    else:
+        mean = np.average(A, axis=0, weights=weights)
+        std = np.sqrt(np.average((A - mean) ** 2, axis=0, weights=weights))
+    std[std <= 1e-12 * np.maximum(1.0, np.abs(mean))] = 1.0
+    return mean, std
+
+
+def r2_score(y_true, y_pred):
+    """Coefficient of determination 1 - sum (y - yhat)^2 / sum (y - mean y)^2, per column.
+
+    For 1-D input a float, for (n_samples, n_outputs) an array of n_outputs; NaN where the
+    targets are constant (R^2 is undefined there).
+    """
+    y, p = np.asarray(y_true, dtype=float), np.asarray(y_pred, dtype=float)
+    if y.shape != p.shape or y.ndim not in (1, 2):
+        raise ValueError(f"y_true and y_pred must have the same 1-D or 2-D shape, got {y.shape} and {p.shape}")
+    ss_tot = np.sum((y - y.mean(axis=0)) ** 2, axis=0)
+    ss_res = np.sum((y - p) ** 2, axis=0)
+    r2 = 1.0 - ss_res / np.where(ss_tot > 0, ss_tot, 1.0)
+    r2 = np.where(ss_tot > 0, r2, np.nan)
+    return float(r2) if y.ndim == 1 else r2
+
+
+def class_probabilities(out: np.ndarray) -> np.ndarray:
+    """Network outputs as class probabilities: one sigmoid output p becomes the columns [1 - p, p]."""
+    return np.hstack([1.0 - out, out]) if out.shape[1] == 1 else out
 
 
 # -- writing ------------------------------------------------------------------------------------

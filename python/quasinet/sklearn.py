@@ -51,18 +51,11 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
         "quasinet.sklearn needs scikit-learn >= 1.6: pip install 'quasinet[sklearn]'"
     ) from exc
 
+from .io import class_probabilities, standardisation
 from .network import ACTIVATIONS, Network
-from .train import METHODS, STOPPABLE_METHODS, EarlyStopping, Trainer
+from .train import STOPPABLE_METHODS, EarlyStopping, Trainer, check_int, method_name
 
 __all__ = ["QuasiNetClassifier", "QuasiNetRegressor"]
-
-
-def _int_param(name, value, low):
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
-    if value < low:
-        raise ValueError(f"{name} must be >= {low}, got {value}")
-    return int(value)
 
 
 def _real_param(name, value, low, high=np.inf, *, low_open=False, high_open=False):
@@ -73,15 +66,6 @@ def _real_param(name, value, low, high=np.inf, *, low_open=False, high_open=Fals
     if not ok:
         raise ValueError(f"{name} must lie in {'(' if low_open else '['}{low}, {high}{')' if high_open else ']'}, got {value}")
     return v
-
-
-def _weighted_standardisation(A, w):
-    """Weighted column means and standard deviations (1 where a column is constant)."""
-    mean = np.average(A, axis=0, weights=w)
-    std = np.sqrt(np.average((A - mean) ** 2, axis=0, weights=w))
-    # A constant (or nearly constant) column would be blown up into rounding noise.
-    std[std <= 1e-12 * np.maximum(1.0, np.abs(mean))] = 1.0
-    return mean, std
 
 
 def _merge_duplicates(X, Y, w):
@@ -117,13 +101,10 @@ class _QuasiNetBase(BaseEstimator):
             sizes = (sizes,)
         if isinstance(sizes, (str, bytes)) or not hasattr(sizes, "__iter__"):
             raise TypeError(f"hidden_layer_sizes must be an int or a sequence of ints, got {type(sizes).__name__}")
-        sizes = [_int_param("hidden_layer_sizes entries", n, 1) for n in sizes]
+        sizes = [check_int("hidden_layer_sizes entries", n, 1) for n in sizes]
         if not isinstance(self.activation, str) or self.activation not in ACTIVATIONS + ("logistic", "linear"):
             raise ValueError(f"activation must be one of {', '.join(ACTIVATIONS)}, got {self.activation!r}")
-        method = self.method
-        if not isinstance(method, str) or method.upper() not in {m.upper() for m in METHODS}:
-            raise ValueError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
-        method = next(m for m in METHODS if m.upper() == method.upper())
+        method = method_name(self.method)
         if self.early_stopping and method not in STOPPABLE_METHODS:
             raise ValueError(
                 f"early_stopping needs a method whose callback can stop the run ({', '.join(STOPPABLE_METHODS)}), "
@@ -137,10 +118,10 @@ class _QuasiNetBase(BaseEstimator):
             sizes=sizes,
             method=method,
             l2=_real_param("l2", self.l2, 0.0),
-            max_iter=_int_param("max_iter", self.max_iter, 1),
+            max_iter=check_int("max_iter", self.max_iter, 1),
             validation_fraction=_real_param("validation_fraction", self.validation_fraction, 0.0, 1.0,
                                             low_open=True, high_open=True),
-            n_iter_no_change=_int_param("n_iter_no_change", self.n_iter_no_change, 1),
+            n_iter_no_change=check_int("n_iter_no_change", self.n_iter_no_change, 1),
         )
 
     # -- to be provided by the subclasses ------------------------------------------------------
@@ -199,7 +180,7 @@ class _QuasiNetBase(BaseEstimator):
         Xtr, Ytr, wtr = _merge_duplicates(Xtr, Ytr, wtr)
 
         if self.standardize:
-            self.x_mean_, self.x_scale_ = _weighted_standardisation(Xtr, wtr)
+            self.x_mean_, self.x_scale_ = standardisation(Xtr, wtr)
         else:
             self.x_mean_, self.x_scale_ = np.zeros(X.shape[1]), np.ones(X.shape[1])
         self._set_target_scaling(Ytr, wtr, out_act)
@@ -440,7 +421,7 @@ class QuasiNetRegressor(RegressorMixin, _QuasiNetBase):
 
     def _set_target_scaling(self, Y, w, out_act):
         if self.standardize and out_act in ("identity", "linear"):
-            self.y_mean_, self.y_scale_ = _weighted_standardisation(Y, w)
+            self.y_mean_, self.y_scale_ = standardisation(Y, w)
         else:
             self.y_mean_, self.y_scale_ = np.zeros(Y.shape[1]), np.ones(Y.shape[1])
 
@@ -531,8 +512,7 @@ class QuasiNetClassifier(ClassifierMixin, _QuasiNetBase):
 
     def predict_proba(self, X) -> np.ndarray:
         """Class probabilities, shape (n_samples, n_classes), columns in the order of ``classes_``."""
-        p = self._forward(X)
-        return np.hstack([1.0 - p, p]) if p.shape[1] == 1 else p
+        return class_probabilities(self._forward(X))
 
     def predict_log_proba(self, X) -> np.ndarray:
         """Logarithms of :meth:`predict_proba`."""

@@ -24,6 +24,15 @@ def check_int(name: str, value, low: int) -> int:
     return int(value)
 
 
+def method_name(method) -> str:
+    """The spelling in :data:`METHODS` of ``method`` (matched case-insensitively); ValueError if unsupported."""
+    if isinstance(method, str):
+        for m in METHODS:
+            if m.upper() == method.upper():
+                return m
+    raise ValueError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
+
+
 class _Run:
     """One optimisation from one starting point: the objective SciPy sees, and its history."""
 
@@ -111,21 +120,16 @@ class Trainer:
         seed=None,
         options: Optional[dict] = None,
     ):
-        if not isinstance(method, str) or method.upper() not in {m.upper() for m in METHODS}:
-            raise ValueError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
-        for name, value, low in (("maxiter", maxiter, 1), ("restarts", restarts, 0)):
-            if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-                raise TypeError(f"{name} must be an int, got {type(value).__name__}")
-            if value < low:
-                raise ValueError(f"{name} must be >= {low}, got {value}")
+        method = method_name(method)
+        maxiter, restarts = check_int("maxiter", maxiter, 1), check_int("restarts", restarts, 0)
         if callback is not None and not callable(callback):
             raise TypeError(f"callback must be callable, got {type(callback).__name__}")
         self.net = net
-        self.method = next(m for m in METHODS if m.upper() == method.upper())
-        self.maxiter = int(maxiter)
+        self.method = method
+        self.maxiter = maxiter
         self.tol = tol
         self.callback = callback
-        self.restarts = int(restarts)
+        self.restarts = restarts
         self.target_cost = target_cost
         self.rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
         self.options = dict(options or {})
