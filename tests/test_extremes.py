@@ -12,7 +12,7 @@ import pytest
 import quasinet as qn
 from quasinet import _core
 from conftest import recording_bind
-from test_fuzz import assert_within, check_against_reference, reference
+from test_fuzz import check_against_reference, reference
 
 Z = np.array([-1e4, -700.0, -50.0, -1e-300, 0.0, 1e-300, 50.0, 700.0, 1e4])
 

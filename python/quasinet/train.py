@@ -49,7 +49,7 @@ class _Run:
         if not (np.isfinite(f) and np.all(np.isfinite(g))):
             raise FloatingPointError(
                 f"the cost or its gradient became non-finite (cost {f}) during iteration {len(self.J) + 1}; "
-                "the network keeps the last parameters at which the cost was finite"
+                "the network keeps the parameters of the lowest finite cost evaluated"
             )
         if f < self.best_f:
             self.best_f, self.best_x = f, np.array(p, dtype=float, copy=True)
