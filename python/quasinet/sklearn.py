@@ -32,6 +32,7 @@ J is formed, so J (``loss_``, ``loss_curve_``) is in standardised units.
 
 from __future__ import annotations
 
+import abc
 import numbers
 import sys
 import warnings
@@ -92,7 +93,7 @@ def _merge_duplicates(X, Y, w):
     return np.ascontiguousarray(uniq[:, :d]), np.ascontiguousarray(uniq[:, d:]), weights
 
 
-class _QuasiNetBase(BaseEstimator):
+class _QuasiNetBase(BaseEstimator, metaclass=abc.ABCMeta):
     """Shared fitting machinery; see :class:`QuasiNetRegressor` for the parameters."""
 
     def _check_params(self) -> dict:
@@ -124,12 +125,14 @@ class _QuasiNetBase(BaseEstimator):
             n_iter_no_change=check_int("n_iter_no_change", self.n_iter_no_change, 1),
         )
 
-    # -- to be provided by the subclasses ------------------------------------------------------
-    def _validate_xy(self, X, y):  # -> X, y (validated)
-        raise NotImplementedError
+    # -- provided by each estimator ---------------------------------------------------------------
+    @abc.abstractmethod
+    def _validate_xy(self, X, y):
+        """Return X and y checked by scikit-learn's helpers."""
 
-    def _encode_targets(self, y, w):  # -> Y for the network, n_outputs, output activation, loss
-        raise NotImplementedError
+    @abc.abstractmethod
+    def _encode_targets(self, y, w):
+        """Return (Y for the network, output activation, loss)."""
 
     # -- fitting ---------------------------------------------------------------------------------
     def fit(self, X, y, sample_weight=None):
