@@ -97,7 +97,7 @@ def test_regressor_fits_several_outputs():
 def test_loss_is_the_documented_weighted_mse():
     X, y = _regression(n=40)
     w = np.random.default_rng(3).uniform(0.0, 3.0, size=40)
-    est = QuasiNetRegressor(hidden_layer_sizes=(5,), l2=1e-3, max_iter=30, random_state=0)
+    est = QuasiNetRegressor(hidden_layer_sizes=(5,), l2=1e-3, method="L-BFGS-B", max_iter=30, random_state=0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)  # 30 iterations: the loss is what is tested
         est.fit(X, y, sample_weight=w)
@@ -168,11 +168,13 @@ def test_regressor_output_activation_choice():
 def test_convergence_warning_on_the_iteration_limit():
     X, y = _regression()
     with pytest.warns(ConvergenceWarning, match=r"L-BFGS-B stopped on its iteration limit \(max_iter=3\)"):
-        est = QuasiNetRegressor(max_iter=3, random_state=0).fit(X, y)
+        est = QuasiNetRegressor(method="L-BFGS-B", max_iter=3, random_state=0).fit(X, y)
     assert est.n_iter_ == 3
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        QuasiNetRegressor(hidden_layer_sizes=(4,), tol=1e-6, random_state=0).fit(X, y)
+        QuasiNetRegressor(hidden_layer_sizes=(4,), method="L-BFGS-B", tol=1e-6, random_state=0).fit(X, y)
+    with pytest.warns(ConvergenceWarning, match=r"BR stopped on its cycle limit \(max_iter=2\)"):
+        QuasiNetRegressor(method="BR", max_iter=2, random_state=0).fit(X, y)
 
 
 @pytest.mark.parametrize("method", ["L-BFGS-B", "BFGS", "CG", "Newton-CG", "SLSQP"])
@@ -240,7 +242,7 @@ def test_row_order_does_not_matter():
     "params, error, message",
     [
         (dict(hidden_layer_sizes=(0,)), ValueError, "hidden_layer_sizes entries must be >= 1"),
-        (dict(hidden_layer_sizes="16"), TypeError, "hidden_layer_sizes must be an int or a sequence"),
+        (dict(hidden_layer_sizes="16"), TypeError, "hidden_layer_sizes must be 'auto', an int or a sequence"),
         (dict(activation="softmax"), ValueError, "activation must be one of"),
         (dict(method="Nelder-Mead"), ValueError, "method must be one of"),
         (dict(l2=-1.0), ValueError, r"l2 must lie in \[0.0, inf\]"),

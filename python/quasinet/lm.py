@@ -11,7 +11,8 @@ matrix, so the same loop is a damped Newton method with a positive semi-definite
 Stops: the cost at or below ``goal`` (status 0), the gradient's norm below ``min_grad``
 (status 2), mu above ``mu_max`` (status 3: no damped step lowers the cost, a local minimum to
 working precision), ``maxiter`` iterations (status 1), or the callback raising StopIteration
-(status 99, as SciPy reports it).
+(status 99, as SciPy reports it). One option beyond ``trainlm``'s, off by default: ``ftol``,
+stop (status 4) when an accepted step lowers the cost by at most ``ftol * max(|cost|, 1)``.
 """
 
 from __future__ import annotations
@@ -20,10 +21,13 @@ import numbers
 from typing import Callable, Optional
 
 import numpy as np
-from scipy import linalg, optimize
+from scipy import optimize
+from scipy.linalg import lapack
+
+_potrf, _potrs = lapack.dpotrf, lapack.dpotrs
 
 #: ``trainlm``'s defaults; every one can be set through ``Trainer(..., options={...})``.
-DEFAULTS = {"mu": 1e-3, "mu_dec": 0.1, "mu_inc": 10.0, "mu_max": 1e10, "min_grad": 1e-7, "goal": 0.0}
+DEFAULTS = {"mu": 1e-3, "mu_dec": 0.1, "mu_inc": 10.0, "mu_max": 1e10, "min_grad": 1e-7, "goal": 0.0, "ftol": 0.0}
 #: mu never falls below this after a successful step (as in ``trainlm``).
 MU_MIN = 1e-20
 
@@ -32,6 +36,7 @@ _MESSAGES = {
     1: "the iteration limit (maxiter) was reached",
     2: "the norm of the gradient fell below min_grad",
     3: "mu exceeded mu_max: no damped step lowers the cost",
+    4: "an accepted step lowered the cost by at most ftol * max(|cost|, 1)",
     99: "`callback` raised `StopIteration`.",
 }
 
@@ -52,8 +57,10 @@ def check_options(options: Optional[dict]) -> dict:
         "mu_max": opts["mu_max"] >= opts["mu"],
         "min_grad": opts["min_grad"] >= 0,
         "goal": True,
+        "ftol": 0 <= opts["ftol"] < 1,
     }
-    ranges = {"mu": "> 0", "mu_dec": "in (0, 1)", "mu_inc": "> 1", "mu_max": ">= mu", "min_grad": ">= 0"}
+    ranges = {"mu": "> 0", "mu_dec": "in (0, 1)", "mu_inc": "> 1", "mu_max": ">= mu", "min_grad": ">= 0",
+              "ftol": "in [0, 1)"}
     for name, ok in checks.items():
         if not (ok and np.isfinite(opts[name])):
             raise ValueError(f"option {name} must be finite and {ranges.get(name, 'real')}, got {opts[name]}")
@@ -65,12 +72,15 @@ def damped_step(G: np.ndarray, g: np.ndarray, mu: float, work: np.ndarray) -> Op
     numerically positive definite. ``work`` (same shape as G) is overwritten."""
     np.copyto(work, G)
     work.flat[:: G.shape[0] + 1] += mu
-    try:
-        factor = linalg.cho_factor(work, overwrite_a=True, check_finite=False)
-    except linalg.LinAlgError:
+    # LAPACK directly (dpotrf, dpotrs): SciPy's cho_factor/cho_solve wrappers cost more than
+    # the factorisation itself at the sizes LM is meant for.
+    factor, info = _potrf(work, lower=False, clean=False, overwrite_a=True)
+    if info != 0:
         return None
-    dx = -linalg.cho_solve(factor, g, check_finite=False)
-    return dx if np.all(np.isfinite(dx)) else None
+    dx, info = _potrs(factor, g, lower=False)
+    if info != 0 or not np.all(np.isfinite(dx)):
+        return None
+    return -dx
 
 
 def levenberg_marquardt(
@@ -94,7 +104,8 @@ def levenberg_marquardt(
     maxiter : int
         Iteration (accepted step) limit.
     options : dict or None
-        Any of :data:`DEFAULTS` (``mu``, ``mu_dec``, ``mu_inc``, ``mu_max``, ``min_grad``, ``goal``).
+        Any of :data:`DEFAULTS` (``mu``, ``mu_dec``, ``mu_inc``, ``mu_max``, ``min_grad``, ``goal``,
+        ``ftol``).
     callback : callable or None
         ``callback(x)`` after every accepted step; raising StopIteration ends the run.
 
@@ -138,6 +149,7 @@ def levenberg_marquardt(
             status = 3
             break
         x = x_new
+        f_old = f
         f, g, G = fun_gn(x)
         nfev += 1
         njev += 1
@@ -147,7 +159,9 @@ def levenberg_marquardt(
                 callback(np.array(x, copy=True))
             except StopIteration:
                 status = 99
+        if status is None and f_old - f <= opts["ftol"] * max(abs(f), 1.0):
+            status = 4
     return optimize.OptimizeResult(
-        x=x, fun=float(f), jac=g, nit=nit, nfev=nfev, njev=njev, status=status, success=status in (0, 2, 3),
+        x=x, fun=float(f), jac=g, nit=nit, nfev=nfev, njev=njev, status=status, success=status in (0, 2, 3, 4),
         message=_MESSAGES[status], mu=mu,
     )

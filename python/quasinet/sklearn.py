@@ -52,9 +52,17 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
         "quasinet.sklearn needs scikit-learn >= 1.6: pip install 'quasinet[sklearn]'"
     ) from exc
 
+from . import evidence
 from .io import class_probabilities, standardisation
 from .network import ACTIVATIONS, Network
 from .train import STOPPABLE_METHODS, EarlyStopping, Trainer, check_int, method_name
+
+#: ``method="auto"`` trains by Bayesian regularisation (``BR``) when the network (with
+#: ``hidden_layer_sizes="auto"``, the widest candidate) has at most this many parameters, and
+#: by L-BFGS-B otherwise: BR forms and factorises a P x P matrix at every step.
+BR_MAX_PARAMS = 2000
+#: Hidden layers of ``hidden_layer_sizes="auto"`` for methods other than BR.
+DEFAULT_HIDDEN = (32,)
 
 __all__ = ["QuasiNetClassifier", "QuasiNetRegressor"]
 
@@ -98,15 +106,27 @@ class _QuasiNetBase(BaseEstimator, metaclass=abc.ABCMeta):
 
     def _check_params(self) -> dict:
         sizes = self.hidden_layer_sizes
-        if isinstance(sizes, numbers.Integral) and not isinstance(sizes, (bool, np.bool_)):
-            sizes = (sizes,)
-        if isinstance(sizes, (str, bytes)) or not hasattr(sizes, "__iter__"):
-            raise TypeError(f"hidden_layer_sizes must be an int or a sequence of ints, got {type(sizes).__name__}")
-        sizes = [check_int("hidden_layer_sizes entries", n, 1) for n in sizes]
+        if isinstance(sizes, str) and sizes == "auto":
+            sizes = None
+        else:
+            if isinstance(sizes, numbers.Integral) and not isinstance(sizes, (bool, np.bool_)):
+                sizes = (sizes,)
+            if isinstance(sizes, (str, bytes)) or not hasattr(sizes, "__iter__"):
+                raise TypeError(
+                    f"hidden_layer_sizes must be 'auto', an int or a sequence of ints, got {type(sizes).__name__}")
+            sizes = [check_int("hidden_layer_sizes entries", n, 1) for n in sizes]
         if not isinstance(self.activation, str) or self.activation not in ACTIVATIONS + ("logistic", "linear"):
             raise ValueError(f"activation must be one of {', '.join(ACTIVATIONS)}, got {self.activation!r}")
-        method = method_name(self.method)
-        if self.early_stopping and method not in STOPPABLE_METHODS:
+        method = "auto" if isinstance(self.method, str) and self.method.lower() == "auto" else method_name(self.method)
+        if not isinstance(self.ard, (bool, np.bool_)):
+            raise TypeError(f"ard must be a bool, got {type(self.ard).__name__}")
+        committee = check_int("committee", self.committee, 1)
+        restarts = None if self.restarts is None else check_int("restarts", self.restarts, 0)
+        if method == "BR" and self.early_stopping:
+            raise ValueError("early_stopping cannot be used with method 'BR': the evidence decides when to stop")
+        if committee > 1 and method not in ("BR", "auto"):
+            raise ValueError(f"committee > 1 needs method 'BR' (networks ranked by evidence), got {method}")
+        if self.early_stopping and method != "auto" and method not in STOPPABLE_METHODS:
             raise ValueError(
                 f"early_stopping needs a method whose callback can stop the run ({', '.join(STOPPABLE_METHODS)}), "
                 f"got {method}"
@@ -118,6 +138,8 @@ class _QuasiNetBase(BaseEstimator, metaclass=abc.ABCMeta):
         return dict(
             sizes=sizes,
             method=method,
+            committee=committee,
+            restarts=restarts,
             l2=_real_param("l2", self.l2, 0.0),
             max_iter=check_int("max_iter", self.max_iter, 1),
             validation_fraction=_real_param("validation_fraction", self.validation_fraction, 0.0, 1.0,
@@ -191,7 +213,13 @@ class _QuasiNetBase(BaseEstimator, metaclass=abc.ABCMeta):
         if self.early_stopping:
             Xval, Yval = self._scaled(Xval, Yval)
 
-        layer_sizes = [X.shape[1], *p["sizes"], Y.shape[1]]
+        method = self._resolve_method(p, X.shape[1], Y.shape[1])
+        if method == "BR":
+            return self._fit_bayes(p, Xtr, Ytr, wtr, out_act, loss, rng)
+        self.members_ = []
+        self.hidden_layer_sizes_ = tuple(DEFAULT_HIDDEN if p["sizes"] is None else p["sizes"])
+        self.method_ = method
+        layer_sizes = [X.shape[1], *self.hidden_layer_sizes_, Y.shape[1]]
         net = Network(layer_sizes, activation=self.activation, output_activation=out_act, loss=loss,
                       l2=p["l2"], seed=int(rng.randint(np.iinfo(np.int32).max)))
         monitor = None
@@ -202,7 +230,8 @@ class _QuasiNetBase(BaseEstimator, metaclass=abc.ABCMeta):
             monitor = EarlyStopping(val.cost if val is not None else None,
                                     patience=p["n_iter_no_change"] if self.early_stopping else None,
                                     on_iteration=report)
-        trainer = Trainer(net, method=p["method"], maxiter=p["max_iter"], tol=self.tol, callback=monitor)
+        trainer = Trainer(net, method=method, maxiter=p["max_iter"], tol=self.tol, callback=monitor,
+                          restarts=p["restarts"] or 0, seed=rng.randint(np.iinfo(np.int32).max))
         res = trainer.train(Xtr, Ytr, sample_weight=wtr)
 
         if monitor is not None and monitor.best_params is not None:
@@ -217,15 +246,90 @@ class _QuasiNetBase(BaseEstimator, metaclass=abc.ABCMeta):
         self.n_outputs_ = Y.shape[1]
         self.out_activation_ = net.output_activation
         self.loss_function_ = loss
-        limit_hit = res.nfev >= p["max_iter"] if p["method"] == "TNC" else res.nit >= p["max_iter"]
+        self.n_effective_params_ = self.alpha_ = self.beta_ = self.log_evidence_ = None
+        self.feature_relevance_ = None
+        limit_hit = res.nfev >= p["max_iter"] if method == "TNC" else res.nit >= p["max_iter"]
         if not res.success and not self.stopped_early_ and limit_hit:
             warnings.warn(
-                f"{type(self).__name__}: {p['method']} stopped on its iteration limit (max_iter={p['max_iter']}) "
+                f"{type(self).__name__}: {method} stopped on its iteration limit (max_iter={p['max_iter']}) "
                 "before converging; raise max_iter or tol",
                 ConvergenceWarning,
                 stacklevel=2,
             )
         return self
+
+    def _resolve_method(self, p, n_in, n_out) -> str:
+        """``method="auto"``: BR when the (widest candidate) network has at most BR_MAX_PARAMS
+        parameters and early stopping is off, else L-BFGS-B."""
+        if p["method"] != "auto":
+            return p["method"]
+        if self.early_stopping:
+            return "L-BFGS-B"
+        hidden = (max(evidence.AUTO_WIDTHS),) if p["sizes"] is None else tuple(p["sizes"])
+        sizes = [n_in, *hidden, n_out]
+        n_params = sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:]))
+        return "BR" if n_params <= BR_MAX_PARAMS else "L-BFGS-B"
+
+    def _fit_bayes(self, p, Xtr, Ytr, wtr, out_act, loss, rng):
+        """Bayesian regularisation: candidates and restarts ranked by log evidence (quasinet.evidence)."""
+        n_in, n_out = Xtr.shape[1], Ytr.shape[1]
+        n_targets = (Xtr.shape[0] if wtr is None else float(np.sum(wtr))) * n_out
+        candidates = ([(h,) for h in evidence.auto_widths(n_in, n_out, n_targets)] if p["sizes"] is None
+                      else [tuple(p["sizes"])])
+
+        def make_net(hidden):
+            return Network([n_in, *hidden, n_out], activation=self.activation, output_activation=out_act, loss=loss,
+                           seed=int(rng.randint(np.iinfo(np.int32).max)))
+
+        def monitor(net):
+            # verbose and callback report the training loss (the data term) of the candidate being fitted.
+            if not (self.verbose or self.callback is not None):
+                return None
+            return EarlyStopping(on_iteration=self._reporter(Network(**{**net._spec(), "l2": 0.0}).bind(Xtr, Ytr, wtr)))
+
+        fits = evidence.fit_candidates(
+            make_net, candidates, Xtr, Ytr, wtr, restarts=2 if p["restarts"] is None else p["restarts"],
+            ard=bool(self.ard), maxiter=p["max_iter"], rng=np.random.default_rng(rng.randint(np.iinfo(np.int32).max)),
+            callback_for=monitor,
+        )
+        ev, net, res = fits[0]
+        self.network_ = net
+        self.members_ = [(m, r.covariance, r.beta) for _, m, r in fits[: p["committee"]]]
+        self.method_ = "BR"
+        self.hidden_layer_sizes_ = tuple(net.layer_sizes[1:-1])
+        self.n_iter_ = max(int(res.nit), 1)
+        self.loss_curve_ = list(res.J)
+        self.validation_curve_ = []
+        self.best_validation_loss_ = None
+        self.stopped_early_ = False
+        self.loss_ = float(net.cost(Xtr, Ytr, wtr))
+        self.n_outputs_ = n_out
+        self.out_activation_ = net.output_activation
+        self.loss_function_ = loss
+        self.n_effective_params_ = float(res.gamma)
+        self.alpha_ = np.array(res.alpha)
+        self.beta_ = float(res.beta)
+        self.log_evidence_ = float(res.log_evidence)
+        self.evidence_history_ = list(res.history)
+        self.evidence_candidates_ = [(tuple(m.layer_sizes[1:-1]), e) for e, m, _ in fits]
+        self.feature_relevance_ = None
+        if self.ard:
+            prior_var = 1.0 / self.alpha_[:n_in]  # the first n_in groups are the inputs' (evidence.parameter_groups)
+            self.feature_relevance_ = prior_var / prior_var.sum()
+        if res.status == 1:
+            warnings.warn(f"{type(self).__name__}: BR stopped on its cycle limit (max_iter={p['max_iter']}) before "
+                          "the evidence settled; raise max_iter", ConvergenceWarning, stacklevel=3)
+        return self
+
+    def _standardised_X(self, X):
+        check_is_fitted(self, "network_")
+        X = validate_data(self, X, reset=False, dtype=np.float64)
+        return (X - self.x_mean_) / self.x_scale_
+
+    def _chunks(self, n_rows):
+        P, k = self.network_.n_params, self.n_outputs_
+        step = max(1, (1 << 20) // (P * k))
+        return [slice(i, min(i + step, n_rows)) for i in range(0, n_rows, step)]
 
     def _reporter(self, train):
         """on_iteration for the EarlyStopping callback: ``verbose`` lines and the user's callback."""
@@ -287,9 +391,8 @@ class _QuasiNetBase(BaseEstimator, metaclass=abc.ABCMeta):
         self.to_model().save(path)
 
     def _forward(self, X) -> np.ndarray:
-        check_is_fitted(self, "network_")
-        X = validate_data(self, X, reset=False, dtype=np.float64)
-        return self.network_.forward((X - self.x_mean_) / self.x_scale_)
+        Xs = self._standardised_X(X)  # checks that the estimator is fitted
+        return self.network_.forward(Xs)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -390,10 +493,13 @@ class QuasiNetRegressor(RegressorMixin, _QuasiNetBase):
     """
     )
 
-    def __init__(self, hidden_layer_sizes=(32,), activation="tanh", output_activation="identity", loss="mse",
-                 l2=1e-4, method="L-BFGS-B", max_iter=500, tol=None, random_state=None, standardize=True,
+    def __init__(self, hidden_layer_sizes="auto", activation="tanh", output_activation="identity", loss="mse",
+                 l2=1e-4, method="auto", max_iter=500, tol=None, random_state=None, standardize=True,
                  early_stopping=False, validation_fraction=0.1, n_iter_no_change=10, verbose=False,
-                 callback=None):
+                 callback=None, ard=True, committee=1, restarts=None):
+        self.ard = ard
+        self.committee = committee
+        self.restarts = restarts
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
         self.output_activation = output_activation
@@ -433,10 +539,50 @@ class QuasiNetRegressor(RegressorMixin, _QuasiNetBase):
     def _scaled(self, X, Y):
         return (X - self.x_mean_) / self.x_scale_, (Y - self.y_mean_) / self.y_scale_
 
-    def predict(self, X) -> np.ndarray:
-        """Predictions in target units: shape (n_samples,) if y was 1-D, else (n_samples, n_outputs)."""
-        out = self._forward(X) * self.y_scale_ + self.y_mean_
-        return out.ravel() if self._y_ndim == 1 else out
+    def predict(self, X, return_std=False):
+        """Predictions in target units: shape (n_samples,) if y was 1-D, else (n_samples, n_outputs).
+
+        With a committee (``committee > 1``) the mean of its networks' predictions.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        return_std : bool, default=False
+            Also return the predictive standard deviation (same shape), in target units: the
+            delta method with the Laplace posterior covariance A^-1 of the weights plus the
+            noise variance 1/beta, sqrt(g^T A^-1 g + 1/beta) with g = d yhat / d w; for a
+            committee, the standard deviation of the mixture of its members' Gaussians. Needs
+            a model trained by Bayesian regularisation (``method="BR"``, or ``"auto"`` when it
+            chose BR).
+        """
+        if not return_std:
+            if len(getattr(self, "members_", [])) > 1:
+                Xs = self._standardised_X(X)
+                out = np.mean([m.forward(Xs) for m, _, _ in self.members_], axis=0)
+            else:
+                out = self._forward(X)
+            out = out * self.y_scale_ + self.y_mean_
+            return out.ravel() if self._y_ndim == 1 else out
+        if not getattr(self, "members_", None):
+            check_is_fitted(self, "network_")
+            raise ValueError(f"return_std needs a model trained by Bayesian regularisation (method 'BR'), "
+                             f"this one was trained by {self.method_}")
+        Xs = self._standardised_X(X)
+        means, variances = [], []
+        for net, cov, beta in self.members_:
+            mu = net.forward(Xs)
+            var = np.empty_like(mu)
+            for chunk in self._chunks(Xs.shape[0]):
+                var[chunk] = evidence.predictive_variance(net.jacobian(Xs[chunk]), cov)
+            means.append(mu)
+            variances.append(var + 1.0 / beta)
+        mean = np.mean(means, axis=0)
+        # A committee's predictive distribution is the equal mixture of its members' Gaussians.
+        var = np.mean([v + m * m for m, v in zip(means, variances)], axis=0) - mean * mean
+        out, std = mean * self.y_scale_ + self.y_mean_, np.sqrt(np.maximum(var, 0.0)) * self.y_scale_
+        if self._y_ndim == 1:
+            return out.ravel(), std.ravel()
+        return out, std
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -469,9 +615,14 @@ class QuasiNetClassifier(ClassifierMixin, _QuasiNetBase):
     """
     )
 
-    def __init__(self, hidden_layer_sizes=(32,), activation="tanh", loss="auto", l2=1e-4, method="L-BFGS-B",
+    def __init__(self, hidden_layer_sizes="auto", activation="tanh", loss="auto", l2=1e-4, method="auto",
                  max_iter=500, tol=None, random_state=None, standardize=True, early_stopping=False,
-                 validation_fraction=0.1, n_iter_no_change=10, verbose=False, callback=None):
+                 validation_fraction=0.1, n_iter_no_change=10, verbose=False, callback=None, ard=True,
+                 committee=1, restarts=None, moderate=True):
+        self.ard = ard
+        self.committee = committee
+        self.restarts = restarts
+        self.moderate = moderate
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
         self.loss = loss
@@ -516,8 +667,36 @@ class QuasiNetClassifier(ClassifierMixin, _QuasiNetBase):
         return onehot, "softmax", loss
 
     def predict_proba(self, X) -> np.ndarray:
-        """Class probabilities, shape (n_samples, n_classes), columns in the order of ``classes_``."""
-        return class_probabilities(self._forward(X))
+        """Class probabilities, shape (n_samples, n_classes), columns in the order of ``classes_``.
+
+        For a model trained by Bayesian regularisation with ``moderate=True``: MacKay's
+        moderated probabilities, which average the output over the Laplace posterior of the
+        weights: each output logit z_k is divided by sqrt(1 + pi s_k^2 / 8), with
+        s_k^2 = g_k^T A^-1 g_k and g_k = d z_k / d w, before the sigmoid or softmax (for softmax
+        this is the usual per-logit probit approximation). Probabilities move towards 1/2 where
+        the weights are poorly determined. A committee averages its members' probabilities.
+        """
+        members = getattr(self, "members_", None)
+        if not members:
+            return class_probabilities(self._forward(X))
+        Xs = self._standardised_X(X)
+        probs = []
+        for net, cov, _ in members:
+            twin = Network(**{**net._spec(), "output_activation": "identity", "loss": "sse"})
+            twin.set_params(net.params)
+            z = twin.forward(Xs)
+            if self.moderate:
+                s2 = np.empty_like(z)
+                for chunk in self._chunks(Xs.shape[0]):
+                    s2[chunk] = evidence.predictive_variance(twin.jacobian(Xs[chunk]), cov)
+                z = z / np.sqrt(1.0 + np.pi * s2 / 8.0)
+            if net.output_activation == "softmax":
+                z = z - z.max(axis=1, keepdims=True)
+                e = np.exp(z)
+                probs.append(class_probabilities(e / e.sum(axis=1, keepdims=True)))
+            else:
+                probs.append(class_probabilities(1.0 / (1.0 + np.exp(-z))))
+        return np.mean(probs, axis=0)
 
     def predict_log_proba(self, X) -> np.ndarray:
         """Logarithms of :meth:`predict_proba`."""

@@ -8,16 +8,18 @@ from typing import Callable, List, Optional
 import numpy as np
 from scipy import optimize
 
-from . import lm
+from . import evidence, lm
 from .network import check_gauss_newton_size
 
 #: The Trainer's methods: SciPy's gradient-based :func:`scipy.optimize.minimize` methods, and
 #: ``LM`` (Levenberg-Marquardt, :mod:`quasinet.lm`).
-METHODS = ("BFGS", "L-BFGS-B", "CG", "Newton-CG", "TNC", "SLSQP", "trust-ncg", "trust-krylov", "trust-constr", "LM")
+METHODS = ("BFGS", "L-BFGS-B", "CG", "Newton-CG", "TNC", "SLSQP", "trust-ncg", "trust-krylov", "trust-constr", "LM",
+           "BR")
+#: ``BR`` is Bayesian regularisation (:mod:`quasinet.evidence`).
 #: The SciPy methods that take Hessian-vector products: the Trainer gives them the core's exact ones.
 HESSP_METHODS = ("Newton-CG", "trust-ncg", "trust-krylov", "trust-constr")
 #: The methods that form the (P, P) Gauss-Newton matrix (at most GAUSS_NEWTON_MAX_PARAMS parameters).
-GAUSS_NEWTON_METHODS = ("LM",)
+GAUSS_NEWTON_METHODS = ("LM", "BR")
 #: The methods whose callback may raise StopIteration to end the run (SciPy then reports status
 #: 99); TNC's callback cannot stop it.
 STOPPABLE_METHODS = tuple(m for m in METHODS if m != "TNC")
@@ -109,10 +111,15 @@ class Trainer:
         ``trust-ncg``, ``trust-krylov``, ``trust-constr``. Or ``LM``: Levenberg-Marquardt with
         MATLAB ``trainlm``'s semantics on the core's Gauss-Newton matrix (:mod:`quasinet.lm`;
         every loss; needs P <= :data:`~quasinet.network.GAUSS_NEWTON_MAX_PARAMS`, else
-        ValueError at once).
+        ValueError at once). Or ``BR``: Bayesian regularisation (:mod:`quasinet.evidence`,
+        MATLAB's ``trainbr`` in MacKay's nested form): the network's ``l2`` is replaced by
+        prior precisions learned from the data, restarts are ranked by log evidence, and the
+        result carries ``gamma``, ``alpha``, ``beta``, ``log_evidence``, ``covariance`` (the
+        posterior A^-1) and ``history`` (per cycle); ``J`` holds the objective
+        beta E_D + sum alpha E_W after every Levenberg-Marquardt step.
     maxiter : int
         Iteration limit per start (for TNC, which counts no iterations, the limit on cost
-        evaluations; for LM, on accepted steps).
+        evaluations; for LM, on accepted steps; for BR, on evidence cycles).
     tol : float or None
         Passed to ``minimize``; for ``LM`` the default of its ``min_grad`` option.
     callback : callable or None
@@ -126,7 +133,10 @@ class Trainer:
         Seeds the restarts' initialisations.
     options : dict or None
         Extra options for ``minimize``; for ``LM`` its options ``mu`` (1e-3), ``mu_dec`` (0.1),
-        ``mu_inc`` (10), ``mu_max`` (1e10), ``min_grad`` (1e-7) and ``goal`` (0), checked at once.
+        ``mu_inc`` (10), ``mu_max`` (1e10), ``min_grad`` (1e-7), ``goal`` (0) and ``ftol`` (0,
+        off); for ``BR`` ``ard`` (False: one precision for all parameters; True: one per input,
+        per layer's biases and per later layer's weights), ``alpha0`` (1.0), ``beta0`` (None:
+        from the starting errors) and ``patience`` (10 cycles); all checked at once.
 
     Attributes
     ----------
@@ -169,6 +179,8 @@ class Trainer:
             check_gauss_newton_size(net.n_params)
         if method == "LM":
             lm.check_options(self.options)
+        if method == "BR":
+            evidence.check_options(self.options)
         self.J: List[float] = []
         self.testJ: List[float] = []
         self.runs: List[optimize.OptimizeResult] = []
@@ -205,6 +217,8 @@ class Trainer:
         """
         if (X_test is None) != (y_test is None):
             raise ValueError("give both X_test and y_test, or neither")
+        if self.method == "BR":
+            return self._train_bayes(X, y, X_test, y_test, sample_weight)
         fg = self.net.bind(X, y, sample_weight)
         test = self.net.bind(X_test, y_test) if X_test is not None else None
         self.runs = []
@@ -228,6 +242,57 @@ class Trainer:
             self.runs.append(res)
             if best is None or res.fun < best.fun:
                 best_run, best = run, res
+            if self.target_cost is not None and best.fun <= self.target_cost:
+                break
+        self.net.set_params(best.x)
+        self.J, self.testJ, self.result = list(best.J), list(best.testJ), best
+        return best
+
+
+    def _train_bayes(self, X, y, X_test, y_test, sample_weight) -> optimize.OptimizeResult:
+        """Bayesian regularisation from each start; the run of highest log evidence is kept."""
+        opts = evidence.check_options(self.options)
+        data, n_targets, classification = evidence.bind_data(self.net, X, y, sample_weight)
+        test = self.net.bind(X_test, y_test) if X_test is not None else None
+        groups, names = evidence.parameter_groups(self.net, opts["ard"])
+        self.runs = []
+        best = None
+        for start in range(self.restarts + 1):
+            if start > 0:
+                self.net.initialize(self.rng)
+            J: List[float] = []
+            testJ: List[float] = []
+            progress: dict = {}
+
+            def step(w, M):
+                J.append(float(M))
+                if test is not None:
+                    testJ.append(float(test.cost(w)))
+                if self.callback is not None:
+                    self.callback(np.array(w, copy=True))
+
+            def on_cycle(record, w):
+                if record["log_evidence"] > progress.get("log_evidence", -np.inf):
+                    progress.update(log_evidence=record["log_evidence"], x=np.array(w, copy=True))
+
+            try:
+                res = evidence.evidence_fit(
+                    data, self.net.get_params(), groups, n_targets, classification, cycles=self.maxiter,
+                    patience=opts["patience"], alpha0=opts["alpha0"], beta0=opts["beta0"],
+                    log_symmetry=evidence.symmetry_log_factor(self.net), callback=step, on_cycle=on_cycle,
+                )
+            except BaseException:
+                # KeyboardInterrupt, FloatingPointError, a callback's error: keep the point of the
+                # highest log evidence reached, in a finished run or in this one.
+                candidates = [(r.log_evidence, r.x) for r in self.runs] + (
+                    [(progress["log_evidence"], progress["x"])] if progress else [])
+                if candidates:
+                    self.net.set_params(max(candidates, key=lambda c: c[0])[1])
+                raise
+            res.J, res.testJ, res.group_names = J, testJ, names
+            self.runs.append(res)
+            if best is None or res.log_evidence > best.log_evidence:
+                best = res
             if self.target_cost is not None and best.fun <= self.target_cost:
                 break
         self.net.set_params(best.x)

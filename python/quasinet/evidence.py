@@ -1,0 +1,383 @@
+"""Bayesian regularisation: MacKay's evidence framework in the Gauss-Newton form of Foresee & Hagan.
+
+The weights w get a Gaussian prior with one precision alpha_g per group g of parameters (one
+group for all, as MATLAB's ``trainbr``, or ARD groups: one per input's outgoing weights, one
+per layer's biases, one per later layer's weights) and, for regression, the targets Gaussian
+noise of precision beta. With E_D = 0.5 sum_i w_i |y_i - yhat_i|^2 (sample weights w_i) and
+E_W,g = 0.5 sum_{j in g} w_j^2, training minimises
+
+    M(w) = beta E_D + sum_g alpha_g E_W,g
+
+at fixed alpha, beta (Levenberg-Marquardt on the core's Gauss-Newton matrix), then
+re-estimates them from the Laplace approximation around the minimum, with
+A = beta G + diag(alpha) (G the Gauss-Newton matrix of E_D, undamped):
+
+    gamma_g = P_g - alpha_g tr_g(A^-1)      (well-determined parameters of group g)
+    alpha_g = gamma_g / (2 E_W,g)           beta = (N_e - gamma) / (2 E_D)
+
+N_e the number of target values (sum of weights times outputs), gamma = sum_g gamma_g. The two
+steps alternate ("cycles") until the log evidence settles:
+
+    ln p(D | alpha, beta) = -M(w) - 0.5 ln det A + sum_g (P_g / 2) ln alpha_g
+                            + (N_e / 2) ln beta - (N_e / 2) ln(2 pi) + ln(prod_l h_l! 2^h_l)
+
+the last term counting the h_l! 2^h_l equivalent minima of each hidden layer of h_l units
+(sign flips and permutations; for ``identity`` hidden units only the permutations), which
+matters only when networks of different widths are compared.
+
+For the cross-entropies (classification) E_D is the summed cross-entropy, beta is fixed at 1
+and only the alphas are learned (MacKay's classification evidence): the N_e and ln beta terms
+drop out, and G is the generalised Gauss-Newton matrix, so A is the Laplace posterior
+precision in the same form.
+
+The posterior covariance A^-1 gives the predictive variance by the delta method: for an
+output y(x), var = g(x)^T A^-1 g(x) + 1/beta with g = dy/dw (:func:`predictive_variance`).
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from typing import Callable, List, Optional, Tuple
+
+import numpy as np
+from scipy import linalg, optimize
+
+from . import lm
+
+#: Most evidence cycles (each: a few Levenberg-Marquardt steps at fixed alpha, beta, then one
+#: re-estimation of them).
+CYCLES = 500
+#: Levenberg-Marquardt steps in the first cycle and in each later one. The later cycles take
+#: few steps: the weights then follow the precisions as they move, and measured on Friedman #1
+#: this reached higher evidence and lower held-out error than optimising to convergence in
+#: every cycle (see bench/generalisation.py).
+INNER_MAXITER = (100, 10)
+#: Stop when the log evidence has not exceeded its best for this many cycles ...
+PATIENCE = 10
+#: ... or when it changed by at most this (relative) between two cycles.
+EVIDENCE_RTOL = 1e-5
+#: Starting prior precision of every group: weights ~ N(0, 1) on standardised inputs, a
+#: smooth, nearly linear network that the evidence then frees where the data ask for it.
+ALPHA0 = 1.0
+#: The precisions are kept within these bounds (a group whose weights all vanish would
+#: otherwise send its alpha to infinity).
+ALPHA_BOUNDS = (1e-8, 1e8)
+BETA_BOUNDS = (1e-8, 1e12)
+
+
+def parameter_groups(net, ard: bool) -> Tuple[np.ndarray, List[str]]:
+    """The prior groups: an index per parameter (shape ``(n_params,)``) and a name per group.
+
+    Without ARD one group holds every parameter. With ARD: one group per input (the row of the
+    first weight matrix that carries it), then, layer by layer, one for the biases and one for
+    each later layer's weights.
+    """
+    index = np.zeros(net.n_params, dtype=np.intp)
+    if not ard:
+        return index, ["all parameters"]
+    names: List[str] = []
+    for l, (w_off, n_in, n_out, b_off) in enumerate(net.layout):
+        if l == 0:
+            for i in range(n_in):
+                index[w_off + i * n_out : w_off + (i + 1) * n_out] = len(names)
+                names.append(f"input {i}")
+        else:
+            index[w_off : w_off + n_in * n_out] = len(names)
+            names.append(f"layer {l + 1} weights")
+        if b_off is not None:
+            index[b_off : b_off + n_out] = len(names)
+            names.append(f"layer {l + 1} biases")
+    return index, names
+
+
+def symmetry_log_factor(net) -> float:
+    """ln prod_l (h_l! 2^h_l) over the hidden layers (h_l! only for odd-less identity units)."""
+    total = 0.0
+    for h in net.layer_sizes[1:-1]:
+        total += math.lgamma(h + 1)
+        if net.activation in ("tanh", "identity"):  # odd activations: flipping a unit's signs is a symmetry
+            total += h * math.log(2.0)
+    return total
+
+
+class DataTerm:
+    """E_D, its gradient and Gauss-Newton matrix at w, from a network bound to the data.
+
+    ``fg`` is a bound objective (``Network.bind``) of a network without penalty (l2 = 0) whose
+    loss is ``sse`` (E_D = 0.5 sum w_i |e_i|^2) or a cross-entropy; the cross-entropies are
+    averaged by the core, so they are multiplied back by ``scale`` (the sum of the weights).
+    """
+
+    def __init__(self, fg, scale: float):
+        self.fg, self.scale = fg, float(scale)
+
+    def gauss_newton(self, w):
+        E, g, G = self.fg.gauss_newton(w)
+        if not (np.isfinite(E) and np.all(np.isfinite(g)) and np.all(np.isfinite(G))):
+            raise FloatingPointError(f"the data term or its derivatives became non-finite (E_D {E})")
+        if self.scale != 1.0:
+            E, g, G = E * self.scale, g * self.scale, G * self.scale
+        return E, g, G
+
+    def cost(self, w):
+        return self.fg.cost(w) * self.scale
+
+
+def evidence_fit(
+    data: DataTerm,
+    x0,
+    groups: np.ndarray,
+    n_targets: float,
+    classification: bool,
+    *,
+    cycles: int = CYCLES,
+    inner_maxiter: Tuple[int, int] = INNER_MAXITER,
+    patience: int = PATIENCE,
+    alpha0: float = ALPHA0,
+    beta0: Optional[float] = None,
+    log_symmetry: float = 0.0,
+    callback: Optional[Callable] = None,
+    on_cycle: Optional[Callable] = None,
+) -> optimize.OptimizeResult:
+    """Alternate the minimisation of M(w) and the re-estimation of alpha (and beta) (module docstring).
+
+    Each cycle takes a few Levenberg-Marquardt steps on M at the current alpha, beta, then
+    evaluates the log evidence there and re-estimates alpha, beta by MacKay's updates. The
+    result is the cycle of highest log evidence; the cycles stop when it has not risen for
+    ``patience`` cycles, when it changes by at most :data:`EVIDENCE_RTOL`, or after ``cycles``.
+
+    Parameters
+    ----------
+    data : DataTerm
+        E_D and its derivatives.
+    x0 : array_like
+        Starting weights.
+    groups : ndarray of int, shape (n_params,)
+        Prior group of every parameter (:func:`parameter_groups`).
+    n_targets : float
+        N_e, the number of target values (sum of the sample weights times the outputs).
+    classification : bool
+        True for the cross-entropies: beta stays 1.
+    cycles : int
+        Most evidence cycles.
+    inner_maxiter : (int, int)
+        Levenberg-Marquardt steps in the first cycle and in each later one.
+    patience : int
+        Cycles without a higher log evidence before stopping.
+    alpha0 : float
+        Starting precision of every group.
+    beta0 : float or None
+        Starting noise precision; default N_e / (2 E_D(x0)), the precision that the starting
+        network's own errors imply (ignored for classification).
+    log_symmetry : float
+        ln of the number of equivalent minima, added to the log evidence.
+    callback : callable or None
+        ``callback(w, M)`` after every Levenberg-Marquardt step (``M`` the objective there);
+        raising StopIteration ends the fit at the best cycle so far.
+    on_cycle : callable or None
+        ``on_cycle(record, w)`` after every cycle, with the record also stored in ``history``.
+
+    Returns
+    -------
+    OptimizeResult
+        Of the cycle of highest log evidence: ``x``, ``fun`` (M), ``E_D``, ``gamma``,
+        ``gamma_groups``, ``alpha`` (one per group), ``beta``, ``log_evidence``,
+        ``covariance`` (A^-1, P x P), ``best_cycle``; and ``nit`` (Levenberg-Marquardt steps
+        in all), ``nfev``, ``cycles``, ``history`` (one dict per cycle: cycle, gamma,
+        gamma_groups, alpha, beta, log_evidence, E_D, M, iterations), ``status`` (0 stopped
+        by the evidence, 1 cycle limit, 2 A numerically singular (the data fitted to rounding),
+        99 callback), ``success``, ``message``.
+    """
+    x = np.array(x0, dtype=float, copy=True)
+    P = x.size
+    n_groups = int(groups.max()) + 1
+    sizes = np.bincount(groups, minlength=n_groups).astype(float)
+    alpha = np.full(n_groups, float(alpha0))
+    if classification:
+        beta = 1.0
+    elif beta0 is not None:
+        beta = float(beta0)
+    else:
+        E0 = data.cost(x)
+        beta = float(np.clip(n_targets / (2.0 * E0) if E0 > 0 else 1.0, *BETA_BOUNDS))
+    history: List[dict] = []
+    nit = nfev = 0
+    status, message = 1, "the cycle limit was reached"
+    last: dict = {}
+    best: Optional[dict] = None
+
+    def step(w):
+        if callback is not None:
+            callback(w, last["M"])
+
+    for cycle in range(cycles):
+        a = alpha[groups]
+
+        def fun_gn(w):
+            E, g, G = data.gauss_newton(w)
+            M = beta * E + 0.5 * np.dot(a * w, w)
+            last.update(E=E, G=G, w=w, M=M)
+            H = beta * G
+            H.flat[:: P + 1] += a
+            return M, beta * g + a * w, H
+
+        def cost(w):
+            return beta * data.cost(w) + 0.5 * np.dot(a * w, w)
+
+        res = lm.levenberg_marquardt(fun_gn, cost, x, inner_maxiter[0 if cycle == 0 else 1], {"min_grad": 1e-9},
+                                     step)
+        x, nit, nfev = res.x, nit + res.nit, nfev + res.nfev
+        if last.get("w") is not x:  # LM's last Gauss-Newton evaluation was elsewhere
+            fun_gn(x)
+        E, G, M = last["E"], last["G"], last["M"]
+        # The Laplace approximation at x: A = beta G + diag(alpha), its inverse and log det.
+        A = beta * G
+        A.flat[:: P + 1] += a
+        try:
+            chol, lower = linalg.cho_factor(A, lower=True, check_finite=False)
+        except linalg.LinAlgError:
+            # beta G dwarfs alpha in double precision (targets fitted to rounding, beta at its
+            # bound): the Laplace approximation is no longer computable. Keep the best cycle.
+            if best is None:
+                raise FloatingPointError(
+                    f"the posterior precision A = beta G + diag(alpha) is not numerically positive definite in "
+                    f"evidence cycle {cycle + 1} (beta {beta:.3g}, alpha from {alpha.min():.3g})") from None
+            status, message = 2, f"the posterior precision became numerically singular in cycle {cycle + 1}"
+            break
+        cov = linalg.cho_solve((chol, lower), np.eye(P), check_finite=False)
+        EW = 0.5 * np.bincount(groups, weights=x * x, minlength=n_groups)
+        gamma_g = sizes - alpha * np.bincount(groups, weights=np.diag(cov), minlength=n_groups)
+        gamma = float(gamma_g.sum())
+        log_ev = -M - np.sum(np.log(np.diag(chol))) + 0.5 * float(np.dot(sizes, np.log(alpha))) + log_symmetry
+        if not classification:
+            log_ev += 0.5 * n_targets * (math.log(beta) - math.log(2.0 * math.pi))
+        record = dict(cycle=cycle + 1, gamma=gamma, gamma_groups=gamma_g, alpha=alpha.copy(), beta=beta,
+                      log_evidence=log_ev, E_D=E, M=M, iterations=res.nit)
+        history.append(record)
+        if on_cycle is not None:
+            on_cycle(record, x)
+        if best is None or log_ev > best["log_evidence"]:
+            best = dict(record, x=x, covariance=cov)
+        if res.status == 99:
+            status, message = 99, "`callback` raised `StopIteration`."
+            break
+        if cycle + 1 - best["cycle"] >= patience:
+            status, message = 0, f"the log evidence did not rise for {patience} cycles"
+            break
+        if len(history) >= 2 and abs(log_ev - history[-2]["log_evidence"]) <= EVIDENCE_RTOL * max(1.0, abs(log_ev)):
+            status, message = 0, "the log evidence settled"
+            break
+        # MacKay's updates for the next cycle.
+        alpha = np.clip(np.maximum(gamma_g, 0.0) / np.maximum(2.0 * EW, 1e-300), *ALPHA_BOUNDS)
+        if not classification:
+            beta = float(np.clip(max(n_targets - gamma, 1e-3) / max(2.0 * E, 1e-300), *BETA_BOUNDS))
+
+    return optimize.OptimizeResult(
+        x=best["x"], fun=best["M"], E_D=best["E_D"], gamma=best["gamma"], gamma_groups=best["gamma_groups"],
+        alpha=best["alpha"], beta=best["beta"], log_evidence=best["log_evidence"], covariance=best["covariance"],
+        best_cycle=best["cycle"], nit=nit, nfev=nfev, cycles=len(history), history=history, status=status,
+        success=status in (0, 2), message=message,
+    )
+
+
+#: Trainer options of method "BR" (``Trainer(..., options={...})``) and their defaults.
+OPTIONS = {"ard": False, "alpha0": ALPHA0, "beta0": None, "patience": PATIENCE}
+
+
+def check_options(options: Optional[dict]) -> dict:
+    """The Bayesian-regularisation options: :data:`OPTIONS` updated by ``options``, each checked."""
+    opts = dict(OPTIONS)
+    for name, value in dict(options or {}).items():
+        if name not in OPTIONS:
+            raise ValueError(f"unknown Bayesian-regularisation option {name!r}: expected one of {', '.join(OPTIONS)}")
+        opts[name] = value
+    if not isinstance(opts["ard"], (bool, np.bool_)):
+        raise TypeError(f"option ard must be a bool, got {type(opts['ard']).__name__}")
+    for name in ("alpha0", "beta0"):
+        v = opts[name]
+        if v is None and name == "beta0":
+            continue
+        if isinstance(v, (bool, np.bool_)) or not isinstance(v, numbers.Real):
+            raise TypeError(f"option {name} must be a real number, got {type(v).__name__}")
+        if not (np.isfinite(v) and v > 0):
+            raise ValueError(f"option {name} must be a finite number > 0, got {v}")
+    v = opts["patience"]
+    if isinstance(v, (bool, np.bool_)) or not isinstance(v, numbers.Integral):
+        raise TypeError(f"option patience must be an int, got {type(v).__name__}")
+    if v < 1:
+        raise ValueError(f"option patience must be >= 1, got {v}")
+    return opts
+
+
+def bind_data(net, X, y, sample_weight=None) -> Tuple[DataTerm, float, bool]:
+    """E_D of ``net``'s architecture on (X, y): ``(DataTerm, N_e, classification)``.
+
+    ``sse`` and ``mse`` both become E_D = 0.5 sum_i w_i |y_i - yhat_i|^2 (the evidence needs the
+    sum, not the mean); the cross-entropies their summed form. The network's own ``l2`` plays
+    no part: the prior precisions replace it.
+    """
+    classification = net.loss in ("binary_crossentropy", "softmax_crossentropy")
+    spec = dict(net._spec(), l2=0.0, loss=net.loss if classification else "sse")
+    data_net = type(net)(**spec)
+    fg = data_net.bind(X, y, sample_weight)
+    n_rows = float(np.sum(sample_weight)) if sample_weight is not None else float(fg.n_samples)
+    scale = n_rows if classification else 1.0
+    return DataTerm(fg, scale), n_rows * net.layer_sizes[-1], classification
+
+
+def predictive_variance(jacobian: np.ndarray, covariance: np.ndarray) -> np.ndarray:
+    """g^T A^-1 g for every row and output: ``jacobian`` (N, k, P), ``covariance`` (P, P) -> (N, k)."""
+    return np.einsum("nkp,pq,nkq->nk", jacobian, covariance, jacobian, optimize=True)
+
+
+#: Hidden widths the estimators try, in this order, when ``hidden_layer_sizes="auto"``; the
+#: search stops at the first width whose best log evidence falls below the previous width's.
+#: Widths whose network would have more parameters than there are target values are skipped
+#: (the smallest is always tried): on a few rows the evidence cannot tell them apart, and the
+#: symmetry term ln(h! 2^h) would favour the widest.
+AUTO_WIDTHS = (2, 4, 8, 16)
+
+
+def auto_widths(n_in: int, n_out: int, n_targets: float) -> List[int]:
+    """The widths of :data:`AUTO_WIDTHS` that fit the data (see there), smallest first."""
+    out = []
+    for h in AUTO_WIDTHS:
+        n_params = n_in * h + h + h * n_out + n_out
+        if not out or n_params <= n_targets:
+            out.append(h)
+    return out
+
+
+def fit_candidates(make_net: Callable, candidates, X, Y, sample_weight=None, *, restarts: int = 2, ard: bool = True,
+                   maxiter: int = CYCLES, rng=None, callback_for: Optional[Callable] = None,
+                   search: bool = True) -> List[Tuple[float, object, optimize.OptimizeResult]]:
+    """Bayesian regularisation of several architectures, each from ``restarts + 1`` starts.
+
+    ``make_net(hidden) -> Network`` builds an initialised network for one candidate hidden
+    layout; the candidates are tried in order and, with ``search``, the search stops at the first
+    candidate whose best log evidence is below the previous one's. ``callback_for(net)``, if
+    given, returns the Trainer callback for that candidate (or None). Returns every fitted
+    ``(log_evidence, network, result)``, highest evidence first.
+    """
+    from .train import Trainer
+
+    fits: List[Tuple[float, object, optimize.OptimizeResult]] = []
+    previous = -np.inf
+    for hidden in candidates:
+        net = make_net(hidden)
+        callback = callback_for(net) if callback_for is not None else None
+        trainer = Trainer(net, method="BR", maxiter=maxiter, restarts=restarts, seed=rng, callback=callback,
+                          options={"ard": ard})
+        trainer.train(X, Y, sample_weight=sample_weight)
+        best_here = -np.inf
+        for res in trainer.runs:
+            member = net.copy()
+            member.set_params(res.x)
+            fits.append((float(res.log_evidence), member, res))
+            best_here = max(best_here, float(res.log_evidence))
+        if search and best_here < previous:
+            break
+        previous = max(previous, best_here)
+    fits.sort(key=lambda f: -f[0])
+    return fits
