@@ -75,7 +75,7 @@ def _classification(n=150, seed=0, k=3):
 # -- fitting ---------------------------------------------------------------------------------------
 def test_regressor_fits_several_outputs():
     X, Y = _regression(outputs=2)
-    est = QuasiNetRegressor(hidden_layer_sizes=(16,), tol=1e-6, random_state=0).fit(X, Y)
+    est = QuasiNetRegressor(hidden_layer_sizes=(16,), method="L-BFGS-B", tol=1e-6, random_state=0).fit(X, Y)
     pred = est.predict(X)
     assert pred.shape == Y.shape
     for k in range(2):
