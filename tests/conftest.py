@@ -16,7 +16,11 @@ def recording_bind(net, evaluated, on_evaluation=None):
         fg = bind(*args, **kwargs)
 
         def fun(p):
-            f, g = fg(p)
+            try:
+                f, g = fg(p)
+            except FloatingPointError:  # the core refuses a non-finite result: record it as NaN
+                evaluated.append((float("nan"), np.array(p)))
+                raise
             evaluated.append((f, np.array(p)))
             if on_evaluation is not None:
                 on_evaluation(len(evaluated))

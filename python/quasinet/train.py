@@ -45,12 +45,15 @@ class _Run:
         self._recent: list = []  # (x, f) of the last few evaluations
 
     def fun(self, p):
-        f, g = self.fg(p)
-        if not (np.isfinite(f) and np.all(np.isfinite(g))):
+        # The core never returns a non-finite cost or gradient: it raises FloatingPointError
+        # naming what overflowed, which gains here the iteration and what the network keeps.
+        try:
+            f, g = self.fg(p)
+        except FloatingPointError as exc:
             raise FloatingPointError(
-                f"the cost or its gradient became non-finite (cost {f}) during iteration {len(self.J) + 1}; "
-                "the network keeps the parameters of the lowest finite cost evaluated"
-            )
+                f"the cost or its gradient became non-finite during iteration {len(self.J) + 1}; "
+                f"the network keeps the parameters of the lowest finite cost evaluated ({exc})"
+            ) from exc
         if f < self.best_f:
             self.best_f, self.best_x = f, np.array(p, dtype=float, copy=True)
         self._recent.append((np.array(p, dtype=float, copy=True), f))
@@ -64,7 +67,11 @@ class _Run:
             f = self.fg.cost(xk)
         self.J.append(float(f))
         if self.test is not None:
-            self.testJ.append(float(self.test.cost(xk)))
+            try:
+                self.testJ.append(float(self.test.cost(xk)))
+            except FloatingPointError:
+                # The test data overflow float64 at xk: the curve records inf and training goes on.
+                self.testJ.append(float("inf"))
         if self.callback is not None:
             self.callback(np.array(xk, copy=True))
 
@@ -147,8 +154,9 @@ class Trainer:
         """Minimise the network's cost on (X, y); record costs per iteration; return SciPy's result.
 
         The network is left with the parameters of the lowest cost seen. If the cost or gradient
-        becomes non-finite, raises :class:`FloatingPointError` naming the iteration, with the
-        network at the best finite point reached. On ``KeyboardInterrupt`` the network also
+        becomes non-finite (the core's :class:`FloatingPointError`), raises
+        :class:`FloatingPointError` naming the iteration and what overflowed, with the network at
+        the best finite point reached. A test cost that overflows is recorded as inf in ``testJ``. On ``KeyboardInterrupt`` the network also
         keeps the best point seen before the exception propagates.
         """
         if (X_test is None) != (y_test is None):
