@@ -107,6 +107,10 @@ def _row_hashes(X, Y):
     return h
 
 
+def _has_ties(sorted_hashes):
+    return bool(np.any(sorted_hashes[1:] == sorted_hashes[:-1]))
+
+
 def _merge_sorted(X, Y, w):
     """The exact merge in lexicographic row order (np.unique on the rows); the fallback when two
     distinct rows share a hash."""
@@ -136,22 +140,31 @@ def _merge_duplicates(X, Y, w):
         if np.all(w == 1.0):
             w = None
     h = _row_hashes(X, Y)
-    hs = np.sort(h)
-    if w is None and not np.any(hs[1:] == hs[:-1]):
+    if w is None and not _has_ties(np.sort(h)):
         return X, Y, None
-    # Canonical order: by hash, then (equal rows) by weight, so the group sums are formed in
-    # an order that does not depend on the input order either.
-    order = np.argsort(h, kind="stable") if w is None else np.lexsort((w, h))
+    # Canonical order: by hash (equal rows are adjacent, distinct rows rarely tie).
+    order = np.argsort(h, kind="stable")
     hs = h[order]
-    start = np.flatnonzero(np.concatenate([[True], hs[1:] != hs[:-1]]))
-    Xs, Ys = X[order], Y[order]
-    first = np.repeat(start, np.diff(np.append(start, hs.size)))
-    if not (np.array_equal(Xs, Xs[first]) and np.array_equal(Ys, Ys[first])):
+    tie = hs[1:] == hs[:-1]
+    if not tie.any():  # weights, no repeats: only the order changes
+        Xo, Yo = X[order], Y[order]
+        Xo += 0.0  # one sign for zeros, as merged rows have
+        Yo += 0.0
+        return Xo, Yo, w[order]
+    if w is not None:  # equal rows ordered by weight: their sum no longer depends on the input order
+        order = np.lexsort((w, h))
+        hs = h[order]
+    start = np.flatnonzero(np.concatenate([[True], ~tie]))
+    sizes = np.diff(np.append(start, hs.size))
+    first = np.repeat(order[start], sizes)  # for each sorted row, the first row of its group
+    later = first != order
+    a, b = order[later], first[later]
+    if not (np.array_equal(X[a], X[b]) and np.array_equal(Y[a], Y[b])):
         return _merge_sorted(X, Y, w)  # two distinct rows share a hash
-    weights = np.add.reduceat(w[order], start) if w is not None else np.diff(np.append(start, hs.size)).astype(float)
+    weights = np.add.reduceat(w[order], start) if w is not None else sizes.astype(float)
     if np.all(weights == 1.0):
         weights = None
-    return Xs[start] + 0.0, Ys[start] + 0.0, weights  # + 0.0: one sign for the zeros of a group
+    return X[order[start]] + 0.0, Y[order[start]] + 0.0, weights  # + 0.0: one sign for the zeros of a group
 
 
 class _QuasiNetBase(BaseEstimator, metaclass=abc.ABCMeta):
