@@ -283,6 +283,14 @@ def test_merge_duplicates_common_case_is_in_place():
     Xm, Ym, wm = _merge_duplicates(X, Y, w)
     np.testing.assert_array_equal(Xm, np.delete(X, [3, 500], axis=0))
     assert wm is None
+    # Integer targets (a regressor's y) take every path.
+    Yi = rng.integers(0, 5, size=(1000, 1))
+    assert _merge_duplicates(X, Yi, None)[1] is Yi
+    Xm, Ym, wm = _merge_duplicates(X, Yi, np.full(1000, 2.0))
+    assert _as_dict(Xm, Ym, wm) == _merge_reference(X, Yi, np.full(1000, 2.0))
+    Xr, Yr = np.vstack([X, X[:5]]), np.vstack([Yi, Yi[:5]])
+    Xm, Ym, wm = _merge_duplicates(Xr, Yr, None)
+    assert _as_dict(Xm, Ym, wm) == _merge_reference(Xr, Yr, None) and wm.sum() == 1005
     # Fortran-ordered data are read in place too.
     XF = np.asfortranarray(X)
     assert _merge_duplicates(XF, Y, None)[0] is XF

@@ -147,10 +147,7 @@ def _merge_duplicates(X, Y, w):
     hs = h[order]
     tie = hs[1:] == hs[:-1]
     if not tie.any():  # weights, no repeats: only the order changes
-        Xo, Yo = X[order], Y[order]
-        Xo += 0.0  # one sign for zeros, as merged rows have
-        Yo += 0.0
-        return Xo, Yo, w[order]
+        return X[order] + 0.0, Y[order] + 0.0, w[order]  # + 0.0: one sign for zeros, as merged rows have
     if w is not None:  # equal rows ordered by weight: their sum no longer depends on the input order
         order = np.lexsort((w, h))
         hs = h[order]
