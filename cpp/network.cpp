@@ -352,7 +352,8 @@ std::string Network::param_name(std::size_t i) const {
   for (std::size_t l = 0; l < layout_.layers.size(); ++l) {
     const LayerLayout& layer = layout_.layers[l];
     if (i >= layer.w && i < layer.b)
-      return "weights[" + str(l) + "][" + str((i - layer.w) / layer.n_out) + ", " + str((i - layer.w) % layer.n_out) + "]";
+      return "weights[" + str(l) + "][" + str((i - layer.w) / layer.n_out) + ", " +
+             str((i - layer.w) % layer.n_out) + "]";
     if (spec_.bias && i >= layer.b && i < layer.b + layer.n_out)
       return "biases[" + str(l) + "][" + str(i - layer.b) + "]";
   }
