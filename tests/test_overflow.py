@@ -233,8 +233,9 @@ def test_trainer_message_carries_the_cores_and_keeps_the_best_point():
     X, y = np.array([[1e154]]), np.array([0.0])
     J0 = net.cost(X, y)
     with np.errstate(over="ignore", invalid="ignore"):
-        with pytest.raises(FloatingPointError, match=r"during iteration 1; the network keeps the parameters of the "
-                                                    r"lowest finite cost evaluated \(cost_grad: the cost is inf") as info:
+        with pytest.raises(FloatingPointError, match=r"during iteration 1; the network keeps the parameters of "
+                                                    r"the lowest finite cost evaluated \(cost_grad: the cost is "
+                                                    r"inf") as info:
             qn.Trainer(net, method="BFGS", maxiter=20).train(X, y)
     assert isinstance(info.value.__cause__, FloatingPointError)
     assert net.params[0] == 1.0 and net.cost(X, y) == J0

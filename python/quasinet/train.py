@@ -156,8 +156,9 @@ class Trainer:
         The network is left with the parameters of the lowest cost seen. If the cost or gradient
         becomes non-finite (the core's :class:`FloatingPointError`), raises
         :class:`FloatingPointError` naming the iteration and what overflowed, with the network at
-        the best finite point reached. A test cost that overflows is recorded as inf in ``testJ``. On ``KeyboardInterrupt`` the network also
-        keeps the best point seen before the exception propagates.
+        the best finite point reached. A test cost that overflows is recorded as inf in ``testJ``.
+        On ``KeyboardInterrupt`` the network also keeps the best point seen before the exception
+        propagates.
         """
         if (X_test is None) != (y_test is None):
             raise ValueError("give both X_test and y_test, or neither")
