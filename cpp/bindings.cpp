@@ -1,5 +1,6 @@
 // The only file that knows about Python: converts and checks arrays, releases the GIL around
-// the C++ work, and turns C++ exceptions into Python ones (std::invalid_argument -> ValueError).
+// the C++ work, and turns C++ exceptions into Python ones (std::invalid_argument -> ValueError,
+// quasinet::NonFinite -> FloatingPointError).
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
@@ -320,6 +321,14 @@ Array elementwise(const std::string& name, py::handle z_obj, bool derivative) {
 PYBIND11_MODULE(_core, m) {
   m.doc() = "quasinet's C++ core: forward pass, cost and backpropagation over a flat parameter buffer.";
   quasinet::blas_single_thread();
+  // A non-finite result is NumPy's "floating point error" (np.errstate(all="raise") raises the same).
+  py::register_exception_translator([](std::exception_ptr p) {
+    try {
+      if (p) std::rethrow_exception(p);
+    } catch (const quasinet::NonFinite& e) {
+      PyErr_SetString(PyExc_FloatingPointError, e.what());
+    }
+  });
 
   py::class_<Network, std::shared_ptr<Network>>(m, "Network")
       .def(py::init([](std::vector<long long> sizes, const std::string& activation,

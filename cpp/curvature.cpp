@@ -75,6 +75,12 @@ void Network::jacobian(double* J, const double* params, const double* X, std::si
     }
     return 0.0;
   });
+  if (!detail::all_finite(J, N * k * P)) {
+    const std::size_t i = detail::first_nonfinite(J, N * k * P);
+    throw NonFinite("jacobian: entry (row " + std::to_string(i / (k * P)) + ", output " +
+                    std::to_string(i / P % k) + ", " + param_name(i % P) + ") is " + detail::num(J[i]) + "; " +
+                    nonfinite_cause(params, X, nullptr, nullptr, N, opt));
+  }
 }
 
 double Network::gauss_newton(double* G, double* grad, const double* params, const double* X, const double* Y,
@@ -178,7 +184,15 @@ double Network::gauss_newton(double* G, double* grad, const double* params, cons
   if (spec_.l2 != 0.0)
     for (const LayerLayout& layer : layout_.layers)
       for (std::size_t i = layer.w; i < layer.w + layer.n_in * layer.n_out; ++i) G[i * P + i] += spec_.l2;
-  return c * loss + l2_term(grad, params);
+  const double J = c * loss + l2_term(grad, params);
+  if (!(std::isfinite(J) && detail::all_finite(grad, P))) throw_nonfinite("gauss_newton", &J, params, X, Y, w, N, opt, grad);
+  if (!detail::all_finite(G, P * P)) {
+    const std::size_t i = detail::first_nonfinite(G, P * P);
+    throw NonFinite("gauss_newton: the Gauss-Newton matrix entry (" + param_name(i / P) + ", " + param_name(i % P) +
+                    ") is " + detail::num(G[i]) + " (the cost and gradient are finite); " +
+                    nonfinite_cause(params, X, Y, w, N, opt));
+  }
+  return J;
 }
 
 void Network::hessp_block(double* hv, Workspace& ws, const double* params, const double* v, const double* x,
@@ -279,6 +293,12 @@ void Network::hessp(double* Hv, const double* params, const double* v, const dou
   if (spec_.l2 != 0.0)
     for (const LayerLayout& layer : layout_.layers)
       for (std::size_t i = layer.w; i < layer.w + layer.n_in * layer.n_out; ++i) Hv[i] += spec_.l2 * v[i];
+  if (!detail::all_finite(Hv, P)) {
+    const std::size_t i = detail::first_nonfinite(Hv, P);
+    throw NonFinite(std::string(exact ? "hessp: " : "hessp (gauss-newton): ") + "entry " + std::to_string(i) + " (" +
+                    param_name(i) + ") of the product is " + detail::num(Hv[i]) + "; " +
+                    nonfinite_cause(params, X, Y, w, N, opt));
+  }
 }
 
 }  // namespace quasinet

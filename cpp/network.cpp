@@ -199,6 +199,98 @@ double Network::l2_term(double* grad, const double* params) const {
   return 0.5 * spec_.l2 * sum;
 }
 
+std::string Network::param_name(std::size_t i) const {
+  for (std::size_t l = 0; l < layout_.layers.size(); ++l) {
+    const LayerLayout& layer = layout_.layers[l];
+    if (i >= layer.w && i < layer.b)
+      return "weights[" + str(l) + "][" + str((i - layer.w) / layer.n_out) + ", " +
+             str((i - layer.w) % layer.n_out) + "]";
+    if (spec_.bias && i >= layer.b && i < layer.b + layer.n_out)
+      return "biases[" + str(l) + "][" + str(i - layer.b) + "]";
+  }
+  return "beyond the layout";
+}
+
+std::string Network::nonfinite_cause(const double* params, const double* X, const double* Y, const double* w,
+                                     std::size_t N, const Options& opt) const {
+  const std::size_t P = n_params(), n0 = n_inputs(), nL = n_outputs(), L = layout_.layers.size();
+  if (const std::size_t i = detail::first_nonfinite(params, P); i < P)
+    return "params[" + str(i) + "] (" + param_name(i) + ") is " + detail::num(params[i]) + ": parameters must be finite";
+  if (const std::size_t i = detail::first_nonfinite(X, N * n0); i < N * n0)
+    return "X[" + str(i / n0) + ", " + str(i % n0) + "] is " + detail::num(X[i]) + ": inputs must be finite";
+  if (Y)
+    if (const std::size_t i = detail::first_nonfinite(Y, N * nL); i < N * nL)
+      return "y[" + str(i / nL) + ", " + str(i % nL) + "] is " + detail::num(Y[i]) + ": targets must be finite";
+  // Inputs and parameters are finite, so float64 overflowed: replay the forward pass on one
+  // thread, block by block, and report the first layer (then sample) that went non-finite.
+  const bool keep_z = spec_.loss == Loss::BinaryCrossentropy || spec_.loss == Loss::SoftmaxCrossentropy;
+  const double c = Y ? detail::loss_scale(spec_.loss, w, N) : 1.0;
+  Options one = opt;
+  one.threads = 1;
+  std::string found;
+  double data = 0.0;
+  run_blocks(nullptr, N, one, [&](Workspace& ws, double*, std::size_t r0, std::size_t rows) {
+    if (!found.empty()) return 0.0;
+    forward_block(ws, params, X + r0 * n0, rows, opt.kernel);
+    for (std::size_t l = 0; l < L; ++l) {
+      const std::size_t n = layout_.layers[l].n_out;
+      const bool last = l + 1 == L;
+      const Activation f = last ? spec_.output : spec_.hidden;
+      const auto report = [&](const char* what, const double* v, std::size_t i) {
+        found = "float64 overflowed in the forward pass: the " + std::string(what) + " of layer " + str(l) + " (" +
+                activation_name(f) + (last ? ", the output layer" : "") + ") is " + detail::num(v[i]) + " first at row " +
+                str(r0 + i / n) + ", unit " + str(i % n);
+      };
+      if (last && keep_z)
+        if (const std::size_t i = detail::first_nonfinite(ws.z_out.data(), rows * n); i < rows * n) {
+          report("pre-activation", ws.z_out.data(), i);
+          return 0.0;
+        }
+      if (const std::size_t i = detail::first_nonfinite(ws.act(l), rows * n); i < rows * n) {
+        report("output", ws.act(l), i);
+        return 0.0;
+      }
+    }
+    if (!Y) return 0.0;
+    const double* a = ws.act(L - 1);
+    for (std::size_t r = 0; r < rows; ++r) {
+      const double li = loss_and_delta(spec_.loss, spec_.output, a + r * nL, ws.z_out.data() + r * nL,
+                                       Y + (r0 + r) * nL, w ? w + r0 + r : nullptr, c, nullptr, 1, nL);
+      if (!std::isfinite(li)) {
+        found = "the network's outputs are finite but float64 overflowed in the loss of row " + str(r0 + r) + " (" +
+                detail::num(li) + ")";
+        return 0.0;
+      }
+      data += li;
+    }
+    return 0.0;
+  });
+  if (!found.empty()) return found;
+  if (Y && !std::isfinite(c * data))
+    return "every row's loss is finite but float64 overflowed in their sum (" + detail::num(c * data) + ")";
+  if (Y && !std::isfinite(l2_term(nullptr, params)))
+    return "float64 overflowed in the l2 penalty (l2/2) sum W^2 (" + detail::num(l2_term(nullptr, params)) + ")";
+  return Y ? "the outputs and the cost are finite: float64 overflowed in the backward pass"
+           : "float64 overflowed";
+}
+
+void Network::throw_nonfinite(const char* entry, const double* result, const double* params, const double* X,
+                              const double* Y, const double* w, std::size_t N, const Options& opt,
+                              const double* grad) const {
+  std::string what = std::string(entry) + ": ";
+  if (!Y) {  // forward: result is the output (N, n_L)
+    const std::size_t nL = n_outputs(), i = detail::first_nonfinite(result, N * nL);
+    what += "the output is " + detail::num(result[i]) + " at row " + str(i / nL) + ", column " + str(i % nL);
+  } else if (!std::isfinite(*result)) {
+    what += "the cost is " + detail::num(*result);
+  } else {
+    const std::size_t i = detail::first_nonfinite(grad, n_params());
+    what += "gradient entry " + str(i) + " (" + param_name(i) + ") is " + detail::num(grad[i]) + " (the cost is " +
+            detail::num(*result) + ")";
+  }
+  throw NonFinite(what + "; " + nonfinite_cause(params, X, Y, w, N, opt));
+}
+
 void Network::forward(double* out, const double* params, const double* X, std::size_t N, const Options& opt) const {
   detail::check_call(params, X, N);
   const std::size_t n0 = n_inputs(), nL = n_outputs();
@@ -209,6 +301,7 @@ void Network::forward(double* out, const double* params, const double* X, std::s
     std::copy(a, a + rows * nL, out + r0 * nL);
     return 0.0;
   });
+  if (!detail::all_finite(out, N * nL)) throw_nonfinite("forward", out, params, X, nullptr, nullptr, N, opt);
 }
 
 double Network::cost(const double* params, const double* X, const double* Y, const double* w, std::size_t N,
@@ -222,7 +315,9 @@ double Network::cost(const double* params, const double* X, const double* Y, con
     return loss_and_delta(spec_.loss, spec_.output, ws.act(layout_.layers.size() - 1), ws.z_out.data(),
                           Y + r0 * nL, w ? w + r0 : nullptr, c, nullptr, rows, nL);
   });
-  return c * data + l2_term(nullptr, params);
+  const double J = c * data + l2_term(nullptr, params);
+  if (!std::isfinite(J)) throw_nonfinite("cost", &J, params, X, Y, w, N, opt);
+  return J;
 }
 
 double Network::cost_grad(double* grad, const double* params, const double* X, const double* Y, const double* w,
@@ -241,7 +336,10 @@ double Network::cost_grad(double* grad, const double* params, const double* X, c
     backward_block(target, ws, params, x, rows, kernel);
     return loss;
   });
-  return c * data + l2_term(grad, params);
+  const double J = c * data + l2_term(grad, params);
+  if (!(std::isfinite(J) && detail::all_finite(grad, layout_.n_params)))
+    throw_nonfinite("cost_grad", &J, params, X, Y, w, N, opt, grad);
+  return J;
 }
 
 }  // namespace quasinet

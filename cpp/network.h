@@ -8,6 +8,8 @@
 #include <cstddef>
 #include <memory>
 #include <mutex>
+#include <stdexcept>
+#include <string>
 #include <vector>
 
 #include "activations.h"
@@ -51,6 +53,13 @@ struct Interrupted : std::exception {
   const char* what() const noexcept override { return "interrupted"; }
 };
 
+// A result (output, cost or gradient) that is not finite: float64 overflowed somewhere in the
+// call (or params / X held a NaN or infinity). what() names the offending entry and the first
+// place the pass went non-finite. The binding raises it as FloatingPointError.
+struct NonFinite : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
 struct Options {
   std::size_t block_rows = 0;  // 0: choose from the layer widths
   std::size_t threads = 0;     // 0: default_threads()
@@ -72,6 +81,9 @@ class Network {
   std::size_t n_params() const { return layout_.n_params; }
   std::size_t n_inputs() const { return spec_.sizes.front(); }
   std::size_t n_outputs() const { return spec_.sizes.back(); }
+
+  // The three entry points never return a non-finite result: they check it (O(N n_L) for
+  // forward, O(1) for cost, O(P) for cost_grad) and throw NonFinite instead.
 
   // out (N, n_L) = the network's output for X (N, n_0).
   void forward(double* out, const double* params /* (P) */, const double* X /* (N, n_0) */, std::size_t N,
@@ -134,6 +146,17 @@ class Network {
   template <class BlockFn>
   double run_blocks(double* grad, std::size_t N, const Options& opt, BlockFn&& fn) const;
   double l2_term(double* grad, const double* params) const;
+  // Error path only: why a result is not finite (non-finite params or X, the first layer whose
+  // activations overflow, the first sample whose loss overflows, the l2 penalty).
+  std::string nonfinite_cause(const double* params, const double* X, const double* Y, const double* w,
+                              std::size_t N, const Options& opt) const;
+  std::string param_name(std::size_t i) const;  // "weights[l][r, c]" or "biases[l][c]"
+  // Throws NonFinite naming the first non-finite entry of `result` (forward: the output (N, n_L),
+  // Y null; cost and cost_grad: the cost, then grad (P)) and its cause. Kept out of line so the
+  // entry points' hot paths stay small.
+  [[noreturn]] __attribute__((noinline, cold)) void throw_nonfinite(
+      const char* entry, const double* result, const double* params, const double* X, const double* Y,
+      const double* w, std::size_t N, const Options& opt, const double* grad = nullptr) const;
 
   Spec spec_;
   Layout layout_;

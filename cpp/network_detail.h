@@ -6,6 +6,7 @@
 #include <array>
 #include <atomic>
 #include <cmath>
+#include <limits>
 #include <sstream>
 #include <stdexcept>
 #include <string>
@@ -44,6 +45,28 @@ inline double loss_scale(Loss loss, const double* w, std::size_t N) {
 inline void check_call(const void* params, const void* X, std::size_t N) {
   if (!params || !X) throw std::invalid_argument("null pointer passed for params or X");
   if (N == 0) throw std::invalid_argument("X has 0 samples: expected at least 1");
+}
+
+// Whether every entry of v (n) is finite: one branch-free pass (NaN fails the comparison), which
+// the compiler vectorises; the hot-path check of every result.
+inline bool all_finite(const double* v, std::size_t n) {
+  bool ok = true;
+  for (std::size_t i = 0; i < n; ++i) ok &= std::fabs(v[i]) <= std::numeric_limits<double>::max();
+  return ok;
+}
+
+// Index of the first entry of v (n) that is NaN or infinite, or n when all are finite.
+inline std::size_t first_nonfinite(const double* v, std::size_t n) {
+  for (std::size_t i = 0; i < n; ++i)
+    if (!std::isfinite(v[i])) return i;
+  return n;
+}
+
+inline std::string num(double v) {
+  if (std::isnan(v)) return "nan";  // not "-nan": the sign of a NaN carries no meaning here
+  std::ostringstream s;
+  s << v;
+  return s.str();
 }
 
 }  // namespace detail

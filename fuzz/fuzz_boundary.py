@@ -4,8 +4,9 @@ Each input is decoded into one call: a network architecture, then arrays of a fu
 dtype, shape and memory layout (and raw bytes for the values) passed to forward / cost /
 cost_grad / bind / check_gradient / Trainer.train (L-BFGS-B or LM) / jacobian / gauss_newton /
 hessp (both kinds, a fuzzed direction), or a byte string loaded as a model file.
-Allowed outcomes: a result, ValueError or TypeError (FloatingPointError from the trainer when
-the data overflow). Anything else -- another exception, a crash, a sanitizer report, a hang --
+Allowed outcomes: a result, ValueError or TypeError, and FloatingPointError when the data
+overflow float64 (the core's refusal of a non-finite result, or the trainer's). Anything else
+-- another exception, a crash, a sanitizer report, a hang --
 is a finding. When the inputs are finite float64 data, the result is also checked against
 the longdouble reference of tests/test_fuzz.py (finite and within rounding unless the data
 overflow float64).
@@ -35,7 +36,7 @@ warnings.simplefilter("error")  # an overflow warning from quasinet's Python lay
 DTYPES = ["<f8", ">f8", "<f4", ">f2", "<i1", ">i4", "<i8", "<u1", ">u8", "?", "<c16", "O", "U2", "M8[s]"]
 ACTS = list(qn.ACTIVATIONS) + ["softmax", "bogus"]
 LOSSES = list(qn.LOSSES) + ["bogus"]
-ALLOWED = (ValueError, TypeError)
+ALLOWED = (ValueError, TypeError, FloatingPointError)
 MODEL_FILE = os.path.join(tempfile.mkdtemp(prefix="qn-fuzz-"), "model.qnet")
 
 

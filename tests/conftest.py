@@ -8,7 +8,9 @@ def recording_bind(net, evaluated, on_evaluation=None):
 
     The Trainer asks the network for its bound objective, so this records every cost the
     optimiser evaluates: through ``fg(p)``, ``fg.cost(p)`` and ``fg.gauss_newton(p)``
-    (Levenberg-Marquardt); ``fg.hessp`` passes through. ``on_evaluation(n)`` is called after the n-th evaluation, if given.
+    (Levenberg-Marquardt); ``fg.hessp`` passes through. An evaluation the core refuses
+    (FloatingPointError) is recorded with cost NaN. ``on_evaluation(n)`` is called after the
+    n-th evaluation, if given.
     Plain function (not a fixture) so that subprocess scripts can import it too.
     """
     bind = net.bind
@@ -21,22 +23,20 @@ def recording_bind(net, evaluated, on_evaluation=None):
             if on_evaluation is not None:
                 on_evaluation(len(evaluated))
 
-        def fun(p):
-            f, g = fg(p)
-            record(f, p)
-            return f, g
+        def recorded(call):
+            def wrapper(p):
+                try:
+                    out = call(p)
+                except FloatingPointError:  # the core refuses a non-finite result: record it as NaN
+                    evaluated.append((float("nan"), np.array(p)))
+                    raise
+                record(out[0] if isinstance(out, tuple) else out, p)
+                return out
 
-        def cost(p):
-            f = fg.cost(p)
-            record(f, p)
-            return f
+            return wrapper
 
-        def gauss_newton(p):
-            out = fg.gauss_newton(p)
-            record(out[0], p)
-            return out
-
-        fun.cost, fun.gauss_newton, fun.hessp = cost, gauss_newton, fg.hessp
+        fun = recorded(fg)
+        fun.cost, fun.gauss_newton, fun.hessp = recorded(fg.cost), recorded(fg.gauss_newton), fg.hessp
         return fun
 
     net.bind = recording

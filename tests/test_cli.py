@@ -8,6 +8,7 @@ import sys
 import numpy as np
 import pytest
 
+import quasinet as qn
 from quasinet import cli
 from quasinet import io as qio
 
@@ -193,6 +194,18 @@ def test_predict_on_data_without_the_model_inputs(tmp_path, data, capsys):
     other = tmp_path / "other.csv"
     other.write_text("a,c\n1,2\n")
     _one_line_error(capsys, ["predict", tmp_path / "m.qnet", other], r"other\.csv: unknown column 'b'")
+
+
+def test_predict_on_data_that_overflow_float64_is_a_one_line_error(tmp_path, capsys):
+    # out = a + b with no scaling: 1e308 + 1e308 overflows; the core names the row.
+    net = qn.Network([2, 1], activation="identity", output_activation="identity", bias=False)
+    net.params[:] = 1.0
+    qio.Model(net, np.zeros(2), np.ones(2), np.zeros(1), np.ones(1), inputs=["a", "b"], targets=["t"]).save(
+        tmp_path / "m.qnet")
+    huge = tmp_path / "huge.csv"
+    huge.write_text("a,b\n1,2\n1e308,1e308\n")
+    _one_line_error(capsys, ["predict", tmp_path / "m.qnet", huge],
+                    r"forward: the output is inf at row 1, column 0; float64 overflowed")
 
 
 def test_classification_needs_two_classes(tmp_path, capsys):

@@ -226,8 +226,11 @@ def test_progress_output_and_callback(capsys):
     assert [s[2] for s in seen] == est.validation_curve_
 
 
-def test_row_order_does_not_matter():
+def test_row_order_does_not_matter_bitwise_once_rows_repeat():
+    # With a repeated row the merged rows come in a canonical order: any order of the rows
+    # gives bitwise the same model.
     X, y = _classification(k=3)
+    X, y = np.vstack([X, X[:3]]), np.concatenate([y, y[:3]])
     order = np.random.default_rng(5).permutation(len(X))
     a = QuasiNetClassifier(hidden_layer_sizes=(6,), random_state=1, max_iter=50)
     b = QuasiNetClassifier(hidden_layer_sizes=(6,), random_state=1, max_iter=50)
@@ -236,6 +239,124 @@ def test_row_order_does_not_matter():
         a.fit(X, y)
         b.fit(X[order], y[order])
     assert a.network_.params.tobytes() == b.network_.params.tobytes()
+
+
+def test_row_order_without_repeats_changes_only_rounding():
+    # No repeated rows, no weights: the rows are used in their order, so a permutation changes
+    # the summation order only; the converged fits agree to far below the optimiser's tolerance.
+    X, y = _classification(k=3)
+    order = np.random.default_rng(5).permutation(len(X))
+    a = QuasiNetClassifier(hidden_layer_sizes=(6,), random_state=1, tol=1e-12).fit(X, y)
+    b = QuasiNetClassifier(hidden_layer_sizes=(6,), random_state=1, tol=1e-12).fit(X[order], y[order])
+    # Measured here: probabilities within 1e-5, losses within 1e-9 relative.
+    np.testing.assert_allclose(b.predict_proba(X), a.predict_proba(X), atol=1e-4)
+    np.testing.assert_array_equal(b.predict(X), a.predict(X))
+    assert b.loss_ == pytest.approx(a.loss_, rel=1e-7)
+    assert a.network_.params.tobytes() != b.network_.params.tobytes()  # not bitwise: rows used as given
+
+
+def _merge_reference(X, Y, w):
+    """Plain Python: {(x, y) as a tuple of floats: summed weight} over positive weights."""
+    out = {}
+    for i in range(X.shape[0]):
+        wi = 1.0 if w is None else float(w[i])
+        if wi > 0:
+            key = tuple(float(v) + 0.0 for v in np.concatenate([X[i], Y[i]]))
+            out[key] = out.get(key, 0.0) + wi
+    return out
+
+
+def _as_dict(X, Y, w):
+    return {tuple(np.concatenate([X[i], Y[i]]).tolist()): (1.0 if w is None else float(w[i]))
+            for i in range(X.shape[0])}
+
+
+def test_merge_duplicates_common_case_is_in_place():
+    from quasinet.sklearn import _merge_duplicates
+
+    rng = np.random.default_rng(0)
+    X, Y = rng.normal(size=(1000, 4)), rng.normal(size=(1000, 1))
+    Xm, Ym, wm = _merge_duplicates(X, Y, None)
+    assert Xm is X and Ym is Y and wm is None  # no copy, no reordering
+    Xm, Ym, wm = _merge_duplicates(X, Y, np.ones(1000))
+    assert Xm is X and Ym is Y and wm is None
+    w = np.ones(1000)
+    w[[3, 500]] = 0.0
+    Xm, Ym, wm = _merge_duplicates(X, Y, w)
+    np.testing.assert_array_equal(Xm, np.delete(X, [3, 500], axis=0))
+    assert wm is None
+    # Integer targets (a regressor's y) take every path.
+    Yi = rng.integers(0, 5, size=(1000, 1))
+    assert _merge_duplicates(X, Yi, None)[1] is Yi
+    Xm, Ym, wm = _merge_duplicates(X, Yi, np.full(1000, 2.0))
+    assert _as_dict(Xm, Ym, wm) == _merge_reference(X, Yi, np.full(1000, 2.0))
+    Xr, Yr = np.vstack([X, X[:5]]), np.vstack([Yi, Yi[:5]])
+    Xm, Ym, wm = _merge_duplicates(Xr, Yr, None)
+    assert _as_dict(Xm, Ym, wm) == _merge_reference(Xr, Yr, None) and wm.sum() == 1005
+    # Fortran-ordered data are read in place too.
+    XF = np.asfortranarray(X)
+    assert _merge_duplicates(XF, Y, None)[0] is XF
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+def test_merge_duplicates_matches_a_plain_reference_in_a_canonical_order(weighted):
+    from quasinet.sklearn import _merge_duplicates
+
+    rng = np.random.default_rng(1)
+    base = rng.integers(0, 3, size=(40, 3)).astype(float)  # many repeats
+    base[rng.random(base.shape) < 0.2] = -0.0  # signed zeros equal 0.0
+    Y = rng.integers(0, 2, size=(40, 2)).astype(float)
+    w = rng.choice([0.0, 0.5, 1.0, 3.0, 1e-3], size=40) if weighted else None
+    Xm, Ym, wm = _merge_duplicates(base, Y, w)
+    expected = _merge_reference(base, Y, w)
+    got = _as_dict(Xm, Ym, wm)
+    assert len(got) == Xm.shape[0]  # merged rows are distinct
+    assert got.keys() == expected.keys()
+    for k in expected:
+        assert got[k] == pytest.approx(expected[k], rel=1e-15)
+    assert not np.any(np.signbit(Xm[Xm == 0]))
+    # Any order of the input gives bitwise the same merged data.
+    for seed in range(3):
+        p = np.random.default_rng(seed).permutation(40)
+        X2, Y2, w2 = _merge_duplicates(base[p], Y[p], None if w is None else w[p])
+        assert X2.tobytes() == Xm.tobytes() and Y2.tobytes() == Ym.tobytes()
+        assert (w2 is None and wm is None) or w2.tobytes() == wm.tobytes()
+
+
+def test_merge_duplicates_survives_hash_collisions(monkeypatch):
+    # Every row given the same hash: the group check sees distinct rows and falls back to the
+    # exact lexicographic merge, which still merges only truly equal rows.
+    from quasinet import sklearn as qsk
+
+    rng = np.random.default_rng(2)
+    X = rng.integers(0, 3, size=(30, 2)).astype(float)
+    Y = np.zeros((30, 1))
+    honest = qsk._merge_duplicates(X, Y, None)
+    monkeypatch.setattr(qsk, "_row_hashes", lambda X, Y: np.zeros(X.shape[0], dtype=np.uint64))
+    Xm, Ym, wm = qsk._merge_duplicates(X, Y, None)
+    assert _as_dict(Xm, Ym, wm) == _as_dict(*honest) == _merge_reference(X, Y, None)
+    np.testing.assert_array_equal(Xm, np.unique(X, axis=0))  # lexicographic
+
+
+def test_row_hashes_are_equal_for_equal_rows_and_spread_otherwise():
+    from quasinet.sklearn import _row_hashes
+
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(50000, 3))
+    X[1000:1100] = np.round(X[1000:1100])  # values with zero low mantissa bits
+    X[7] = X[3]
+    X[9] = -0.0
+    X[10] = 0.0
+    Y = np.ones((50000, 1))
+    h = _row_hashes(X, Y)
+    assert h[7] == h[3] and h[9] == h[10]
+    distinct = np.unique(X + 0.0, axis=0).shape[0]
+    assert np.unique(h).size == distinct  # no collision among ~50,000 distinct rows
+    # Strided and Fortran views hash like the contiguous array.
+    np.testing.assert_array_equal(_row_hashes(np.asfortranarray(X), Y), h)
+    big = np.zeros((50000, 6))
+    big[:, ::2] = X
+    np.testing.assert_array_equal(_row_hashes(big[:, ::2], Y), h)
 
 
 @pytest.mark.parametrize(
@@ -262,7 +383,8 @@ def test_bad_parameters_are_reported_at_fit(params, error, message):
 # -- meta-estimators and pickling -----------------------------------------------------------------
 def test_pipeline_grid_search_and_cross_val_score():
     X, y = _regression(n=80)
-    pipe = make_pipeline(StandardScaler(), QuasiNetRegressor(hidden_layer_sizes=(6,), tol=1e-6, random_state=0))
+    pipe = make_pipeline(StandardScaler(), QuasiNetRegressor(hidden_layer_sizes=(6,), method="L-BFGS-B", tol=1e-6,
+                                                             random_state=0))
     grid = GridSearchCV(pipe, {"quasinetregressor__l2": [1e-4, 1.0]}, cv=3).fit(X, y)
     assert grid.best_params_ == {"quasinetregressor__l2": 1e-4}  # l2 = 1 shrinks the fit away
     assert grid.score(X, y) > 0.99

@@ -1,4 +1,8 @@
-"""Type stub for quasinet's compiled core (cpp/bindings.cpp)."""
+"""Type stub for quasinet's compiled core (cpp/bindings.cpp).
+
+Network.forward / cost / cost_grad and Bound.__call__ / cost raise FloatingPointError instead
+of returning a non-finite result (ValueError / TypeError for bad input).
+"""
 
 from typing import List, Optional, Tuple
 

@@ -447,7 +447,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return 1
-    except (UserError, RuntimeError, OSError) as exc:
+    except (UserError, RuntimeError, OSError, FloatingPointError) as exc:
+        # FloatingPointError: data that overflow float64 (the core names the row and column).
         print(f"quasinet {args.command}: error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

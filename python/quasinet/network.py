@@ -104,6 +104,17 @@ class Network:
     Parameter layout: for each layer in order, W (n_in x n_out, row-major) then b (n_out) if
     biases are on. Without biases this is ``concatenate([W1.ravel(), W2.ravel(), ...])``.
     ``params`` is that buffer; ``weights`` and ``biases`` are views into it.
+
+    No silent overflow: :meth:`forward`, :meth:`cost`, :meth:`cost_grad` and the function
+    returned by :meth:`bind` (called, or its ``.cost``) never return inf or NaN. When float64
+    overflows on finite data (say a softplus network fed X = 1e200, or a squared error past
+    1.8e308) they raise :class:`FloatingPointError` naming the non-finite result (the output's
+    row and column, the cost, or the gradient entry as ``weights[l][i, j]`` / ``biases[l][j]``)
+    and its cause: the first layer whose outputs (or logits) overflow, with row and unit, the
+    first row whose loss overflows, the sum over rows, the l2 penalty, or the backward pass.
+    NaN or infinite values written directly into ``params`` are named as the cause too. The
+    check reads the result once (O(P) for the gradient, O(N n_out) for the outputs); the
+    diagnosis is only computed once a result is known to be non-finite.
     """
 
     def __init__(
@@ -248,17 +259,27 @@ class Network:
         return onehot
 
     def forward(self, X) -> np.ndarray:
-        """The network's outputs, shape (samples, outputs), for X of shape (samples, inputs)."""
+        """The network's outputs, shape (samples, outputs), for X of shape (samples, inputs).
+
+        Raises FloatingPointError if an output is not finite (see the class notes).
+        """
         return self._core.forward(self._params, X)
 
     predict = forward
 
     def cost(self, X, y, sample_weight=None) -> float:
-        """The cost J (see the class docstring) at the current parameters."""
+        """The cost J (see the class docstring) at the current parameters.
+
+        Raises FloatingPointError if J is not finite (see the class notes).
+        """
         return self._core.cost(self._params, X, self._targets(y), sample_weight)
 
     def cost_grad(self, X, y, sample_weight=None) -> Tuple[float, np.ndarray]:
-        """The cost and its gradient (a new array in the layout of ``params``), in one pass."""
+        """The cost and its gradient (a new array in the layout of ``params``), in one pass.
+
+        Raises FloatingPointError if the cost or a gradient entry is not finite (see the class
+        notes).
+        """
         return self._core.cost_grad(self._params, X, self._targets(y), sample_weight)
 
     # -- curvature -----------------------------------------------------------------------------
@@ -313,7 +334,9 @@ class Network:
         ``minimize(fg, x0, jac=True, hessp=fg.hessp, method="trust-krylov")`` works as it stands. It keeps this network's architecture.
         X and y are checked once: C-contiguous float64 arrays are then read in place (no
         copy), other layouts and dtypes are converted once. Writing into X or y afterwards
-        bypasses those checks; bind again after changing the data.
+        bypasses those checks; bind again after changing the data. ``fg`` and ``fg.cost``
+        raise FloatingPointError when the cost or gradient at ``params`` is not finite (see the
+        class notes).
         """
         return self._core.bind(X, self._targets(y), sample_weight)
 

@@ -22,9 +22,14 @@ penalised), the estimators minimise
 Without weights the sums over w_i become plain sums and sum_i w_i = N. An integer weight is the
 same as repeating the sample that many times, and a zero weight the same as leaving it out.
 ``fit`` makes that exact in floating point too: it drops zero-weight samples and merges identical
-samples (same x and y) into one whose weight is the sum of theirs, in a canonical (sorted) row
-order, so repeating a sample or weighting it gives bitwise the same model, and so does any
-order of the rows (this costs one sort of the training rows).
+samples (same x and y) into one whose weight is the sum of theirs, in a canonical row order, so
+repeating a sample or weighting it gives bitwise the same model, and so does any order of the
+rows when some rows repeat or some weight differs from 0 and 1. In the common case (no repeated
+rows, no weights, or weights of only 0 and 1) the rows are used as given, in place and in their
+order: the fit then depends on the row order only through the floating-point summation order
+of the cost and gradient (rounding-sized differences, which an optimisation can amplify).
+Finding repeats costs one hashing pass over the rows and one sort of N 64-bit row hashes, not
+of the rows (a few percent of one L-BFGS-B fit; see README "Fit overhead").
 With ``standardize=True`` the inputs (and, for a regressor with an identity output, the targets)
 are standardised with the weighted mean and standard deviation of the training data before
 J is formed, so J (``loss_``, ``loss_curve_``) is in standardised units.
@@ -77,28 +82,94 @@ def _real_param(name, value, low, high=np.inf, *, low_open=False, high_open=Fals
     return v
 
 
+_HASH_CHUNK = 1 << 14  # rows hashed at a time: the temporaries stay in cache (128 KiB each)
+_GOLDEN, _MIX1, _MIX2 = np.uint64(0x9E3779B97F4A7C15), np.uint64(0xBF58476D1CE4E5B9), np.uint64(0x94D049BB133111EB)
+
+
+def _row_hashes(X, Y):
+    """A 64-bit hash of every row of [X, Y], shape (N,), read in place (any memory layout).
+
+    Equal rows (as floats: -0.0 equals 0.0) get equal hashes; each column is folded in with a
+    multiply and an xor-shift, and the result finished with splitmix64's mixer. Distinct rows
+    may collide, which _merge_duplicates detects.
+    """
+    N = X.shape[0]
+    h = np.empty(N, dtype=np.uint64)
+    cols = [X[:, j] for j in range(X.shape[1])] + [Y[:, j] for j in range(Y.shape[1])]
+    t = np.empty(min(_HASH_CHUNK, N), dtype=np.uint64)
+    for r0 in range(0, N, _HASH_CHUNK):
+        r1 = min(N, r0 + _HASH_CHUNK)
+        acc, tmp = h[r0:r1], t[: r1 - r0]
+        acc[...] = _GOLDEN
+        for c in cols:
+            np.add(c[r0:r1], 0.0, out=tmp.view(np.float64))  # -0.0 + 0.0 is +0.0
+            acc ^= tmp
+            acc *= _MIX1
+            np.right_shift(acc, np.uint64(32), out=tmp)
+            acc ^= tmp
+        np.right_shift(acc, np.uint64(29), out=tmp)
+        acc ^= tmp
+        acc *= _MIX2
+        np.right_shift(acc, np.uint64(32), out=tmp)
+        acc ^= tmp
+    return h
+
+
+def _has_ties(sorted_hashes):
+    return bool(np.any(sorted_hashes[1:] == sorted_hashes[:-1]))
+
+
+def _merge_sorted(X, Y, w):
+    """The exact merge in lexicographic row order (np.unique on the rows); the fallback when two
+    distinct rows share a hash."""
+    rows = np.ascontiguousarray(np.hstack([X, Y])) + 0.0
+    uniq, inverse = np.unique(rows, axis=0, return_inverse=True)
+    weights = np.bincount(inverse.ravel(), weights=w, minlength=uniq.shape[0])
+    d = X.shape[1]
+    return np.ascontiguousarray(uniq[:, :d]), np.ascontiguousarray(uniq[:, d:]), weights
+
+
 def _merge_duplicates(X, Y, w):
     """Drop zero-weight samples and merge identical (x, y) samples into one, summing weights.
 
-    J is unchanged (a sample of weight w counts as w repeated samples), and the rows come out
-    in one canonical (sorted) order, so that the fit does not depend on the order of the
-    samples, and repeating a sample gives bitwise the same model as weighting it.
+    J is unchanged (a sample of weight w counts as w repeated samples). Without repeated rows
+    and with no weight other than 0 and 1 (the common case) X and Y come back as given, in
+    place and in their order (minus zero-weight rows): no copy, no reordering. Otherwise the
+    merged rows come in a canonical order (by row hash, each group checked row by row; the
+    lexicographic order if two distinct rows share a hash), so such fits do not depend on the
+    order of the samples, and repeating a sample gives bitwise the same model as weighting it.
+    Detecting repeats costs one hashing pass over the rows and one sort of N 64-bit hashes.
     Returns weights None when they are all 1 (the core's unweighted path).
     """
     if w is not None:
         keep = w > 0
-        X, Y, w = X[keep], Y[keep], w[keep]
-    rows = np.ascontiguousarray(np.hstack([X, Y]))
-    uniq, inverse = np.unique(rows, axis=0, return_inverse=True)
-    inverse = inverse.ravel()
-    if uniq.shape[0] == rows.shape[0] and w is None:
+        if not np.all(keep):
+            X, Y, w = X[keep], Y[keep], w[keep]
+        if np.all(w == 1.0):
+            w = None
+    h = _row_hashes(X, Y)
+    if w is None and not _has_ties(np.sort(h)):
+        return X, Y, None
+    # Canonical order: by hash (equal rows are adjacent, distinct rows rarely tie).
+    order = np.argsort(h, kind="stable")
+    hs = h[order]
+    tie = hs[1:] == hs[:-1]
+    if not tie.any():  # weights, no repeats: only the order changes
+        return X[order] + 0.0, Y[order] + 0.0, w[order]  # + 0.0: one sign for zeros, as merged rows have
+    if w is not None:  # equal rows ordered by weight: their sum no longer depends on the input order
+        order = np.lexsort((w, h))
+        hs = h[order]
+    start = np.flatnonzero(np.concatenate([[True], ~tie]))
+    sizes = np.diff(np.append(start, hs.size))
+    first = np.repeat(order[start], sizes)  # for each sorted row, the first row of its group
+    later = first != order
+    a, b = order[later], first[later]
+    if not (np.array_equal(X[a], X[b]) and np.array_equal(Y[a], Y[b])):
+        return _merge_sorted(X, Y, w)  # two distinct rows share a hash
+    weights = np.add.reduceat(w[order], start) if w is not None else sizes.astype(float)
+    if np.all(weights == 1.0):
         weights = None
-    else:
-        weights = np.bincount(inverse, weights=w, minlength=uniq.shape[0])
-        if np.all(weights == 1.0):
-            weights = None
-    d = X.shape[1]
-    return np.ascontiguousarray(uniq[:, :d]), np.ascontiguousarray(uniq[:, d:]), weights
+    return X[order[start]] + 0.0, Y[order[start]] + 0.0, weights  # + 0.0: one sign for the zeros of a group
 
 
 class _QuasiNetBase(BaseEstimator, metaclass=abc.ABCMeta):

@@ -54,35 +54,43 @@ class _Run:
         self.best_x: Optional[np.ndarray] = None
         self._recent: list = []  # (x, f) of the last few evaluations
 
-    def _record(self, p, f, *derivatives):
-        if not (np.isfinite(f) and all(np.all(np.isfinite(d)) for d in derivatives)):
+    def _evaluate(self, call, p):
+        # The core never returns a non-finite cost or gradient: it raises FloatingPointError
+        # naming what overflowed, which gains here the iteration and what the network keeps.
+        try:
+            return call(p)
+        except FloatingPointError as exc:
             raise FloatingPointError(
-                f"the cost or its gradient became non-finite (cost {f}) during iteration {len(self.J) + 1}; "
-                "the network keeps the parameters of the lowest finite cost evaluated"
-            )
+                f"the cost or its gradient became non-finite during iteration {len(self.J) + 1}; "
+                f"the network keeps the parameters of the lowest finite cost evaluated ({exc})"
+            ) from exc
+
+    def _record(self, p, f):
         if f < self.best_f:
             self.best_f, self.best_x = f, np.array(p, dtype=float, copy=True)
         self._recent.append((np.array(p, dtype=float, copy=True), f))
         del self._recent[:-4]
 
     def fun(self, p):
-        f, g = self.fg(p)
-        self._record(p, f, g)
+        f, g = self._evaluate(self.fg, p)
+        self._record(p, f)
         return f, g
 
     def fun_gn(self, p):
-        f, g, G = self.fg.gauss_newton(p)
-        self._record(p, f, g, G)
+        f, g, G = self._evaluate(self.fg.gauss_newton, p)
+        self._record(p, f)
         return f, g, G
 
     def hessp(self, p, v):
-        return self.fg.hessp(p, v)
+        return self._evaluate(lambda q: self.fg.hessp(q, v), p)
 
     def trial_cost(self, p):
-        """A trial step's cost: non-finite is allowed (the step is rejected); finite ones count for the best point."""
-        f = self.fg.cost(p)
-        if np.isfinite(f):
-            self._record(p, f)
+        """A trial step's cost: inf when it overflows (Levenberg-Marquardt then rejects the step)."""
+        try:
+            f = self.fg.cost(p)
+        except FloatingPointError:
+            return np.inf
+        self._record(p, f)
         return f
 
     def iteration(self, xk, *_):
@@ -92,7 +100,11 @@ class _Run:
             f = self.fg.cost(xk)
         self.J.append(float(f))
         if self.test is not None:
-            self.testJ.append(float(self.test.cost(xk)))
+            try:
+                self.testJ.append(float(self.test.cost(xk)))
+            except FloatingPointError:
+                # The test data overflow float64 at xk: the curve records inf and training goes on.
+                self.testJ.append(float("inf"))
         if self.callback is not None:
             self.callback(np.array(xk, copy=True))
 
@@ -211,9 +223,11 @@ class Trainer:
         """Minimise the network's cost on (X, y); record costs per iteration; return SciPy's result.
 
         The network is left with the parameters of the lowest cost seen. If the cost or gradient
-        becomes non-finite, raises :class:`FloatingPointError` naming the iteration, with the
-        network at the best finite point reached. On ``KeyboardInterrupt`` the network also
-        keeps the best point seen before the exception propagates.
+        becomes non-finite (the core's :class:`FloatingPointError`), raises
+        :class:`FloatingPointError` naming the iteration and what overflowed, with the network at
+        the best finite point reached. A test cost that overflows is recorded as inf in ``testJ``.
+        On ``KeyboardInterrupt`` the network also keeps the best point seen before the exception
+        propagates.
         """
         if (X_test is None) != (y_test is None):
             raise ValueError("give both X_test and y_test, or neither")

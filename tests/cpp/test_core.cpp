@@ -336,3 +336,34 @@ TEST(Memory, ManyNetworksAndCallsReleaseEverything) {
 }
 
 }  // namespace
+
+TEST(NonFinite, EveryEntryPointRefusesANonFiniteResultAndNamesIt) {
+  // softplus hidden layer: W1 = [1, 2], no biases, identity output W2 = [1, 1]. Row 1 has
+  // x = 1e308: the hidden unit 1 (2e308) overflows.
+  Network net(make_spec({1, 2, 1}, Activation::Softplus, Activation::Identity, Loss::SSE, false));
+  const std::vector<double> p = {1.0, 2.0, 1.0, 1.0};
+  const std::vector<double> X = {0.5, 1e308}, Y = {0.0, 0.0};
+  std::vector<double> out(2), g(4);
+  const auto message = [](auto&& call) {
+    try {
+      call();
+    } catch (const quasinet::NonFinite& e) {
+      return std::string(e.what());
+    }
+    return std::string("no exception");
+  };
+  const std::string cause = "float64 overflowed in the forward pass: the output of layer 0 (softplus) is inf first at "
+                            "row 1, unit 1";
+  EXPECT_EQ(message([&] { net.forward(out.data(), p.data(), X.data(), 2); }),
+            "forward: the output is inf at row 1, column 0; " + cause);
+  EXPECT_EQ(message([&] { net.cost(p.data(), X.data(), Y.data(), nullptr, 2); }), "cost: the cost is inf; " + cause);
+  Options two;
+  two.threads = 2;
+  two.kernel = Kernel::Reference;
+  EXPECT_EQ(message([&] { net.cost_grad(g.data(), p.data(), X.data(), Y.data(), nullptr, 2, two); }),
+            "cost_grad: the cost is inf; " + cause);
+  // The network stays usable: the first row alone is finite.
+  const double J = net.cost_grad(g.data(), p.data(), X.data(), Y.data(), nullptr, 1);
+  EXPECT_TRUE(std::isfinite(J));
+  for (double v : g) EXPECT_TRUE(std::isfinite(v));
+}
