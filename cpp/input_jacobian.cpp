@@ -1,0 +1,187 @@
+// The input Jacobian J[i, k, j] = d out[i, k] / d X[i, j] of the network, exactly, by the
+// chain rule through every layer, in one of two orders:
+//
+//   Reverse: for each output k a backward pass seeded with e_k, down to the inputs:
+//            g_L = J_f(z_L)^T e_k,  g_{l-1} = J_f(z_{l-1})^T (g_l W_l^T),  J[i, k, :] = g_1 W_1^T.
+//   Forward: for each input j a tangent pushed up from the inputs:
+//            t_1 = J_f(z_1) W_1[j, :],  t_{l+1} = J_f(z_{l+1}) (t_l W_{l+1}),  J[i, :, j] = t_L.
+//
+// Both use the derivatives the gradient uses (activations.h, multiply_by_derivative: written
+// in terms of a = f(z)), so saturated units have absolute, not relative, accuracy ~1e-16.
+// Every (sample, seed) pair is one row of a product: the seeds of several samples are
+// stacked into one (R, K) matrix per layer, R = samples x seeds <= the block's row count, so
+// each layer costs one dgemm, and the workspace the forward pass already leased (delta and
+// delta_prev, B x widest) holds them: nothing is allocated per call once the pool is warm.
+//
+// Dimension letters: N samples, B rows of a block, R stacked seed rows, n_l layer widths.
+#include <algorithm>
+#include <array>
+#include <atomic>
+#include <stdexcept>
+#include <string>
+#include <thread>
+
+#include "network.h"
+#include "parallel.h"
+
+namespace quasinet {
+
+namespace {
+
+// Same thresholds as network.cpp's run_blocks: below this many multiply-adds a second thread
+// costs more than it saves.
+constexpr std::size_t kParallelWork = std::size_t{1} << 19;
+constexpr std::size_t kMaxThreads = 64;
+constexpr std::size_t kChunksPerThread = 4;
+
+// g (n_samples * n_seeds, K): each row times J_f at the row's sample, J_f from a (n_samples, K).
+// J_f is symmetric for every activation here (diagonal, or softmax's diag(a) - a a^T), so this
+// is both the vector-Jacobian product of the reverse order and the Jacobian-vector product
+// of the forward order.
+void times_derivative(Activation f, double* g, const double* a, std::size_t n_samples, std::size_t n_seeds,
+                      std::size_t K) {
+  for (std::size_t i = 0; i < n_samples; ++i)
+    for (std::size_t s = 0; s < n_seeds; ++s) multiply_by_derivative(f, g + (i * n_seeds + s) * K, a + i * K, 1, K);
+}
+
+}  // namespace
+
+Network::JacobianMode Network::jacobian_mode(JacobianMode requested) const {
+  if (requested != JacobianMode::Auto) return requested;
+  // Multiply-adds per sample. Reverse: n_L seeds through every layer's W (the first one
+  // included, it produces the n_0 columns). Forward: n_0 seeds; the first layer's product
+  // with the unit tangents is a copy of W_1's rows (n_0 n_1 element products), the others
+  // are products.
+  const std::vector<std::size_t>& n = spec_.sizes;
+  double layers = 0.0;
+  for (std::size_t l = 1; l + 1 < n.size(); ++l) layers += static_cast<double>(n[l]) * static_cast<double>(n[l + 1]);
+  const double first = static_cast<double>(n[0]) * static_cast<double>(n[1]);
+  const double reverse = static_cast<double>(n_outputs()) * (first + layers);
+  const double forward = static_cast<double>(n_inputs()) * (layers + static_cast<double>(n[1]));
+  return forward < reverse ? JacobianMode::Forward : JacobianMode::Reverse;
+}
+
+void Network::input_jacobian(double* J, const double* params, const double* X, std::size_t N, const Options& opt,
+                             JacobianMode requested) const {
+  if (!J || !params || !X) throw std::invalid_argument("null pointer passed for J, params or X");
+  if (N == 0) throw std::invalid_argument("X has 0 samples: expected at least 1");
+  const JacobianMode mode = jacobian_mode(requested);
+  const std::size_t L = layout_.layers.size();
+  const std::size_t n0 = n_inputs(), nL = n_outputs();
+  const std::size_t seeds = mode == JacobianMode::Reverse ? nL : n0;
+  const Kernel kernel = opt.kernel;
+  // Rows of the stacked seed matrices: the block's row count, which delta and delta_prev
+  // (B x widest) are sized for.
+  const std::size_t B = std::min(block_rows(opt), N);
+
+  // One block of rows [r0, r0 + rows): forward pass, then the seeds in batches of whole
+  // samples (or, with more seeds than B, one sample's seeds in slices of B).
+  const auto block = [&](Workspace& ws, std::size_t r0, std::size_t rows) {
+    const double* x = X + r0 * n0;  // (rows, n0)
+    forward_block(ws, params, x, rows, kernel);
+    const auto batch = [&](std::size_t i0, std::size_t ns, std::size_t k0, std::size_t nk) {
+      // Samples r0+i0 .. r0+i0+ns-1, seeds k0 .. k0+nk-1: R = ns * nk stacked rows.
+      const std::size_t R = ns * nk;
+      double* d = ws.delta.data();            // (R, n_l)
+      double* d_other = ws.delta_prev.data();  // (R, n_l')
+      if (mode == JacobianMode::Reverse) {
+        const double* aL = ws.act(L - 1) + i0 * nL;  // (ns, nL)
+        std::fill(d, d + R * nL, 0.0);
+        for (std::size_t i = 0; i < ns; ++i)
+          for (std::size_t s = 0; s < nk; ++s) d[(i * nk + s) * nL + k0 + s] = 1.0;
+        times_derivative(spec_.output, d, aL, ns, nk, nL);
+        for (std::size_t l = L; l-- > 0;) {
+          const LayerLayout& layer = layout_.layers[l];
+          if (l == 0) {
+            // The last product lands in J itself: rows (i, k0..k0+nk) of sample r0+i0+i are
+            // contiguous there, and so are consecutive whole samples (nk == nL).
+            double* out = J + ((r0 + i0) * nL + k0) * n0;
+            gemm(kernel, false, true, R, n0, layer.n_out, 1.0, d, layer.n_out, params + layer.w, layer.n_out, 0.0,
+                 out, n0);
+            break;
+          }
+          gemm(kernel, false, true, R, layer.n_in, layer.n_out, 1.0, d, layer.n_out, params + layer.w, layer.n_out,
+               0.0, d_other, layer.n_in);
+          times_derivative(spec_.hidden, d_other, ws.act(l - 1) + i0 * layer.n_in, ns, nk, layer.n_in);
+          std::swap(d, d_other);
+        }
+      } else {
+        // t_1: rows of W_1 for the seeded inputs, one copy per sample, through f'(z_1).
+        const LayerLayout& first = layout_.layers[0];
+        const double* W1 = params + first.w;  // (n0, n1)
+        for (std::size_t i = 0; i < ns; ++i)
+          std::copy(W1 + k0 * first.n_out, W1 + (k0 + nk) * first.n_out, d + i * nk * first.n_out);
+        times_derivative(L == 1 ? spec_.output : spec_.hidden, d, ws.act(0) + i0 * first.n_out, ns, nk, first.n_out);
+        for (std::size_t l = 1; l < L; ++l) {
+          const LayerLayout& layer = layout_.layers[l];
+          gemm(kernel, false, false, R, layer.n_out, layer.n_in, 1.0, d, layer.n_in, params + layer.w, layer.n_out,
+               0.0, d_other, layer.n_out);
+          times_derivative(l + 1 == L ? spec_.output : spec_.hidden, d_other, ws.act(l) + i0 * layer.n_out, ns, nk,
+                           layer.n_out);
+          std::swap(d, d_other);
+        }
+        // d (R, nL) holds J[i, :, k0 + s] in row (i, s): transpose into place.
+        for (std::size_t i = 0; i < ns; ++i) {
+          double* Ji = J + (r0 + i0 + i) * nL * n0;  // (nL, n0)
+          for (std::size_t s = 0; s < nk; ++s) {
+            const double* row = d + (i * nk + s) * nL;
+            for (std::size_t k = 0; k < nL; ++k) Ji[k * n0 + k0 + s] = row[k];
+          }
+        }
+      }
+    };
+    if (seeds <= B) {
+      const std::size_t per = B / seeds;  // whole samples per batch
+      for (std::size_t i0 = 0; i0 < rows; i0 += per) batch(i0, std::min(per, rows - i0), 0, seeds);
+    } else {
+      for (std::size_t i0 = 0; i0 < rows; ++i0)
+        for (std::size_t k0 = 0; k0 < seeds; k0 += B) batch(i0, 1, k0, std::min(B, seeds - k0));
+    }
+  };
+
+  const std::size_t n_blocks = (N + B - 1) / B;
+  std::size_t threads = std::min(opt.threads ? opt.threads : default_threads(), kMaxThreads);
+  if (N * layout_.n_params * seeds < kParallelWork) threads = 1;
+  const std::size_t n_chunks = threads == 1 ? 1 : std::min({kChunksPerThread * threads, n_blocks, kMaxThreads});
+
+  // Every chunk writes its own rows of J: no reduction, the result does not depend on the
+  // thread count.
+  struct Ctx {
+    const Network* self;
+    decltype(block)* fn;
+    const Options* opt;
+    std::size_t N, B, n_blocks, n_chunks;
+    std::thread::id caller;
+    std::array<std::unique_ptr<Workspace>, kMaxThreads> ws;
+    std::atomic<bool> abort{false};
+  } ctx{this, &block, &opt, N, B, n_blocks, n_chunks, std::this_thread::get_id(), {}, {}};
+  struct Guard {
+    Ctx& c;
+    ~Guard() {
+      for (auto& w : c.ws)
+        if (w) c.self->give_back(std::move(w));
+    }
+  } guard{ctx};
+  for (std::size_t c = 0; c < n_chunks; ++c) ctx.ws[c] = lease(B);
+
+  const auto task = [](void* p, std::size_t c) {
+    Ctx& x = *static_cast<Ctx*>(p);
+    const std::size_t first = c * x.n_blocks / x.n_chunks, last = (c + 1) * x.n_blocks / x.n_chunks;
+    const bool on_caller = std::this_thread::get_id() == x.caller;
+    for (std::size_t b = first; b < last; ++b) {
+      if (x.abort.load(std::memory_order_relaxed)) return;
+      if (b > 0 && on_caller && x.opt->interrupt.fn && x.opt->interrupt.fn(x.opt->interrupt.ctx)) {
+        x.abort.store(true);
+        throw Interrupted();
+      }
+      const std::size_t r0 = b * x.B;
+      (*x.fn)(*x.ws[c], r0, std::min(x.B, x.N - r0));
+    }
+  };
+  if (n_chunks == 1)
+    task(&ctx, 0);
+  else
+    ThreadPool::instance().run(n_chunks, threads, task, &ctx);
+}
+
+}  // namespace quasinet
