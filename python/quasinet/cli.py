@@ -151,7 +151,9 @@ class _Progress:
 
 def _cmd_train(args, out: TextIO, err: TextIO) -> int:
     from . import io
+    from .metrics import r2_score
     from .network import Network
+    from .scaling import standardisation
     from .train import EarlyStopping, Trainer
 
     t0 = time.perf_counter()
@@ -203,9 +205,9 @@ def _cmd_train(args, out: TextIO, err: TextIO) -> int:
     perm = rng.permutation(n)
     tr, va = perm[n_val:], perm[:n_val]
 
-    x_off, x_sc = io.standardisation(X[tr])
+    x_off, x_sc = standardisation(X[tr])
     scale_y = not classification and out_act in ("identity", "linear")
-    y_off, y_sc = io.standardisation(Y[tr]) if scale_y else (None, None)
+    y_off, y_sc = standardisation(Y[tr]) if scale_y else (None, None)
     Xs = (X - x_off) / x_sc
     Ys = (Y - y_off) / y_sc if scale_y else Y
 
@@ -257,7 +259,7 @@ def _cmd_train(args, out: TextIO, err: TextIO) -> int:
         summary[f"{part}_accuracy"] = acc
         lines.append(f"accuracy on the {part} part: {acc:.4f}")
     else:
-        r2 = io.r2_score(Y[rows_for_metric], model.predict(X[rows_for_metric]))
+        r2 = r2_score(Y[rows_for_metric], model.predict(X[rows_for_metric]))
         # R^2 of a constant target is undefined: null in the model file (JSON has no NaN).
         summary[f"{part}_r2"] = {t: None if np.isnan(v) else float(v) for t, v in zip(targets, r2)}
         lines.append(f"R^2 on the {part} part: " + ", ".join(

@@ -7,7 +7,7 @@ from typing import Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-from . import _core
+from . import _core, modelfile
 
 #: Hidden-layer activations (aliases: ``logistic`` for sigmoid, ``linear`` for identity).
 ACTIVATIONS = ("sigmoid", "tanh", "relu", "softplus", "identity")
@@ -293,9 +293,7 @@ class Network:
 
         The format (versioned ``.npz`` with a JSON header) is described in :mod:`quasinet.io`.
         """
-        from . import io
-
-        io.save(path, self)
+        modelfile.write(path, modelfile.header(self._spec(), self.n_params), {"params": self._params})
 
     def __getstate__(self) -> dict:
         return {"spec": self._spec(), "params": self._params.copy()}

@@ -52,8 +52,9 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
         "quasinet.sklearn needs scikit-learn >= 1.6: pip install 'quasinet[sklearn]'"
     ) from exc
 
-from .io import class_probabilities, standardisation
+from .metrics import class_probabilities
 from .network import ACTIVATIONS, Network
+from .scaling import standardisation
 from .train import STOPPABLE_METHODS, EarlyStopping, Trainer, check_int, method_name
 
 __all__ = ["QuasiNetClassifier", "QuasiNetRegressor"]
