@@ -119,6 +119,13 @@ class Model:
         out = self.net.forward(self.transform_inputs(X))
         return out if self.y_offset is None else out * self.y_scale + self.y_offset
 
+    def input_jacobian(self, X) -> np.ndarray:
+        """Derivatives of :meth:`predict` with respect to X (original units), shape (samples, outputs, inputs)."""
+        J = self.net.input_jacobian(self.transform_inputs(X))
+        if self.x_scale is not None:
+            J = J / self.x_scale
+        return J if self.y_scale is None else J * self.y_scale[:, None]
+
     def predict_proba(self, X) -> np.ndarray:
         """Class probabilities, shape (samples, n_classes), for a classifier."""
         if self.classes is None:

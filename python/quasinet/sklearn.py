@@ -57,7 +57,7 @@ from .network import ACTIVATIONS, Network
 from .scaling import standardisation
 from .train import STOPPABLE_METHODS, EarlyStopping, Trainer, check_int, method_name
 
-__all__ = ["QuasiNetClassifier", "QuasiNetRegressor"]
+__all__ = ["QuasiNetClassifier", "QuasiNetRegressor", "from_sklearn"]
 
 
 def _real_param(name, value, low, high=np.inf, *, low_open=False, high_open=False):
@@ -292,6 +292,22 @@ class _QuasiNetBase(BaseEstimator, metaclass=abc.ABCMeta):
         X = validate_data(self, X, reset=False, dtype=np.float64)
         return self.network_.forward((X - self.x_mean_) / self.x_scale_)
 
+    def input_jacobian(self, X) -> np.ndarray:
+        """Derivatives of the predictions with respect to the features, in original units.
+
+        Returns an array of shape (n_samples, n_outputs, n_features): for a regressor
+        ``d predict(X)[i, k] / d X[i, j]`` (also when y was 1-D, then n_outputs is 1), for a
+        classifier ``d predict_proba(X)[i, k] / d X[i, j]``. Exact (the core's backward pass
+        to the inputs, :meth:`quasinet.Network.input_jacobian`), through the stored scaling.
+        """
+        check_is_fitted(self, "network_")
+        X = validate_data(self, X, reset=False, dtype=np.float64)
+        J = self.network_.input_jacobian((X - self.x_mean_) / self.x_scale_) / self.x_scale_
+        return self._output_jacobian(J)
+
+    def _output_jacobian(self, J):
+        return J
+
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.sparse = False
@@ -437,6 +453,9 @@ class QuasiNetRegressor(RegressorMixin, _QuasiNetBase):
         out = self._forward(X) * self.y_scale_ + self.y_mean_
         return out.ravel() if self._y_ndim == 1 else out
 
+    def _output_jacobian(self, J):
+        return J * self.y_scale_[:, None]
+
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.target_tags.multi_output = True
@@ -518,6 +537,10 @@ class QuasiNetClassifier(ClassifierMixin, _QuasiNetBase):
         """Class probabilities, shape (n_samples, n_classes), columns in the order of ``classes_``."""
         return class_probabilities(self._forward(X))
 
+    def _output_jacobian(self, J):
+        # One sigmoid output p: predict_proba is [1 - p, p].
+        return np.concatenate([-J, J], axis=1) if J.shape[1] == 1 else J
+
     def predict_log_proba(self, X) -> np.ndarray:
         """Logarithms of :meth:`predict_proba`."""
         with np.errstate(divide="ignore"):
@@ -527,3 +550,112 @@ class QuasiNetClassifier(ClassifierMixin, _QuasiNetBase):
         """The most probable class for each sample."""
         proba = self.predict_proba(X)  # checks that the estimator is fitted
         return self.classes_[np.argmax(proba, axis=1)]
+
+
+# -- scikit-learn's own MLPs ------------------------------------------------------------------------
+_SKLEARN_ACTIVATIONS = {"identity": "identity", "logistic": "sigmoid", "tanh": "tanh", "relu": "relu"}
+
+
+def from_sklearn(estimator, *, l2=0.0):
+    """A fitted :class:`QuasiNetRegressor` or :class:`QuasiNetClassifier` computing the same function
+    as a fitted scikit-learn ``MLPRegressor`` or ``MLPClassifier``.
+
+    The weights are copied (scikit-learn's ``coefs_[l]`` (n_l, n_{l+1}) and ``intercepts_`` are
+    quasinet's layout), with no input or target scaling (``standardize=False``), so ``predict``
+    and ``predict_proba`` agree with scikit-learn's to rounding (about 1e-15), and the result
+    can be checked, fine-tuned (``fit`` starts afresh, though) and exported like any fitted
+    estimator. Supported: any hidden activation; regressors with one or several outputs;
+    classifiers with two classes (one sigmoid output, the probability of ``classes_[1]``) or
+    more (softmax). Only the fitted function is taken over: the solver's state (momentum,
+    Adam moments, ``partial_fit`` bookkeeping) is not.
+
+    Parameters
+    ----------
+    estimator : sklearn.neural_network.MLPRegressor or MLPClassifier, fitted
+    l2 : float, default=0.0
+        The ``l2`` of the returned estimator (its penalty if trained further). scikit-learn's
+        ``alpha`` is a penalty on the *mean* loss, alpha / (2 n_samples) * sum W^2 (and its
+        squared error is also averaged over outputs), so it has no fixed equivalent here.
+
+    Returns
+    -------
+    QuasiNetRegressor or QuasiNetClassifier
+
+    Raises
+    ------
+    TypeError
+        If ``estimator`` is not a scikit-learn MLP.
+    ValueError
+        If it is not fitted, is a multilabel classifier (several independent sigmoid outputs,
+        which :class:`QuasiNetClassifier` does not model), or holds inconsistent or non-finite
+        weights.
+    """
+    from sklearn.neural_network import MLPClassifier, MLPRegressor
+
+    if not isinstance(estimator, (MLPRegressor, MLPClassifier)):
+        raise TypeError(
+            f"from_sklearn expects a fitted sklearn.neural_network.MLPRegressor or MLPClassifier, "
+            f"got {type(estimator).__name__}"
+        )
+    name = type(estimator).__name__
+    if not hasattr(estimator, "coefs_") or not hasattr(estimator, "out_activation_"):
+        raise ValueError(f"the {name} is not fitted: call its fit before from_sklearn")
+    l2 = _real_param("l2", l2, 0.0)
+    if estimator.activation not in _SKLEARN_ACTIVATIONS:
+        raise ValueError(f"{name} activation must be one of {sorted(_SKLEARN_ACTIVATIONS)}, got {estimator.activation!r}")
+    coefs = [np.asarray(W, dtype=np.float64) for W in estimator.coefs_]
+    intercepts = [np.asarray(b, dtype=np.float64) for b in estimator.intercepts_]
+    if len(coefs) < 1 or len(coefs) != len(intercepts):
+        raise ValueError(f"{name} has {len(coefs)} weight matrices and {len(intercepts)} bias vectors")
+    sizes = [coefs[0].shape[0]] + [W.shape[1] for W in coefs]
+    for l, (W, b) in enumerate(zip(coefs, intercepts)):
+        if W.ndim != 2 or W.shape[0] != sizes[l] or b.shape != (W.shape[1],):
+            raise ValueError(f"{name} layer {l}: weights {W.shape} and biases {b.shape} do not chain")
+        if not (np.all(np.isfinite(W)) and np.all(np.isfinite(b))):
+            raise ValueError(f"{name} layer {l} holds NaN or infinite weights")
+    n_out = sizes[-1]
+    out_act = estimator.out_activation_
+    if isinstance(estimator, MLPClassifier):
+        classes = np.asarray(estimator.classes_)
+        if out_act == "logistic" and n_out == 1 and classes.size == 2:
+            net_out, loss = "sigmoid", "binary_crossentropy"
+        elif out_act == "softmax" and n_out == classes.size >= 3:
+            net_out, loss = "softmax", "softmax_crossentropy"
+        elif out_act == "logistic":
+            raise ValueError(
+                f"MLPClassifier with {n_out} sigmoid outputs is a multilabel classifier; "
+                "QuasiNetClassifier supports binary and multiclass (one label per sample) only"
+            )
+        else:
+            raise ValueError(f"MLPClassifier with output activation {out_act!r}, {n_out} outputs and "
+                             f"{classes.size} classes is not supported")
+        est = QuasiNetClassifier(loss=loss)
+        est.classes_ = classes.copy()
+    else:
+        if out_act != "identity":
+            raise ValueError(f"MLPRegressor with output activation {out_act!r} is not supported (expected 'identity')")
+        net_out, loss = "identity", "mse"
+        est = QuasiNetRegressor(output_activation="identity", loss=loss)
+        est.y_mean_, est.y_scale_ = np.zeros(n_out), np.ones(n_out)
+        est._y_ndim = 1 if n_out == 1 else 2  # scikit-learn's predict returns 1-D for one output
+    est.set_params(hidden_layer_sizes=tuple(sizes[1:-1]), activation=_SKLEARN_ACTIVATIONS[estimator.activation],
+                   l2=l2, standardize=False, max_iter=int(estimator.max_iter), random_state=estimator.random_state)
+    net = Network(sizes, activation=est.activation, output_activation=net_out, loss=loss, l2=l2)
+    for W_dst, b_dst, W, b in zip(net.weights, net.biases, coefs, intercepts):
+        W_dst[...] = W
+        b_dst[...] = b
+    est.network_ = net
+    est.n_features_in_ = sizes[0]
+    if hasattr(estimator, "feature_names_in_"):
+        est.feature_names_in_ = np.asarray(estimator.feature_names_in_).copy()
+    est.x_mean_, est.x_scale_ = np.zeros(sizes[0]), np.ones(sizes[0])
+    est.n_iter_ = int(getattr(estimator, "n_iter_", 0))
+    # Training history in scikit-learn's units is not J: left empty rather than mislabelled.
+    est.loss_curve_, est.validation_curve_ = [], []
+    est.loss_ = None
+    est.best_validation_loss_ = None
+    est.stopped_early_ = False
+    est.n_outputs_ = n_out
+    est.out_activation_ = net.output_activation
+    est.loss_function_ = loss
+    return est
