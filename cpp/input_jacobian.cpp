@@ -6,12 +6,12 @@
 //   Forward: for each input j a tangent pushed up from the inputs:
 //            t_1 = J_f(z_1) W_1[j, :],  t_{l+1} = J_f(z_{l+1}) (t_l W_{l+1}),  J[i, :, j] = t_L.
 //
-// Both use the derivatives the gradient uses (activations.h, multiply_by_derivative: written
-// in terms of a = f(z)), so saturated units have absolute, not relative, accuracy ~1e-16.
+// Both use f'(z) computed from z (activations.h, derivative), not from a = f(z) as the
+// gradient does, so saturated units keep their relative accuracy.
 // Every (sample, seed) pair is one row of a product: the seeds of several samples are
 // stacked into one (R, K) matrix per layer, R = samples x seeds <= the block's row count, so
-// each layer costs one dgemm, and the workspace the forward pass already leased (delta and
-// delta_prev, B x widest) holds them: nothing is allocated per call once the pool is warm.
+// each layer costs one dgemm, and the workspace of the forward pass (delta and delta_prev,
+// B x widest) holds them: nothing is allocated per call once the pool is warm.
 //
 // Dimension letters: N samples, B rows of a block, R stacked seed rows, n_l layer widths.
 #include <algorithm>
@@ -34,17 +34,62 @@ constexpr std::size_t kParallelWork = std::size_t{1} << 19;
 constexpr std::size_t kMaxThreads = 64;
 constexpr std::size_t kChunksPerThread = 4;
 
-// g (n_samples * n_seeds, K): each row times J_f at the row's sample, J_f from a (n_samples, K).
-// J_f is symmetric for every activation here (diagonal, or softmax's diag(a) - a a^T), so this
-// is both the vector-Jacobian product of the reverse order and the Jacobian-vector product
-// of the forward order.
-void times_derivative(Activation f, double* g, const double* a, std::size_t n_samples, std::size_t n_seeds,
+// g (n_samples * n_seeds, K): each row times J_f at the row's sample, given D (n_samples, K):
+// f'(z) for an elementwise f, the probabilities p for softmax. J_f is symmetric for every
+// activation here (diagonal, or softmax's diag(p) - p p^T), so this is both the
+// vector-Jacobian product of the reverse order and the Jacobian-vector product of the
+// forward order.
+void times_derivative(Activation f, double* g, const double* D, std::size_t n_samples, std::size_t n_seeds,
                       std::size_t K) {
-  for (std::size_t i = 0; i < n_samples; ++i)
-    for (std::size_t s = 0; s < n_seeds; ++s) multiply_by_derivative(f, g + (i * n_seeds + s) * K, a + i * K, 1, K);
+  for (std::size_t i = 0; i < n_samples; ++i) {
+    const double* d = D + i * K;
+    for (std::size_t s = 0; s < n_seeds; ++s) {
+      double* row = g + (i * n_seeds + s) * K;
+      if (f == Activation::Softmax) {
+        double dot = 0.0;
+        for (std::size_t j = 0; j < K; ++j) dot += d[j] * row[j];
+        for (std::size_t j = 0; j < K; ++j) row[j] = d[j] * (row[j] - dot);
+      } else if (f != Activation::Identity) {
+        for (std::size_t j = 0; j < K; ++j) row[j] *= d[j];
+      }
+    }
+  }
 }
 
 }  // namespace
+
+// The forward pass of one block, keeping f'(z) of every layer (softmax: p) in ws.act(l), from
+// z itself: accurate to the last bits also where a unit saturates (a(1 - a) from a rounded
+// a = 1 - 1e-17 would be 0). The activations themselves pass through ws.delta and
+// ws.delta_prev (B x widest), which the seeds reuse afterwards.
+void Network::forward_derivatives(Workspace& ws, const double* params, const double* x, std::size_t rows,
+                                  Kernel kernel) const {
+  const std::size_t L = layout_.layers.size();
+  const Math math = kernel == Kernel::Reference ? Math::Std : Math::Fast;
+  const double* in = x;       // (B, n_in): the previous layer's activations
+  double* a = ws.delta.data();  // (B, n_out) this layer's activations
+  double* a_other = ws.delta_prev.data();
+  for (std::size_t l = 0; l < L; ++l) {
+    const LayerLayout& layer = layout_.layers[l];
+    const Activation f = l + 1 == L ? spec_.output : spec_.hidden;
+    double* z = ws.act(l);  // (B, n_out)
+    const std::size_t n = rows * layer.n_out;
+    gemm(kernel, false, false, rows, layer.n_out, layer.n_in, 1.0, in, layer.n_in, params + layer.w, layer.n_out, 0.0,
+         z, layer.n_out);
+    if (spec_.bias) bias_activate(Activation::Identity, z, params + layer.b, rows, layer.n_out);
+    if (f == Activation::Softmax) {
+      bias_activate(f, z, nullptr, rows, layer.n_out, math);  // only ever the output layer
+      break;
+    }
+    if (l + 1 < L) {
+      std::copy(z, z + n, a);
+      bias_activate(f, a, nullptr, rows, layer.n_out, math);
+    }
+    for (std::size_t i = 0; i < n; ++i) z[i] = derivative(f, z[i]);
+    in = a;
+    std::swap(a, a_other);
+  }
+}
 
 Network::JacobianMode Network::jacobian_mode(JacobianMode requested) const {
   if (requested != JacobianMode::Auto) return requested;
@@ -74,22 +119,42 @@ void Network::input_jacobian(double* J, const double* params, const double* X, s
   // (B x widest) are sized for.
   const std::size_t B = std::min(block_rows(opt), N);
 
-  // One block of rows [r0, r0 + rows): forward pass, then the seeds in batches of whole
-  // samples (or, with more seeds than B, one sample's seeds in slices of B).
+  // One block of rows [r0, r0 + rows): a forward pass that keeps, per layer, the derivative
+  // f'(z) (softmax: the probabilities) in ws.act(l) instead of the activation, then the
+  // seeds in batches of whole samples (or, with more seeds than B, one sample's seeds in
+  // slices of B).
   const auto block = [&](Workspace& ws, std::size_t r0, std::size_t rows) {
     const double* x = X + r0 * n0;  // (rows, n0)
-    forward_block(ws, params, x, rows, kernel);
+    forward_derivatives(ws, params, x, rows, kernel);
     const auto batch = [&](std::size_t i0, std::size_t ns, std::size_t k0, std::size_t nk) {
       // Samples r0+i0 .. r0+i0+ns-1, seeds k0 .. k0+nk-1: R = ns * nk stacked rows.
       const std::size_t R = ns * nk;
       double* d = ws.delta.data();            // (R, n_l)
       double* d_other = ws.delta_prev.data();  // (R, n_l')
       if (mode == JacobianMode::Reverse) {
-        const double* aL = ws.act(L - 1) + i0 * nL;  // (ns, nL)
-        std::fill(d, d + R * nL, 0.0);
-        for (std::size_t i = 0; i < ns; ++i)
-          for (std::size_t s = 0; s < nk; ++s) d[(i * nk + s) * nL + k0 + s] = 1.0;
-        times_derivative(spec_.output, d, aL, ns, nk, nL);
+        const double* dL = ws.act(L - 1) + i0 * nL;  // (ns, nL) f'(z) or p
+        if (spec_.output == Activation::Softmax) {
+          // d p_k / d z_j = p_k (delta_jk - p_j), with 1 - p_k summed as the other
+          // probabilities: a confident p_k = 1 - 1e-9 keeps the relative accuracy of 1 - p_k.
+          for (std::size_t i = 0; i < ns; ++i) {
+            const double* p = dL + i * nL;
+            for (std::size_t s = 0; s < nk; ++s) {
+              const std::size_t k = k0 + s;
+              double* row = d + (i * nk + s) * nL;
+              double others = 0.0;
+              for (std::size_t j = 0; j < nL; ++j) {
+                row[j] = -p[k] * p[j];
+                if (j != k) others += p[j];
+              }
+              row[k] = p[k] * others;
+            }
+          }
+        } else {
+          std::fill(d, d + R * nL, 0.0);
+          for (std::size_t i = 0; i < ns; ++i)
+            for (std::size_t s = 0; s < nk; ++s) d[(i * nk + s) * nL + k0 + s] = 1.0;
+          times_derivative(spec_.output, d, dL, ns, nk, nL);
+        }
         for (std::size_t l = L; l-- > 0;) {
           const LayerLayout& layer = layout_.layers[l];
           if (l == 0) {

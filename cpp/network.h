@@ -84,6 +84,9 @@ class Network {
   void input_jacobian(double* J, const double* params /* (P) */, const double* X /* (N, n_0) */, std::size_t N,
                       const Options& opt = {}, JacobianMode mode = JacobianMode::Auto) const;
   JacobianMode jacobian_mode(JacobianMode requested) const;
+  // forward_block for input_jacobian: leaves f'(z) (softmax: p) of layer l in ws.act(l).
+  void forward_derivatives(Workspace& ws, const double* params, const double* x /* (B, n_0) */, std::size_t rows,
+                           Kernel kernel) const;
 
   // The cost J (see losses.h); w (N) are optional sample weights (null: all ones).
   double cost(const double* params, const double* X /* (N, n_0) */, const double* Y /* (N, n_L) */,
