@@ -243,9 +243,9 @@ class Network:
         -------
         ndarray of shape (n_samples, n_outputs, n_inputs)
             ``J[i, k, j] = d forward(X)[i, k] / d X[i, j]``, for every activation and output
-            activation (softmax included). The activation derivatives are those of the gradient
-            (written in terms of the activations, e.g. a(1 - a) for sigmoid), so saturated units
-            are accurate to about 1e-16 absolutely. Relu's derivative at exactly 0 is taken as 0.
+            activation (softmax included). The activation derivatives are computed from the
+            pre-activations z (e.g. sigmoid's as e / (1 + e)^2 with e = exp(-|z|)), so saturated
+            units keep their relative accuracy. Relu's derivative at exactly 0 is taken as 0.
         """
         if not isinstance(mode, str):
             raise TypeError(f"mode must be a string, got {type(mode).__name__}")

@@ -15,7 +15,7 @@ exactly the stored doubles, no decimal rounding), needs nothing but ``<math.h>``
 ``const size_t NAME_n_inputs, NAME_n_outputs``
 
 The arithmetic mirrors the core's reference kernel (the same activation formulas, the bias
-added after the product, the derivatives written in terms of the activations), so the
+added after the product, the derivatives computed from the pre-activations), so the
 outputs equal quasinet's to rounding (the tests ask for 1e-13). It compiles cleanly with
 ``cc -std=c99 -O2 -Wall -Wextra -Werror -shared -fPIC``. Stack use per call: the activations
 of one sample plus two vectors of the widest layer, in doubles.
@@ -59,12 +59,18 @@ _APPLY = {
     "relu": "({z} > 0.0 ? {z} : 0.0)",
     "identity": "{z}",
 }
+# f'(z) from z, as cpp/activations.cpp's derivative(): no cancellation in saturated units.
+_DERIV_FN = """static double P_derivative(double z) {
+BODY
+}"""
 _DERIV = {
-    "sigmoid": "{a} * (1.0 - {a})",
-    "tanh": "(1.0 - {a}) * (1.0 + {a})",
-    "relu": "({a} > 0.0 ? 1.0 : 0.0)",
-    "softplus": "-expm1(-{a})",
-    "identity": "1.0",
+    "sigmoid": """  const double e = exp(-fabs(z));
+  return e / ((1.0 + e) * (1.0 + e));""",
+    "softplus": """  const double e = exp(-fabs(z));
+  return z >= 0.0 ? 1.0 / (1.0 + e) : e / (1.0 + e);""",
+    "tanh": """  const double c = cosh(z);
+  return 1.0 / (c * c);""",
+    "relu": """  return z > 0.0 ? 1.0 : 0.0;""",
 }
 
 
@@ -140,6 +146,9 @@ def c_source(obj, *, name: str = "quasinet_model") -> str:
         if a in _ACTIVATE:
             w(_ACTIVATE[a].replace("P_", f"{P}_"))
             w("")
+        if a in _DERIV:
+            w(_DERIV_FN.replace("P_derivative", f"{P}_{a}_derivative").replace("BODY", _DERIV[a]))
+            w("")
 
     offsets, total = [], 0
     for n in sizes[1:]:
@@ -148,8 +157,9 @@ def c_source(obj, *, name: str = "quasinet_model") -> str:
     widest = max(sizes[1:])
 
     # -- forward pass of one sample ----------------------------------------------------------
-    w(f"/* One sample: x ({sizes[0]}) -> the activations of every layer, concatenated in acts ({total}). */")
-    w(f"static void {P}_forward1(const double *x, double *acts) {{")
+    w(f"/* One sample: x ({sizes[0]}) -> the pre-activations and activations of every layer, each")
+    w(f"   concatenated over the layers in zs ({total}) and acts ({total}). */")
+    w(f"static void {P}_forward1(const double *x, double *zs, double *acts) {{")
     w("  size_t i, j;")
     if model.x_offset is not None:
         w(f"  double xs[{sizes[0]}];")
@@ -169,6 +179,7 @@ def c_source(obj, *, name: str = "quasinet_model") -> str:
         if biases[l] is not None:
             w(f"      z += {P}_b{l}[j];")
         if act == "softmax":
+            w(f"      zs[{offsets[l]} + j] = z;")
             w("      a[j] = z;")
             w("    }")
             w("    {")
@@ -183,6 +194,7 @@ def c_source(obj, *, name: str = "quasinet_model") -> str:
             w(f"      for (j = 0; j < {n_out}; ++j) a[j] *= inv;")
             w("    }")
         else:
+            w(f"      zs[{offsets[l]} + j] = z;")
             w(f"      a[j] = {_APPLY[act].format(z='z').replace('P_', f'{P}_')};")
             w("    }")
         w("  }")
@@ -192,10 +204,10 @@ def c_source(obj, *, name: str = "quasinet_model") -> str:
     # -- predict -------------------------------------------------------------------------------
     nL, n0 = sizes[-1], sizes[0]
     w(f"void {P}_predict(const double *X, size_t n, double *Y) {{")
-    w(f"  double acts[{total}];")
+    w(f"  double zs[{total}], acts[{total}];")
     w("  size_t r, k;")
     w("  for (r = 0; r < n; ++r) {")
-    w(f"    {P}_forward1(X + r * {n0}, acts);")
+    w(f"    {P}_forward1(X + r * {n0}, zs, acts);")
     w(f"    for (k = 0; k < {nL}; ++k) {{")
     if model.y_offset is not None:
         w(f"      Y[r * {nL} + k] = acts[{offsets[-1]} + k] * {P}_y_scale[k] + {P}_y_offset[k];")
@@ -207,36 +219,37 @@ def c_source(obj, *, name: str = "quasinet_model") -> str:
     w("")
 
     # -- input Jacobian: one backward pass per output ---------------------------------------
-    def deriv(act: str, a: str) -> str:
-        return _DERIV[act].format(a=a)
+    def deriv(act: str, z: str) -> str:
+        return "1.0" if act == "identity" else f"{P}_{act}_derivative({z})"
 
     w(f"void {P}_input_jacobian(const double *X, size_t n, double *J) {{")
-    w(f"  double acts[{total}], d[{widest}], dp[{widest}];")
+    w(f"  double zs[{total}], acts[{total}], d[{widest}], dp[{widest}];")
     w("  size_t r, k, i, j;")
     w("  for (r = 0; r < n; ++r) {")
-    w(f"    {P}_forward1(X + r * {n0}, acts);")
+    w(f"    {P}_forward1(X + r * {n0}, zs, acts);")
     w(f"    for (k = 0; k < {nL}; ++k) {{")
-    w(f"      const double *aL = acts + {offsets[-1]};")
     w("      /* d = d out_k / d z of the output layer */")
     if output == "softmax":
-        w(f"      for (j = 0; j < {nL}; ++j) d[j] = aL[j] * ((j == k ? 1.0 : 0.0) - aL[k]);")
+        w(f"      const double *p = acts + {offsets[-1]};")
+        w("      double others = 0.0;  /* 1 - p[k] as the sum of the other probabilities */")
+        w(f"      for (j = 0; j < {nL}; ++j) {{")
+        w("        d[j] = -p[k] * p[j];")
+        w("        if (j != k) others += p[j];")
+        w("      }")
+        w("      d[k] = p[k] * others;")
     else:
         w(f"      for (j = 0; j < {nL}; ++j) d[j] = 0.0;")
-        w(f"      d[k] = {deriv(output, 'aL[k]')};")
-        if output == "identity":
-            w("      (void)aL;")
+        w(f"      d[k] = {deriv(output, f'zs[{offsets[-1]} + k]')};")
     for l in range(L - 1, 0, -1):
         n_in, n_out = sizes[l], sizes[l + 1]
         w("      {")
-        if hidden != "identity":
-            w(f"        const double *a = acts + {offsets[l - 1]};")
         w(f"        for (i = 0; i < {n_in}; ++i) {{")
         w("          double s = 0.0;")
         w(f"          for (j = 0; j < {n_out}; ++j) s += d[j] * {P}_W{l}[i * {n_out} + j];")
         if hidden == "identity":
             w("          dp[i] = s;")
         else:
-            w(f"          dp[i] = s * ({deriv(hidden, 'a[i]')});")
+            w(f"          dp[i] = s * {deriv(hidden, f'zs[{offsets[l - 1]} + i]')};")
         w("        }")
         w(f"        for (i = 0; i < {n_in}; ++i) d[i] = dp[i];")
         w("      }")
