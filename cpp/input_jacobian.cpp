@@ -56,6 +56,26 @@ void times_derivative(Activation f, double* g, const double* D, std::size_t n_sa
   }
 }
 
+// The same for softmax in the forward order, without cancellation: with sum_m p_m = 1,
+// p_k (t_k - sum_m p_m t_m) = p_k sum_{m != k} p_m (t_k - t_m), which keeps the relative
+// accuracy of a saturated output (p_k = 1 - 1e-9) that the first form loses. O(K^2) per row.
+void times_softmax_jacobian(double* g, const double* P, std::size_t n_samples, std::size_t n_seeds, std::size_t K,
+                            double* row_copy /* (K) */) {
+  for (std::size_t i = 0; i < n_samples; ++i) {
+    const double* p = P + i * K;
+    for (std::size_t s = 0; s < n_seeds; ++s) {
+      double* row = g + (i * n_seeds + s) * K;
+      std::copy(row, row + K, row_copy);
+      for (std::size_t k = 0; k < K; ++k) {
+        double sum = 0.0;
+        for (std::size_t m = 0; m < K; ++m)
+          if (m != k) sum += p[m] * (row_copy[k] - row_copy[m]);
+        row[k] = p[k] * sum;
+      }
+    }
+  }
+}
+
 }  // namespace
 
 // The forward pass of one block, keeping f'(z) of every layer (softmax: p) in ws.act(l), from
@@ -102,7 +122,10 @@ Network::JacobianMode Network::jacobian_mode(JacobianMode requested) const {
   for (std::size_t l = 1; l + 1 < n.size(); ++l) layers += static_cast<double>(n[l]) * static_cast<double>(n[l + 1]);
   const double first = static_cast<double>(n[0]) * static_cast<double>(n[1]);
   const double reverse = static_cast<double>(n_outputs()) * (first + layers);
-  const double forward = static_cast<double>(n_inputs()) * (layers + static_cast<double>(n[1]));
+  double forward = static_cast<double>(n_inputs()) * (layers + static_cast<double>(n[1]));
+  // The forward order's softmax step is quadratic in the outputs (times_softmax_jacobian).
+  if (spec_.output == Activation::Softmax)
+    forward += static_cast<double>(n_inputs()) * static_cast<double>(n_outputs()) * static_cast<double>(n_outputs());
   return forward < reverse ? JacobianMode::Forward : JacobianMode::Reverse;
 }
 
@@ -176,14 +199,18 @@ void Network::input_jacobian(double* J, const double* params, const double* X, s
         const double* W1 = params + first.w;  // (n0, n1)
         for (std::size_t i = 0; i < ns; ++i)
           std::copy(W1 + k0 * first.n_out, W1 + (k0 + nk) * first.n_out, d + i * nk * first.n_out);
-        times_derivative(L == 1 ? spec_.output : spec_.hidden, d, ws.act(0) + i0 * first.n_out, ns, nk, first.n_out);
-        for (std::size_t l = 1; l < L; ++l) {
+        for (std::size_t l = 0; l < L; ++l) {
           const LayerLayout& layer = layout_.layers[l];
-          gemm(kernel, false, false, R, layer.n_out, layer.n_in, 1.0, d, layer.n_in, params + layer.w, layer.n_out,
-               0.0, d_other, layer.n_out);
-          times_derivative(l + 1 == L ? spec_.output : spec_.hidden, d_other, ws.act(l) + i0 * layer.n_out, ns, nk,
-                           layer.n_out);
-          std::swap(d, d_other);
+          if (l > 0) {
+            gemm(kernel, false, false, R, layer.n_out, layer.n_in, 1.0, d, layer.n_in, params + layer.w, layer.n_out,
+                 0.0, d_other, layer.n_out);
+            std::swap(d, d_other);
+          }
+          const double* D = ws.act(l) + i0 * layer.n_out;  // (ns, n_out) f'(z) or p
+          if (l + 1 == L && spec_.output == Activation::Softmax)
+            times_softmax_jacobian(d, D, ns, nk, nL, ws.z_out.data());
+          else
+            times_derivative(l + 1 == L ? spec_.output : spec_.hidden, d, D, ns, nk, layer.n_out);
         }
         // d (R, nL) holds J[i, :, k0 + s] in row (i, s): transpose into place.
         for (std::size_t i = 0; i < ns; ++i) {
