@@ -30,9 +30,9 @@ CC = shutil.which("cc") or shutil.which("gcc")
 CFLAGS = ["-std=c99", "-O2", "-Wall", "-Wextra", "-Werror", "-shared", "-fPIC"]
 
 
-def _model(hidden, output, seed=0, scaled=True, sizes=(3, 6, 5, 2)):
+def _model(hidden, output, seed=0, scaled=True, sizes=(3, 6, 5, 2), bias=True):
     rng = np.random.default_rng(seed)
-    net = qn.Network(list(sizes), activation=hidden, output_activation=output, seed=seed)
+    net = qn.Network(list(sizes), activation=hidden, output_activation=output, bias=bias, seed=seed)
     net.params[...] += 0.3 * rng.normal(size=net.n_params)
     if not scaled:
         return qio.Model(net)
@@ -74,18 +74,24 @@ def _session(proto):
 
 # -- ONNX -------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("hidden,output", COMBOS)
-def test_onnx_equals_quasinet_for_every_activation(hidden, output, tmp_path):
-    model = _model(hidden, output, seed=1)
+@pytest.mark.parametrize("variant", ["scaled", "bare network without biases"])
+def test_onnx_equals_quasinet_for_every_activation(hidden, output, variant, tmp_path):
+    if variant == "scaled":
+        model = _model(hidden, output, seed=1)
+        obj = model
+    else:
+        model = _model(hidden, output, seed=1, scaled=False, bias=False)
+        obj = model.net
     X = np.random.default_rng(2).normal(size=(200, 3)) * 3
     want = model.predict(X)
     bound = _error_bound(model, X)
-    proto = to_onnx(model, tmp_path / "m.onnx")
+    proto = to_onnx(obj, tmp_path / "m.onnx")
     onnx.checker.check_model(onnx.load(tmp_path / "m.onnx"), full_check=True)
     assert [o.name for o in proto.graph.output] == ["predictions"]
     got = _session(proto).run(None, {"X": X})[0]
     assert got.dtype == np.float64 and got.shape == want.shape
     _assert_outputs(got, want, bound, 1e-12)
-    got32 = _session(to_onnx(model, dtype="float32")).run(None, {"X": X.astype(np.float32)})[0]
+    got32 = _session(to_onnx(obj, dtype="float32")).run(None, {"X": X.astype(np.float32)})[0]
     assert got32.dtype == np.float32
     _assert_outputs(got32.astype(np.float64), want, bound, 1e-5)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import List, Optional
 
 import numpy as np
@@ -50,14 +51,15 @@ def deployable(obj) -> Deployable:
         return Deployable(obj)
     if isinstance(obj, Model):
         return Deployable(obj.net, obj.x_offset, obj.x_scale, obj.y_offset, obj.y_scale, obj.classes)
-    to_model = getattr(obj, "to_model", None)
-    if to_model is not None and type(obj).__module__ == "quasinet.sklearn":
+    # A fitted estimator: quasinet.sklearn is imported if one exists (it needs scikit-learn).
+    estimators = sys.modules.get("quasinet.sklearn")
+    if estimators is not None and isinstance(obj, estimators._QuasiNetBase):
+        from sklearn.exceptions import NotFittedError
+
         try:
-            model = to_model()
-        except Exception as exc:  # NotFittedError and its kin
-            if type(exc).__name__ == "NotFittedError":
-                raise ValueError(f"the {type(obj).__name__} is not fitted: call fit (or from_sklearn) first") from None
-            raise
+            model = obj.to_model()
+        except NotFittedError:
+            raise ValueError(f"the {type(obj).__name__} is not fitted: call fit (or from_sklearn) first") from None
         return deployable(model)
     raise TypeError(
         "expected a quasinet.Network, a quasinet.io.Model or a fitted QuasiNetRegressor/QuasiNetClassifier, "
