@@ -15,25 +15,15 @@
 //
 // Dimension letters: N samples, B rows of a block, R stacked seed rows, n_l layer widths.
 #include <algorithm>
-#include <array>
-#include <atomic>
 #include <cmath>
 #include <stdexcept>
-#include <string>
-#include <thread>
 
 #include "network.h"
-#include "parallel.h"
+#include "network_detail.h"
 
 namespace quasinet {
 
 namespace {
-
-// Same thresholds as network.cpp's run_blocks: below this many multiply-adds a second thread
-// costs more than it saves.
-constexpr std::size_t kParallelWork = std::size_t{1} << 19;
-constexpr std::size_t kMaxThreads = 64;
-constexpr std::size_t kChunksPerThread = 4;
 
 // g (n_samples * n_seeds, K): each row times J_f at the row's sample, given D (n_samples, K):
 // f'(z) for an elementwise f, the probabilities p for softmax. J_f is symmetric for every
@@ -104,7 +94,7 @@ double fast_derivative(Activation f, double z) {
 void Network::forward_derivatives(Workspace& ws, const double* params, const double* x, std::size_t rows,
                                   Kernel kernel) const {
   const std::size_t L = layout_.layers.size();
-  const Math math = kernel == Kernel::Reference ? Math::Std : Math::Fast;
+  const Math math = detail::math_for(kernel);
   const double* in = x;       // (B, n_in): the previous layer's activations
   double* a = ws.delta.data();  // (B, n_out) this layer's activations
   double* a_other = ws.delta_prev.data();
@@ -154,8 +144,8 @@ Network::JacobianMode Network::jacobian_mode(JacobianMode requested) const {
 
 void Network::input_jacobian(double* J, const double* params, const double* X, std::size_t N, const Options& opt,
                              JacobianMode requested) const {
-  if (!J || !params || !X) throw std::invalid_argument("null pointer passed for J, params or X");
-  if (N == 0) throw std::invalid_argument("X has 0 samples: expected at least 1");
+  if (!J) throw std::invalid_argument("null pointer passed for J");
+  detail::check_call(params, X, N);
   const JacobianMode mode = jacobian_mode(requested);
   const std::size_t L = layout_.layers.size();
   const std::size_t n0 = n_inputs(), nL = n_outputs();
@@ -254,49 +244,12 @@ void Network::input_jacobian(double* J, const double* params, const double* X, s
     }
   };
 
-  const std::size_t n_blocks = (N + B - 1) / B;
-  std::size_t threads = std::min(opt.threads ? opt.threads : default_threads(), kMaxThreads);
-  if (N * layout_.n_params * seeds < kParallelWork) threads = 1;
-  const std::size_t n_chunks = threads == 1 ? 1 : std::min({kChunksPerThread * threads, n_blocks, kMaxThreads});
-
-  // Every chunk writes its own rows of J: no reduction, the result does not depend on the
-  // thread count.
-  struct Ctx {
-    const Network* self;
-    decltype(block)* fn;
-    const Options* opt;
-    std::size_t N, B, n_blocks, n_chunks;
-    std::thread::id caller;
-    std::array<std::unique_ptr<Workspace>, kMaxThreads> ws;
-    std::atomic<bool> abort{false};
-  } ctx{this, &block, &opt, N, B, n_blocks, n_chunks, std::this_thread::get_id(), {}, {}};
-  struct Guard {
-    Ctx& c;
-    ~Guard() {
-      for (auto& w : c.ws)
-        if (w) c.self->give_back(std::move(w));
-    }
-  } guard{ctx};
-  for (std::size_t c = 0; c < n_chunks; ++c) ctx.ws[c] = lease(B);
-
-  const auto task = [](void* p, std::size_t c) {
-    Ctx& x = *static_cast<Ctx*>(p);
-    const std::size_t first = c * x.n_blocks / x.n_chunks, last = (c + 1) * x.n_blocks / x.n_chunks;
-    const bool on_caller = std::this_thread::get_id() == x.caller;
-    for (std::size_t b = first; b < last; ++b) {
-      if (x.abort.load(std::memory_order_relaxed)) return;
-      if (b > 0 && on_caller && x.opt->interrupt.fn && x.opt->interrupt.fn(x.opt->interrupt.ctx)) {
-        x.abort.store(true);
-        throw Interrupted();
-      }
-      const std::size_t r0 = b * x.B;
-      (*x.fn)(*x.ws[c], r0, std::min(x.B, x.N - r0));
-    }
-  };
-  if (n_chunks == 1)
-    task(&ctx, 0);
-  else
-    ThreadPool::instance().run(n_chunks, threads, task, &ctx);
+  // Every block writes its own rows of J: nothing to reduce, and the result does not depend
+  // on the thread count.
+  run_blocks(nullptr, N, opt, [&](Workspace& ws, double*, std::size_t r0, std::size_t rows) {
+    block(ws, r0, rows);
+    return 0.0;
+  });
 }
 
 }  // namespace quasinet
