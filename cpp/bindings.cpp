@@ -384,6 +384,41 @@ PYBIND11_MODULE(_core, m) {
           py::arg("params"), py::arg("X"), py::kw_only(), py::arg("block_rows") = 0, py::arg("threads") = 0,
           py::arg("kernel") = "auto")
       .def(
+          "input_jacobian",
+          [](const Network& net, py::handle params, py::handle X, const std::string& mode, std::size_t block_rows,
+             std::size_t threads, const std::string& kernel) {
+            Network::JacobianMode m;
+            if (mode == "auto")
+              m = Network::JacobianMode::Auto;
+            else if (mode == "reverse")
+              m = Network::JacobianMode::Reverse;
+            else if (mode == "forward")
+              m = Network::JacobianMode::Forward;
+            else
+              throw py::value_error("mode must be 'auto', 'reverse' or 'forward', got '" + mode + "'");
+            Array p = check_params(net, params);
+            Array x = check_X(net, X);
+            const auto N = static_cast<std::size_t>(x.shape(0));
+            Array out({static_cast<py::ssize_t>(N), static_cast<py::ssize_t>(net.n_outputs()),
+                       static_cast<py::ssize_t>(net.n_inputs())});
+            double* o = out.mutable_data();
+            run_core(net, N, make_options(block_rows, threads, kernel), [&](const quasinet::Options& opt) {
+              net.input_jacobian(o, p.data(), x.data(), N, opt, m);
+              return 0;
+            });
+            return out;
+          },
+          py::arg("params"), py::arg("X"), py::kw_only(), py::arg("mode") = "auto", py::arg("block_rows") = 0,
+          py::arg("threads") = 0, py::arg("kernel") = "auto",
+          "J (N, n_outputs, n_inputs): J[i, k, j] = d out[i, k] / d X[i, j].")
+      .def_property_readonly(
+          "jacobian_mode",
+          [](const Network& net) {
+            return net.jacobian_mode(Network::JacobianMode::Auto) == Network::JacobianMode::Forward ? "forward"
+                                                                                                   : "reverse";
+          },
+          "The order input_jacobian(mode='auto') uses for this architecture.")
+      .def(
           "cost",
           [](const Network& net, py::handle params, py::handle X, py::handle Y, py::handle w, std::size_t block_rows,
              std::size_t threads, const std::string& kernel) {

@@ -89,6 +89,17 @@ class Network {
   void forward(double* out, const double* params /* (P) */, const double* X /* (N, n_0) */, std::size_t N,
                const Options& opt = {}) const;
 
+  // J (N, n_L, n_0): J[i, k, j] = d out[i, k] / d X[i, j], exact (input_jacobian.cpp).
+  // Reverse: one backward pass to the inputs per output; Forward: one tangent per input;
+  // Auto: whichever needs fewer multiply-adds for this architecture.
+  enum class JacobianMode { Auto, Reverse, Forward };
+  void input_jacobian(double* J, const double* params /* (P) */, const double* X /* (N, n_0) */, std::size_t N,
+                      const Options& opt = {}, JacobianMode mode = JacobianMode::Auto) const;
+  JacobianMode jacobian_mode(JacobianMode requested) const;
+  // forward_block for input_jacobian: leaves f'(z) (softmax: p) of layer l in ws.act(l).
+  void forward_derivatives(Workspace& ws, const double* params, const double* x /* (B, n_0) */, std::size_t rows,
+                           Kernel kernel) const;
+
   // The cost J (see losses.h); w (N) are optional sample weights (null: all ones).
   double cost(const double* params, const double* X /* (N, n_0) */, const double* Y /* (N, n_L) */,
               const double* w /* (N) or null */, std::size_t N, const Options& opt = {}) const;

@@ -463,13 +463,13 @@ def bad_calls(draw):
 @seed(SEED)
 @settings(FUZZ, max_examples=N_BAD)
 @given(case=bad_calls(), entry=st.sampled_from(["cost", "cost_grad", "bind", "forward", "train", "gauss_newton",
-                                                "hessp", "jacobian", "train-LM"]))
+                                                "hessp", "jacobian", "input_jacobian", "train-LM"]))
 def test_bad_input_raises_documented_errors(case, entry):
     net, what, fault, args, expected, pattern = case
     before = net.get_params()
-    if entry in ("forward", "jacobian"):
+    if entry in ("forward", "jacobian", "input_jacobian"):
         if what != "X" or fault == "rows":
-            # forward and jacobian take X alone, and this X is valid.
+            # forward and the Jacobians take X alone, and this X is valid.
             assert getattr(net, entry)(args["X"]).shape[:2] == (args["X"].shape[0], net.layer_sizes[-1])
             return
         call = lambda: getattr(net, entry)(args["X"])  # noqa: E731
@@ -619,6 +619,9 @@ def test_regression_huge_block_rows_does_not_overflow_the_workspace():
     assert J == J0
     np.testing.assert_array_equal(g, g0)
     np.testing.assert_array_equal(net._core.forward(net.params, X, block_rows=2**62), net.forward(X))
+    for mode in ("reverse", "forward"):
+        np.testing.assert_array_equal(net._core.input_jacobian(net.params, X, mode=mode, block_rows=2**62),
+                                      net.input_jacobian(X, mode=mode))
 
 
 def test_regression_subnormal_weight_sum_is_refused_not_nan():

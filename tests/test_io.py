@@ -11,6 +11,8 @@ import pytest
 import quasinet
 from quasinet import Network
 from quasinet import io as qio
+from quasinet.metrics import class_probabilities, r2_score
+from quasinet.scaling import standardisation
 
 
 def _net(**kw):
@@ -360,12 +362,12 @@ def test_save_into_a_missing_directory_and_file_permissions(tmp_path):
 def test_standardisation_keeps_constant_columns_and_weights_like_repetition():
     rng = np.random.default_rng(0)
     A = np.column_stack([rng.normal(3.0, 2.0, size=50), np.full(50, 7.0), np.full(50, 1e9) + 1e-6 * rng.normal(size=50)])
-    mean, std = qio.standardisation(A)
+    mean, std = standardisation(A)
     np.testing.assert_array_equal(mean, A.mean(axis=0))
     assert std[0] == A[:, 0].std() and std[1] == 1.0 and std[2] == 1.0  # rounding noise is not scaled up
     w = rng.integers(1, 4, size=50)
-    mean_w, std_w = qio.standardisation(A, w.astype(float))
-    mean_r, std_r = qio.standardisation(np.repeat(A, w, axis=0))
+    mean_w, std_w = standardisation(A, w.astype(float))
+    mean_r, std_r = standardisation(np.repeat(A, w, axis=0))
     np.testing.assert_allclose(mean_w, mean_r, rtol=1e-14)
     np.testing.assert_allclose(std_w, std_r, rtol=1e-12)
 
@@ -373,16 +375,16 @@ def test_standardisation_keeps_constant_columns_and_weights_like_repetition():
 def test_r2_score_per_column_and_undefined_for_constant_targets():
     y = np.array([[1.0, 5.0], [2.0, 5.0], [4.0, 5.0]])
     p = np.array([[1.5, 5.5], [2.0, 4.0], [3.0, 5.0]])
-    r2 = qio.r2_score(y, p)
+    r2 = r2_score(y, p)
     assert r2.shape == (2,) and r2[0] == pytest.approx(1 - 1.25 / (14 / 3), rel=1e-15) and np.isnan(r2[1])
-    assert qio.r2_score(y[:, 0], p[:, 0]) == r2[0] and isinstance(qio.r2_score(y[:, 0], y[:, 0]), float)
-    assert qio.r2_score(y[:, 0], y[:, 0]) == 1.0
+    assert r2_score(y[:, 0], p[:, 0]) == r2[0] and isinstance(r2_score(y[:, 0], y[:, 0]), float)
+    assert r2_score(y[:, 0], y[:, 0]) == 1.0
     with pytest.raises(ValueError, match=r"same 1-D or 2-D shape, got \(3, 2\) and \(3,\)"):
-        qio.r2_score(y, p[:, 0])
+        r2_score(y, p[:, 0])
 
 
 def test_class_probabilities():
     out = np.array([[0.25], [1.0]])
-    np.testing.assert_array_equal(qio.class_probabilities(out), [[0.75, 0.25], [0.0, 1.0]])
+    np.testing.assert_array_equal(class_probabilities(out), [[0.75, 0.25], [0.0, 1.0]])
     soft = np.array([[0.2, 0.3, 0.5]])
-    assert qio.class_probabilities(soft) is soft
+    assert class_probabilities(soft) is soft

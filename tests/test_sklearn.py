@@ -414,7 +414,7 @@ def test_save_as_a_model_file(tmp_path):
     np.testing.assert_array_equal(model.predict(X), reg.predict(X))
     assert model.inputs == ["x0", "x1", "x2"] and model.targets == ["y0", "y1"]
     Xc, yc = _classification(k=3)
-    clf = QuasiNetClassifier(hidden_layer_sizes=(4,), l2=1e-2, random_state=0).fit(Xc, yc)
+    clf = QuasiNetClassifier(hidden_layer_sizes=(4,), l2=1e-2, random_state=0, moderate=False).fit(Xc, yc)
     clf.save(tmp_path / "c.qnet")
     model = qio.load_model(tmp_path / "c.qnet")
     np.testing.assert_array_equal(model.predict_proba(Xc), clf.predict_proba(Xc))

@@ -32,6 +32,18 @@ class Network:
     def forward(
         self, params: ArrayLike, X: ArrayLike, *, block_rows: int = 0, threads: int = 0, kernel: str = "auto"
     ) -> NDArray[np.float64]: ...
+    def input_jacobian(
+        self,
+        params: ArrayLike,
+        X: ArrayLike,
+        *,
+        mode: str = "auto",
+        block_rows: int = 0,
+        threads: int = 0,
+        kernel: str = "auto",
+    ) -> NDArray[np.float64]: ...
+    @property
+    def jacobian_mode(self) -> str: ...
     def cost(
         self,
         params: ArrayLike,

@@ -1,4 +1,4 @@
-"""The ``quasinet`` command line: ``train``, ``predict`` and ``info`` on CSV data, and ``demo``."""
+"""The ``quasinet`` command line: ``train``, ``predict`` and ``info`` on CSV data, ``export``, and ``demo``."""
 
 from __future__ import annotations
 
@@ -151,7 +151,9 @@ class _Progress:
 
 def _cmd_train(args, out: TextIO, err: TextIO) -> int:
     from . import io
+    from .metrics import r2_score
     from .network import Network
+    from .scaling import standardisation
     from .train import EarlyStopping, Trainer
 
     t0 = time.perf_counter()
@@ -203,9 +205,9 @@ def _cmd_train(args, out: TextIO, err: TextIO) -> int:
     perm = rng.permutation(n)
     tr, va = perm[n_val:], perm[:n_val]
 
-    x_off, x_sc = io.standardisation(X[tr])
+    x_off, x_sc = standardisation(X[tr])
     scale_y = not classification and out_act in ("identity", "linear")
-    y_off, y_sc = io.standardisation(Y[tr]) if scale_y else (None, None)
+    y_off, y_sc = standardisation(Y[tr]) if scale_y else (None, None)
     Xs = (X - x_off) / x_sc
     Ys = (Y - y_off) / y_sc if scale_y else Y
 
@@ -257,7 +259,7 @@ def _cmd_train(args, out: TextIO, err: TextIO) -> int:
         summary[f"{part}_accuracy"] = acc
         lines.append(f"accuracy on the {part} part: {acc:.4f}")
     else:
-        r2 = io.r2_score(Y[rows_for_metric], model.predict(X[rows_for_metric]))
+        r2 = r2_score(Y[rows_for_metric], model.predict(X[rows_for_metric]))
         # R^2 of a constant target is undefined: null in the model file (JSON has no NaN).
         summary[f"{part}_r2"] = {t: None if np.isnan(v) else float(v) for t, v in zip(targets, r2)}
         lines.append(f"R^2 on the {part} part: " + ", ".join(
@@ -370,6 +372,34 @@ def _cmd_info(args, out: TextIO, err: TextIO) -> int:
     return 0
 
 
+EXPORT_FORMATS = ("onnx", "c")
+
+
+def _cmd_export(args, out: TextIO, err: TextIO) -> int:
+    if args.format not in EXPORT_FORMATS:
+        raise UserError(f"unknown format {args.format!r}: expected one of {', '.join(EXPORT_FORMATS)}")
+    model = _load_model(args.model)
+    out_dir = os.path.dirname(os.path.abspath(args.out))
+    if not os.path.isdir(out_dir):
+        raise UserError(f"cannot write {args.out}: no such directory {out_dir}")
+    try:
+        if args.format == "onnx":
+            try:
+                from .export.onnx import to_onnx
+            except ImportError:
+                raise UserError("--format onnx needs the onnx package: pip install 'quasinet[export]'") from None
+            to_onnx(model, args.out, dtype=args.dtype)
+        else:
+            from .export.c import to_c
+
+            to_c(model, args.out, name=args.name)
+    except (ValueError, TypeError) as exc:
+        raise UserError(str(exc)) from None
+    net = model.net
+    print(f"{'-'.join(map(str, net.layer_sizes))} network written to {args.out} ({args.format})", file=out)
+    return 0
+
+
 def _cmd_demo(args, out: TextIO, err: TextIO) -> int:
     from . import demo
 
@@ -427,6 +457,19 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("info", help="describe a saved model")
     p.add_argument("model", metavar="MODEL.qnet")
     p.set_defaults(func=_cmd_info)
+
+    p = sub.add_parser("export", help="export a saved model to ONNX or to a standalone C file",
+                       description="Export a saved model with its scaling: --format onnx writes an ONNX model "
+                                   "(needs the onnx package), --format c one self-contained C99 file with "
+                                   "NAME_predict and NAME_input_jacobian.")
+    p.add_argument("model", metavar="MODEL.qnet")
+    p.add_argument("--format", required=True, metavar="{onnx,c}", help="onnx or c")
+    p.add_argument("--out", required=True, metavar="PATH", help="file to write (.onnx or .c)")
+    p.add_argument("--dtype", choices=("float64", "float32"), default="float64",
+                   help="onnx: element type of the graph (default float64)")
+    p.add_argument("--name", default="quasinet_model",
+                   help="c: prefix of the exported C symbols (default quasinet_model)")
+    p.set_defaults(func=_cmd_export)
     return parser
 
 

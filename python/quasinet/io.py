@@ -36,16 +36,15 @@ from __future__ import annotations
 import json
 import numbers
 import os
-import tempfile
 import zipfile
 from typing import Any, Dict, List, Optional, Sequence, Union
 
 import numpy as np
 
+from . import modelfile
+from .metrics import class_probabilities
+from .modelfile import FORMAT, VERSION
 from .network import ACTIVATIONS, LOSSES, OUTPUT_ACTIVATIONS, Network
-
-FORMAT = "quasinet-model"
-VERSION = 1
 
 #: Refuse networks wider or larger than this when loading: a hostile header could ask for any
 #: size, and a compressed member can expand about 1000-fold; 1e8 parameters are 800 MB, far
@@ -120,6 +119,13 @@ class Model:
         out = self.net.forward(self.transform_inputs(X))
         return out if self.y_offset is None else out * self.y_scale + self.y_offset
 
+    def input_jacobian(self, X) -> np.ndarray:
+        """Derivatives of :meth:`predict` with respect to X (original units), shape (samples, outputs, inputs)."""
+        J = self.net.input_jacobian(self.transform_inputs(X))
+        if self.x_scale is not None:
+            J = J / self.x_scale
+        return J if self.y_scale is None else J * self.y_scale[:, None]
+
     def predict_proba(self, X) -> np.ndarray:
         """Class probabilities, shape (samples, n_classes), for a classifier."""
         if self.classes is None:
@@ -169,44 +175,6 @@ def _names(names, n, what) -> Optional[List[str]]:
     return names
 
 
-# -- scaling, scores and probabilities (shared by the CLI, the estimators and the plots) ---------
-def standardisation(A, weights=None):
-    """Column means and standard deviations of A (n_samples, n_columns), weighted if ``weights``.
-
-    A constant (or nearly constant) column gets standard deviation 1, not its rounding noise,
-    so it stays as it is instead of being blown up. Returns (mean, std), each (n_columns,).
-    """
-    A = np.asarray(A, dtype=float)
-    if weights is None:
-        mean, std = A.mean(axis=0), A.std(axis=0)
-    else:
-        mean = np.average(A, axis=0, weights=weights)
-        std = np.sqrt(np.average((A - mean) ** 2, axis=0, weights=weights))
-    std[std <= 1e-12 * np.maximum(1.0, np.abs(mean))] = 1.0
-    return mean, std
-
-
-def r2_score(y_true, y_pred):
-    """Coefficient of determination 1 - sum (y - yhat)^2 / sum (y - mean y)^2, per column.
-
-    For 1-D input a float, for (n_samples, n_outputs) an array of n_outputs; NaN where the
-    targets are constant (R^2 is undefined there).
-    """
-    y, p = np.asarray(y_true, dtype=float), np.asarray(y_pred, dtype=float)
-    if y.shape != p.shape or y.ndim not in (1, 2):
-        raise ValueError(f"y_true and y_pred must have the same 1-D or 2-D shape, got {y.shape} and {p.shape}")
-    ss_tot = np.sum((y - y.mean(axis=0)) ** 2, axis=0)
-    ss_res = np.sum((y - p) ** 2, axis=0)
-    r2 = 1.0 - ss_res / np.where(ss_tot > 0, ss_tot, 1.0)
-    r2 = np.where(ss_tot > 0, r2, np.nan)
-    return float(r2) if y.ndim == 1 else r2
-
-
-def class_probabilities(out: np.ndarray) -> np.ndarray:
-    """Network outputs as class probabilities: one sigmoid output p becomes the columns [1 - p, p]."""
-    return np.hstack([1.0 - out, out]) if out.shape[1] == 1 else out
-
-
 # -- writing ------------------------------------------------------------------------------------
 def save(path: PathLike, net: Network, *, x_offset=None, x_scale=None, y_offset=None, y_scale=None,
          inputs=None, targets=None, classes=None, info=None) -> None:
@@ -216,38 +184,17 @@ def save(path: PathLike, net: Network, *, x_offset=None, x_scale=None, y_offset=
     sees half a file. See the module docstring for the format.
     """
     model = Model(net, x_offset, x_scale, y_offset, y_scale, inputs, targets, classes, info)
-    header = dict(format=FORMAT, version=VERSION, n_params=net.n_params, **net._spec())
+    header = modelfile.header(net._spec(), net.n_params)
     for key in ("inputs", "targets", "classes"):
         if getattr(model, key) is not None:
             header[key] = getattr(model, key)
     if model.info:
         header["info"] = model.info
-    try:
-        text = json.dumps(header, allow_nan=False, sort_keys=True)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"the model's header is not plain JSON (info, classes): {exc}") from None
-    arrays = {"header": np.frombuffer(text.encode("utf-8"), dtype=np.uint8),
-              "params": np.ascontiguousarray(net.params, dtype="<f8")}
+    arrays = {"params": net.params}
     for key in _VECTORS:
         if getattr(model, key) is not None:
-            arrays[key] = np.ascontiguousarray(getattr(model, key), dtype="<f8")
-    path = os.fspath(path)
-    directory = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(directory):
-        raise FileNotFoundError(f"cannot write {path}: no such directory {directory}")
-    fd, tmp = tempfile.mkstemp(prefix=".quasinet-", suffix=".tmp", dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
-        # mkstemp makes the file private (0600); give it the permissions of an ordinary new file.
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+            arrays[key] = getattr(model, key)
+    modelfile.write(path, header, arrays)
 
 
 # -- reading ------------------------------------------------------------------------------------

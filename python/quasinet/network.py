@@ -7,7 +7,7 @@ from typing import Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-from . import _core
+from . import _core, modelfile
 
 #: Hidden-layer activations (aliases: ``logistic`` for sigmoid, ``linear`` for identity).
 ACTIVATIONS = ("sigmoid", "tanh", "relu", "softplus", "identity")
@@ -267,6 +267,30 @@ class Network:
 
     predict = forward
 
+    def input_jacobian(self, X, *, mode: str = "auto") -> np.ndarray:
+        """Derivatives of the outputs with respect to the inputs, computed exactly by the core.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_inputs)
+        mode : {"auto", "reverse", "forward"}
+            ``reverse``: one backward pass to the inputs per output; ``forward``: one tangent
+            per input pushed through the layers; ``auto`` (default) picks the one with fewer
+            multiply-adds for this architecture (reverse unless there are fewer inputs than
+            outputs, roughly). Both give the same numbers up to rounding.
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_outputs, n_inputs)
+            ``J[i, k, j] = d forward(X)[i, k] / d X[i, j]``, for every activation and output
+            activation (softmax included). The activation derivatives are computed from the
+            pre-activations z (e.g. sigmoid's as e / (1 + e)^2 with e = exp(-|z|)), so saturated
+            units keep their relative accuracy. Relu's derivative at exactly 0 is taken as 0.
+        """
+        if not isinstance(mode, str):
+            raise TypeError(f"mode must be a string, got {type(mode).__name__}")
+        return self._core.input_jacobian(self._params, X, mode=mode)
+
     def cost(self, X, y, sample_weight=None) -> float:
         """The cost J (see the class docstring) at the current parameters.
 
@@ -362,9 +386,7 @@ class Network:
 
         The format (versioned ``.npz`` with a JSON header) is described in :mod:`quasinet.io`.
         """
-        from . import io
-
-        io.save(path, self)
+        modelfile.write(path, modelfile.header(self._spec(), self.n_params), {"params": self._params})
 
     def __getstate__(self) -> dict:
         return {"spec": self._spec(), "params": self._params.copy()}

@@ -17,7 +17,7 @@ try:
 except ImportError as exc:  # pragma: no cover - depends on the environment
     raise ImportError("quasinet.plot needs matplotlib: pip install 'quasinet[plot]'") from exc
 
-from . import _core, io
+from . import _core, metrics
 
 __all__ = ["activations", "cost_curves", "error_histogram", "regression", "save"]
 
@@ -61,8 +61,8 @@ def cost_curves(J: Sequence[float], validation: Optional[Sequence[float]] = None
 
 
 def r2_score(y_true, y_pred) -> float:
-    """Coefficient of determination of one target (:func:`quasinet.io.r2_score`); NaN for constant targets."""
-    return io.r2_score(_vector(y_true, "y_true"), _vector(y_pred, "y_pred"))
+    """Coefficient of determination of one target (:func:`quasinet.metrics.r2_score`); NaN for constant targets."""
+    return metrics.r2_score(_vector(y_true, "y_true"), _vector(y_pred, "y_pred"))
 
 
 def regression(y_true, y_pred, *, ax=None, title: str = "Predicted vs target"):

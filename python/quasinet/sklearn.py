@@ -58,8 +58,9 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
     ) from exc
 
 from . import evidence
-from .io import class_probabilities, standardisation
+from .metrics import class_probabilities
 from .network import ACTIVATIONS, Network
+from .scaling import standardisation
 from .train import STOPPABLE_METHODS, EarlyStopping, Trainer, check_int, method_name
 
 #: ``method="auto"`` trains by Bayesian regularisation (``BR``) when the network (with
@@ -69,7 +70,7 @@ BR_MAX_PARAMS = 2000
 #: Hidden layers of ``hidden_layer_sizes="auto"`` for methods other than BR.
 DEFAULT_HIDDEN = (32,)
 
-__all__ = ["QuasiNetClassifier", "QuasiNetRegressor"]
+__all__ = ["QuasiNetClassifier", "QuasiNetRegressor", "from_sklearn"]
 
 
 def _real_param(name, value, low, high=np.inf, *, low_open=False, high_open=False):
@@ -465,6 +466,38 @@ class _QuasiNetBase(BaseEstimator, metaclass=abc.ABCMeta):
         Xs = self._standardised_X(X)  # checks that the estimator is fitted
         return self.network_.forward(Xs)
 
+    def input_jacobian(self, X) -> np.ndarray:
+        """Derivatives of the predictions with respect to the features, in original units.
+
+        Returns an array of shape (n_samples, n_outputs, n_features): for a regressor
+        ``d predict(X)[i, k] / d X[i, j]`` (also when y was 1-D, then n_outputs is 1), for a
+        classifier ``d predict_proba(X)[i, k] / d X[i, j]``. Exact (the core's backward pass
+        to the inputs, :meth:`quasinet.Network.input_jacobian`), through the stored scaling; for
+        a committee, the mean of its networks' Jacobians. Not available for moderated
+        probabilities (a classifier trained by BR with ``moderate=True``): ValueError.
+        """
+        Xs = self._standardised_X(X)  # checks that the estimator is fitted
+        self._check_single_map("input_jacobian")
+        nets = [m for m, _, _ in self.members_] if len(getattr(self, "members_", [])) > 1 else [self.network_]
+        J = np.mean([net.input_jacobian(Xs) for net in nets], axis=0) / self.x_scale_
+        return self._output_jacobian(J)
+
+    def _moderated(self) -> bool:
+        return bool(getattr(self, "members_", None)) and bool(getattr(self, "moderate", False))
+
+    def _check_single_map(self, what, committee_ok=True):
+        """ValueError when ``what`` cannot reproduce the predictions: moderated probabilities, or
+        (unless ``committee_ok``) a committee of several networks."""
+        if self._moderated():
+            raise ValueError(f"{what} needs the network's own probabilities, but this classifier moderates them "
+                             "with the posterior (moderate=True); set_params(moderate=False) first")
+        if not committee_ok and len(getattr(self, "members_", [])) > 1:
+            raise ValueError(f"{what} holds one network, but this estimator averages a committee of "
+                             f"{len(self.members_)}; fit with committee=1")
+
+    def _output_jacobian(self, J):
+        return J
+
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.sparse = False
@@ -637,7 +670,7 @@ class QuasiNetRegressor(RegressorMixin, _QuasiNetBase):
         if not getattr(self, "members_", None):
             check_is_fitted(self, "network_")
             raise ValueError(f"return_std needs a model trained by Bayesian regularisation (method 'BR'), "
-                             f"this one was trained by {self.method_}")
+                             f"this one was trained by {getattr(self, 'method_', 'another method')}")
         Xs = self._standardised_X(X)
         means, variances = [], []
         for net, cov, beta in self.members_:
@@ -654,6 +687,9 @@ class QuasiNetRegressor(RegressorMixin, _QuasiNetBase):
         if self._y_ndim == 1:
             return out.ravel(), std.ravel()
         return out, std
+
+    def _output_jacobian(self, J):
+        return J * self.y_scale_[:, None]
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -748,19 +784,20 @@ class QuasiNetClassifier(ClassifierMixin, _QuasiNetBase):
         the weights are poorly determined. A committee averages its members' probabilities.
         """
         members = getattr(self, "members_", None)
-        if not members:
+        if not members or (len(members) == 1 and not self.moderate):
             return class_probabilities(self._forward(X))
         Xs = self._standardised_X(X)
+        if not self.moderate:
+            return np.mean([class_probabilities(net.forward(Xs)) for net, _, _ in members], axis=0)
         probs = []
         for net, cov, _ in members:
             twin = Network(**{**net._spec(), "output_activation": "identity", "loss": "sse"})
             twin.set_params(net.params)
             z = twin.forward(Xs)
-            if self.moderate:
-                s2 = np.empty_like(z)
-                for chunk in self._chunks(Xs.shape[0]):
-                    s2[chunk] = evidence.predictive_variance(twin.jacobian(Xs[chunk]), cov)
-                z = z / np.sqrt(1.0 + np.pi * s2 / 8.0)
+            s2 = np.empty_like(z)
+            for chunk in self._chunks(Xs.shape[0]):
+                s2[chunk] = evidence.predictive_variance(twin.jacobian(Xs[chunk]), cov)
+            z = z / np.sqrt(1.0 + np.pi * s2 / 8.0)
             if net.output_activation == "softmax":
                 z = z - z.max(axis=1, keepdims=True)
                 e = np.exp(z)
@@ -768,6 +805,10 @@ class QuasiNetClassifier(ClassifierMixin, _QuasiNetBase):
             else:
                 probs.append(class_probabilities(1.0 / (1.0 + np.exp(-z))))
         return np.mean(probs, axis=0)
+
+    def _output_jacobian(self, J):
+        # One sigmoid output p: predict_proba is [1 - p, p].
+        return np.concatenate([-J, J], axis=1) if J.shape[1] == 1 else J
 
     def predict_log_proba(self, X) -> np.ndarray:
         """Logarithms of :meth:`predict_proba`."""
@@ -778,3 +819,118 @@ class QuasiNetClassifier(ClassifierMixin, _QuasiNetBase):
         """The most probable class for each sample."""
         proba = self.predict_proba(X)  # checks that the estimator is fitted
         return self.classes_[np.argmax(proba, axis=1)]
+
+
+# -- scikit-learn's own MLPs ------------------------------------------------------------------------
+_SKLEARN_ACTIVATIONS = {"identity": "identity", "logistic": "sigmoid", "tanh": "tanh", "relu": "relu"}
+
+
+def from_sklearn(estimator, *, l2=0.0):
+    """A fitted :class:`QuasiNetRegressor` or :class:`QuasiNetClassifier` computing the same function
+    as a fitted scikit-learn ``MLPRegressor`` or ``MLPClassifier``.
+
+    The weights are copied (scikit-learn's ``coefs_[l]`` (n_l, n_{l+1}) and ``intercepts_`` are
+    quasinet's layout), with no input or target scaling (``standardize=False``), so ``predict``
+    and ``predict_proba`` agree with scikit-learn's to rounding (about 1e-15), and the result
+    can be checked, fine-tuned (``fit`` starts afresh, though) and exported like any fitted
+    estimator. Supported: any hidden activation; regressors with one or several outputs;
+    classifiers with two classes (one sigmoid output, the probability of ``classes_[1]``) or
+    more (softmax). Only the fitted function is taken over: the solver's state (momentum,
+    Adam moments, ``partial_fit`` bookkeeping) is not.
+
+    Parameters
+    ----------
+    estimator : sklearn.neural_network.MLPRegressor or MLPClassifier, fitted
+    l2 : float, default=0.0
+        The ``l2`` of the returned estimator (its penalty if trained further). scikit-learn's
+        ``alpha`` is a penalty on the *mean* loss, alpha / (2 n_samples) * sum W^2 (and its
+        squared error is also averaged over outputs), so it has no fixed equivalent here.
+
+    Returns
+    -------
+    QuasiNetRegressor or QuasiNetClassifier
+
+    Raises
+    ------
+    TypeError
+        If ``estimator`` is not a scikit-learn MLP.
+    ValueError
+        If it is not fitted, is a multilabel classifier (several independent sigmoid outputs,
+        which :class:`QuasiNetClassifier` does not model), or holds inconsistent or non-finite
+        weights.
+    """
+    from sklearn.neural_network import MLPClassifier, MLPRegressor
+
+    if not isinstance(estimator, (MLPRegressor, MLPClassifier)):
+        raise TypeError(
+            f"from_sklearn expects a fitted sklearn.neural_network.MLPRegressor or MLPClassifier, "
+            f"got {type(estimator).__name__}"
+        )
+    name = type(estimator).__name__
+    if not hasattr(estimator, "coefs_") or not hasattr(estimator, "out_activation_"):
+        raise ValueError(f"the {name} is not fitted: call its fit before from_sklearn")
+    l2 = _real_param("l2", l2, 0.0)
+    if estimator.activation not in _SKLEARN_ACTIVATIONS:
+        raise ValueError(f"{name} activation must be one of {sorted(_SKLEARN_ACTIVATIONS)}, got {estimator.activation!r}")
+    coefs = [np.asarray(W, dtype=np.float64) for W in estimator.coefs_]
+    intercepts = [np.asarray(b, dtype=np.float64) for b in estimator.intercepts_]
+    if len(coefs) < 1 or len(coefs) != len(intercepts):
+        raise ValueError(f"{name} has {len(coefs)} weight matrices and {len(intercepts)} bias vectors")
+    sizes = [coefs[0].shape[0]] + [W.shape[1] for W in coefs]
+    for l, (W, b) in enumerate(zip(coefs, intercepts)):
+        if W.ndim != 2 or W.shape[0] != sizes[l] or b.shape != (W.shape[1],):
+            raise ValueError(f"{name} layer {l}: weights {W.shape} and biases {b.shape} do not chain")
+        if not (np.all(np.isfinite(W)) and np.all(np.isfinite(b))):
+            raise ValueError(f"{name} layer {l} holds NaN or infinite weights")
+    n_out = sizes[-1]
+    out_act = estimator.out_activation_
+    if isinstance(estimator, MLPClassifier):
+        classes = np.asarray(estimator.classes_)
+        if out_act == "logistic" and n_out == 1 and classes.size == 2:
+            net_out, loss = "sigmoid", "binary_crossentropy"
+        elif out_act == "softmax" and n_out == classes.size >= 3:
+            net_out, loss = "softmax", "softmax_crossentropy"
+        elif out_act == "logistic":
+            raise ValueError(
+                f"MLPClassifier with {n_out} sigmoid outputs is a multilabel classifier; "
+                "QuasiNetClassifier supports binary and multiclass (one label per sample) only"
+            )
+        else:
+            raise ValueError(f"MLPClassifier with output activation {out_act!r}, {n_out} outputs and "
+                             f"{classes.size} classes is not supported")
+        est = QuasiNetClassifier(loss=loss)
+        est.classes_ = classes.copy()
+    else:
+        if out_act != "identity":
+            raise ValueError(f"MLPRegressor with output activation {out_act!r} is not supported (expected 'identity')")
+        net_out, loss = "identity", "mse"
+        est = QuasiNetRegressor(output_activation="identity", loss=loss)
+        est.y_mean_, est.y_scale_ = np.zeros(n_out), np.ones(n_out)
+        est._y_ndim = 1 if n_out == 1 else 2  # scikit-learn's predict returns 1-D for one output
+    # method L-BFGS-B: a refit minimises the same penalised loss as scikit-learn's lbfgs solver.
+    est.set_params(hidden_layer_sizes=tuple(sizes[1:-1]), activation=_SKLEARN_ACTIVATIONS[estimator.activation],
+                   l2=l2, method="L-BFGS-B", standardize=False, max_iter=int(estimator.max_iter),
+                   random_state=estimator.random_state)
+    net = Network(sizes, activation=est.activation, output_activation=net_out, loss=loss, l2=l2)
+    for W_dst, b_dst, W, b in zip(net.weights, net.biases, coefs, intercepts):
+        W_dst[...] = W
+        b_dst[...] = b
+    est.network_ = net
+    est.members_ = []
+    est.method_ = "from_sklearn"
+    est.hidden_layer_sizes_ = tuple(sizes[1:-1])
+    est.n_effective_params_ = est.alpha_ = est.beta_ = est.log_evidence_ = est.feature_relevance_ = None
+    est.n_features_in_ = sizes[0]
+    if hasattr(estimator, "feature_names_in_"):
+        est.feature_names_in_ = np.asarray(estimator.feature_names_in_).copy()
+    est.x_mean_, est.x_scale_ = np.zeros(sizes[0]), np.ones(sizes[0])
+    est.n_iter_ = int(getattr(estimator, "n_iter_", 0))
+    # Training history in scikit-learn's units is not J: left empty rather than mislabelled.
+    est.loss_curve_, est.validation_curve_ = [], []
+    est.loss_ = None
+    est.best_validation_loss_ = None
+    est.stopped_early_ = False
+    est.n_outputs_ = n_out
+    est.out_activation_ = net.output_activation
+    est.loss_function_ = loss
+    return est

@@ -80,6 +80,38 @@ TEST(Allocation, HotPathAllocatesNothingAfterWarmUp) {
   }
 }
 
+TEST(Allocation, InputJacobianAllocatesNothingAfterWarmUp) {
+  // Both orders, seeds that fit a block and seeds split across blocks, one thread and two.
+  for (const auto& sizes : {std::vector<std::size_t>{8, 16, 4}, std::vector<std::size_t>{3, 32, 40}}) {
+    Spec s;
+    s.sizes = sizes;
+    s.hidden = Activation::Tanh;
+    s.output = Activation::Softmax;
+    s.loss = Loss::MSE;
+    const Network net(s);
+    const std::size_t N = 1500;
+    std::mt19937_64 rng(2);
+    std::normal_distribution<double> d;
+    std::vector<double> p(net.n_params()), X(N * net.n_inputs()), J(N * net.n_outputs() * net.n_inputs());
+    for (double& v : p) v = 0.3 * d(rng);
+    for (double& v : X) v = d(rng);
+    for (std::size_t threads : {1u, 2u}) {
+      for (std::size_t block_rows : {0u, 2u}) {
+        Options opt;
+        opt.threads = threads;
+        opt.block_rows = block_rows;
+        for (auto mode : {Network::JacobianMode::Reverse, Network::JacobianMode::Forward}) {
+          for (int warm = 0; warm < 3; ++warm) net.input_jacobian(J.data(), p.data(), X.data(), N, opt, mode);
+          const long before = g_allocations.load();
+          for (int i = 0; i < 5; ++i) net.input_jacobian(J.data(), p.data(), X.data(), N, opt, mode);
+          EXPECT_EQ(g_allocations.load() - before, 0)
+              << "allocations in 5 warm input_jacobian calls, threads=" << threads << ", block_rows=" << block_rows;
+        }
+      }
+    }
+  }
+}
+
 TEST(Allocation, TheCounterSeesAllocations) {
   // The measurement is not vacuous: a vector's growth is counted.
   const long before = g_allocations.load();

@@ -1,0 +1,56 @@
+"""Writing a model file's bytes: the JSON header and the float64 members, atomically.
+
+The format is described in :mod:`quasinet.io`, which reads and writes whole models. This
+module knows nothing of :class:`~quasinet.Network` (it takes the network's specification as a
+dict), so that both :mod:`quasinet.network` (``Network.save``) and :mod:`quasinet.io` can use
+it without importing each other.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from typing import Dict
+
+import numpy as np
+
+FORMAT = "quasinet-model"
+VERSION = 1
+
+
+def header(spec: dict, n_params: int) -> dict:
+    """The header of a model file for a network with this specification (``Network._spec()``)."""
+    return dict(format=FORMAT, version=VERSION, n_params=int(n_params), **spec)
+
+
+def write(path, header: dict, arrays: Dict[str, np.ndarray]) -> None:
+    """Write ``header`` (JSON) and ``arrays`` (each stored as little-endian float64) to ``path``.
+
+    The file is written to a temporary name beside ``path`` and renamed, so a reader never
+    sees half a file.
+    """
+    try:
+        text = json.dumps(header, allow_nan=False, sort_keys=True)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"the model's header is not plain JSON (info, classes): {exc}") from None
+    members = {"header": np.frombuffer(text.encode("utf-8"), dtype=np.uint8)}
+    for key, value in arrays.items():
+        members[key] = np.ascontiguousarray(value, dtype="<f8")
+    path = os.fspath(path)
+    directory = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(directory):
+        raise FileNotFoundError(f"cannot write {path}: no such directory {directory}")
+    fd, tmp = tempfile.mkstemp(prefix=".quasinet-", suffix=".tmp", dir=directory)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, **members)
+        # mkstemp makes the file private (0600); give it the permissions of an ordinary new file.
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
