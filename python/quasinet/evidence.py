@@ -135,6 +135,7 @@ def evidence_fit(
     cycles: int = CYCLES,
     inner_maxiter: Tuple[int, int] = INNER_MAXITER,
     patience: int = PATIENCE,
+    min_gain: float = EVIDENCE_GAIN,
     alpha0: float = ALPHA0,
     beta0: Optional[float] = None,
     log_symmetry: float = 0.0,
@@ -146,8 +147,8 @@ def evidence_fit(
     Each cycle takes a few Levenberg-Marquardt steps on M at the current alpha, beta, then
     evaluates the log evidence there and re-estimates alpha, beta by MacKay's updates. The
     result is the cycle of highest log evidence; the cycles stop when it has not risen for
-    ``patience`` cycles, when it rose by less than :data:`EVIDENCE_GAIN` over the last
-    ``patience`` cycles, or after ``cycles``.
+    ``patience`` cycles, when it rose by less than ``min_gain`` over the last ``patience``
+    cycles, or after ``cycles``.
 
     Parameters
     ----------
@@ -167,6 +168,8 @@ def evidence_fit(
         Levenberg-Marquardt steps in the first cycle and in each later one.
     patience : int
         Cycles without a higher log evidence before stopping.
+    min_gain : float
+        Stop when the log evidence rose by less than this over the last ``patience`` cycles.
     alpha0 : float
         Starting precision of every group.
     beta0 : float or None
@@ -267,8 +270,8 @@ def evidence_fit(
         if cycle + 1 - best["cycle"] >= patience:
             status, message = 0, f"the log evidence did not rise for {patience} cycles"
             break
-        if len(history) > patience and best["log_evidence"] - history[-1 - patience]["log_evidence"] < EVIDENCE_GAIN:
-            status, message = 0, f"the log evidence rose by less than {EVIDENCE_GAIN} in {patience} cycles"
+        if len(history) > patience and best["log_evidence"] - history[-1 - patience]["log_evidence"] < min_gain:
+            status, message = 0, f"the log evidence rose by less than {min_gain:g} in {patience} cycles"
             break
         # MacKay's updates for the next cycle.
         alpha = np.clip(np.maximum(gamma_g, 0.0) / np.maximum(2.0 * EW, 1e-300), *ALPHA_BOUNDS)
@@ -352,7 +355,8 @@ def auto_widths(n_in: int, n_out: int, n_targets: float) -> List[int]:
 
 
 def fit_candidates(make_net: Callable, candidates, X, Y, sample_weight=None, *, restarts: int = 2, ard: bool = True,
-                   maxiter: int = CYCLES, rng=None, callback_for: Optional[Callable] = None,
+                   maxiter: int = CYCLES, tol: Optional[float] = None, rng=None,
+                   callback_for: Optional[Callable] = None,
                    search: bool = True) -> List[Tuple[float, object, optimize.OptimizeResult]]:
     """Bayesian regularisation of several architectures, each from ``restarts + 1`` starts.
 
@@ -369,7 +373,7 @@ def fit_candidates(make_net: Callable, candidates, X, Y, sample_weight=None, *, 
     for hidden in candidates:
         net = make_net(hidden)
         callback = callback_for(net) if callback_for is not None else None
-        trainer = Trainer(net, method="BR", maxiter=maxiter, restarts=restarts, seed=rng, callback=callback,
+        trainer = Trainer(net, method="BR", maxiter=maxiter, tol=tol, restarts=restarts, seed=rng, callback=callback,
                           options={"ard": ard})
         trainer.train(X, Y, sample_weight=sample_weight)
         best_here = -np.inf

@@ -361,7 +361,8 @@ class _QuasiNetBase(BaseEstimator, metaclass=abc.ABCMeta):
 
         fits = evidence.fit_candidates(
             make_net, candidates, Xtr, Ytr, wtr, restarts=2 if p["restarts"] is None else p["restarts"],
-            ard=bool(self.ard), maxiter=p["max_iter"], rng=np.random.default_rng(rng.randint(np.iinfo(np.int32).max)),
+            ard=bool(self.ard), maxiter=p["max_iter"], tol=self.tol,
+            rng=np.random.default_rng(rng.randint(np.iinfo(np.int32).max)),
             callback_for=monitor,
         )
         ev, net, res = fits[0]

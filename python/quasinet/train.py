@@ -133,7 +133,9 @@ class Trainer:
         Iteration limit per start (for TNC, which counts no iterations, the limit on cost
         evaluations; for LM, on accepted steps; for BR, on evidence cycles).
     tol : float or None
-        Passed to ``minimize``; for ``LM`` the default of its ``min_grad`` option.
+        Passed to ``minimize``; for ``LM`` the default of its ``min_grad`` option; for ``BR``
+        the rise of the log evidence over ``patience`` cycles below which the cycles stop
+        (default 0.1).
     callback : callable or None
         Called as ``callback(params)`` after every iteration.
     restarts : int
@@ -293,6 +295,7 @@ class Trainer:
                 res = evidence.evidence_fit(
                     data, self.net.get_params(), groups, n_targets, classification, cycles=self.maxiter,
                     patience=opts["patience"], alpha0=opts["alpha0"], beta0=opts["beta0"],
+                    min_gain=evidence.EVIDENCE_GAIN if self.tol is None else self.tol,
                     log_symmetry=evidence.symmetry_log_factor(self.net), callback=step, on_cycle=on_cycle,
                 )
             except BaseException:
