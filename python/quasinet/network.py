@@ -19,6 +19,18 @@ LOSSES = ("sse", "mse", "binary_crossentropy", "softmax_crossentropy")
 SeedLike = Union[None, int, np.random.Generator]
 
 
+def _is_dask(*arrays) -> bool:
+    """Whether any argument is a Dask collection (told without importing dask, an optional extra)."""
+    return any(a is not None and (hasattr(a, "__dask_graph__") or type(a).__module__.startswith("dask."))
+               for a in arrays)
+
+
+def _dask():
+    from . import dask
+
+    return dask
+
+
 def _check_name(value, what: str) -> str:
     if not isinstance(value, str):
         raise TypeError(f"{what} must be a string, got {type(value).__name__}")
@@ -222,17 +234,33 @@ class Network:
         return onehot
 
     def forward(self, X) -> np.ndarray:
-        """The network's outputs, shape (samples, outputs), for X of shape (samples, inputs)."""
+        """The network's outputs, shape (samples, outputs), for X of shape (samples, inputs).
+
+        For a dask array X, a lazy dask array chunked like X's rows (see :mod:`quasinet.dask`).
+        """
+        if _is_dask(X):
+            return _dask().forward(self, X)
         return self._core.forward(self._params, X)
 
     predict = forward
 
     def cost(self, X, y, sample_weight=None) -> float:
-        """The cost J (see the class docstring) at the current parameters."""
+        """The cost J (see the class docstring) at the current parameters.
+
+        X, y and sample_weight may be dask arrays: the cost is then computed on the current
+        Dask scheduler from partial sums over X's row partitions (see :mod:`quasinet.dask`).
+        """
+        if _is_dask(X, y, sample_weight):
+            return _dask().cost(self, X, y, sample_weight)
         return self._core.cost(self._params, X, self._targets(y), sample_weight)
 
     def cost_grad(self, X, y, sample_weight=None) -> Tuple[float, np.ndarray]:
-        """The cost and its gradient (a new array in the layout of ``params``), in one pass."""
+        """The cost and its gradient (a new array in the layout of ``params``), in one pass.
+
+        Dask arrays are accepted as in :meth:`cost`.
+        """
+        if _is_dask(X, y, sample_weight):
+            return _dask().cost_grad(self, X, y, sample_weight)
         return self._core.cost_grad(self._params, X, self._targets(y), sample_weight)
 
     def bind(self, X, y, sample_weight=None):
@@ -244,7 +272,14 @@ class Network:
         X and y are checked once: C-contiguous float64 arrays are then read in place (no
         copy), other layouts and dtypes are converted once. Writing into X or y afterwards
         bypasses those checks; bind again after changing the data.
+
+        With dask arrays (any of X, y, sample_weight) it returns a
+        :class:`quasinet.dask.DaskBound` with the same interface: the row partitions are
+        computed once and held on the workers of the current Dask scheduler, and each call sends
+        only the parameter vector (see :mod:`quasinet.dask`).
         """
+        if _is_dask(X, y, sample_weight):
+            return _dask().bind(self, X, y, sample_weight)
         return self._core.bind(X, self._targets(y), sample_weight)
 
     # -- housekeeping --------------------------------------------------------------------------

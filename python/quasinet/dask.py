@@ -1,0 +1,584 @@
+"""Data-parallel full-batch training on Dask: the rows stay on the workers, only parameters travel.
+
+Needs the optional extra ``dask`` (``pip install 'quasinet[dask]'``: ``dask[array]`` and
+``distributed``). You rarely call this module directly: :meth:`Network.cost`,
+:meth:`Network.cost_grad`, :meth:`Network.bind`, :meth:`Network.forward`, :meth:`Trainer.train`
+and the estimators' ``fit`` hand dask arrays to it. It computes on the current Dask scheduler:
+the active :class:`distributed.Client` if there is one, otherwise Dask's local scheduler.
+
+How an evaluation runs (``B`` row partitions, ``P`` parameters)
+--------------------------------------------------------------
+- :func:`bind` aligns X, y and the sample weights on X's row chunks (column chunks are
+  merged, non-float dtypes converted to float64 on the workers), and turns each partition into
+  one prepared block ``(X_b, Y_b, w_b, sum w_b)``, checked for NaN and infinity. With a
+  ``Client`` the blocks are computed *on the workers* from their task graph and held there as
+  futures (never scattered from the client), so the scheduler can recompute a lost worker's
+  blocks from the same graph.
+- Each evaluation sends only the parameter vector (P floats). One task per worker runs
+  :func:`_partial` on each block that worker holds and returns the block's *un-normalised*
+  partial sums: cost, gradient (P floats) and sum of weights (or its row count). No row of X
+  or y travels to the client.
+- The client adds the partials in partition order 0..B-1, whichever worker computed them, so
+  the result depends on the partitioning alone; then it applies 1/N (or 1/sum w) for the mean
+  losses and the l2 term once. A worker killed mid-fit therefore changes nothing: its tasks
+  and blocks are recomputed elsewhere and give bitwise the same partials.
+
+Out of core
+-----------
+Data larger than the cluster's memory (a zarr, HDF5 or memory-mapped array wrapped with
+``dask.array.from_zarr`` / ``from_array``) train in one of two ways:
+
+- ``persist=False`` (:func:`options` or :func:`bind`): no block is kept; every evaluation
+  re-reads each partition from its source, so at most the partitions in flight (about one per
+  worker thread) are in memory. Costs one read of the data per evaluation.
+- ``persist=True`` (default) with workers given a ``memory_limit``: Dask spills held blocks to
+  the workers' local disk and reads them back when needed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import math
+import numbers
+from typing import List, Optional, Tuple
+
+import numpy as np
+
+try:
+    import dask
+    import dask.array as da
+except ImportError as exc:  # pragma: no cover - depends on the environment
+    raise ImportError("quasinet.dask needs the extra 'dask': pip install 'quasinet[dask]'") from exc
+
+from . import _core
+
+__all__ = ["DaskBound", "bind", "cost", "cost_grad", "forward", "options"]
+
+_MEAN_LOSSES = ("mse", "binary_crossentropy", "softmax_crossentropy")
+
+_OPTIONS: contextvars.ContextVar = contextvars.ContextVar("quasinet_dask_options", default=(True, None))
+
+
+@contextlib.contextmanager
+def options(*, persist: Optional[bool] = None, timeout: Optional[float] = None):
+    """Defaults for every dask evaluation inside the ``with`` block (including the Trainer's).
+
+    Parameters
+    ----------
+    persist : bool or None
+        True (the default outside the block): :func:`bind` computes the row partitions once and
+        keeps them on the workers. False: every evaluation re-reads each partition from its
+        source (zarr, HDF5, a memory map), for data that do not fit in memory.
+    timeout : float or None
+        Seconds an evaluation may take on a ``distributed`` cluster before it fails with a
+        RuntimeError (None: no limit). Guards against a cluster that lost all its workers.
+    """
+    old = _OPTIONS.get()
+    new = (old[0] if persist is None else _check_persist(persist), old[1] if timeout is None else _check_timeout(timeout))
+    token = _OPTIONS.set(new)
+    try:
+        yield
+    finally:
+        _OPTIONS.reset(token)
+
+
+def _check_persist(persist) -> bool:
+    if not isinstance(persist, (bool, np.bool_)):
+        raise TypeError(f"persist must be a bool, got {type(persist).__name__}")
+    return bool(persist)
+
+
+def _check_timeout(timeout) -> Optional[float]:
+    if timeout is None:
+        return None
+    if isinstance(timeout, (bool, np.bool_)) or not isinstance(timeout, numbers.Real):
+        raise TypeError(f"timeout must be a number of seconds or None, got {type(timeout).__name__}")
+    if not timeout > 0:
+        raise ValueError(f"timeout must be > 0 seconds, got {timeout}")
+    return float(timeout)
+
+
+def _client():
+    """The active distributed Client, or None (Dask's local scheduler then)."""
+    try:
+        from distributed import default_client
+    except ImportError:  # pragma: no cover - dask without distributed
+        return None
+    try:
+        client = default_client()
+    except ValueError:
+        return None
+    return client if client.status == "running" else None
+
+
+# -- the workers' side -----------------------------------------------------------------------------
+# Spec sent to the workers: (layer_sizes, activation, output_activation, bias, worker loss, scale back).
+# The workers' networks have l2 = 0 (the client adds the penalty once). mse runs as sse, which
+# is exactly mse's un-normalised sum; the cross-entropies are normalised by the core with the
+# block's own sum of weights, which the worker multiplies back.
+_NETWORKS: dict = {}
+
+
+def _worker_spec(net) -> tuple:
+    loss = net.loss
+    return (tuple(net.layer_sizes), net.activation, net.output_activation, net.bias,
+            "sse" if loss == "mse" else loss, loss in ("binary_crossentropy", "softmax_crossentropy"))
+
+
+def _network(spec) -> "_core.Network":
+    core = _NETWORKS.get(spec[:5])
+    if core is None:
+        sizes, act, out, bias, loss = spec[:5]
+        core = _NETWORKS[spec[:5]] = _core.Network(list(sizes), act, out, bias, loss, 0.0)
+    return core
+
+
+def _first_bad(a: np.ndarray):
+    """Index tuple of the first NaN or infinity in a, or None."""
+    bad = ~np.isfinite(a)
+    if not bad.any():
+        return None
+    return np.unravel_index(int(np.argmax(bad)), a.shape)
+
+
+def _prepare(i, row0, xb, yb, wb, n_out, n_classes):
+    """Partition i (rows row0...) as the core reads it: (X (n, n_in), Y (n, n_out), w (n,) or None, sum w).
+
+    Runs on a worker. ValueError naming the partition and the row for NaN, infinity, a negative
+    weight or a class label out of range.
+    """
+    X = np.ascontiguousarray(xb, dtype=np.float64)
+    where = _first_bad(X)
+    if where is not None:
+        r, c = int(where[0]), int(where[1])
+        raise ValueError(f"X must be finite, got {X[r, c]} in partition {i} at row {r} of the partition "
+                         f"(row {row0 + r} of X), column {c}")
+    n = X.shape[0]
+    if n_classes:
+        labels = np.asarray(yb)
+        bad = np.flatnonzero((labels < 0) | (labels >= n_classes))
+        if bad.size:
+            r = int(bad[0])
+            raise ValueError(f"integer class labels must lie in [0, {n_classes - 1}], got {labels[r]} in partition {i} "
+                             f"at row {r} of the partition (row {row0 + r} of y)")
+        Y = np.zeros((n, n_classes))
+        Y[np.arange(n), labels.astype(np.intp)] = 1.0
+    else:
+        Y = np.ascontiguousarray(np.reshape(yb, (n, n_out)), dtype=np.float64)
+        where = _first_bad(Y)
+        if where is not None:
+            r = int(where[0])
+            raise ValueError(f"y must be finite, got {Y[where]} in partition {i} at row {r} of the partition "
+                             f"(row {row0 + r} of y)")
+    if wb is None:
+        return X, Y, None, float(n)
+    w = _weights(i, row0, wb)
+    return X, Y, w, float(w.sum())
+
+
+def _weights(i, row0, wb) -> np.ndarray:
+    w = np.ascontiguousarray(wb, dtype=np.float64)
+    bad = np.flatnonzero(~(np.isfinite(w) & (w >= 0.0)))
+    if bad.size:
+        r = int(bad[0])
+        raise ValueError(f"sample_weight must be finite and >= 0, got {w[r]} in partition {i} at row {r} of the "
+                         f"partition (row {row0 + r} of sample_weight)")
+    return w
+
+
+def _reweight(i, row0, part, wb):
+    """Partition i with other sample weights; shares X and Y with ``part`` (no copy on the same worker)."""
+    w = _weights(i, row0, wb)
+    return part[0], part[1], w, float(w.sum())
+
+
+def _summary(part) -> Tuple[int, float]:
+    return part[0].shape[0], part[3]
+
+
+def _partial(spec, what: str, params: np.ndarray, part):
+    """The one per-partition kernel: un-normalised partial sums ``(cost, grad or None, sum w)`` of a block.
+
+    ``what`` says what to compute: ``"cost"`` or ``"cost_grad"``. Runs on a worker with one
+    thread (the worker's parallelism is its tasks). A block with no rows or zero total weight
+    contributes nothing.
+    """
+    X, Y, w, sumw = part
+    net = _network(spec)
+    if X.shape[0] == 0 or sumw == 0.0:
+        return 0.0, (None if what == "cost" else np.zeros(net.n_params)), sumw
+    if what == "cost":
+        c, g = net.cost(params, X, Y, w, threads=1), None
+    elif what == "cost_grad":
+        c, g = net.cost_grad(params, X, Y, w, threads=1)
+    # Gauss-Newton partial (Levenberg-Marquardt, Bayesian regularisation) goes here:
+    #   elif what == "gauss_newton": c, g, G = net.gauss_newton(params, X, Y, w, threads=1)
+    # scaled back like g below and returned as a fourth element; _combine adds the G partials
+    # in partition order like the gradients (G normalised by 1/sum w there, l2 on its diagonal).
+    else:
+        raise ValueError(f"what must be 'cost' or 'cost_grad', got {what!r}")
+    if spec[5]:  # the core divided by this block's sum of weights: undo it
+        c *= sumw
+        if g is not None:
+            g *= sumw
+    return c, g, sumw
+
+
+def _partials_group(spec, what: str, params: np.ndarray, *parts):
+    """:func:`_partial` over the blocks one worker holds, returned one by one (not summed) with the worker's address."""
+    from distributed import get_worker
+
+    return get_worker().address, [_partial(spec, what, params, part) for part in parts]
+
+
+def _forward_block(xb, spec, params):
+    return _network(spec).forward(params, np.ascontiguousarray(xb, dtype=np.float64), threads=1)
+
+
+# -- the client's side -----------------------------------------------------------------------------
+def _as_dask(a, name: str, like=None):
+    """``a`` as a dask array: dask arrays as they are, NumPy data (already on the client) chunked like ``like``."""
+    if hasattr(a, "__dask_graph__"):
+        if not isinstance(a, da.Array):
+            raise TypeError(f"{name} must be a dask array (or array-like), got {type(a).__module__}.{type(a).__name__}; "
+                            "for a dask DataFrame use .to_dask_array(lengths=True)")
+        return a
+    arr = np.asarray(a)
+    chunks = (like.chunks[0],) + tuple((s,) for s in arr.shape[1:]) if like is not None and arr.ndim >= 1 and \
+        arr.shape[0] == like.shape[0] else "auto"
+    return da.from_array(arr, chunks=chunks)
+
+
+def _check_real(a, name: str):
+    if a.dtype.kind not in "fiub":
+        raise TypeError(f"{name} must hold real numbers (float, int or bool), got dtype {a.dtype}")
+
+
+def _known_rows(a):
+    return a if not any(math.isnan(c) for c in a.chunks[0]) else a.compute_chunk_sizes()
+
+
+def _align(net, X, y, sample_weight):
+    """Lazy prepared partitions (dask.delayed) of (X, y, w), their first rows, and N."""
+    X = _as_dask(X, "X")
+    if X.ndim != 2:
+        raise ValueError(f"X must be 2-D (samples, {net.layer_sizes[0]} features), got shape {X.shape}")
+    _check_real(X, "X")
+    if X.shape[1] != net.layer_sizes[0]:
+        raise ValueError(f"X must have {net.layer_sizes[0]} columns (one per network input), got {X.shape[1]}")
+    X = _known_rows(X)
+    N = X.shape[0]
+    if N == 0:
+        raise ValueError("X has 0 samples: expected at least 1")
+    if X.numblocks[1] > 1:
+        X = X.rechunk({1: -1})
+    rows = X.chunks[0]
+
+    n_out = net.layer_sizes[-1]
+    Y = _known_rows(_as_dask(y, "y", like=X))
+    _check_real(Y, "y")
+    n_classes = 0
+    if net.loss == "softmax_crossentropy" and Y.ndim == 1 and Y.dtype.kind in "iub":
+        n_classes = n_out
+    elif not (Y.ndim == 2 or (Y.ndim == 1 and n_out == 1)):
+        raise ValueError(f"y must be 2-D (samples, {n_out} outputs)" + (" or 1-D" if n_out == 1 else "")
+                         + f", got shape {Y.shape}")
+    if Y.shape[0] != N:
+        raise ValueError(f"y has {Y.shape[0]} rows but X has {N}")
+    if Y.ndim == 2 and Y.shape[1] != n_out:
+        raise ValueError(f"y must have {n_out} column(s) (one per network output), got {Y.shape[1]}")
+    Y = Y.rechunk({0: rows, 1: -1} if Y.ndim == 2 else {0: rows})
+
+    W = None
+    if sample_weight is not None:
+        W = _known_rows(_as_dask(sample_weight, "sample_weight", like=X))
+        _check_real(W, "sample_weight")
+        if W.ndim != 1 or W.shape[0] != N:
+            raise ValueError(f"sample_weight must have shape ({N},), got {W.shape}")
+        W = W.rechunk({0: rows})
+
+    xs, ys = X.to_delayed().ravel(), Y.to_delayed().ravel()
+    ws = W.to_delayed().ravel() if W is not None else [None] * len(xs)
+    starts = np.concatenate([[0], np.cumsum(rows)[:-1]]).astype(int).tolist()
+    prepare = dask.delayed(_prepare, pure=True)
+    parts = [prepare(i, starts[i], xs[i], ys[i], ws[i], n_out, n_classes) for i in range(len(xs))]
+    return parts, starts, rows, N
+
+
+class DaskBound:
+    """X, y and sample weights held as row partitions on a Dask cluster; call it as ``fg(params) -> (cost, grad)``.
+
+    The dask counterpart of the core's bound objective (what :meth:`Network.bind` returns for
+    NumPy data), for ``scipy.optimize.minimize(fg, x0, jac=True)``; ``fg.cost(params)``
+    evaluates the cost alone. Cost and gradient equal the core's on the same rows up to
+    floating-point summation order. The partitions live as long as this object (or until
+    :meth:`close`).
+
+    Parameters
+    ----------
+    net : Network
+        Its architecture, loss and l2 are used (not its parameters).
+    X : dask array (N, n_in)
+    y : dask or NumPy array (N, n_out), (N,) for one output, or integer class labels (N,) for
+        softmax_crossentropy
+    sample_weight : dask or NumPy array (N,) or None
+    persist : bool or None
+        Keep the prepared partitions in the workers' memory (True) or re-read them from their
+        source at every evaluation (False, out of core). None: the :func:`options` default (True).
+    timeout : float or None
+        Seconds an evaluation may wait for a distributed cluster before raising RuntimeError.
+    """
+
+    def __init__(self, net, X, y, sample_weight=None, *, persist: Optional[bool] = None,
+                 timeout: Optional[float] = None):
+        default_persist, default_timeout = _OPTIONS.get()
+        self._init(net, persist=default_persist if persist is None else _check_persist(persist),
+                   timeout=default_timeout if timeout is None else _check_timeout(timeout))
+        parts, self._starts, self._rows, self._N = _align(net, X, y, sample_weight)
+        self._weighted = sample_weight is not None
+        self._hold(parts)
+
+    def _init(self, net, persist, timeout):
+        self._spec = _worker_spec(net)
+        self._loss, self._l2 = net.loss, float(net.l2)
+        self._n_params = net.n_params
+        self._weight_mask = np.zeros(net.n_params, dtype=bool)
+        for w_off, n_in, n_out, _ in net.layout:
+            self._weight_mask[w_off : w_off + n_in * n_out] = True
+        self._persist, self._timeout = persist, timeout
+        self._client = _client()
+        self._futures: Optional[list] = None
+        self._delayed: Optional[list] = None
+        self._groups: Optional[list] = None
+
+    def _hold(self, parts) -> None:
+        """Compute (and with persist, keep) the partitions; validate them; learn each one's sum of weights."""
+        client = self._client
+        if client is not None and self._persist:
+            # Computed on the workers from their graph and kept there; the scheduler keeps the
+            # graph too, so it can recompute the blocks of a worker that dies.
+            self._futures = client.compute(parts)
+            summaries = self._gather(client.map(_summary, self._futures, pure=False), fail="preparing")
+        else:
+            self._delayed = list(dask.persist(*parts)) if self._persist else list(parts)
+            summaries = dask.compute(*[dask.delayed(_summary, pure=True)(p) for p in self._delayed])
+        self._sumw = [s for _, s in summaries]
+        total = math.fsum(self._sumw)
+        if self._loss in _MEAN_LOSSES and not (total > 0.0 and math.isfinite(total) and math.isfinite(1.0 / total)):
+            raise ValueError(f"sample weights must sum to a positive finite number, got {total}")
+
+    def reweighted(self, sample_weight, net=None) -> "DaskBound":
+        """The same rows with other sample weights (and optionally another network's loss/l2).
+
+        X and y are not copied: the new partitions refer to this object's blocks (on the same
+        worker). Used for a validation cost over held-out rows given zero training weight.
+        """
+        other = DaskBound.__new__(DaskBound)
+        other._init(net if net is not None else _NetInfo(self), persist=self._persist, timeout=self._timeout)
+        other._starts, other._rows, other._N, other._weighted = self._starts, self._rows, self._N, True
+        W = _known_rows(_as_dask(sample_weight, "sample_weight"))
+        _check_real(W, "sample_weight")
+        if W.ndim != 1 or W.shape[0] != self._N:
+            raise ValueError(f"sample_weight must have shape ({self._N},), got {W.shape}")
+        ws = W.rechunk({0: self._rows}).to_delayed().ravel()
+        if self._futures is not None:
+            # Each new block is computed where its source block lives, so X and Y are shared.
+            wfut = self._client.compute(list(ws))
+            who = self._client.who_has(self._futures)
+            other._futures = [
+                self._client.submit(_reweight, i, self._starts[i], f, wf, pure=False,
+                                    workers=list(who.get(f.key, ())) or None, allow_other_workers=True)
+                for i, (f, wf) in enumerate(zip(self._futures, wfut))
+            ]
+            summaries = other._gather(self._client.map(_summary, other._futures, pure=False), fail="preparing")
+            other._sumw = [s for _, s in summaries]
+        else:
+            rw = dask.delayed(_reweight, pure=True)
+            parts = [rw(i, self._starts[i], p, w) for i, (p, w) in enumerate(zip(self._delayed, ws))]
+            other._delayed = list(dask.persist(*parts)) if self._persist else parts
+            summaries = dask.compute(*[dask.delayed(_summary, pure=True)(p) for p in other._delayed])
+            other._sumw = [s for _, s in summaries]
+        return other
+
+    # -- evaluation ----------------------------------------------------------------------------
+    @property
+    def n_samples(self) -> int:
+        """Rows held (N)."""
+        return self._N
+
+    @property
+    def n_partitions(self) -> int:
+        """Row partitions (B): one task each (or one per worker over its blocks) per evaluation."""
+        return len(self._rows)
+
+    @property
+    def partition_rows(self) -> Tuple[int, ...]:
+        """Rows per partition, in order."""
+        return tuple(int(r) for r in self._rows)
+
+    def __call__(self, params) -> Tuple[float, np.ndarray]:
+        """Cost and a new gradient array at ``params``."""
+        return self._evaluate("cost_grad", params)
+
+    def cost(self, params) -> float:
+        """Cost only at ``params``."""
+        return self._evaluate("cost", params)[0]
+
+    def _check_params(self, params) -> np.ndarray:
+        if hasattr(params, "__dask_graph__"):
+            raise TypeError("params must be a NumPy array, got a dask collection")
+        p = np.ascontiguousarray(params, dtype=np.float64)
+        if p.shape != (self._n_params,):
+            raise ValueError(f"params must have shape ({self._n_params},) (the network's n_params), got {p.shape}")
+        return p
+
+    def _evaluate(self, what: str, params):
+        p = self._check_params(params)
+        if self._futures is None:
+            part = dask.delayed(_partial, pure=False)
+            partials = dask.compute(*[part(self._spec, what, p, d) for d in self._delayed])
+        else:
+            partials = self._evaluate_futures(what, p)
+        return self._combine(what, p, partials)
+
+    def _plan(self) -> None:
+        """Group the partitions by the worker holding them (one task per worker per evaluation)."""
+        who = self._client.who_has(self._futures)
+        groups: dict = {}
+        for i, f in enumerate(self._futures):
+            holders = sorted(who.get(f.key, ()))
+            groups.setdefault(holders[0] if holders else None, []).append(i)
+        self._groups = sorted(groups.items(), key=lambda g: g[1][0])
+
+    def _evaluate_futures(self, what: str, p: np.ndarray) -> list:
+        if self._groups is None:
+            self._plan()
+        client = self._client
+        futs = [
+            client.submit(_partials_group, self._spec, what, p, *(self._futures[i] for i in idx), pure=False,
+                          workers=[addr] if addr is not None else None, allow_other_workers=True)
+            for addr, idx in self._groups
+        ]
+        results = self._gather(futs, fail="evaluating", groups=self._groups)
+        partials: List = [None] * len(self._futures)
+        for (addr, idx), (ran_on, values) in zip(self._groups, results):
+            if ran_on != addr:  # a worker died or blocks moved: regroup before the next evaluation
+                self._groups = None
+            for i, v in zip(idx, values):
+                partials[i] = v
+        return partials
+
+    def _gather(self, futs, fail: str, groups=None):
+        from distributed import wait
+
+        try:
+            wait(futs, timeout=self._timeout)
+            return self._client.gather(futs)
+        except Exception as exc:
+            if isinstance(exc, (ValueError, TypeError)) and fail == "preparing":
+                raise  # the blocks' own checks (NaN, infinity, labels): they name partition and row
+            self._groups = None
+            failed = sorted({i for i, f in enumerate(self._futures or []) if f.status == "error"})
+            if not failed and groups is not None:
+                failed = sorted(i for (_, idx), f in zip(groups, futs) if f.status == "error" for i in idx)
+            what = f"no result within timeout={self._timeout} s" if _is_timeout(exc) else f"{type(exc).__name__}: {exc}"
+            raise RuntimeError(
+                f"quasinet.dask: {fail} partition(s) {failed if failed else 'of the data'} failed on the cluster "
+                f"({what})") from exc
+        finally:
+            for f in futs:
+                if f.status == "pending":
+                    f.cancel()
+
+    def _combine(self, what: str, p: np.ndarray, partials) -> Tuple[float, Optional[np.ndarray]]:
+        """Partials added in partition order; 1/N or 1/sum(w) and the l2 term applied once."""
+        cost = 0.0
+        grad = np.zeros(self._n_params) if what != "cost" else None
+        sumw = 0.0
+        for c, g, s in partials:
+            cost += c
+            sumw += s
+            if grad is not None:
+                grad += g
+        if self._loss in _MEAN_LOSSES:
+            if not (sumw > 0.0 and math.isfinite(sumw)):
+                raise ValueError(f"sample weights must sum to a positive finite number, got {sumw}")
+            scale = 1.0 / sumw
+            cost *= scale
+            if grad is not None:
+                grad *= scale
+        if self._l2 != 0.0:
+            W = p[self._weight_mask]
+            cost += 0.5 * self._l2 * float(W @ W)
+            if grad is not None:
+                grad[self._weight_mask] += self._l2 * W
+        return float(cost), grad
+
+    def close(self) -> None:
+        """Release the partitions held on the workers (the object is unusable afterwards)."""
+        if self._futures is not None and self._client is not None:
+            self._client.cancel(self._futures)
+        self._futures, self._delayed, self._groups = None, [], None
+
+    def __enter__(self) -> "DaskBound":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        where = "distributed" if self._client is not None else "local scheduler"
+        return (f"DaskBound(n_samples={self._N}, n_partitions={self.n_partitions}, persist={self._persist}, "
+                f"scheduler={where!r})")
+
+
+class _NetInfo:
+    """The architecture, loss and l2 of a DaskBound, as reweighted() reads them from a Network."""
+
+    def __init__(self, b: DaskBound):
+        sizes, self.activation, self.output_activation, self.bias, _, _ = b._spec
+        self.layer_sizes, self.loss, self.l2, self.n_params = sizes, b._loss, b._l2, b._n_params
+        self.layout, off = [], 0
+        for n_in, n_out in zip(sizes[:-1], sizes[1:]):
+            self.layout.append((off, n_in, n_out, off + n_in * n_out if self.bias else None))
+            off += n_in * n_out + (n_out if self.bias else 0)
+
+
+def _is_timeout(exc) -> bool:
+    import asyncio
+
+    return isinstance(exc, (TimeoutError, asyncio.TimeoutError)) or type(exc).__name__ == "TimeoutError"
+
+
+# -- the entry points Network, Trainer and the estimators use -----------------------------------
+def bind(net, X, y, sample_weight=None, *, persist: Optional[bool] = None, timeout: Optional[float] = None) -> DaskBound:
+    """Hold (X, y, sample_weight) as row partitions on the current Dask scheduler; see :class:`DaskBound`."""
+    return DaskBound(net, X, y, sample_weight, persist=persist, timeout=timeout)
+
+
+def cost(net, X, y, sample_weight=None) -> float:
+    """``net.cost`` on dask arrays at the network's parameters, in one pass that keeps nothing."""
+    with DaskBound(net, X, y, sample_weight, persist=False) as fg:
+        return fg.cost(net.params)
+
+
+def cost_grad(net, X, y, sample_weight=None) -> Tuple[float, np.ndarray]:
+    """``net.cost_grad`` on dask arrays at the network's parameters, in one pass that keeps nothing."""
+    with DaskBound(net, X, y, sample_weight, persist=False) as fg:
+        return fg(net.params)
+
+
+def forward(net, X):
+    """The network's outputs for a dask array X, as a lazy dask array (N, n_out) chunked like X's rows."""
+    X = _as_dask(X, "X")
+    if X.ndim != 2:
+        raise ValueError(f"X must be 2-D (samples, {net.layer_sizes[0]} features), got shape {X.shape}")
+    _check_real(X, "X")
+    if X.shape[1] != net.layer_sizes[0]:
+        raise ValueError(f"X must have {net.layer_sizes[0]} columns (one per network input), got {X.shape[1]}")
+    if X.numblocks[1] > 1:
+        X = X.rechunk({1: -1})
+    n_out = net.layer_sizes[-1]
+    return X.map_blocks(_forward_block, _worker_spec(net), net.get_params(), dtype=np.float64,
+                        chunks=(X.chunks[0], (n_out,)), meta=np.empty((0, 0)))
