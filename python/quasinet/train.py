@@ -150,11 +150,20 @@ class Trainer:
         becomes non-finite, raises :class:`FloatingPointError` naming the iteration, with the
         network at the best finite point reached. On ``KeyboardInterrupt`` the network also
         keeps the best point seen before the exception propagates.
+
+        X, y, sample_weight (and the test data) may be dask arrays: every evaluation then runs
+        on the current Dask scheduler over the row partitions (see :mod:`quasinet.dask`); an
+        evaluation that fails on the cluster raises RuntimeError with the network at the best
+        point reached.
         """
         if (X_test is None) != (y_test is None):
             raise ValueError("give both X_test and y_test, or neither")
         fg = self.net.bind(X, y, sample_weight)
         test = self.net.bind(X_test, y_test) if X_test is not None else None
+        return self._train_bound(fg, test)
+
+    def _train_bound(self, fg, test=None) -> optimize.OptimizeResult:
+        """:meth:`train` on an objective already bound (``fg(p) -> (cost, grad)`` with ``fg.cost``)."""
         self.runs = []
         best_run, best = None, None
         for start in range(self.restarts + 1):

