@@ -177,3 +177,76 @@ def test_every_method_runs_on_dask(client, method):
     np.testing.assert_allclose(t_dk.J, t_np.J, rtol=1e-7)
     np.testing.assert_allclose(t_dk.testJ, t_np.testJ, rtol=1e-7)
     np.testing.assert_allclose(net_dk.params, net_np.params, rtol=0, atol=1e-6)
+
+
+# -- fault tolerance -----------------------------------------------------------------------------
+def generated(N=24000, n_in=8, parts=8):
+    """X and y generated on the workers from a seeded graph (recomputable bit for bit)."""
+    X = da.random.default_rng(11).standard_normal((N, n_in), chunks=(N // parts, n_in))
+    y = X.map_blocks(lambda b: np.tanh(b[:, :1] * b[:, 1:2]) + 0.1 * b[:, 2:3], chunks=(X.chunks[0], (1,)))
+    return X, y
+
+
+def test_worker_killed_mid_fit_gives_the_uninterrupted_fit(client):
+    X, y = generated()
+    net0 = qn.Network([8, 12, 1], activation="tanh", output_activation="identity", loss="mse", seed=7)
+    plain = net0.copy()
+    t_plain = qn.Trainer(plain, method="L-BFGS-B", maxiter=30)
+    t_plain.train(X, y)
+
+    killed, iterations = [], []
+
+    def kill_one(params):
+        iterations.append(1)
+        if len(iterations) == 4:
+            pids = client.run(os.getpid)  # {worker address: pid}
+            addr = sorted(pids)[0]
+            killed.append(pids[addr])
+            # SIGKILL shortly after: lands while the next evaluations run on the cluster.
+            threading.Timer(0.005, os.kill, (pids[addr], signal.SIGKILL)).start()
+
+    killed_net = net0.copy()
+    t_kill = qn.Trainer(killed_net, method="L-BFGS-B", maxiter=30, callback=kill_one)
+    t_kill.train(X, y)
+    client.wait_for_workers(2, timeout=60)
+    assert killed and killed[0] not in client.run(os.getpid).values()  # the worker really died
+    assert len(t_kill.J) > 6  # and the fit went on after it
+    np.testing.assert_array_equal(killed_net.params, plain.params)
+    assert t_kill.J == t_plain.J
+
+
+@pytest.mark.parametrize("persist", [False, True], ids=["reread", "persisted"])
+def test_poisoned_partition_fails_clearly_at_the_best_point(client, tmp_path, persist):
+    """A partition whose computation fails from some moment on, every time: RuntimeError naming it."""
+    from conftest import recording_bind
+
+    flag = str(tmp_path / "poison")
+
+    def source(b, block_info=None):
+        if block_info[0]["chunk-location"][0] == 5 and os.path.exists(flag):
+            raise OSError("partition source unreadable")
+        return b
+
+    rng = np.random.default_rng(3)
+    X0 = rng.standard_normal((800, 4))
+    Y0 = np.sin(X0[:, :1])
+    X = da.from_array(X0, chunks=(100, 4)).map_blocks(source, dtype=float)
+    net = qn.Network([4, 5, 1], activation="tanh", output_activation="identity", loss="mse", seed=1)
+    evaluated = []
+    recording_bind(net, evaluated)
+
+    def poison(params):
+        if not os.path.exists(flag) and len(evaluated) >= 3:
+            open(flag, "w").close()
+            if persist:  # the held blocks are lost with their worker and must be recomputed: they cannot
+                pids = client.run(os.getpid)
+                for addr, pid in pids.items():
+                    os.kill(pid, signal.SIGKILL)
+
+    with qd.options(persist=persist):
+        with pytest.raises(RuntimeError, match=r"partition\(s\) \[5\] failed on the cluster .*OSError"):
+            qn.Trainer(net, method="BFGS", maxiter=50, callback=poison).train(X, Y0)
+    client.wait_for_workers(2, timeout=60)
+    best_cost, best_params = min(evaluated, key=lambda e: e[0])
+    np.testing.assert_array_equal(net.params, best_params)
+    assert len(evaluated) >= 3 and best_cost < evaluated[0][0]

@@ -437,7 +437,17 @@ class DaskBound:
         p = self._check_params(params)
         if self._futures is None:
             part = dask.delayed(_partial, pure=False)
-            partials = dask.compute(*[part(self._spec, what, p, d) for d in self._delayed])
+            tasks = [part(self._spec, what, p, d) for d in self._delayed]
+            if self._client is not None:
+                partials = self._gather(self._client.compute(tasks), fail="evaluating",
+                                        owners=[[i] for i in range(len(tasks))])
+            else:
+                try:
+                    partials = dask.compute(*tasks)
+                except Exception as exc:
+                    failed = [i for i, t in enumerate(tasks) if _fails(t)]
+                    raise RuntimeError(f"quasinet.dask: evaluating partition(s) {failed} failed "
+                                       f"({type(exc).__name__}: {exc})") from exc
         else:
             partials = self._evaluate_futures(what, p)
         return self._combine(what, p, partials)
@@ -460,7 +470,7 @@ class DaskBound:
                           workers=[addr] if addr is not None else None, allow_other_workers=True)
             for addr, idx in self._groups
         ]
-        results = self._gather(futs, fail="evaluating", groups=self._groups)
+        results = self._gather(futs, fail="evaluating", owners=[idx for _, idx in self._groups])
         partials: List = [None] * len(self._futures)
         for (addr, idx), (ran_on, values) in zip(self._groups, results):
             if ran_on != addr:  # a worker died or blocks moved: regroup before the next evaluation
@@ -469,7 +479,8 @@ class DaskBound:
                 partials[i] = v
         return partials
 
-    def _gather(self, futs, fail: str, groups=None):
+    def _gather(self, futs, fail: str, owners=None):
+        """Results of ``futs``; a failure as RuntimeError naming the partitions (``owners[j]``: those of ``futs[j]``)."""
         from distributed import wait
 
         try:
@@ -480,8 +491,8 @@ class DaskBound:
                 raise  # the blocks' own checks (NaN, infinity, labels): they name partition and row
             self._groups = None
             failed = sorted({i for i, f in enumerate(self._futures or []) if f.status == "error"})
-            if not failed and groups is not None:
-                failed = sorted(i for (_, idx), f in zip(groups, futs) if f.status == "error" for i in idx)
+            if not failed and owners is not None:
+                failed = sorted(i for idx, f in zip(owners, futs) if f.status == "error" for i in idx)
             what = f"no result within timeout={self._timeout} s" if _is_timeout(exc) else f"{type(exc).__name__}: {exc}"
             raise RuntimeError(
                 f"quasinet.dask: {fail} partition(s) {failed if failed else 'of the data'} failed on the cluster "
@@ -543,6 +554,15 @@ class _NetInfo:
         for n_in, n_out in zip(sizes[:-1], sizes[1:]):
             self.layout.append((off, n_in, n_out, off + n_in * n_out if self.bias else None))
             off += n_in * n_out + (n_out if self.bias else 0)
+
+
+def _fails(task) -> bool:
+    """Whether computing one partition's task raises (used only to name the failed partitions)."""
+    try:
+        dask.compute(task)
+    except Exception:
+        return True
+    return False
 
 
 def _is_timeout(exc) -> bool:
