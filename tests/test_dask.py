@@ -250,3 +250,76 @@ def test_poisoned_partition_fails_clearly_at_the_best_point(client, tmp_path, pe
     best_cost, best_params = min(evaluated, key=lambda e: e[0])
     np.testing.assert_array_equal(net.params, best_params)
     assert len(evaluated) >= 3 and best_cost < evaluated[0][0]
+
+
+# -- bad input -----------------------------------------------------------------------------------
+def _net(K=1, loss="sse", output="sigmoid"):
+    return qn.Network([3, 2, K], output_activation=output, loss=loss, seed=0)
+
+
+@pytest.mark.parametrize("what,row,col,message", [
+    ("X", 257, 2, r"X must be finite, got nan in partition 2 at row 57 of the partition \(row 257 of X\), column 2"),
+    ("X", 399, 0, r"X must be finite, got inf in partition 3 at row 99 of the partition \(row 399 of X\), column 0"),
+    ("y", 5, 0, r"y must be finite, got -inf in partition 0 at row 5 of the partition \(row 5 of y\)"),
+    ("w", 310, None, r"sample_weight must be finite and >= 0, got -1.0 in partition 3 at row 10 of the partition "
+                     r"\(row 310 of sample_weight\)"),
+], ids=["X-nan", "X-inf", "y-inf", "w-negative"])
+def test_non_finite_values_name_partition_and_row(client, what, row, col, message):
+    rng = np.random.default_rng(0)
+    X, y, w = rng.random((400, 3)), rng.random((400, 1)), rng.random(400)
+    bad = {"X": np.nan if row == 257 else np.inf, "y": -np.inf, "w": -1.0}[what]
+    {"X": X, "y": y, "w": w}[what][(row, col) if col is not None else row] = bad
+    args = [da.from_array(a, chunks=100) for a in (X, y, w)]
+    with pytest.raises(ValueError, match=message):
+        _net().bind(*args)
+    with pytest.raises(ValueError, match=message):  # the one-shot cost too, and the local scheduler
+        with dask.config.set(scheduler="sync"):
+            qd.cost(_net(), *args)
+
+
+def test_bad_shapes_dtypes_and_labels(client):
+    X, y = da.ones((100, 3), chunks=30), da.ones((100, 1), chunks=30)
+    net = _net()
+    with pytest.raises(ValueError, match=r"y has 99 rows but X has 100"):
+        net.bind(X, da.ones((99, 1), chunks=30))
+    with pytest.raises(ValueError, match=r"sample_weight must have shape \(100,\), got \(101,\)"):
+        net.cost(X, y, da.ones(101, chunks=50))
+    with pytest.raises(ValueError, match=r"X must have 3 columns \(one per network input\), got 4"):
+        net.cost(da.ones((100, 4), chunks=30), y)
+    with pytest.raises(ValueError, match=r"X must be 2-D"):
+        net.cost(da.ones(100, chunks=30), y)
+    with pytest.raises(ValueError, match=r"y must have 1 column\(s\) \(one per network output\), got 2"):
+        net.cost(X, da.ones((100, 2), chunks=30))
+    with pytest.raises(ValueError, match=r"X has 0 samples"):
+        net.cost(da.ones((0, 3), chunks=30), da.ones((0, 1), chunks=30))
+    with pytest.raises(TypeError, match=r"X must hold real numbers \(float, int or bool\), got dtype <U1"):
+        net.cost(da.from_array(np.full((100, 3), "a")), y)
+    with pytest.raises(ValueError, match=r"sample weights must sum to a positive finite number, got 0"):
+        qn.Network([3, 1], output_activation="identity", loss="mse").bind(X, y, da.zeros(100, chunks=30))
+    soft = qn.Network([3, 3], output_activation="softmax", loss="softmax_crossentropy")
+    labels = np.zeros(100, dtype=int)
+    labels[77] = 3
+    with pytest.raises(ValueError, match=r"labels must lie in \[0, 2\], got 3 in partition 2 at row 17 "
+                                         r"of the partition \(row 77 of y\)"):
+        soft.bind(X, da.from_array(labels, chunks=30))
+    fg = net.bind(X, y)
+    with pytest.raises(ValueError, match=r"params must have shape \(11,\) \(the network's n_params\), got \(3,\)"):
+        fg(np.zeros(3))
+    with pytest.raises(TypeError, match=r"persist must be a bool, got str"):
+        qd.bind(net, X, y, persist="no")
+    with pytest.raises(ValueError, match=r"timeout must be > 0 seconds, got 0"):
+        qd.bind(net, X, y, timeout=0)
+
+
+def test_misaligned_and_unknown_chunks_are_rechunked(client):
+    rng = np.random.default_rng(1)
+    X, y, w = rng.random((500, 3)), rng.random((500, 1)), rng.random(500)
+    Xd = da.from_array(X, chunks=((120, 380), (1, 1, 1)))
+    Xu = Xd[da.from_array(np.ones(500, bool), chunks=100)]  # boolean indexing: unknown row chunks
+    assert np.isnan(Xu.shape[0])
+    net = _net()
+    fg = net.bind(Xu, da.from_array(y, chunks=77), da.from_array(w, chunks=(250, 250)))
+    assert fg.n_samples == 500
+    c, g = fg(net.params)
+    c0, g0 = net.cost_grad(X, y, w)
+    assert abs(c - c0) <= 1e-12 * c0 and rel(g, g0) <= 1e-12
