@@ -21,6 +21,7 @@ import dask
 import dask.array as da
 import quasinet as qn
 import reference as ref
+import zarr
 from distributed import Client, LocalCluster
 from quasinet import dask as qd
 
@@ -323,3 +324,66 @@ def test_misaligned_and_unknown_chunks_are_rechunked(client):
     c, g = fg(net.params)
     c0, g0 = net.cost_grad(X, y, w)
     assert abs(c - c0) <= 1e-12 * c0 and rel(g, g0) <= 1e-12
+
+
+# -- memory and out of core ----------------------------------------------------------------------
+CLIENT_SCRIPT = r"""
+import json, resource, sys
+import numpy as np
+import dask.array as da
+from distributed import Client
+import quasinet as qn
+
+def peak():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+N, n_in = int(sys.argv[2]), 16
+with Client(sys.argv[1], timeout=60) as client:
+    X = da.random.default_rng(0).standard_normal((N, n_in), chunks=(N // 8, n_in))
+    y = X[:, :1] * X[:, 1:2]
+    net = qn.Network([n_in, 8, 1], activation="tanh", output_activation="identity", loss="mse", seed=0)
+    qn.Network([2, 1]).cost(np.ones((3, 2)), np.ones((3, 1)))  # warm up the core's own buffers
+    before = peak()
+    fg = net.bind(X, y)
+    c, g = fg(net.params)
+    result = qn.Trainer(net, method="L-BFGS-B", maxiter=2).train(X, y)
+    during = peak()
+    X.compute()  # the trap quasinet must never fall into: the whole array on the client
+    trap = peak()
+print(json.dumps({"before": before, "during": during, "trap": trap, "nbytes": X.nbytes, "cost": c}))
+"""
+
+
+def test_large_array_generated_on_the_workers_never_reaches_the_client(cluster):
+    """A fresh client process binds, evaluates and trains on 1.5e6 x 16 (192 MB) generated on the workers."""
+    N = 1_500_000
+    out = subprocess.run([sys.executable, "-c", CLIENT_SCRIPT, cluster.scheduler.address, str(N)],
+                         capture_output=True, text=True, timeout=180)
+    assert out.returncode == 0, out.stderr[-3000:]
+    r = json.loads(out.stdout.strip().splitlines()[-1])
+    assert r["nbytes"] == N * 16 * 8
+    assert np.isfinite(r["cost"])
+    assert r["during"] - r["before"] < 16 * 2**20  # the client grew by less than 16 MiB ...
+    assert r["trap"] - r["during"] > 0.8 * r["nbytes"]  # ... where computing X there costs its size
+
+
+def test_zarr_backed_data_train_out_of_core(client, tmp_path):
+    rng = np.random.default_rng(8)
+    X = rng.standard_normal((3000, 6))
+    Y = np.sin(X[:, :2])
+    zx = zarr.open_array(str(tmp_path / "X.zarr"), mode="w", shape=X.shape, chunks=(400, 6), dtype="f8")
+    zy = zarr.open_array(str(tmp_path / "y.zarr"), mode="w", shape=Y.shape, chunks=(400, 2), dtype="f8")
+    zx[...], zy[...] = X, Y
+    Xz, Yz = da.from_zarr(str(tmp_path / "X.zarr")), da.from_zarr(str(tmp_path / "y.zarr"))
+    net_np = qn.Network([6, 5, 2], activation="tanh", output_activation="identity", loss="mse", seed=3)
+    net_z = net_np.copy()
+    with qd.options(persist=False):  # every evaluation re-reads the zarr chunks on the workers
+        fg = net_z.bind(Xz, Yz)
+        assert fg._futures is None and fg.n_partitions == 8
+        c, g = fg(net_z.params)
+        c0, g0 = net_np.cost_grad(X, Y)
+        assert abs(c - c0) <= 1e-12 * c0 and rel(g, g0) <= 1e-12
+        r_z = qn.Trainer(net_z, method="L-BFGS-B", maxiter=12).train(Xz, Yz)
+    r_np = qn.Trainer(net_np, method="L-BFGS-B", maxiter=12).train(X, Y)
+    assert abs(r_z.fun - r_np.fun) <= 1e-8 * r_np.fun
+    np.testing.assert_allclose(net_z.params, net_np.params, rtol=0, atol=1e-6)
