@@ -364,7 +364,7 @@ def test_large_array_generated_on_the_workers_never_reaches_the_client(cluster):
     assert r["nbytes"] == N * 16 * 8
     assert np.isfinite(r["cost"])
     assert r["during"] - r["before"] < 16 * 2**20  # the client grew by less than 16 MiB ...
-    assert r["trap"] - r["during"] > 0.8 * r["nbytes"]  # ... where computing X there costs its size
+    assert r["trap"] - r["during"] > 0.5 * r["nbytes"]  # ... where computing X there costs about its size
 
 
 def test_zarr_backed_data_train_out_of_core(client, tmp_path):
