@@ -602,3 +602,152 @@ def forward(net, X):
     n_out = net.layer_sizes[-1]
     return X.map_blocks(_forward_block, _worker_spec(net), net.get_params(), dtype=np.float64,
                         chunks=(X.chunks[0], (n_out,)), meta=np.empty((0, 0)))
+
+
+# -- the estimators' fit -----------------------------------------------------------------------------
+def _label_index(b, classes):
+    return np.searchsorted(classes, b)
+
+
+def _standardisation(A, w):
+    """Weighted column means and standard deviations of a dask array, as :func:`quasinet.io.standardisation`.
+
+    Two passes over the data (the mean first), each returning only per-column sums.
+    """
+    if w is None:
+        mean = np.asarray(A.mean(axis=0).compute())
+        std = np.sqrt(np.asarray(((A - mean) ** 2).mean(axis=0).compute()))
+    else:
+        sw, s = dask.compute(w.sum(), (A * w[:, None]).sum(axis=0))
+        mean = np.asarray(s) / sw
+        std = np.sqrt(np.asarray(((A - mean) ** 2 * w[:, None]).sum(axis=0).compute()) / sw)
+    std[std <= 1e-12 * np.maximum(1.0, np.abs(mean))] = 1.0
+    return mean, std
+
+
+def fit_estimator(est, p: dict, X, y, sample_weight):
+    """``fit`` of a :mod:`quasinet.sklearn` estimator on dask arrays (the estimators call it).
+
+    The same loss and parameters as on NumPy data, with three differences that keep every row
+    on the workers: samples are not merged or sorted (the fit depends on the row order through
+    summation order only); with ``early_stopping`` the validation part is a random subset of the
+    rows (each row with probability ``validation_fraction``, not stratified), held out by giving
+    it zero training weight and evaluated over the same partitions; standardisation and the
+    class labels come from reductions computed on the workers.
+    """
+    from sklearn.base import ClassifierMixin
+    from sklearn.utils import check_random_state
+
+    from .network import Network
+    from .train import Trainer
+
+    X = _known_rows(_as_dask(X, "X"))
+    if X.ndim != 2:
+        raise ValueError(f"Expected a 2-D array X (n_samples, n_features), got shape {X.shape}")
+    _check_real(X, "X")
+    N, d = X.shape
+    if N < 1 or d < 1:
+        raise ValueError(f"X must have at least 1 sample and 1 feature, got shape {X.shape}")
+    rows = X.chunks[0]
+    y = _known_rows(_as_dask(y, "y", like=X))
+    if y.shape[0] != N:
+        raise ValueError(f"y has {y.shape[0]} rows but X has {N}")
+    w = None
+    if sample_weight is not None:
+        w = _known_rows(_as_dask(sample_weight, "sample_weight", like=X))
+        _check_real(w, "sample_weight")
+        if w.ndim != 1 or w.shape[0] != N:
+            raise ValueError(f"sample_weight must have shape ({N},), got {w.shape}")
+        w = w.astype(np.float64)
+    est.n_features_in_ = d
+    if hasattr(est, "feature_names_in_"):
+        del est.feature_names_in_
+    rng = check_random_state(est.random_state)
+    classifier = isinstance(est, ClassifierMixin)
+
+    checks = {}
+    if w is not None:
+        checks["w_ok"] = (da.isfinite(w) & (w >= 0)).all()
+        checks["w_any"] = (w > 0).any()
+    if classifier:
+        if y.ndim != 1:
+            raise ValueError(f"y must be 1-D (n_samples,) for a classifier, got shape {y.shape}")
+        checks["classes"] = da.unique(y)
+    else:
+        _check_real(y, "y")
+    checks = dask.compute(checks)[0]
+    if w is not None and not checks["w_ok"]:
+        raise ValueError("sample_weight must be finite and non-negative")
+    if w is not None and not checks["w_any"]:
+        raise ValueError("sample_weight must not be all zero")
+
+    if classifier:
+        if est.loss not in ("auto", "binary_crossentropy", "softmax_crossentropy"):
+            raise ValueError(
+                f"loss must be 'auto', 'binary_crossentropy' or 'softmax_crossentropy' for a classifier, got {est.loss!r}")
+        classes = np.unique(checks["classes"])
+        if classes.dtype.kind == "f" and not np.all(classes == np.round(classes)):
+            raise ValueError("Unknown label type: continuous. A classifier needs discrete class labels")
+        est.classes_ = classes
+        k = classes.size
+        idx = y.map_blocks(_label_index, classes, dtype=np.intp)
+        present = k
+        if w is not None:
+            present = int((da.bincount(idx, weights=(w > 0).astype(float), minlength=k) > 0).sum().compute())
+        if min(present, k) < 2:
+            raise ValueError(f"a classifier needs samples of at least 2 classes (with positive sample weight), "
+                             f"got {min(present, k)} class")
+        loss = est.loss if est.loss != "auto" else ("binary_crossentropy" if k == 2 else "softmax_crossentropy")
+        if loss == "binary_crossentropy":
+            if k != 2:
+                raise ValueError(f"loss 'binary_crossentropy' needs exactly 2 classes, got {k}; use 'softmax_crossentropy'")
+            Y, out_act, n_out = idx.astype(np.float64)[:, None], "sigmoid", 1
+        else:
+            Y, out_act, n_out = idx, "softmax", k  # integer labels: one-hot rows made on the workers
+    else:
+        if y.ndim not in (1, 2):
+            raise ValueError(f"y must be 1-D or 2-D, got shape {y.shape}")
+        est._y_ndim = y.ndim
+        Y, out_act, loss = est._encode_targets(y.astype(np.float64), w)  # checks and a lazy reshape only
+        n_out = Y.shape[1]
+
+    if est.early_stopping:
+        held_out = da.random.default_rng(int(rng.randint(np.iinfo(np.int32).max))).random(N, chunks=(rows,))
+        held_out = held_out < p["validation_fraction"]
+        base = w if w is not None else da.ones(N, chunks=(rows,))
+        w_tr, w_val = da.where(held_out, 0.0, base), da.where(held_out, base, 0.0)
+        tr_any, val_any = dask.compute((w_tr > 0).any(), (w_val > 0).any())
+        if not tr_any:
+            raise ValueError("the training part (after removing validation_fraction) has only zero sample weights")
+        if not val_any:
+            raise ValueError("the validation part (validation_fraction) has only zero sample weights")
+    else:
+        w_tr, w_val = w, None
+
+    if est.standardize:
+        est.x_mean_, est.x_scale_ = _standardisation(X.astype(np.float64), w_tr)
+    else:
+        est.x_mean_, est.x_scale_ = np.zeros(d), np.ones(d)
+    Xs = (X - est.x_mean_) / est.x_scale_
+    if not classifier:
+        if est.standardize and out_act in ("identity", "linear"):
+            est.y_mean_, est.y_scale_ = _standardisation(Y, w_tr)
+        else:
+            est.y_mean_, est.y_scale_ = np.zeros(n_out), np.ones(n_out)
+        Y = (Y - est.y_mean_) / est.y_scale_
+
+    net = Network([d, *p["sizes"], n_out], activation=est.activation, output_activation=out_act, loss=loss,
+                  l2=p["l2"], seed=int(rng.randint(np.iinfo(np.int32).max)))
+    with DaskBound(net, Xs, Y, w_tr) as fg:
+        val = None
+        try:
+            # The validation cost reads the same partitions with the held-out rows' weights.
+            monitor = est._monitor(p, lambda: fg, lambda: fg.reweighted(w_val, Network(**{**net._spec(), "l2": 0.0})))
+            val = monitor.validation_cost.__self__ if monitor is not None and monitor.validation_cost else None
+            trainer = Trainer(net, method=p["method"], maxiter=p["max_iter"], tol=est.tol, callback=monitor)
+            res = trainer._train_bound(fg)
+            return est._store_fit(p, net, trainer, res, monitor, lambda: fg.cost(net.params), n_out, loss,
+                                  stacklevel=4)
+        finally:
+            if val is not None:
+                val.close()
