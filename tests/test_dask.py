@@ -13,6 +13,7 @@ import signal
 import subprocess
 import sys
 import threading
+import warnings
 
 import numpy as np
 import pytest
@@ -355,8 +356,8 @@ print(json.dumps({"before": before, "during": during, "trap": trap, "nbytes": X.
 
 
 def test_large_array_generated_on_the_workers_never_reaches_the_client(cluster):
-    """A fresh client process binds, evaluates and trains on 1.5e6 x 16 (192 MB) generated on the workers."""
-    N = 1_500_000
+    """A fresh client process binds, evaluates and trains on 1.2e6 x 16 (154 MB) generated on the workers."""
+    N = 1_200_000
     out = subprocess.run([sys.executable, "-c", CLIENT_SCRIPT, cluster.scheduler.address, str(N)],
                          capture_output=True, text=True, timeout=180)
     assert out.returncode == 0, out.stderr[-3000:]
@@ -387,3 +388,63 @@ def test_zarr_backed_data_train_out_of_core(client, tmp_path):
     r_np = qn.Trainer(net_np, method="L-BFGS-B", maxiter=12).train(X, Y)
     assert abs(r_z.fun - r_np.fun) <= 1e-8 * r_np.fun
     np.testing.assert_allclose(net_z.params, net_np.params, rtol=0, atol=1e-6)
+
+
+# -- the estimators ------------------------------------------------------------------------------
+def test_estimators_fit_and_predict_on_dask(client):
+    from sklearn.exceptions import ConvergenceWarning
+
+    from quasinet.sklearn import QuasiNetClassifier, QuasiNetRegressor
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((600, 4))
+    y = np.sin(X[:, 0]) + X[:, 1] ** 2
+    w = rng.uniform(0.5, 1.5, 600)
+    labels = np.where(X[:, 0] + X[:, 1] > 0, "a", np.where(X[:, 2] > 0, "b", "c"))
+    Xd, yd, wd = da.from_array(X, chunks=(150, 2)), da.from_array(y, chunks=100), da.from_array(w, chunks=100)
+
+    kw = dict(hidden_layer_sizes=(5,), random_state=0, max_iter=25, tol=1e-12)
+    with pytest.warns(Warning, match="iteration limit"):
+        a = QuasiNetRegressor(**kw).fit(X, y, w)
+    with pytest.warns(Warning, match="iteration limit"):
+        b = QuasiNetRegressor(**kw).fit(Xd, yd, wd)
+    np.testing.assert_allclose(b.x_mean_, a.x_mean_, rtol=1e-12)
+    np.testing.assert_allclose(b.x_scale_, a.x_scale_, rtol=1e-12)
+    np.testing.assert_allclose(b.y_mean_, a.y_mean_, rtol=1e-12)
+    assert b.n_features_in_ == 4 and b.n_iter_ == a.n_iter_
+    assert abs(b.loss_ - a.loss_) <= 1e-6 * a.loss_
+    pred = b.predict(Xd)
+    assert isinstance(pred, da.Array) and pred.shape == (600,)
+    np.testing.assert_allclose(pred.compute(), a.predict(X), atol=1e-5)
+    np.testing.assert_allclose(pred.compute(), b.predict(X), rtol=1e-12, atol=1e-12)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        ca = QuasiNetClassifier(hidden_layer_sizes=(5,), random_state=0, max_iter=20).fit(X, labels)
+        cb = QuasiNetClassifier(hidden_layer_sizes=(5,), random_state=0, max_iter=20).fit(
+            Xd, da.from_array(labels, chunks=150))
+    assert list(cb.classes_) == ["a", "b", "c"] and cb.loss_function_ == "softmax_crossentropy"
+    assert abs(cb.loss_ - ca.loss_) <= 1e-5 * ca.loss_
+    assert list(cb.predict(Xd).compute()) == list(cb.predict(X))
+    np.testing.assert_allclose(cb.predict_proba(Xd).compute(), ca.predict_proba(X), atol=1e-4)
+
+    # binary, with early stopping: the held-out rows get zero training weight on the same partitions
+    seen = []
+    es = QuasiNetClassifier(hidden_layer_sizes=(4,), random_state=1, early_stopping=True, n_iter_no_change=3,
+                            max_iter=20, callback=lambda it, loss, val: seen.append((loss, val)))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        es.fit(Xd, da.from_array(X[:, 0] > 0, chunks=200))
+    assert list(es.classes_) == [False, True] and es.loss_function_ == "binary_crossentropy"
+    assert es.validation_curve_ and es.best_validation_loss_ == min(es.validation_curve_)
+    assert [v for _, v in seen] == es.validation_curve_
+    assert (es.predict(X) == (X[:, 0] > 0)).mean() > 0.9
+
+    with pytest.raises(ValueError, match=r"sample_weight must be finite and non-negative"):
+        QuasiNetRegressor().fit(Xd, yd, da.from_array(-w, chunks=100))
+    with pytest.raises(ValueError, match=r"y has 599 rows but X has 600"):
+        QuasiNetRegressor().fit(Xd, yd[:599])
+    with pytest.raises(ValueError, match=r"Unknown label type"):
+        QuasiNetClassifier().fit(Xd, yd)
+    with pytest.raises(ValueError, match=r"at least 2 classes"):
+        QuasiNetClassifier().fit(Xd, da.zeros(600, chunks=100))

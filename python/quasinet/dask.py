@@ -484,7 +484,8 @@ class DaskBound:
         from distributed import wait
 
         try:
-            wait(futs, timeout=self._timeout)
+            if self._timeout is not None:  # costs one more round trip to the scheduler
+                wait(futs, timeout=self._timeout)
             return self._client.gather(futs)
         except Exception as exc:
             if isinstance(exc, (ValueError, TypeError)) and fail == "preparing":
