@@ -39,7 +39,9 @@ LOSS_CASES = [  # (loss, output activation, outputs)
 
 @pytest.fixture(scope="module")
 def cluster():
-    cl = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None, timeout=60)
+    # dashboard_address=":0" (any free port): with None the scheduler still opens its HTTP
+    # server on 8787 and warns when another cluster holds that port, an error under pytest here.
+    cl = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0", timeout=60)
     try:
         c = Client(cl, set_as_default=False, timeout=60)
         try:

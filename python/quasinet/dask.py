@@ -52,6 +52,7 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
     raise ImportError("quasinet.dask needs the extra 'dask': pip install 'quasinet[dask]'") from exc
 
 from . import _core
+from .network import _is_dask
 
 __all__ = ["DaskBound", "bind", "cost", "cost_grad", "forward", "options"]
 
@@ -239,11 +240,11 @@ def _forward_block(xb, spec, params):
 # -- the client's side -----------------------------------------------------------------------------
 def _as_dask(a, name: str, like=None):
     """``a`` as a dask array: dask arrays as they are, NumPy data (already on the client) chunked like ``like``."""
-    if hasattr(a, "__dask_graph__"):
-        if not isinstance(a, da.Array):
-            raise TypeError(f"{name} must be a dask array (or array-like), got {type(a).__module__}.{type(a).__name__}; "
-                            "for a dask DataFrame use .to_dask_array(lengths=True)")
+    if isinstance(a, da.Array):
         return a
+    if _is_dask(a):
+        raise TypeError(f"{name} must be a dask array (or array-like), got {type(a).__module__}.{type(a).__name__}; "
+                        "for a dask DataFrame use .to_dask_array(lengths=True)")
     arr = np.asarray(a)
     chunks = (like.chunks[0],) + tuple((s,) for s in arr.shape[1:]) if like is not None and arr.ndim >= 1 and \
         arr.shape[0] == like.shape[0] else "auto"
@@ -336,7 +337,6 @@ class DaskBound:
         self._init(net, persist=default_persist if persist is None else _check_persist(persist),
                    timeout=default_timeout if timeout is None else _check_timeout(timeout))
         parts, self._starts, self._rows, self._N = _align(net, X, y, sample_weight)
-        self._weighted = sample_weight is not None
         self._hold(parts)
 
     def _init(self, net, persist, timeout):
@@ -368,15 +368,17 @@ class DaskBound:
         if self._loss in _MEAN_LOSSES and not (total > 0.0 and math.isfinite(total) and math.isfinite(1.0 / total)):
             raise ValueError(f"sample weights must sum to a positive finite number, got {total}")
 
-    def reweighted(self, sample_weight, net=None) -> "DaskBound":
-        """The same rows with other sample weights (and optionally another network's loss/l2).
+    def reweighted(self, sample_weight, net) -> "DaskBound":
+        """The same rows with other sample weights, for ``net`` (its architecture, loss and l2).
 
         X and y are not copied: the new partitions refer to this object's blocks (on the same
         worker). Used for a validation cost over held-out rows given zero training weight.
         """
         other = DaskBound.__new__(DaskBound)
-        other._init(net if net is not None else _NetInfo(self), persist=self._persist, timeout=self._timeout)
-        other._starts, other._rows, other._N, other._weighted = self._starts, self._rows, self._N, True
+        if _worker_spec(net)[:4] != self._spec[:4]:
+            raise ValueError("reweighted needs a network of the same architecture")
+        other._init(net, persist=self._persist, timeout=self._timeout)
+        other._starts, other._rows, other._N = self._starts, self._rows, self._N
         W = _known_rows(_as_dask(sample_weight, "sample_weight"))
         _check_real(W, "sample_weight")
         if W.ndim != 1 or W.shape[0] != self._N:
@@ -543,18 +545,6 @@ class DaskBound:
         where = "distributed" if self._client is not None else "local scheduler"
         return (f"DaskBound(n_samples={self._N}, n_partitions={self.n_partitions}, persist={self._persist}, "
                 f"scheduler={where!r})")
-
-
-class _NetInfo:
-    """The architecture, loss and l2 of a DaskBound, as reweighted() reads them from a Network."""
-
-    def __init__(self, b: DaskBound):
-        sizes, self.activation, self.output_activation, self.bias, _, _ = b._spec
-        self.layer_sizes, self.loss, self.l2, self.n_params = sizes, b._loss, b._l2, b._n_params
-        self.layout, off = [], 0
-        for n_in, n_out in zip(sizes[:-1], sizes[1:]):
-            self.layout.append((off, n_in, n_out, off + n_in * n_out if self.bias else None))
-            off += n_in * n_out + (n_out if self.bias else 0)
 
 
 def _fails(task) -> bool:
@@ -740,11 +730,10 @@ def fit_estimator(est, p: dict, X, y, sample_weight):
     net = Network([d, *p["sizes"], n_out], activation=est.activation, output_activation=out_act, loss=loss,
                   l2=p["l2"], seed=int(rng.randint(np.iinfo(np.int32).max)))
     with DaskBound(net, Xs, Y, w_tr) as fg:
-        val = None
+        # The validation cost (the data term alone) reads the same partitions with the held-out rows' weights.
+        val = fg.reweighted(w_val, Network(**{**net._spec(), "l2": 0.0})) if est.early_stopping else None
         try:
-            # The validation cost reads the same partitions with the held-out rows' weights.
-            monitor = est._monitor(p, lambda: fg, lambda: fg.reweighted(w_val, Network(**{**net._spec(), "l2": 0.0})))
-            val = monitor.validation_cost.__self__ if monitor is not None and monitor.validation_cost else None
+            monitor = est._monitor(p, lambda: fg, lambda: val)
             trainer = Trainer(net, method=p["method"], maxiter=p["max_iter"], tol=est.tol, callback=monitor)
             res = trainer._train_bound(fg)
             return est._store_fit(p, net, trainer, res, monitor, lambda: fg.cost(net.params), n_out, loss,

@@ -20,9 +20,20 @@ SeedLike = Union[None, int, np.random.Generator]
 
 
 def _is_dask(*arrays) -> bool:
-    """Whether any argument is a Dask collection (told without importing dask, an optional extra)."""
-    return any(a is not None and (hasattr(a, "__dask_graph__") or type(a).__module__.startswith("dask."))
-               for a in arrays)
+    """Whether any argument is a Dask collection (told without importing dask, an optional extra).
+
+    Objects of other libraries that implement the protocol (an xarray DataArray) count only
+    when dask-backed: their ``__dask_graph__()`` is None otherwise.
+    """
+    for a in arrays:
+        if a is None:
+            continue
+        if type(a).__module__.split(".")[0] == "dask":
+            return True
+        graph = getattr(a, "__dask_graph__", None)
+        if callable(graph) and graph() is not None:
+            return True
+    return False
 
 
 def _dask():

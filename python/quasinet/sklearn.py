@@ -149,6 +149,10 @@ class _QuasiNetBase(BaseEstimator, metaclass=abc.ABCMeta):
         sample_weight : array-like of shape (n_samples,) or None
             Non-negative weights, not all zero; see the module docstring for the weighted loss.
 
+        Any of X, y and sample_weight may be dask arrays: the fit then runs on the current Dask
+        scheduler and no row reaches this process (:func:`quasinet.dask.fit_estimator` lists
+        the differences), and ``predict`` accepts dask arrays too.
+
         Returns
         -------
         self
