@@ -136,6 +136,25 @@ def test_reread_on_cluster_and_forward(client):
     np.testing.assert_allclose(out.compute(), net.forward(X), rtol=1e-12, atol=1e-14)
 
 
+def test_reweighted_shares_the_partitions(client):
+    """Other weights over the same held partitions (early stopping's validation cost): the core's value."""
+    X, Y, w = data("binary_crossentropy", "sigmoid", 2, N=900)
+    net = qn.Network([5, 4, 2], activation="tanh", output_activation="sigmoid", loss="binary_crossentropy",
+                     l2=0.1, seed=6)
+    fg = net.bind(da.from_array(X, chunks=(200, 5)), da.from_array(Y, chunks=(300, 2)), da.from_array(w, chunks=100))
+    v = np.where(w > 0, 0.0, 1.0 + np.arange(900) % 3)
+    plain = qn.Network(**{**net._spec(), "l2": 0.0})
+    val = fg.reweighted(da.from_array(v, chunks=450), plain)
+    assert val.n_partitions == fg.n_partitions == 5
+    c, g = val(net.params)
+    c0, g0 = plain.cost_grad(X, Y, v)
+    assert abs(c - c0) <= 1e-12 * c0 and rel(g, g0) <= 1e-12
+    with pytest.raises(ValueError, match="same architecture"):
+        fg.reweighted(v, qn.Network([5, 3, 2], output_activation="sigmoid", loss="binary_crossentropy"))
+    val.close()
+    fg.close()
+
+
 def test_dtypes_labels_and_numpy_mix(client):
     """Integer X, integer class labels (softmax), NumPy y next to dask X: converted as for NumPy input."""
     rng = np.random.default_rng(5)
@@ -450,3 +469,19 @@ def test_estimators_fit_and_predict_on_dask(client):
         QuasiNetClassifier().fit(Xd, yd)
     with pytest.raises(ValueError, match=r"at least 2 classes"):
         QuasiNetClassifier().fit(Xd, da.zeros(600, chunks=100))
+
+
+def test_numpy_paths_never_import_dask():
+    """Without dask input nothing changes: quasinet, its Trainer and estimators do not import dask."""
+    script = (
+        "import sys, warnings, numpy as np, quasinet as qn\n"
+        "from quasinet.sklearn import QuasiNetRegressor\n"
+        "X = np.random.default_rng(0).random((40, 2)); y = X.sum(axis=1)\n"
+        "net = qn.Network([2, 3, 1], output_activation='identity', seed=0)\n"
+        "net.cost(X, y[:, None]); qn.Trainer(net, maxiter=3).train(X, y[:, None])\n"
+        "warnings.simplefilter('ignore'); QuasiNetRegressor(max_iter=3).fit(X, y).predict(X)\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('dask', 'distributed') or m == 'quasinet.dask'))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip() == "[]"
