@@ -320,4 +320,18 @@ double derivative(Activation f, double z) {
   throw std::invalid_argument("softmax is not elementwise: it has no scalar derivative");
 }
 
+void jacobian_row(Activation f, std::size_t j, double* s, const double* a, std::size_t rows, std::size_t cols) {
+  for (std::size_t r = 0; r < rows; ++r) {
+    double* sr = s + r * cols;
+    const double* ar = a + r * cols;
+    if (f == Activation::Softmax) {
+      for (std::size_t k = 0; k < cols; ++k) sr[k] = -ar[j] * ar[k];
+      sr[j] += ar[j];
+    } else {
+      for (std::size_t k = 0; k < cols; ++k) sr[k] = 0.0;
+      sr[j] = derivatives_at(f, ar[j]).d1;
+    }
+  }
+}
+
 }  // namespace quasinet

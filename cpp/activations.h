@@ -66,6 +66,42 @@ void multiply_by_derivative(Activation f, double* g /* (B, K) */, const double* 
 void multiply_by_derivative_sum(Activation f, double* g /* (B, K) */, const double* a /* (B, K) */,
                                 std::size_t rows, std::size_t cols, double* colsum /* (K) */);
 
+// First and second derivative of an elementwise f at the point where f(z) = a, written in
+// terms of a (what the forward pass keeps), for the curvature passes (curvature.cpp):
+//   sigmoid a(1-a), a(1-a)(1-2a); tanh 1-a^2, -2a(1-a^2); relu [a>0], 0;
+//   softplus s = 1-e^{-a} (= sigmoid(z)), s e^{-a} (= s(1-s)); identity 1, 0.
+// Softmax is not elementwise: its Jacobian diag(a) - a a^T is symmetric, so
+// multiply_by_derivative applies it (R{a} = J_f R{z}) for every f.
+struct Derivatives {
+  double d1, d2;
+};
+inline Derivatives derivatives_at(Activation f, double a) {
+  switch (f) {
+    case Activation::Sigmoid: {
+      const double d1 = a * (1.0 - a);
+      return {d1, d1 * (1.0 - 2.0 * a)};
+    }
+    case Activation::Tanh: {
+      const double d1 = (1.0 - a) * (1.0 + a);
+      return {d1, -2.0 * a * d1};
+    }
+    case Activation::Relu: return {a > 0.0 ? 1.0 : 0.0, 0.0};
+    case Activation::Softplus: {
+      const double e = std::exp(-a);
+      const double s = -std::expm1(-a);  // accurate when a is tiny
+      return {s, s * e};
+    }
+    case Activation::Identity:
+    case Activation::Softmax: break;
+  }
+  return {1.0, 0.0};
+}
+
+// Row j of the output Jacobian da/dz for every row, written into s (B, K): f'(z_j) e_j for
+// an elementwise f, a_j (e_j - a) for softmax.
+void jacobian_row(Activation f, std::size_t j, double* s /* (B, K) */, const double* a /* (B, K) */,
+                  std::size_t rows, std::size_t cols);
+
 // Elementwise derivative f'(z) for a single value (plots, tests, the notebook's sigmoidPrime).
 // Not defined for softmax, which is not elementwise.
 double derivative(Activation f, double z);

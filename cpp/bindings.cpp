@@ -202,6 +202,46 @@ Array new_vector(std::size_t n) {
   return py::reinterpret_steal<Array>(arr);
 }
 
+// A direction v for a Hessian-vector product: shape (P,), finite.
+Array check_direction(const Network& net, py::handle obj) {
+  Array v = real_array(obj, "v");
+  if (v.ndim() != 1 || static_cast<std::size_t>(v.shape(0)) != net.n_params())
+    throw py::value_error("v must have shape (" + std::to_string(net.n_params()) +
+                          ",) (the network's n_params), got " + shape_str(v));
+  require_finite(v, "v");
+  return v;
+}
+
+// kind of a Hessian-vector product: true for the exact Hessian, false for Gauss-Newton.
+bool parse_hessian_kind(const std::string& kind) {
+  if (kind == "exact") return true;
+  if (kind == "gauss-newton") return false;
+  throw py::value_error("kind must be 'exact' or 'gauss-newton', got '" + kind + "'");
+}
+
+py::tuple gauss_newton_call(const Network& net, const Array& p, const Data& d, const quasinet::Options& options) {
+  const auto P = static_cast<py::ssize_t>(net.n_params());
+  Array G({P, P});
+  Array grad = new_vector(net.n_params());
+  double* Gp = G.mutable_data();
+  double* g = grad.mutable_data();
+  const double J = run_core(net, d.N, options, [&](const quasinet::Options& opt) {
+    return net.gauss_newton(Gp, g, p.data(), d.X.data(), d.y_ptr(), d.w_ptr(), d.N, opt);
+  });
+  return py::make_tuple(J, grad, G);
+}
+
+Array hessp_call(const Network& net, const Array& p, const Array& v, const Data& d, bool exact,
+                 const quasinet::Options& options) {
+  Array hv = new_vector(net.n_params());
+  double* h = hv.mutable_data();
+  run_core(net, d.N, options, [&](const quasinet::Options& opt) {
+    net.hessp(h, p.data(), v.data(), d.X.data(), d.y_ptr(), d.w_ptr(), d.N, exact, opt);
+    return 0;
+  });
+  return hv;
+}
+
 // (J, grad) without pybind11's generic casters.
 py::tuple cost_grad_tuple(double J, py::object grad) {
   PyObject* j = PyFloat_FromDouble(J);
@@ -240,6 +280,18 @@ class Bound {
     return run_core(*net_, data_.N, opt_, [&](const quasinet::Options& o) {
       return net_->cost(p.data(), data_.X.data(), data_.y_ptr(), data_.w_ptr(), data_.N, o);
     });
+  }
+
+  Array hessp(py::handle params_obj, py::handle v_obj, const std::string& kind) const {
+    const bool exact = parse_hessian_kind(kind);
+    Array p = check_params(*net_, params_obj);
+    Array v = check_direction(*net_, v_obj);
+    return hessp_call(*net_, p, v, data_, exact, opt_);
+  }
+
+  py::tuple gauss_newton(py::handle params_obj) const {
+    Array p = check_params(*net_, params_obj);
+    return gauss_newton_call(*net_, p, data_, opt_);
   }
 
   std::size_t n_samples() const { return data_.N; }
@@ -372,11 +424,58 @@ PYBIND11_MODULE(_core, m) {
             return Bound(std::move(net), std::move(d), make_options(block_rows, threads, kernel));
           },
           py::arg("X"), py::arg("y"), py::arg("sample_weight") = py::none(), py::kw_only(), py::arg("block_rows") = 0,
-          py::arg("threads") = 0, py::arg("kernel") = "auto");
+          py::arg("threads") = 0, py::arg("kernel") = "auto")
+      .def(
+          "jacobian",
+          [](const Network& net, py::handle params, py::handle X, std::size_t block_rows, std::size_t threads,
+             const std::string& kernel) {
+            Array p = check_params(net, params);
+            Array x = check_X(net, X);
+            const auto N = static_cast<std::size_t>(x.shape(0));
+            Array J({static_cast<py::ssize_t>(N), static_cast<py::ssize_t>(net.n_outputs()),
+                     static_cast<py::ssize_t>(net.n_params())});
+            double* o = J.mutable_data();
+            run_core(net, N, make_options(block_rows, threads, kernel), [&](const quasinet::Options& opt) {
+              net.jacobian(o, p.data(), x.data(), N, opt);
+              return 0;
+            });
+            return J;
+          },
+          py::arg("params"), py::arg("X"), py::kw_only(), py::arg("block_rows") = 0, py::arg("threads") = 0,
+          py::arg("kernel") = "auto")
+      .def(
+          "gauss_newton",
+          [](const Network& net, py::handle params, py::handle X, py::handle Y, py::handle w, std::size_t block_rows,
+             std::size_t threads, const std::string& kernel) {
+            Array p = check_params(net, params);
+            Data d = check_data(net, X, Y, w);
+            if (!d.Y) throw py::value_error("y is required");
+            return gauss_newton_call(net, p, d, make_options(block_rows, threads, kernel));
+          },
+          py::arg("params"), py::arg("X"), py::arg("y"), py::arg("sample_weight") = py::none(), py::kw_only(),
+          py::arg("block_rows") = 0, py::arg("threads") = 0, py::arg("kernel") = "auto")
+      .def(
+          "hessp",
+          [](const Network& net, py::handle params, py::handle X, py::handle Y, py::handle v, py::handle w,
+             const std::string& kind, std::size_t block_rows, std::size_t threads, const std::string& kernel) {
+            const bool exact = parse_hessian_kind(kind);
+            Array p = check_params(net, params);
+            Data d = check_data(net, X, Y, w);
+            if (!d.Y) throw py::value_error("y is required");
+            Array dir = check_direction(net, v);
+            return hessp_call(net, p, dir, d, exact, make_options(block_rows, threads, kernel));
+          },
+          py::arg("params"), py::arg("X"), py::arg("y"), py::arg("v"), py::arg("sample_weight") = py::none(),
+          py::kw_only(), py::arg("kind") = "exact", py::arg("block_rows") = 0, py::arg("threads") = 0,
+          py::arg("kernel") = "auto");
 
   py::class_<Bound>(m, "Bound")
       .def("__call__", &Bound::call, py::arg("params"), "Cost and a new gradient array at params.")
       .def("cost", &Bound::cost, py::arg("params"), "Cost only at params.")
+      .def("hessp", &Bound::hessp, py::arg("params"), py::arg("v"), py::arg("kind") = "exact",
+           "H v at params: the exact Hessian of the cost (kind='exact') or its Gauss-Newton matrix.")
+      .def("gauss_newton", &Bound::gauss_newton, py::arg("params"),
+           "(cost, grad, G) at params, G the (P, P) Gauss-Newton matrix.")
       .def_property_readonly("n_samples", &Bound::n_samples)
       .def_property_readonly("X", &Bound::X)
       .def_property_readonly("y", &Bound::Y);

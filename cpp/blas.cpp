@@ -8,6 +8,7 @@
 // with another OpenBLAS in the process.
 #include <cblas.h>
 #define QN_DGEMM scipy_cblas_dgemm
+#define QN_DSYRK scipy_cblas_dsyrk
 #define QN_SET_THREADS scipy_openblas_set_num_threads
 #endif
 
@@ -108,6 +109,31 @@ void gemm(Kernel kernel, bool trans_a, bool trans_b, std::size_t M, std::size_t 
     gemm_reference(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
   else
     gemm_small(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
+void syrk_upper_at_a(Kernel kernel, std::size_t N, std::size_t K, double alpha, const double* A, std::size_t lda,
+                     double* C, std::size_t ldc) {
+  if (N == 0 || K == 0) return;
+#ifdef QUASINET_HAVE_BLAS
+  if (kernel == Kernel::Blas || (kernel == Kernel::Auto && N * N * K >= kSmallProduct)) {
+    if (N > INT_MAX || K > INT_MAX || lda > INT_MAX || ldc > INT_MAX)
+      throw std::invalid_argument("matrix dimension exceeds the 32-bit BLAS index range");
+    QN_DSYRK(CblasRowMajor, CblasUpper, CblasTrans, static_cast<int>(N), static_cast<int>(K), alpha, A,
+             static_cast<int>(lda), 1.0, C, static_cast<int>(ldc));
+    return;
+  }
+#else
+  (void)kernel;
+#endif
+  // c[i, j] += alpha * sum_k A[k, i] A[k, j] for j >= i; rows of A are contiguous.
+  for (std::size_t k = 0; k < K; ++k) {
+    const double* a = A + k * lda;
+    for (std::size_t i = 0; i < N; ++i) {
+      const double aki = alpha * a[i];
+      double* c = C + i * ldc;
+      for (std::size_t j = i; j < N; ++j) c[j] += aki * a[j];
+    }
+  }
 }
 
 bool have_blas() {

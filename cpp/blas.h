@@ -23,6 +23,11 @@ void gemm(Kernel kernel, bool trans_a, bool trans_b, std::size_t M, std::size_t 
           const double* A, std::size_t lda, const double* B, std::size_t ldb, double beta, double* C,
           std::size_t ldc);
 
+// Row-major C (N, N) += alpha * A^T A for A stored (K, N; lda >= N), upper triangle only
+// (j >= i); the strictly lower triangle is not touched. OpenBLAS's dsyrk, or plain loops.
+void syrk_upper_at_a(Kernel kernel, std::size_t N, std::size_t K, double alpha, const double* A, std::size_t lda,
+                     double* C, std::size_t ldc);
+
 bool have_blas();
 // Pins OpenBLAS to one thread: quasinet parallelises over row blocks itself.
 void blas_single_thread();

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <stdexcept>
+#include <string>
 
 namespace quasinet {
 
@@ -81,6 +82,108 @@ double loss_and_delta(Loss loss, Activation out, const double* a, const double* 
       return total;
   }
   return total;
+}
+
+namespace {
+
+double weight_of(const double* w, std::size_t r) { return w ? w[r] : 1.0; }
+
+// r = (diag(a) - a a^T) r for one softmax row.
+void softmax_jacobian_times(double* r, const double* a, std::size_t cols) {
+  double dot = 0.0;
+  for (std::size_t k = 0; k < cols; ++k) dot += a[k] * r[k];
+  for (std::size_t k = 0; k < cols; ++k) r[k] = a[k] * (r[k] - dot);
+}
+
+}  // namespace
+
+void output_curvature_times(Loss loss, Activation out, bool exact, double* r, const double* a, const double* y,
+                            const double* w, double c, std::size_t rows, std::size_t cols) {
+  for (std::size_t i = 0; i < rows; ++i) {
+    double* ri = r + i * cols;
+    const double* ai = a + i * cols;
+    const double* yi = y + i * cols;
+    const double cw = c * weight_of(w, i);
+    switch (loss) {
+      case Loss::SSE:
+      case Loss::MSE:
+        if (out == Activation::Softmax) {
+          // Ra = J_s Rz; G Rz = J_s Ra; the exact Hessian adds R{J_s}^T e =
+          // Ra*e - Ra (a.e) - a (Ra.e), from differentiating J_s^T e with J_s = diag(a) - a a^T.
+          softmax_jacobian_times(ri, ai, cols);  // ri = Ra
+          double ae = 0.0, rae = 0.0;
+          for (std::size_t k = 0; k < cols; ++k) {
+            const double e = ai[k] - yi[k];
+            ae += ai[k] * e;
+            rae += ri[k] * e;
+          }
+          if (exact) {
+            // J_s Ra needs a.Ra; every term reads Ra, so form them all in one pass.
+            double ara = 0.0;
+            for (std::size_t k = 0; k < cols; ++k) ara += ai[k] * ri[k];
+            for (std::size_t k = 0; k < cols; ++k) {
+              const double e = ai[k] - yi[k];
+              const double ra = ri[k];
+              ri[k] = cw * (ai[k] * (ra - ara) + ra * e - ra * ae - ai[k] * rae);
+            }
+          } else {
+            softmax_jacobian_times(ri, ai, cols);
+            for (std::size_t k = 0; k < cols; ++k) ri[k] *= cw;
+          }
+        } else {
+          for (std::size_t k = 0; k < cols; ++k) {
+            const Derivatives d = derivatives_at(out, ai[k]);
+            const double h = exact ? d.d1 * d.d1 + (ai[k] - yi[k]) * d.d2 : d.d1 * d.d1;
+            ri[k] *= cw * h;
+          }
+        }
+        break;
+      case Loss::BinaryCrossentropy:
+        for (std::size_t k = 0; k < cols; ++k) ri[k] *= cw * ai[k] * (1.0 - ai[k]);
+        break;
+      case Loss::SoftmaxCrossentropy: {
+        double ysum = 0.0;
+        for (std::size_t k = 0; k < cols; ++k) ysum += yi[k];
+        softmax_jacobian_times(ri, ai, cols);
+        for (std::size_t k = 0; k < cols; ++k) ri[k] *= cw * ysum;
+        break;
+      }
+    }
+  }
+}
+
+void gauss_newton_seed(Loss loss, Activation out, std::size_t j, double* s, const double* a, const double* y,
+                       const double* w, double c, std::size_t rows, std::size_t cols) {
+  if (loss == Loss::SSE || loss == Loss::MSE) jacobian_row(out, j, s, a, rows, cols);
+  for (std::size_t i = 0; i < rows; ++i) {
+    double* si = s + i * cols;
+    const double* ai = a + i * cols;
+    double scale = c * weight_of(w, i);
+    switch (loss) {
+      case Loss::SSE:
+      case Loss::MSE:
+        break;
+      case Loss::BinaryCrossentropy:
+        for (std::size_t k = 0; k < cols; ++k) si[k] = 0.0;
+        si[j] = 1.0;
+        scale *= ai[j] * (1.0 - ai[j]);
+        break;
+      case Loss::SoftmaxCrossentropy: {
+        double ysum = 0.0;
+        for (std::size_t k = 0; k < cols; ++k) ysum += y[i * cols + k];
+        if (ysum < 0.0)
+          throw std::invalid_argument("the Gauss-Newton matrix of softmax_crossentropy needs targets whose rows sum to "
+                                      ">= 0, got a row summing to " + std::to_string(ysum));
+        const double sq = std::sqrt(ai[j]);
+        for (std::size_t k = 0; k < cols; ++k) si[k] = -sq * ai[k];
+        si[j] += sq;
+        scale *= ysum;
+        break;
+      }
+    }
+    const double f = std::sqrt(scale);
+    for (std::size_t k = 0; k < cols; ++k) si[k] *= f;
+  }
 }
 
 }  // namespace quasinet

@@ -32,4 +32,26 @@ double loss_and_delta(Loss loss, Activation out, const double* a /* (B, K) */,
                       const double* w /* (B) or null */, double c, double* delta /* (B, K) or null */,
                       std::size_t rows, std::size_t cols);
 
+// What the curvature passes (curvature.cpp) need of a loss: its curvature in the output
+// pre-activation z. With H_i the Hessian of c w_i l_i in z and G_i its Gauss-Newton part
+// (J_a = da/dz, e = a - y):
+//   sse, mse              G_i = c w_i J_a^T J_a;  H_i = G_i + c w_i sum_k e_k d2a_k/dz2
+//   binary_crossentropy   G_i = H_i = c w_i diag(a (1 - a))
+//   softmax_crossentropy  G_i = H_i = c w_i (sum_k y_k) (diag(a) - a a^T)
+// r holds R{z} on entry and H_i R{z} (exact) or G_i R{z} on exit, row by row.
+void output_curvature_times(Loss loss, Activation out, bool exact, double* r /* (B, K) */,
+                            const double* a /* (B, K) */, const double* y /* (B, K) */,
+                            const double* w /* (B) or null */, double c, std::size_t rows, std::size_t cols);
+
+// Seed j of a factorisation G_i = sum_j s_ij s_ij^T, written into s (B, K) for every row:
+//   sse, mse              s_ij = sqrt(c w_i) (row j of J_a)
+//   binary_crossentropy   s_ij = sqrt(c w_i a_j (1 - a_j)) e_j
+//   softmax_crossentropy  s_ij = sqrt(c w_i sum_k y_k) sqrt(a_j) (e_j - a)
+// (diag(a) - a a^T = sum_j a_j (e_j - a)(e_j - a)^T when the a_j sum to 1.) Throws
+// std::invalid_argument for a softmax row whose targets sum to a negative number, where G_i is
+// not positive semi-definite.
+void gauss_newton_seed(Loss loss, Activation out, std::size_t j, double* s /* (B, K) */,
+                       const double* a /* (B, K) */, const double* y /* (B, K) */,
+                       const double* w /* (B) or null */, double c, std::size_t rows, std::size_t cols);
+
 }  // namespace quasinet

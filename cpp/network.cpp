@@ -9,21 +9,13 @@
 #include <string>
 #include <thread>
 
-#include "parallel.h"
+#include "network_detail.h"
 
 namespace quasinet {
 
 namespace {
 
-// Below this many multiply-adds per pass a second thread costs more than it saves.
-constexpr std::size_t kParallelWork = std::size_t{1} << 19;
-constexpr std::size_t kMaxThreads = 64;
-constexpr std::size_t kChunksPerThread = 4;
-
 std::string str(std::size_t v) { return std::to_string(v); }
-
-// The reference kernel is the readable specification: plain loops and std:: functions.
-Math math_for(Kernel kernel) { return kernel == Kernel::Reference ? Math::Std : Math::Fast; }
 
 }  // namespace
 
@@ -136,7 +128,7 @@ void Network::forward_block(Workspace& ws, const double* params, const double* x
                             Kernel kernel) const {
   const std::size_t L = layout_.layers.size();
   const bool keep_z = spec_.loss == Loss::BinaryCrossentropy || spec_.loss == Loss::SoftmaxCrossentropy;
-  const Math math = math_for(kernel);
+  const Math math = detail::math_for(kernel);
   const double* in = x;  // (B, n_in)
   for (std::size_t l = 0; l < L; ++l) {
     const LayerLayout& layer = layout_.layers[l];
@@ -193,121 +185,6 @@ void Network::backward_block(double* grad, Workspace& ws, const double* params, 
   }
 }
 
-namespace {
-
-// Returns the sample-weight normaliser c of losses.h.
-double loss_scale(Loss loss, const double* w, std::size_t N) {
-  if (!loss_is_mean(loss)) return 1.0;
-  if (!w) return 1.0 / static_cast<double>(N);
-  double sum = 0.0;
-  for (std::size_t i = 0; i < N; ++i) sum += w[i];
-  // 1/sum overflows for sums below 1/DBL_MAX (subnormal weights): the cost would be NaN.
-  if (!(sum > 0.0) || !std::isfinite(sum) || !std::isfinite(1.0 / sum)) {
-    std::ostringstream msg;
-    msg << "sample weights must sum to a positive finite number, got " << sum;
-    if (sum > 0.0 && std::isfinite(sum)) msg << " (too small: 1/sum overflows)";
-    throw std::invalid_argument(msg.str());
-  }
-  return 1.0 / sum;
-}
-
-void check_call(const void* params, const void* X, std::size_t N) {
-  if (!params || !X) throw std::invalid_argument("null pointer passed for params or X");
-  if (N == 0) throw std::invalid_argument("X has 0 samples: expected at least 1");
-}
-
-}  // namespace
-
-// Runs fn(ws, grad_target, first_row, rows) over all row blocks, on one or several threads,
-// and returns the sum of what fn returns. With a gradient, each thread's chunk accumulates
-// into its own buffer; the chunks are reduced in a fixed order.
-template <class BlockFn>
-double Network::run_blocks(double* grad, std::size_t N, const Options& opt, BlockFn&& fn) const {
-  // Never more rows than the call has: a huge block_rows would otherwise overflow the
-  // workspace size computation in lease().
-  const std::size_t B = std::min(block_rows(opt), N);
-  const std::size_t n_blocks = (N + B - 1) / B;
-  std::size_t threads = std::min(opt.threads ? opt.threads : default_threads(), kMaxThreads);
-  if (N * layout_.n_params < kParallelWork) threads = 1;
-  // Several chunks per thread, claimed dynamically: when another process holds one core for a
-  // while, the other thread takes more chunks instead of waiting. Each chunk has its own
-  // gradient buffer, reduced in chunk order, so the result depends on the thread count (the
-  // chunk count) only, never on which thread ran which chunk.
-  const std::size_t n_chunks =
-      threads == 1 ? 1 : std::min({kChunksPerThread * threads, n_blocks, kMaxThreads});
-
-  if (n_chunks == 1) {
-    // One chunk on the calling thread: no task context and no pool, which matters for
-    // small calls where this bookkeeping would rival the arithmetic.
-    struct Lease {
-      const Network* self;
-      std::unique_ptr<Workspace> ws;
-      ~Lease() { self->give_back(std::move(ws)); }
-    } held{this, lease(B)};
-    double loss = 0.0;
-    for (std::size_t b = 0; b < n_blocks; ++b) {
-      if (b > 0 && opt.interrupt.fn && opt.interrupt.fn(opt.interrupt.ctx)) throw Interrupted();
-      const std::size_t r0 = b * B;
-      loss += fn(*held.ws, grad, r0, std::min(B, N - r0));
-    }
-    return loss;
-  }
-
-  struct Ctx {
-    const Network* self;
-    BlockFn* fn;
-    const Options* opt;
-    std::size_t N, B, n_blocks, n_chunks;
-    double* grad;
-    std::thread::id caller;
-    std::array<std::unique_ptr<Workspace>, kMaxThreads> ws;
-    std::array<double, kMaxThreads> loss{};
-    std::atomic<bool> abort{false};
-  } ctx{this, &fn, &opt, N, B, n_blocks, n_chunks, grad, std::this_thread::get_id(), {}, {}, {}};
-
-  // Return every leased workspace to the pool, also when a block throws.
-  struct Guard {
-    Ctx& c;
-    ~Guard() {
-      for (auto& w : c.ws)
-        if (w) c.self->give_back(std::move(w));
-    }
-  } guard{ctx};
-  for (std::size_t c = 0; c < n_chunks; ++c) {
-    ctx.ws[c] = lease(B);
-    if (grad && n_chunks > 1) std::fill(ctx.ws[c]->grad.begin(), ctx.ws[c]->grad.end(), 0.0);
-  }
-
-  const auto task = [](void* p, std::size_t c) {
-    Ctx& x = *static_cast<Ctx*>(p);
-    const std::size_t first = c * x.n_blocks / x.n_chunks, last = (c + 1) * x.n_blocks / x.n_chunks;
-    double* target = x.n_chunks > 1 && x.grad ? x.ws[c]->grad.data() : x.grad;
-    const bool on_caller = std::this_thread::get_id() == x.caller;
-    double loss = 0.0;
-    for (std::size_t b = first; b < last; ++b) {
-      if (x.abort.load(std::memory_order_relaxed)) return;
-      // Before every block but the call's first, so chunks of a single block are covered too.
-      if (b > 0 && on_caller && x.opt->interrupt.fn && x.opt->interrupt.fn(x.opt->interrupt.ctx)) {
-        x.abort.store(true);
-        throw Interrupted();
-      }
-      const std::size_t r0 = b * x.B;
-      loss += (*x.fn)(*x.ws[c], target, r0, std::min(x.B, x.N - r0));
-    }
-    x.loss[c] = loss;
-  };
-  ThreadPool::instance().run(n_chunks, threads, task, &ctx);
-
-  double total = 0.0;
-  for (std::size_t c = 0; c < n_chunks; ++c) {
-    total += ctx.loss[c];
-    if (grad && n_chunks > 1) {
-      const double* g = ctx.ws[c]->grad.data();
-      for (std::size_t i = 0; i < layout_.n_params; ++i) grad[i] += g[i];
-    }
-  }
-  return total;
-}
 
 double Network::l2_term(double* grad, const double* params) const {
   if (spec_.l2 == 0.0) return 0.0;
@@ -323,7 +200,7 @@ double Network::l2_term(double* grad, const double* params) const {
 }
 
 void Network::forward(double* out, const double* params, const double* X, std::size_t N, const Options& opt) const {
-  check_call(params, X, N);
+  detail::check_call(params, X, N);
   const std::size_t n0 = n_inputs(), nL = n_outputs();
   const Kernel kernel = opt.kernel;
   run_blocks(nullptr, N, opt, [&](Workspace& ws, double*, std::size_t r0, std::size_t rows) {
@@ -336,9 +213,9 @@ void Network::forward(double* out, const double* params, const double* X, std::s
 
 double Network::cost(const double* params, const double* X, const double* Y, const double* w, std::size_t N,
                      const Options& opt) const {
-  check_call(params, X, N);
+  detail::check_call(params, X, N);
   const std::size_t n0 = n_inputs(), nL = n_outputs();
-  const double c = loss_scale(spec_.loss, w, N);
+  const double c = detail::loss_scale(spec_.loss, w, N);
   const Kernel kernel = opt.kernel;
   const double data = run_blocks(nullptr, N, opt, [&](Workspace& ws, double*, std::size_t r0, std::size_t rows) {
     forward_block(ws, params, X + r0 * n0, rows, kernel);
@@ -350,10 +227,10 @@ double Network::cost(const double* params, const double* X, const double* Y, con
 
 double Network::cost_grad(double* grad, const double* params, const double* X, const double* Y, const double* w,
                           std::size_t N, const Options& opt) const {
-  check_call(params, X, N);
+  detail::check_call(params, X, N);
   if (!grad) throw std::invalid_argument("null pointer passed for grad");
   const std::size_t n0 = n_inputs(), nL = n_outputs();
-  const double c = loss_scale(spec_.loss, w, N);
+  const double c = detail::loss_scale(spec_.loss, w, N);
   const Kernel kernel = opt.kernel;
   std::fill(grad, grad + layout_.n_params, 0.0);
   const double data = run_blocks(grad, N, opt, [&](Workspace& ws, double* target, std::size_t r0, std::size_t rows) {

@@ -96,7 +96,37 @@ class Network {
 
   std::size_t block_rows(const Options& opt) const;
 
+  // Curvature (curvature.cpp). J below is d(output)/d(params) of one row; G_i, H_i the loss's
+  // curvature in the output pre-activation (losses.h).
+
+  // J (N, n_L, P): d a_L / d params for every row (post-activation outputs, softmax included).
+  void jacobian(double* J /* (N, n_L, P) */, const double* params, const double* X /* (N, n_0) */, std::size_t N,
+                const Options& opt = {}) const;
+
+  // The cost and gradient as cost_grad, and the Gauss-Newton matrix G (P, P), symmetric
+  // positive semi-definite, in the same pass over the rows:
+  //   G = c sum_i w_i J_z,i^T G_i J_z,i + l2 on the diagonal of the weight entries,
+  // J_z,i = d z_L / d params. For sse/mse that is c sum_i w_i J_i^T J_i with J_i = d a_L / d params;
+  // for the cross-entropies the generalised Gauss-Newton matrix.
+  // Memory: G, one (B, P) gradient and one (B' n_L, P) block of Jacobian rows per thread; never O(N P).
+  double gauss_newton(double* G /* (P, P) */, double* grad /* (P) */, const double* params, const double* X,
+                      const double* Y, const double* w, std::size_t N, const Options& opt = {}) const;
+
+  // Hv (P) = H v, with H the exact Hessian of the cost (Pearlmutter's R-operator: a forward and
+  // a backward R-pass) or, with exact = false, the Gauss-Newton matrix above (Schraudolph's
+  // product). O(P) memory; no P x P matrix is formed.
+  void hessp(double* Hv /* (P) */, const double* params, const double* v /* (P) */, const double* X,
+             const double* Y, const double* w, std::size_t N, bool exact, const Options& opt = {}) const;
+
  private:
+  // Backpropagates ws.delta (one seed per row, (B, n_L)) and writes each row's own gradient
+  // (not their sum) into row r of J, J + r * ldj (P entries).
+  void backward_rows(double* J, std::size_t ldj, Workspace& ws, const double* params, const double* x,
+                     std::size_t rows, Kernel kernel) const;
+  // Adds H v (or G v) of these rows into hv; ws.delta must hold nothing in particular.
+  void hessp_block(double* hv /* (P) */, Workspace& ws, const double* params, const double* v, const double* x,
+                   const double* y, const double* w, double c, std::size_t rows, bool exact, Kernel kernel) const;
+
   // Workspaces are leased from a pool: after the first calls no call allocates, and calls
   // from several threads at once each get their own.
   std::unique_ptr<Workspace> lease(std::size_t rows) const;
@@ -121,6 +151,11 @@ struct Workspace {
   std::vector<double> delta;       // (B, widest) dJ/dz of the layer being differentiated
   std::vector<double> delta_prev;  // (B, widest)
   std::vector<double> grad;        // (P) a thread's partial gradient
+  // The curvature passes only, sized on their first use (curvature.cpp):
+  std::vector<double> r_acts;       // R{a} per layer, laid out as acts
+  std::vector<double> r_z;          // R{z} per layer, laid out as acts
+  std::vector<double> r_delta;      // (B, widest) R{dJ/dz} of the layer being differentiated
+  std::vector<double> r_delta_prev; // (B, widest)
   double* act(std::size_t layer) { return acts.data() + act_offset[layer]; }  // layer >= 0 is layer l+1
 };
 

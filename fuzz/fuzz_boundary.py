@@ -2,7 +2,8 @@
 
 Each input is decoded into one call: a network architecture, then arrays of a fuzzer-chosen
 dtype, shape and memory layout (and raw bytes for the values) passed to forward / cost /
-cost_grad / bind / check_gradient / Trainer.train, or a byte string loaded as a model file.
+cost_grad / bind / check_gradient / Trainer.train (L-BFGS-B or LM) / jacobian / gauss_newton /
+hessp (both kinds, a fuzzed direction), or a byte string loaded as a model file.
 Allowed outcomes: a result, ValueError or TypeError (FloatingPointError from the trainer when
 the data overflow). Anything else -- another exception, a crash, a sanitizer report, a hang --
 is a finding. When the inputs are finite float64 data, the result is also checked against
@@ -101,7 +102,7 @@ def one_input(data):
     X = array(fdp, N, net.layer_sizes[0])
     y = array(fdp, N, net.layer_sizes[-1])
     w = array(fdp, N, None) if fdp.ConsumeBool() else None
-    entry = fdp.ConsumeIntInRange(0, 5)
+    entry = fdp.ConsumeIntInRange(0, 8)
     try:
         if entry == 0:
             out = net.forward(X)
@@ -120,13 +121,24 @@ def one_input(data):
             fg.cost(net.params)
         elif entry == 4:
             qn.check_gradient(net, X, y, sample_weight=w)
-        else:
+        elif entry == 5:
             before = net.get_params()
             try:
-                qn.Trainer(net, method="L-BFGS-B", maxiter=3).train(X, y, sample_weight=w)
+                method = "LM" if fdp.ConsumeBool() else "L-BFGS-B"
+                qn.Trainer(net, method=method, maxiter=3).train(X, y, sample_weight=w)
             except FloatingPointError:
                 pass
             assert np.all(np.isfinite(net.params)) or not np.all(np.isfinite(before))
+        elif entry == 6:
+            J = net.jacobian(X)
+            assert J.shape == (np.shape(X)[0], net.layer_sizes[-1], net.n_params)
+        elif entry == 7:
+            _, g, G = net.gauss_newton(X, y, w)
+            assert G.shape == (net.n_params, net.n_params) and np.array_equal(G, G.T, equal_nan=True)
+        else:
+            v = array(fdp, net.n_params, None)
+            kind = "exact" if fdp.ConsumeBool() else "gauss-newton"
+            assert net.hessp(X, y, v, w, kind=kind).shape == (net.n_params,)
     except ALLOWED:
         return
 

@@ -7,7 +7,8 @@ def recording_bind(net, evaluated, on_evaluation=None):
     """Make ``net.bind`` return objectives that append ``(cost, params copy)`` to ``evaluated``.
 
     The Trainer asks the network for its bound objective, so this records every cost the
-    optimiser evaluates. ``on_evaluation(n)`` is called after the n-th evaluation, if given.
+    optimiser evaluates: through ``fg(p)``, ``fg.cost(p)`` and ``fg.gauss_newton(p)``
+    (Levenberg-Marquardt); ``fg.hessp`` passes through. ``on_evaluation(n)`` is called after the n-th evaluation, if given.
     Plain function (not a fixture) so that subprocess scripts can import it too.
     """
     bind = net.bind
@@ -15,14 +16,27 @@ def recording_bind(net, evaluated, on_evaluation=None):
     def recording(*args, **kwargs):
         fg = bind(*args, **kwargs)
 
-        def fun(p):
-            f, g = fg(p)
+        def record(f, p):
             evaluated.append((f, np.array(p)))
             if on_evaluation is not None:
                 on_evaluation(len(evaluated))
+
+        def fun(p):
+            f, g = fg(p)
+            record(f, p)
             return f, g
 
-        fun.cost = fg.cost
+        def cost(p):
+            f = fg.cost(p)
+            record(f, p)
+            return f
+
+        def gauss_newton(p):
+            out = fg.gauss_newton(p)
+            record(out[0], p)
+            return out
+
+        fun.cost, fun.gauss_newton, fun.hessp = cost, gauss_newton, fg.hessp
         return fun
 
     net.bind = recording

@@ -141,3 +141,150 @@ def targets(rng, loss, output, N, K):
     if output == "tanh":
         return rng.uniform(-0.9, 0.9, size=(N, K))
     return rng.normal(size=(N, K))
+
+
+# -- curvature ----------------------------------------------------------------------------------
+# Written from the definitions, per sample and without the core's factorisations: explicit
+# per-row Jacobians (one unit seed per output, backpropagated row by row), explicit output
+# Hessians H_i, and the exact Hessian-vector product by complex-step differentiation of the
+# gradient formula above (analytic in the parameters, so Hv = Im(grad(p + i h v)) / h is exact
+# to rounding for tiny h: no subtraction, no truncation error).
+
+
+def _act_c(name, z):
+    """Activations that accept complex arguments (for the complex step)."""
+    if name == "sigmoid":
+        return 1.0 / (1.0 + np.exp(-z))
+    if name == "tanh":
+        return np.tanh(z)
+    if name == "relu":
+        return np.where(z.real > 0, z, 0.0)
+    if name == "softplus":
+        return np.log(1.0 + np.exp(z))
+    if name == "identity":
+        return z.copy()
+    if name == "softmax":
+        e = np.exp(z - z.real.max(axis=1, keepdims=True))
+        return e / e.sum(axis=1, keepdims=True)
+    raise ValueError(name)
+
+
+def _act_prime_c(name, z):
+    if name == "sigmoid":
+        s = _act_c("sigmoid", z)
+        return s * (1.0 - s)
+    if name == "tanh":
+        return 1.0 - np.tanh(z) ** 2
+    if name == "relu":
+        return (z.real > 0).astype(float)
+    if name == "softplus":
+        return _act_c("sigmoid", z)
+    if name == "identity":
+        return np.ones_like(z)
+    raise ValueError(name)
+
+
+def _grad_c(params, sizes, hidden, output, bias, loss, l2, X, Y, w=None):
+    """The gradient formula of :func:`grad`, written so that complex parameters pass through."""
+    Ws, bs = unpack(params, sizes, bias)
+    zs, acts, a = [], [], X
+    for l, (W, b) in enumerate(zip(Ws, bs)):
+        z = a @ W + b
+        a = _act_c(output if l == len(Ws) - 1 else hidden, z)
+        zs.append(z)
+        acts.append(a)
+    c = _scale(loss, w, X.shape[0])
+    wv = (np.ones(X.shape[0]) if w is None else w)[:, None]
+    z, a = zs[-1], acts[-1]
+    if loss in ("sse", "mse"):
+        dJda = c * wv * (a - Y)
+        if output == "softmax":
+            delta = a * (dJda - np.sum(a * dJda, axis=1, keepdims=True))
+        else:
+            delta = dJda * _act_prime_c(output, z)
+    elif loss == "binary_crossentropy":
+        delta = c * wv * (a - Y)
+    else:
+        delta = c * wv * (Y.sum(axis=1, keepdims=True) * a - Y)
+    flat = [None] * (2 * len(Ws))
+    for l in range(len(Ws) - 1, -1, -1):
+        a_prev = X if l == 0 else acts[l - 1]
+        flat[2 * l] = (a_prev.T @ delta + l2 * Ws[l]).ravel()
+        flat[2 * l + 1] = delta.sum(axis=0) if bias else np.zeros(0)
+        if l > 0:
+            delta = (delta @ Ws[l].T) * _act_prime_c(hidden, zs[l - 1])
+    return np.concatenate(flat)
+
+
+def hessp(params, sizes, hidden, output, bias, loss, l2, X, Y, v, w=None, h=1e-30):
+    """Exact H v by the complex step of the gradient."""
+    p = params.astype(complex) + 1j * h * np.asarray(v, float)
+    return _grad_c(p, sizes, hidden, output, bias, loss, l2, X, Y, w).imag / h
+
+
+def hessian(params, sizes, hidden, output, bias, loss, l2, X, Y, w=None):
+    """The full exact Hessian, one complex step per column."""
+    P = params.size
+    return np.column_stack(
+        [hessp(params, sizes, hidden, output, bias, loss, l2, X, Y, np.eye(P)[j], w) for j in range(P)]
+    )
+
+
+def output_jacobian(name, z):
+    """da/dz per row, (N, K, K): diag(f'(z)), or diag(a) - a a^T for softmax."""
+    if name == "softmax":
+        a = act("softmax", z)
+        return np.einsum("nj,jk->njk", a, np.eye(a.shape[1])) - a[:, :, None] * a[:, None, :]
+    return np.einsum("nj,jk->njk", act_prime(name, z), np.eye(z.shape[1]))
+
+
+def jacobian_z(params, sizes, hidden, output, bias, X):
+    """d z_L / d params per row, (N, K, P): a unit seed per output, backpropagated row by row."""
+    Ws, _ = unpack(params, sizes, bias)
+    layers = forward(params, sizes, hidden, output, bias, X)
+    N, K = X.shape[0], sizes[-1]
+    out = np.zeros((N, K, params.size))
+    for j in range(K):
+        delta = np.zeros((N, K))
+        delta[:, j] = 1.0
+        blocks = [None] * len(Ws)
+        for l in range(len(Ws) - 1, -1, -1):
+            a_prev = X if l == 0 else layers[l - 1][1]
+            per_row_W = np.einsum("ni,no->nio", a_prev, delta).reshape(N, -1)  # row n: outer(a_prev[n], delta[n])
+            blocks[l] = [per_row_W] + ([delta.copy()] if bias else [])
+            if l > 0:
+                delta = (delta @ Ws[l].T) * act_prime(hidden, layers[l - 1][0])
+        out[:, j, :] = np.hstack([b for blk in blocks for b in blk])
+    return out
+
+
+def jacobian(params, sizes, hidden, output, bias, X):
+    """d a_L / d params per row, (N, K, P) = (da/dz) (dz/dparams)."""
+    z = forward(params, sizes, hidden, output, bias, X)[-1][0]
+    return np.einsum("nkj,njp->nkp", output_jacobian(output, z), jacobian_z(params, sizes, hidden, output, bias, X))
+
+
+def output_hessian_gn(loss, output, z, Y):
+    """H_i per row (N, K, K) of the Gauss-Newton matrix, in z."""
+    a = act(output, z)
+    if loss in ("sse", "mse"):
+        Ja = output_jacobian(output, z)
+        return np.einsum("nji,njk->nik", Ja, Ja)
+    if loss == "binary_crossentropy":
+        return np.einsum("nj,jk->njk", a * (1.0 - a), np.eye(a.shape[1]))
+    return Y.sum(axis=1)[:, None, None] * output_jacobian("softmax", z)
+
+
+def gauss_newton(params, sizes, hidden, output, bias, loss, l2, X, Y, w=None):
+    """G = c sum_i w_i Jz_i^T H_i Jz_i + l2 on the weight entries of the diagonal."""
+    z = forward(params, sizes, hidden, output, bias, X)[-1][0]
+    Jz = jacobian_z(params, sizes, hidden, output, bias, X)
+    H = output_hessian_gn(loss, output, z, Y)
+    wv = np.ones(X.shape[0]) if w is None else w
+    G = _scale(loss, w, X.shape[0]) * np.einsum("n,nkp,nkj,njq->pq", wv, Jz, H, Jz)
+    off = 0
+    for n_in, n_out in zip(sizes[:-1], sizes[1:]):
+        idx = np.arange(off, off + n_in * n_out)
+        G[idx, idx] += l2
+        off += n_in * n_out + (n_out if bias else 0)
+    return G

@@ -303,3 +303,14 @@ def test_constant_target_has_undefined_r2(tmp_path, capsys):
     assert r2["y"] is None and isinstance(r2["z"], float)
     rc, out, _ = _run(capsys, "info", tmp_path / "m.qnet")
     assert rc == 0 and "validation r2   y undefined, z " in out
+
+
+def test_train_with_levenberg_marquardt(tmp_path, data, capsys):
+    path, X, Y, _ = data
+    m = tmp_path / "lm.qnet"
+    rc, out, _ = _run(capsys, "train", path, "--target", "t1", "--inputs", "a,b,c", "--hidden", "8",
+                      "--method", "LM", "--max-iter", "100", "--out", m)
+    assert rc == 0 and "LM:" in out
+    r2 = float(out.split("R^2 on the validation part: t1 ")[1].split()[0])
+    assert r2 > 0.999
+    assert qio.load_model(m).info["method"] == "LM"

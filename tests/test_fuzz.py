@@ -434,18 +434,23 @@ def bad_calls(draw):
 
 @seed(SEED)
 @settings(FUZZ, max_examples=N_BAD)
-@given(case=bad_calls(), entry=st.sampled_from(["cost", "cost_grad", "bind", "forward", "train"]))
+@given(case=bad_calls(), entry=st.sampled_from(["cost", "cost_grad", "bind", "forward", "train", "gauss_newton",
+                                                "hessp", "jacobian", "train-LM"]))
 def test_bad_input_raises_documented_errors(case, entry):
     net, what, fault, args, expected, pattern = case
     before = net.get_params()
-    if entry == "forward":
+    if entry in ("forward", "jacobian"):
         if what != "X" or fault == "rows":
-            # forward takes X alone, and this X is valid.
-            assert net.forward(args["X"]).shape == (args["X"].shape[0], net.layer_sizes[-1])
+            # forward and jacobian take X alone, and this X is valid.
+            assert getattr(net, entry)(args["X"]).shape[:2] == (args["X"].shape[0], net.layer_sizes[-1])
             return
-        call = lambda: net.forward(args["X"])  # noqa: E731
-    elif entry == "train":
-        call = lambda: qn.Trainer(net, maxiter=2).train(args["X"], args["y"], sample_weight=args["sample_weight"])  # noqa: E731
+        call = lambda: getattr(net, entry)(args["X"])  # noqa: E731
+    elif entry.startswith("train"):
+        method = "LM" if entry == "train-LM" else "BFGS"
+        call = lambda: qn.Trainer(net, method=method, maxiter=2).train(  # noqa: E731
+            args["X"], args["y"], sample_weight=args["sample_weight"])
+    elif entry == "hessp":
+        call = lambda: net.hessp(args["X"], args["y"], np.ones(net.n_params), args["sample_weight"])  # noqa: E731
     else:
         call = lambda: getattr(net, entry)(args["X"], args["y"], args["sample_weight"])  # noqa: E731
     with pytest.raises(expected, match=pattern):
@@ -488,7 +493,7 @@ def test_train_returns_finite_best_or_floating_point_error(data):
     X = arrays(draw, (N, net.layer_sizes[0]), st.one_of(moderate, st.sampled_from([0.0, 1e4, -1e4, 700.0, 5e-324])))
     Y = targets(draw, net, N, moderate)
     J0 = net.cost(X, Y)
-    method = draw(st.sampled_from(["BFGS", "L-BFGS-B", "CG"]))
+    method = draw(st.sampled_from(["BFGS", "L-BFGS-B", "CG", "LM", "trust-krylov"]))
     res = qn.Trainer(net, method=method, maxiter=draw(st.integers(1, 15))).train(X, Y)
     assert np.all(np.isfinite(net.params))
     assert np.isfinite(res.fun) and res.fun <= J0

@@ -109,7 +109,7 @@ def _run(script, *args):
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-@pytest.mark.parametrize("method", ["L-BFGS-B", "BFGS"])
+@pytest.mark.parametrize("method", ["L-BFGS-B", "BFGS", "LM", "trust-krylov"])
 def test_sigint_stops_training_and_keeps_the_best_parameters(method):
     r = _run(TRAIN, method)
     assert r["outcome"] == "KeyboardInterrupt", r

@@ -75,7 +75,7 @@ def test_sample_weight_reaches_the_cost():
 
 def test_bad_trainer_arguments():
     net = qn.Network([2, 3, 1])
-    with pytest.raises(ValueError, match="method must be one of BFGS, L-BFGS-B, CG, Newton-CG, TNC, SLSQP, got 'Nelder-Mead'"):
+    with pytest.raises(ValueError, match="method must be one of BFGS, L-BFGS-B, CG, Newton-CG, TNC, SLSQP, trust-ncg, trust-krylov, trust-constr, LM, got 'Nelder-Mead'"):
         qn.Trainer(net, method="Nelder-Mead")
     with pytest.raises(ValueError, match="maxiter must be >= 1, got 0"):
         qn.Trainer(net, maxiter=0)

@@ -403,7 +403,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="output activation (default identity; sigmoid/softmax for the cross-entropies)")
     p.add_argument("--loss", choices=LOSSES, default="mse", help="loss (default mse)")
     p.add_argument("--l2", type=float, default=1e-4, help="L2 penalty (default 1e-4)")
-    p.add_argument("--method", choices=METHODS, default="L-BFGS-B", help="optimiser (default L-BFGS-B)")
+    p.add_argument("--method", choices=METHODS, default="L-BFGS-B",
+                   help="optimiser (default L-BFGS-B; LM: Levenberg-Marquardt)")
     p.add_argument("--max-iter", type=int, default=500, help="iteration limit (default 500)")
     p.add_argument("--tol", type=float, default=None, help="tolerance for scipy.optimize.minimize")
     p.add_argument("--val-fraction", type=_fraction, default=0.2,

@@ -18,6 +18,32 @@ LOSSES = ("sse", "mse", "binary_crossentropy", "softmax_crossentropy")
 
 SeedLike = Union[None, int, np.random.Generator]
 
+#: Largest parameter count for which quasinet forms the (P, P) Gauss-Newton matrix
+#: (:meth:`Network.gauss_newton`, Levenberg-Marquardt, Bayesian regularisation): 8192
+#: parameters need 512 MiB for the matrix and as much again for its Cholesky factor.
+GAUSS_NEWTON_MAX_PARAMS = 8192
+#: Hessian-vector product kinds of :meth:`Network.hessp`.
+HESSIAN_KINDS = ("exact", "gauss-newton")
+
+
+def check_gauss_newton_size(n_params: int) -> None:
+    """ValueError when a (P, P) Gauss-Newton matrix would exceed :data:`GAUSS_NEWTON_MAX_PARAMS`."""
+    if n_params > GAUSS_NEWTON_MAX_PARAMS:
+        need = 2 * 8 * n_params * n_params
+        raise ValueError(
+            f"the network has P = {n_params} parameters: its (P, P) Gauss-Newton matrix and Cholesky factor would "
+            f"need {need:,} bytes ({need / 2**30:.1f} GiB), above the limit of P = {GAUSS_NEWTON_MAX_PARAMS}; "
+            "use method='L-BFGS-B' (or 'trust-krylov', which needs only Hessian-vector products)"
+        )
+
+
+def _check_kind(kind) -> str:
+    if not isinstance(kind, str):
+        raise TypeError(f"kind must be a string, got {type(kind).__name__}")
+    if kind not in HESSIAN_KINDS:
+        raise ValueError(f"kind must be 'exact' or 'gauss-newton', got {kind!r}")
+    return kind
+
 
 def _is_dask(*arrays) -> bool:
     """Whether any argument is a Dask collection (told without importing dask, an optional extra).
@@ -274,12 +300,56 @@ class Network:
             return _dask().cost_grad(self, X, y, sample_weight)
         return self._core.cost_grad(self._params, X, self._targets(y), sample_weight)
 
+    # -- curvature -----------------------------------------------------------------------------
+    def jacobian(self, X) -> np.ndarray:
+        """d(outputs)/d(params) for every row: shape (samples, outputs, n_params).
+
+        The outputs are the post-activation ones (softmax included), the columns follow the
+        layout of ``params``. Holds N x outputs x P doubles: meant for small problems and tests;
+        :meth:`gauss_newton` accumulates J^T J without ever holding it.
+        """
+        return self._core.jacobian(self._params, X)
+
+    def gauss_newton(self, X, y, sample_weight=None) -> Tuple[float, np.ndarray, np.ndarray]:
+        """The cost, its gradient and the Gauss-Newton matrix G (n_params, n_params), in one pass.
+
+        G = c sum_i w_i J_i^T H_i J_i + l2 on the diagonal entries of the weights (not the
+        biases), scaled like the cost (c = 1 for ``sse``, 1/sum(w) otherwise):
+
+        - ``sse``, ``mse``: J_i = d yhat_i / d params and H_i = I (so G = c sum_i w_i J_i^T J_i);
+        - ``binary_crossentropy``: J_i = d z_i / d params (output pre-activations) and
+          H_i = diag(p_i (1 - p_i)), the loss's Hessian in z;
+        - ``softmax_crossentropy``: J_i = d z_i / d params and
+          H_i = (sum_k y_ik) (diag(p_i) - p_i p_i^T).
+
+        G is symmetric positive semi-definite; for the cross-entropies it is the generalised
+        Gauss-Newton matrix (which is the exact Hessian of a linear network). Memory: G plus
+        a block of Jacobian rows per thread (about 8 MiB), never N x P. Raises ValueError
+        when P exceeds :data:`GAUSS_NEWTON_MAX_PARAMS`.
+        """
+        check_gauss_newton_size(self.n_params)
+        return self._core.gauss_newton(self._params, X, self._targets(y), sample_weight)
+
+    def hessp(self, X, y, v, sample_weight=None, kind: str = "exact") -> np.ndarray:
+        """The product of the cost's curvature with a vector ``v`` (shape ``(n_params,)``).
+
+        ``kind="exact"``: H v with H the exact Hessian of the cost, l2 term included
+        (Pearlmutter's R-operator: one forward and one backward R-pass); ``kind="gauss-newton"``:
+        G v with G as in :meth:`gauss_newton` (Schraudolph's product). Neither forms a
+        P x P matrix; each costs about two gradient evaluations.
+        """
+        kind = _check_kind(kind)
+        return self._core.hessp(self._params, X, self._targets(y), v, sample_weight, kind=kind)
+
     def bind(self, X, y, sample_weight=None):
         """Validate and hold X and y once; return ``fg(params) -> (cost, grad)``.
 
         ``fg`` evaluates the cost at the parameter vector it is given (not at ``params``), and
         ``fg.cost(params)`` evaluates the cost alone, ready for
-        ``scipy.optimize.minimize(fg, x0, jac=True)``. It keeps this network's architecture.
+        ``scipy.optimize.minimize(fg, x0, jac=True)``. ``fg.hessp(params, v)`` is the exact
+        Hessian-vector product (``kind="gauss-newton"`` for G v) and ``fg.gauss_newton(params)``
+        returns ``(cost, grad, G)`` (see :meth:`hessp`, :meth:`gauss_newton`), so that
+        ``minimize(fg, x0, jac=True, hessp=fg.hessp, method="trust-krylov")`` works as it stands. It keeps this network's architecture.
         X and y are checked once: C-contiguous float64 arrays are then read in place (no
         copy), other layouts and dtypes are converted once. Writing into X or y afterwards
         bypasses those checks; bind again after changing the data.

@@ -337,8 +337,10 @@ _COMMON_DOC = """
     l2 : float, default=1e-4
         Penalty strength: J gains (l2 / 2) * sum of all squared weights (not biases).
     method : str, default="L-BFGS-B"
-        Optimiser of :func:`scipy.optimize.minimize`: ``BFGS``, ``L-BFGS-B``, ``CG``,
-        ``Newton-CG``, ``TNC`` or ``SLSQP``.
+        Optimiser (see :class:`~quasinet.Trainer`): ``BFGS``, ``L-BFGS-B``, ``CG``, ``TNC``,
+        ``SLSQP``; ``Newton-CG``, ``trust-ncg``, ``trust-krylov``, ``trust-constr`` with the core's
+        exact Hessian-vector products; or ``LM`` (Levenberg-Marquardt on the Gauss-Newton
+        matrix, for networks of at most 8192 parameters).
     max_iter : int, default=500
         Iteration limit (for TNC the limit on cost evaluations). Reaching it before the method
         converges emits a :class:`~sklearn.exceptions.ConvergenceWarning`.

@@ -8,11 +8,19 @@ from typing import Callable, List, Optional
 import numpy as np
 from scipy import optimize
 
-#: Methods of :func:`scipy.optimize.minimize` that use the gradient and that the Trainer supports.
-METHODS = ("BFGS", "L-BFGS-B", "CG", "Newton-CG", "TNC", "SLSQP")
+from . import lm
+from .network import check_gauss_newton_size
+
+#: The Trainer's methods: SciPy's gradient-based :func:`scipy.optimize.minimize` methods, and
+#: ``LM`` (Levenberg-Marquardt, :mod:`quasinet.lm`).
+METHODS = ("BFGS", "L-BFGS-B", "CG", "Newton-CG", "TNC", "SLSQP", "trust-ncg", "trust-krylov", "trust-constr", "LM")
+#: The SciPy methods that take Hessian-vector products: the Trainer gives them the core's exact ones.
+HESSP_METHODS = ("Newton-CG", "trust-ncg", "trust-krylov", "trust-constr")
+#: The methods that form the (P, P) Gauss-Newton matrix (at most GAUSS_NEWTON_MAX_PARAMS parameters).
+GAUSS_NEWTON_METHODS = ("LM",)
 #: The methods whose callback may raise StopIteration to end the run (SciPy then reports status
 #: 99); TNC's callback cannot stop it.
-STOPPABLE_METHODS = ("BFGS", "L-BFGS-B", "CG", "Newton-CG", "SLSQP")
+STOPPABLE_METHODS = tuple(m for m in METHODS if m != "TNC")
 
 
 def check_int(name: str, value, low: int) -> int:
@@ -44,9 +52,8 @@ class _Run:
         self.best_x: Optional[np.ndarray] = None
         self._recent: list = []  # (x, f) of the last few evaluations
 
-    def fun(self, p):
-        f, g = self.fg(p)
-        if not (np.isfinite(f) and np.all(np.isfinite(g))):
+    def _record(self, p, f, *derivatives):
+        if not (np.isfinite(f) and all(np.all(np.isfinite(d)) for d in derivatives)):
             raise FloatingPointError(
                 f"the cost or its gradient became non-finite (cost {f}) during iteration {len(self.J) + 1}; "
                 "the network keeps the parameters of the lowest finite cost evaluated"
@@ -55,7 +62,26 @@ class _Run:
             self.best_f, self.best_x = f, np.array(p, dtype=float, copy=True)
         self._recent.append((np.array(p, dtype=float, copy=True), f))
         del self._recent[:-4]
+
+    def fun(self, p):
+        f, g = self.fg(p)
+        self._record(p, f, g)
         return f, g
+
+    def fun_gn(self, p):
+        f, g, G = self.fg.gauss_newton(p)
+        self._record(p, f, g, G)
+        return f, g, G
+
+    def hessp(self, p, v):
+        return self.fg.hessp(p, v)
+
+    def trial_cost(self, p):
+        """A trial step's cost: non-finite is allowed (the step is rejected); finite ones count for the best point."""
+        f = self.fg.cost(p)
+        if np.isfinite(f):
+            self._record(p, f)
+        return f
 
     def iteration(self, xk, *_):
         # The optimiser has usually just evaluated xk; reuse that cost rather than recompute it.
@@ -78,12 +104,17 @@ class Trainer:
         Trained in place: after :meth:`train` it holds the best parameters found.
     method : str
         A gradient-based method of :func:`scipy.optimize.minimize`: ``BFGS``, ``L-BFGS-B``, ``CG``,
-        ``Newton-CG`` (Hessian-vector products by finite differences of the exact gradient),
-        ``TNC`` or ``SLSQP``.
+        ``TNC``, ``SLSQP``, or one that uses Hessian-vector products, which the Trainer gives
+        exactly (the core's R-operator, :meth:`~quasinet.Network.hessp`): ``Newton-CG``,
+        ``trust-ncg``, ``trust-krylov``, ``trust-constr``. Or ``LM``: Levenberg-Marquardt with
+        MATLAB ``trainlm``'s semantics on the core's Gauss-Newton matrix (:mod:`quasinet.lm`;
+        every loss; needs P <= :data:`~quasinet.network.GAUSS_NEWTON_MAX_PARAMS`, else
+        ValueError at once).
     maxiter : int
-        Iteration limit per start (for TNC, which counts no iterations, the limit on cost evaluations).
+        Iteration limit per start (for TNC, which counts no iterations, the limit on cost
+        evaluations; for LM, on accepted steps).
     tol : float or None
-        Passed to ``minimize``.
+        Passed to ``minimize``; for ``LM`` the default of its ``min_grad`` option.
     callback : callable or None
         Called as ``callback(params)`` after every iteration.
     restarts : int
@@ -94,7 +125,8 @@ class Trainer:
     seed : None, int or numpy.random.Generator
         Seeds the restarts' initialisations.
     options : dict or None
-        Extra options for ``minimize``.
+        Extra options for ``minimize``; for ``LM`` its options ``mu`` (1e-3), ``mu_dec`` (0.1),
+        ``mu_inc`` (10), ``mu_max`` (1e10), ``min_grad`` (1e-7) and ``goal`` (0), checked at once.
 
     Attributes
     ----------
@@ -133,6 +165,10 @@ class Trainer:
         self.target_cost = target_cost
         self.rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
         self.options = dict(options or {})
+        if method in GAUSS_NEWTON_METHODS:
+            check_gauss_newton_size(net.n_params)
+        if method == "LM":
+            lm.check_options(self.options)
         self.J: List[float] = []
         self.testJ: List[float] = []
         self.runs: List[optimize.OptimizeResult] = []
@@ -142,6 +178,22 @@ class Trainer:
         opts = {"maxfun": self.maxiter} if self.method == "TNC" else {"maxiter": self.maxiter}
         opts.update(self.options)
         return opts
+
+    def _minimize(self, run: _Run) -> optimize.OptimizeResult:
+        x0 = self.net.get_params()
+        if self.method == "LM":
+            options = dict(self.options)
+            if self.tol is not None:
+                options.setdefault("min_grad", self.tol)
+            return lm.levenberg_marquardt(run.fun_gn, run.trial_cost, x0, self.maxiter, options, run.iteration)
+        extra = {"hessp": run.hessp} if self.method in HESSP_METHODS else {}
+        res = optimize.minimize(
+            run.fun, x0, jac=True, method=self.method, tol=self.tol, callback=run.iteration,
+            options=self._options(), **extra,
+        )
+        if self.method == "trust-constr" and res.status == 3:
+            res.status = 99  # its code for a callback's StopIteration; every other method says 99
+        return res
 
     def train(self, X, y, X_test=None, y_test=None, sample_weight=None) -> optimize.OptimizeResult:
         """Minimise the network's cost on (X, y); record costs per iteration; return SciPy's result.
@@ -171,15 +223,7 @@ class Trainer:
                 self.net.initialize(self.rng)
             run = _Run(fg, test, self.callback)
             try:
-                res = optimize.minimize(
-                    run.fun,
-                    self.net.get_params(),
-                    jac=True,
-                    method=self.method,
-                    tol=self.tol,
-                    callback=run.iteration,
-                    options=self._options(),
-                )
+                res = self._minimize(run)
             except BaseException:
                 # FloatingPointError, KeyboardInterrupt, a callback's error: keep the best point.
                 candidates = [r for r in (best_run, run) if r is not None and r.best_x is not None]
