@@ -97,6 +97,13 @@ def test_cost_grad_equal_numpy_on_cluster(client, loss, output, K, weighted):
         assert abs(c - c0) <= 1e-12 * abs(c0)
         assert rel(g, g0) <= 1e-12
         assert abs(fg.cost(p) - c0) <= 1e-12 * abs(c0)
+        # the curvature the second-order methods use: Gauss-Newton matrix, Hessian-vector products
+        c, g, G = fg.gauss_newton(p)
+        c0, g0, G0 = net._core.gauss_newton(p, X, Y, w)
+        assert abs(c - c0) <= 1e-12 * abs(c0) and rel(g, g0) <= 1e-12 and rel(G, G0) <= 1e-12
+        v = np.random.default_rng(trial).standard_normal(net.n_params)
+        for kind in ("exact", "gauss-newton"):
+            assert rel(fg.hessp(p, v, kind), net._core.hessp(p, X, Y, v, w, kind=kind)) <= 1e-12
         # and the plain-NumPy reference, written from the formulas
         spec = ([5, 7, K], "tanh", output, True)
         assert abs(c - ref.cost(p, *spec, loss, 0.03, X, Y, w)) <= 1e-10 * abs(c0)
@@ -106,6 +113,8 @@ def test_cost_grad_equal_numpy_on_cluster(client, loss, output, K, weighted):
     c0, g0 = net.cost_grad(X, Y, w)
     assert abs(c - c0) <= 1e-12 * abs(c0) and rel(g, g0) <= 1e-12
     assert abs(net.cost(Xd, Yd, wd) - net.cost(X, Y, w)) <= 1e-12 * abs(c0)
+    assert rel(net.gauss_newton(Xd, Yd, wd)[2], net.gauss_newton(X, Y, w)[2]) <= 1e-12
+    assert rel(net.hessp(Xd, Yd, v, wd), net.hessp(X, Y, v, w)) <= 1e-12
 
 
 @pytest.mark.parametrize("persist", [True, False])

@@ -54,7 +54,7 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
 from . import _core
 from .network import _is_dask
 
-__all__ = ["DaskBound", "bind", "cost", "cost_grad", "forward", "options"]
+__all__ = ["DaskBound", "bind", "cost", "cost_grad", "forward", "gauss_newton", "hessp", "options"]
 
 _MEAN_LOSSES = ("mse", "binary_crossentropy", "softmax_crossentropy")
 
@@ -198,39 +198,46 @@ def _summary(part) -> Tuple[int, float]:
     return part[0].shape[0], part[3]
 
 
-def _partial(spec, what: str, params: np.ndarray, part):
-    """The one per-partition kernel: un-normalised partial sums ``(cost, grad or None, sum w)`` of a block.
+#: What :func:`_partial` computes per block, and the quantities it returns after the sum of weights.
+_WHAT = {"cost": ("cost",), "cost_grad": ("cost", "grad"), "gauss_newton": ("cost", "grad", "G"), "hessp": ("Hv",)}
 
-    ``what`` says what to compute: ``"cost"`` or ``"cost_grad"``. Runs on a worker with one
+
+def _partial(spec, what: str, params: np.ndarray, part, extra=None):
+    """The one per-partition kernel: un-normalised partial sums of one block, ``(sum w, *values)``.
+
+    ``what`` says what to compute (``values`` then follows :data:`_WHAT`): ``"cost"``,
+    ``"cost_grad"``, ``"gauss_newton"`` (cost, gradient and the (P, P) Gauss-Newton matrix)
+    or ``"hessp"`` (a Hessian-vector product; ``extra = (v, kind)``). Runs on a worker with one
     thread (the worker's parallelism is its tasks). A block with no rows or zero total weight
-    contributes nothing.
+    contributes zeros.
     """
     X, Y, w, sumw = part
     net = _network(spec)
+    P = net.n_params
     if X.shape[0] == 0 or sumw == 0.0:
-        return 0.0, (None if what == "cost" else np.zeros(net.n_params)), sumw
+        zeros = {"cost": 0.0, "grad": np.zeros(P), "G": np.zeros((P, P)), "Hv": np.zeros(P)}
+        return (sumw,) + tuple(zeros[q] for q in _WHAT[what])
     if what == "cost":
-        c, g = net.cost(params, X, Y, w, threads=1), None
+        values = (net.cost(params, X, Y, w, threads=1),)
     elif what == "cost_grad":
-        c, g = net.cost_grad(params, X, Y, w, threads=1)
-    # Gauss-Newton partial (Levenberg-Marquardt, Bayesian regularisation) goes here:
-    #   elif what == "gauss_newton": c, g, G = net.gauss_newton(params, X, Y, w, threads=1)
-    # scaled back like g below and returned as a fourth element; _combine adds the G partials
-    # in partition order like the gradients (G normalised by 1/sum w there, l2 on its diagonal).
+        values = net.cost_grad(params, X, Y, w, threads=1)
+    elif what == "gauss_newton":
+        values = net.gauss_newton(params, X, Y, w, threads=1)
+    elif what == "hessp":
+        v, kind = extra
+        values = (net.hessp(params, X, Y, v, w, kind=kind, threads=1),)
     else:
-        raise ValueError(f"what must be 'cost' or 'cost_grad', got {what!r}")
+        raise ValueError(f"what must be one of {', '.join(_WHAT)}, got {what!r}")
     if spec[5]:  # the core divided by this block's sum of weights: undo it
-        c *= sumw
-        if g is not None:
-            g *= sumw
-    return c, g, sumw
+        values = tuple(x * sumw if isinstance(x, float) else np.multiply(x, sumw, out=x) for x in values)
+    return (sumw,) + tuple(values)
 
 
-def _partials_group(spec, what: str, params: np.ndarray, *parts):
+def _partials_group(spec, what: str, params: np.ndarray, extra, *parts):
     """:func:`_partial` over the blocks one worker holds, returned one by one (not summed) with the worker's address."""
     from distributed import get_worker
 
-    return get_worker().address, [_partial(spec, what, params, part) for part in parts]
+    return get_worker().address, [_partial(spec, what, params, part, extra) for part in parts]
 
 
 def _forward_block(xb, spec, params):
@@ -427,19 +434,37 @@ class DaskBound:
         """Cost only at ``params``."""
         return self._evaluate("cost", params)[0]
 
-    def _check_params(self, params) -> np.ndarray:
-        if hasattr(params, "__dask_graph__"):
-            raise TypeError("params must be a NumPy array, got a dask collection")
+    def gauss_newton(self, params) -> Tuple[float, np.ndarray, np.ndarray]:
+        """Cost, gradient and the (P, P) Gauss-Newton matrix at ``params`` (see :meth:`Network.gauss_newton`).
+
+        Each partition returns its own (P, P) partial: P^2 floats per partition travel to the client.
+        """
+        from .network import check_gauss_newton_size
+
+        check_gauss_newton_size(self._n_params)
+        return self._evaluate("gauss_newton", params)
+
+    def hessp(self, params, v, kind: str = "exact") -> np.ndarray:
+        """The cost's Hessian (``kind="exact"``) or Gauss-Newton matrix (``"gauss-newton"``) times ``v``."""
+        from .network import _check_kind
+
+        kind = _check_kind(kind)
+        v = self._check_params(v, "v")
+        return self._evaluate("hessp", params, (v, kind))[0]
+
+    def _check_params(self, params, name: str = "params") -> np.ndarray:
+        if _is_dask(params):
+            raise TypeError(f"{name} must be a NumPy array, got a dask collection")
         p = np.ascontiguousarray(params, dtype=np.float64)
         if p.shape != (self._n_params,):
-            raise ValueError(f"params must have shape ({self._n_params},) (the network's n_params), got {p.shape}")
+            raise ValueError(f"{name} must have shape ({self._n_params},) (the network's n_params), got {p.shape}")
         return p
 
-    def _evaluate(self, what: str, params):
+    def _evaluate(self, what: str, params, extra=None) -> tuple:
         p = self._check_params(params)
         if self._futures is None:
             part = dask.delayed(_partial, pure=False)
-            tasks = [part(self._spec, what, p, d) for d in self._delayed]
+            tasks = [part(self._spec, what, p, d, extra) for d in self._delayed]
             if self._client is not None:
                 partials = self._gather(self._client.compute(tasks), fail="evaluating",
                                         owners=[[i] for i in range(len(tasks))])
@@ -451,8 +476,8 @@ class DaskBound:
                     raise RuntimeError(f"quasinet.dask: evaluating partition(s) {failed} failed "
                                        f"({type(exc).__name__}: {exc})") from exc
         else:
-            partials = self._evaluate_futures(what, p)
-        return self._combine(what, p, partials)
+            partials = self._evaluate_futures(what, p, extra)
+        return self._combine(what, p, partials, extra)
 
     def _plan(self) -> None:
         """Group the partitions by the worker holding them (one task per worker per evaluation)."""
@@ -463,12 +488,12 @@ class DaskBound:
             groups.setdefault(holders[0] if holders else None, []).append(i)
         self._groups = sorted(groups.items(), key=lambda g: g[1][0])
 
-    def _evaluate_futures(self, what: str, p: np.ndarray) -> list:
+    def _evaluate_futures(self, what: str, p: np.ndarray, extra) -> list:
         if self._groups is None:
             self._plan()
         client = self._client
         futs = [
-            client.submit(_partials_group, self._spec, what, p, *(self._futures[i] for i in idx), pure=False,
+            client.submit(_partials_group, self._spec, what, p, extra, *(self._futures[i] for i in idx), pure=False,
                           workers=[addr] if addr is not None else None, allow_other_workers=True)
             for addr, idx in self._groups
         ]
@@ -505,29 +530,39 @@ class DaskBound:
                 if f.status == "pending":
                     f.cancel()
 
-    def _combine(self, what: str, p: np.ndarray, partials) -> Tuple[float, Optional[np.ndarray]]:
-        """Partials added in partition order; 1/N or 1/sum(w) and the l2 term applied once."""
-        cost = 0.0
-        grad = np.zeros(self._n_params) if what != "cost" else None
+    def _combine(self, what: str, p: np.ndarray, partials, extra) -> tuple:
+        """Partials added in partition order; 1/N or 1/sum(w) and the l2 term applied once.
+
+        Returns the quantities of :data:`_WHAT` (``(cost,)``, ``(cost, grad)``, ...).
+        """
         sumw = 0.0
-        for c, g, s in partials:
-            cost += c
-            sumw += s
-            if grad is not None:
-                grad += g
+        totals = None
+        for sw, *values in partials:
+            sumw += sw
+            if totals is None:
+                totals = [v if isinstance(v, float) else np.array(v, dtype=np.float64) for v in values]
+            else:
+                for k, v in enumerate(values):
+                    totals[k] += v
         if self._loss in _MEAN_LOSSES:
             if not (sumw > 0.0 and math.isfinite(sumw)):
                 raise ValueError(f"sample weights must sum to a positive finite number, got {sumw}")
             scale = 1.0 / sumw
-            cost *= scale
-            if grad is not None:
-                grad *= scale
+            totals = [t * scale for t in totals]
         if self._l2 != 0.0:
-            W = p[self._weight_mask]
-            cost += 0.5 * self._l2 * float(W @ W)
-            if grad is not None:
-                grad[self._weight_mask] += self._l2 * W
-        return float(cost), grad
+            mask, l2 = self._weight_mask, self._l2
+            for k, q in enumerate(_WHAT[what]):
+                if q == "cost":
+                    W = p[mask]
+                    totals[k] += 0.5 * l2 * float(W @ W)
+                elif q == "grad":
+                    totals[k][mask] += l2 * p[mask]
+                elif q == "G":
+                    idx = np.flatnonzero(mask)
+                    totals[k][idx, idx] += l2
+                elif q == "Hv":
+                    totals[k][mask] += l2 * extra[0][mask]
+        return tuple(float(t) if q == "cost" else t for q, t in zip(_WHAT[what], totals))
 
     def close(self) -> None:
         """Release the partitions held on the workers (the object is unusable afterwards)."""
@@ -578,6 +613,18 @@ def cost_grad(net, X, y, sample_weight=None) -> Tuple[float, np.ndarray]:
     """``net.cost_grad`` on dask arrays at the network's parameters, in one pass that keeps nothing."""
     with DaskBound(net, X, y, sample_weight, persist=False) as fg:
         return fg(net.params)
+
+
+def gauss_newton(net, X, y, sample_weight=None) -> Tuple[float, np.ndarray, np.ndarray]:
+    """``net.gauss_newton`` on dask arrays at the network's parameters, in one pass that keeps nothing."""
+    with DaskBound(net, X, y, sample_weight, persist=False) as fg:
+        return fg.gauss_newton(net.params)
+
+
+def hessp(net, X, y, v, sample_weight=None, kind: str = "exact") -> np.ndarray:
+    """``net.hessp`` on dask arrays at the network's parameters, in one pass that keeps nothing."""
+    with DaskBound(net, X, y, sample_weight, persist=False) as fg:
+        return fg.hessp(net.params, v, kind)
 
 
 def forward(net, X):

@@ -325,9 +325,11 @@ class Network:
         G is symmetric positive semi-definite; for the cross-entropies it is the generalised
         Gauss-Newton matrix (which is the exact Hessian of a linear network). Memory: G plus
         a block of Jacobian rows per thread (about 8 MiB), never N x P. Raises ValueError
-        when P exceeds :data:`GAUSS_NEWTON_MAX_PARAMS`.
+        when P exceeds :data:`GAUSS_NEWTON_MAX_PARAMS`. Dask arrays are accepted as in :meth:`cost`.
         """
         check_gauss_newton_size(self.n_params)
+        if _is_dask(X, y, sample_weight):
+            return _dask().gauss_newton(self, X, y, sample_weight)
         return self._core.gauss_newton(self._params, X, self._targets(y), sample_weight)
 
     def hessp(self, X, y, v, sample_weight=None, kind: str = "exact") -> np.ndarray:
@@ -336,9 +338,12 @@ class Network:
         ``kind="exact"``: H v with H the exact Hessian of the cost, l2 term included
         (Pearlmutter's R-operator: one forward and one backward R-pass); ``kind="gauss-newton"``:
         G v with G as in :meth:`gauss_newton` (Schraudolph's product). Neither forms a
-        P x P matrix; each costs about two gradient evaluations.
+        P x P matrix; each costs about two gradient evaluations. Dask arrays are accepted as in
+        :meth:`cost`.
         """
         kind = _check_kind(kind)
+        if _is_dask(X, y, sample_weight):
+            return _dask().hessp(self, X, y, v, sample_weight, kind)
         return self._core.hessp(self._params, X, self._targets(y), v, sample_weight, kind=kind)
 
     def bind(self, X, y, sample_weight=None):
