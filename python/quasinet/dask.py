@@ -2,8 +2,9 @@
 
 Needs the optional extra ``dask`` (``pip install 'quasinet[dask]'``: ``dask[array]`` and
 ``distributed``). You rarely call this module directly: :meth:`Network.cost`,
-:meth:`Network.cost_grad`, :meth:`Network.bind`, :meth:`Network.forward`, :meth:`Trainer.train`
-and the estimators' ``fit`` hand dask arrays to it. It computes on the current Dask scheduler:
+:meth:`Network.cost_grad`, :meth:`Network.gauss_newton`, :meth:`Network.hessp`,
+:meth:`Network.bind`, :meth:`Network.forward`, :meth:`Trainer.train` (every method) and the
+estimators' ``fit`` and ``predict`` hand dask arrays to it. It computes on the current Dask scheduler:
 the active :class:`distributed.Client` if there is one, otherwise Dask's local scheduler.
 
 How an evaluation runs (``B`` row partitions, ``P`` parameters)
@@ -16,8 +17,9 @@ How an evaluation runs (``B`` row partitions, ``P`` parameters)
   blocks from the same graph.
 - Each evaluation sends only the parameter vector (P floats). One task per worker runs
   :func:`_partial` on each block that worker holds and returns the block's *un-normalised*
-  partial sums: cost, gradient (P floats) and sum of weights (or its row count). No row of X
-  or y travels to the client.
+  partial sums: cost, gradient (P floats) and sum of weights (or its row count); for the
+  second-order methods the Gauss-Newton matrix (P x P) or a Hessian-vector product (P). No row
+  of X or y travels to the client.
 - The client adds the partials in partition order 0..B-1, whichever worker computed them, so
   the result depends on the partitioning alone; then it applies 1/N (or 1/sum w) for the mean
   losses and the l2 term once. A worker killed mid-fit therefore changes nothing: its tasks

@@ -215,7 +215,8 @@ class Trainer:
         return self._train_bound(fg, test)
 
     def _train_bound(self, fg, test=None) -> optimize.OptimizeResult:
-        """:meth:`train` on an objective already bound (``fg(p) -> (cost, grad)`` with ``fg.cost``)."""
+        """:meth:`train` on an objective already bound: ``fg(p) -> (cost, grad)`` with ``fg.cost``, and
+        ``fg.hessp`` / ``fg.gauss_newton`` for the methods that use them (a core Bound or a DaskBound)."""
         self.runs = []
         best_run, best = None, None
         for start in range(self.restarts + 1):
