@@ -36,8 +36,8 @@ from .io import load  # noqa: E402
 
 
 def __getattr__(name):
-    # The scikit-learn estimators, the plots and the exports need optional extras: import them on first use.
-    if name in ("sklearn", "plot", "export"):
+    # The scikit-learn estimators, the plots, the exports and Dask need optional extras: import them on first use.
+    if name in ("sklearn", "plot", "export", "dask"):
         import importlib
 
         return importlib.import_module(f".{name}", __name__)

@@ -45,6 +45,29 @@ def _check_kind(kind) -> str:
     return kind
 
 
+def _is_dask(*arrays) -> bool:
+    """Whether any argument is a Dask collection (told without importing dask, an optional extra).
+
+    Objects of other libraries that implement the protocol (an xarray DataArray) count only
+    when dask-backed: their ``__dask_graph__()`` is None otherwise.
+    """
+    for a in arrays:
+        if a is None:
+            continue
+        if type(a).__module__.split(".")[0] == "dask":
+            return True
+        graph = getattr(a, "__dask_graph__", None)
+        if callable(graph) and graph() is not None:
+            return True
+    return False
+
+
+def _dask():
+    from . import dask
+
+    return dask
+
+
 def _check_name(value, what: str) -> str:
     if not isinstance(value, str):
         raise TypeError(f"{what} must be a string, got {type(value).__name__}")
@@ -262,7 +285,10 @@ class Network:
         """The network's outputs, shape (samples, outputs), for X of shape (samples, inputs).
 
         Raises FloatingPointError if an output is not finite (see the class notes).
+        For a dask array X, a lazy dask array chunked like X's rows (see :mod:`quasinet.dask`).
         """
+        if _is_dask(X):
+            return _dask().forward(self, X)
         return self._core.forward(self._params, X)
 
     predict = forward
@@ -295,7 +321,11 @@ class Network:
         """The cost J (see the class docstring) at the current parameters.
 
         Raises FloatingPointError if J is not finite (see the class notes).
+        X, y and sample_weight may be dask arrays: the cost is then computed on the current
+        Dask scheduler from partial sums over X's row partitions (see :mod:`quasinet.dask`).
         """
+        if _is_dask(X, y, sample_weight):
+            return _dask().cost(self, X, y, sample_weight)
         return self._core.cost(self._params, X, self._targets(y), sample_weight)
 
     def cost_grad(self, X, y, sample_weight=None) -> Tuple[float, np.ndarray]:
@@ -303,7 +333,10 @@ class Network:
 
         Raises FloatingPointError if the cost or a gradient entry is not finite (see the class
         notes).
+        Dask arrays are accepted as in :meth:`cost`.
         """
+        if _is_dask(X, y, sample_weight):
+            return _dask().cost_grad(self, X, y, sample_weight)
         return self._core.cost_grad(self._params, X, self._targets(y), sample_weight)
 
     # -- curvature -----------------------------------------------------------------------------
@@ -331,9 +364,11 @@ class Network:
         G is symmetric positive semi-definite; for the cross-entropies it is the generalised
         Gauss-Newton matrix (which is the exact Hessian of a linear network). Memory: G plus
         a block of Jacobian rows per thread (about 8 MiB), never N x P. Raises ValueError
-        when P exceeds :data:`GAUSS_NEWTON_MAX_PARAMS`.
+        when P exceeds :data:`GAUSS_NEWTON_MAX_PARAMS`. Dask arrays are accepted as in :meth:`cost`.
         """
         check_gauss_newton_size(self.n_params)
+        if _is_dask(X, y, sample_weight):
+            return _dask().gauss_newton(self, X, y, sample_weight)
         return self._core.gauss_newton(self._params, X, self._targets(y), sample_weight)
 
     def hessp(self, X, y, v, sample_weight=None, kind: str = "exact") -> np.ndarray:
@@ -342,9 +377,12 @@ class Network:
         ``kind="exact"``: H v with H the exact Hessian of the cost, l2 term included
         (Pearlmutter's R-operator: one forward and one backward R-pass); ``kind="gauss-newton"``:
         G v with G as in :meth:`gauss_newton` (Schraudolph's product). Neither forms a
-        P x P matrix; each costs about two gradient evaluations.
+        P x P matrix; each costs about two gradient evaluations. Dask arrays are accepted as in
+        :meth:`cost`.
         """
         kind = _check_kind(kind)
+        if _is_dask(X, y, sample_weight):
+            return _dask().hessp(self, X, y, v, sample_weight, kind)
         return self._core.hessp(self._params, X, self._targets(y), v, sample_weight, kind=kind)
 
     def bind(self, X, y, sample_weight=None):
@@ -361,7 +399,14 @@ class Network:
         bypasses those checks; bind again after changing the data. ``fg`` and ``fg.cost``
         raise FloatingPointError when the cost or gradient at ``params`` is not finite (see the
         class notes).
+
+        With dask arrays (any of X, y, sample_weight) it returns a
+        :class:`quasinet.dask.DaskBound` with the same interface: the row partitions are
+        computed once and held on the workers of the current Dask scheduler, and each call sends
+        only the parameter vector (see :mod:`quasinet.dask`).
         """
+        if _is_dask(X, y, sample_weight):
+            return _dask().bind(self, X, y, sample_weight)
         return self._core.bind(X, self._targets(y), sample_weight)
 
     # -- housekeeping --------------------------------------------------------------------------

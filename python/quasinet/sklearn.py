@@ -59,7 +59,7 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
 
 from . import evidence
 from .metrics import class_probabilities
-from .network import ACTIVATIONS, Network
+from .network import ACTIVATIONS, Network, _is_dask
 from .scaling import standardisation
 from .train import STOPPABLE_METHODS, EarlyStopping, Trainer, check_int, method_name
 
@@ -81,6 +81,10 @@ def _real_param(name, value, low, high=np.inf, *, low_open=False, high_open=Fals
     if not ok:
         raise ValueError(f"{name} must lie in {'(' if low_open else '['}{low}, {high}{')' if high_open else ']'}, got {value}")
     return v
+
+
+def _take(index, values):
+    return values[index]
 
 
 _HASH_CHUNK = 1 << 14  # rows hashed at a time: the temporaries stay in cache (128 KiB each)
@@ -239,11 +243,19 @@ class _QuasiNetBase(BaseEstimator, metaclass=abc.ABCMeta):
         sample_weight : array-like of shape (n_samples,) or None
             Non-negative weights, not all zero; see the module docstring for the weighted loss.
 
+        Any of X, y and sample_weight may be dask arrays: the fit then runs on the current Dask
+        scheduler and no row reaches this process (:func:`quasinet.dask.fit_estimator` lists
+        the differences), and ``predict`` accepts dask arrays too.
+
         Returns
         -------
         self
         """
         p = self._check_params()
+        if _is_dask(X, y, sample_weight):
+            from . import dask
+
+            return dask.fit_estimator(self, p, X, y, sample_weight)
         X, y = self._validate_xy(X, y)
         if sample_weight is None:
             w = None
@@ -294,18 +306,33 @@ class _QuasiNetBase(BaseEstimator, metaclass=abc.ABCMeta):
         layer_sizes = [X.shape[1], *self.hidden_layer_sizes_, Y.shape[1]]
         net = Network(layer_sizes, activation=self.activation, output_activation=out_act, loss=loss,
                       l2=p["l2"], seed=int(rng.randint(np.iinfo(np.int32).max)))
-        monitor = None
-        if self.early_stopping or self.verbose or self.callback is not None:
-            # The validation loss is the data term alone: the penalty says nothing about held-out data.
-            val = Network(**{**net._spec(), "l2": 0.0}).bind(Xval, Yval, wval) if self.early_stopping else None
-            report = self._reporter(net.bind(Xtr, Ytr, wtr)) if (self.verbose or self.callback is not None) else None
-            monitor = EarlyStopping(val.cost if val is not None else None,
-                                    patience=p["n_iter_no_change"] if self.early_stopping else None,
-                                    on_iteration=report)
+        # The validation loss is the data term alone: the penalty says nothing about held-out data.
+        monitor = self._monitor(p, lambda: net.bind(Xtr, Ytr, wtr),
+                                lambda: Network(**{**net._spec(), "l2": 0.0}).bind(Xval, Yval, wval))
         trainer = Trainer(net, method=method, maxiter=p["max_iter"], tol=self.tol, callback=monitor,
                           restarts=p["restarts"] or 0, seed=rng.randint(np.iinfo(np.int32).max))
         res = trainer.train(Xtr, Ytr, sample_weight=wtr)
+        return self._store_fit(p, net, trainer, res, monitor, lambda: net.cost(Xtr, Ytr, wtr), Y.shape[1], loss)
 
+    def _monitor(self, p, train, val):
+        """The Trainer callback for early stopping, ``verbose`` and ``callback`` (None without them).
+
+        ``train()`` and ``val()`` return the bound training objective and the validation one
+        (the data term on the held-out part); each is called only when needed.
+        """
+        if not (self.early_stopping or self.verbose or self.callback is not None):
+            return None
+        val_fg = val() if self.early_stopping else None
+        report = self._reporter(train()) if (self.verbose or self.callback is not None) else None
+        return EarlyStopping(val_fg.cost if val_fg is not None else None,
+                             patience=p["n_iter_no_change"] if self.early_stopping else None,
+                             on_iteration=report)
+
+    def _store_fit(self, p, net, trainer, res, monitor, train_cost, n_outputs, loss, stacklevel=3):
+        """Set the fitted attributes after training; ``train_cost()`` is J on the training part at net's parameters.
+
+        ``stacklevel`` points the ConvergenceWarning at the caller of ``fit``.
+        """
         if monitor is not None and monitor.best_params is not None:
             net.set_params(monitor.best_params)
         self.network_ = net
@@ -314,19 +341,20 @@ class _QuasiNetBase(BaseEstimator, metaclass=abc.ABCMeta):
         self.validation_curve_ = list(monitor.curve) if monitor is not None else []
         self.best_validation_loss_ = monitor.best_cost if self.early_stopping else None
         self.stopped_early_ = monitor is not None and monitor.stopped
-        self.loss_ = float(net.cost(Xtr, Ytr, wtr))
-        self.n_outputs_ = Y.shape[1]
+        self.loss_ = float(train_cost())
+        self.n_outputs_ = n_outputs
         self.out_activation_ = net.output_activation
         self.loss_function_ = loss
         self.n_effective_params_ = self.alpha_ = self.beta_ = self.log_evidence_ = None
         self.feature_relevance_ = None
+        method = self.method_
         limit_hit = res.nfev >= p["max_iter"] if method == "TNC" else res.nit >= p["max_iter"]
         if not res.success and not self.stopped_early_ and limit_hit:
             warnings.warn(
                 f"{type(self).__name__}: {method} stopped on its iteration limit (max_iter={p['max_iter']}) "
                 "before converging; raise max_iter or tol",
                 ConvergenceWarning,
-                stacklevel=2,
+                stacklevel=stacklevel,
             )
         return self
 
@@ -361,7 +389,7 @@ class _QuasiNetBase(BaseEstimator, metaclass=abc.ABCMeta):
 
         fits = evidence.fit_candidates(
             make_net, candidates, Xtr, Ytr, wtr, restarts=2 if p["restarts"] is None else p["restarts"],
-            ard=bool(self.ard), maxiter=p["max_iter"], tol=self.tol,
+            ard=bool(self.ard), maxiter=p["max_iter"],
             rng=np.random.default_rng(rng.randint(np.iinfo(np.int32).max)),
             callback_for=monitor,
         )
@@ -464,6 +492,11 @@ class _QuasiNetBase(BaseEstimator, metaclass=abc.ABCMeta):
         self.to_model().save(path)
 
     def _forward(self, X) -> np.ndarray:
+        check_is_fitted(self, "network_")
+        if _is_dask(X):  # a lazy dask array of outputs, computed block by block on the workers
+            if X.ndim != 2 or X.shape[1] != self.n_features_in_:
+                raise ValueError(f"X must have shape (n_samples, {self.n_features_in_}), got {X.shape}")
+            return self.network_.forward((X - self.x_mean_) / self.x_scale_)
         Xs = self._standardised_X(X)  # checks that the estimator is fitted
         return self.network_.forward(Xs)
 
@@ -819,6 +852,8 @@ class QuasiNetClassifier(ClassifierMixin, _QuasiNetBase):
     def predict(self, X) -> np.ndarray:
         """The most probable class for each sample."""
         proba = self.predict_proba(X)  # checks that the estimator is fitted
+        if _is_dask(proba):
+            return proba.argmax(axis=1).map_blocks(_take, self.classes_, dtype=self.classes_.dtype)
         return self.classes_[np.argmax(proba, axis=1)]
 
 

@@ -230,6 +230,11 @@ class Trainer:
         the best finite point reached. A test cost that overflows is recorded as inf in ``testJ``.
         On ``KeyboardInterrupt`` the network also keeps the best point seen before the exception
         propagates.
+
+        X, y, sample_weight (and the test data) may be dask arrays: every evaluation then runs
+        on the current Dask scheduler over the row partitions (see :mod:`quasinet.dask`); an
+        evaluation that fails on the cluster raises RuntimeError with the network at the best
+        point reached.
         """
         if (X_test is None) != (y_test is None):
             raise ValueError("give both X_test and y_test, or neither")
@@ -237,6 +242,11 @@ class Trainer:
             return self._train_bayes(X, y, X_test, y_test, sample_weight)
         fg = self.net.bind(X, y, sample_weight)
         test = self.net.bind(X_test, y_test) if X_test is not None else None
+        return self._train_bound(fg, test)
+
+    def _train_bound(self, fg, test=None) -> optimize.OptimizeResult:
+        """:meth:`train` on an objective already bound: ``fg(p) -> (cost, grad)`` with ``fg.cost``, and
+        ``fg.hessp`` / ``fg.gauss_newton`` for the methods that use them (a core Bound or a DaskBound)."""
         self.runs = []
         best_run, best = None, None
         for start in range(self.restarts + 1):
