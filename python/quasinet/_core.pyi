@@ -77,10 +77,39 @@ class Network:
         threads: int = 0,
         kernel: str = "auto",
     ) -> Bound: ...
+    def jacobian(
+        self, params: ArrayLike, X: ArrayLike, *, block_rows: int = 0, threads: int = 0, kernel: str = "auto"
+    ) -> NDArray[np.float64]: ...
+    def gauss_newton(
+        self,
+        params: ArrayLike,
+        X: ArrayLike,
+        y: ArrayLike,
+        sample_weight: Optional[ArrayLike] = None,
+        *,
+        block_rows: int = 0,
+        threads: int = 0,
+        kernel: str = "auto",
+    ) -> Tuple[float, NDArray[np.float64], NDArray[np.float64]]: ...
+    def hessp(
+        self,
+        params: ArrayLike,
+        X: ArrayLike,
+        y: ArrayLike,
+        v: ArrayLike,
+        sample_weight: Optional[ArrayLike] = None,
+        *,
+        kind: str = "exact",
+        block_rows: int = 0,
+        threads: int = 0,
+        kernel: str = "auto",
+    ) -> NDArray[np.float64]: ...
 
 class Bound:
     def __call__(self, params: ArrayLike) -> Tuple[float, NDArray[np.float64]]: ...
     def cost(self, params: ArrayLike) -> float: ...
+    def hessp(self, params: ArrayLike, v: ArrayLike, kind: str = "exact") -> NDArray[np.float64]: ...
+    def gauss_newton(self, params: ArrayLike) -> Tuple[float, NDArray[np.float64], NDArray[np.float64]]: ...
     @property
     def n_samples(self) -> int: ...
     @property

@@ -356,32 +356,50 @@ def auto_widths(n_in: int, n_out: int, n_targets: float) -> List[int]:
 
 def fit_candidates(make_net: Callable, candidates, X, Y, sample_weight=None, *, restarts: int = 2, ard: bool = True,
                    maxiter: int = CYCLES, tol: Optional[float] = None, rng=None,
-                   callback_for: Optional[Callable] = None,
-                   search: bool = True) -> List[Tuple[float, object, optimize.OptimizeResult]]:
+                   callback_for: Optional[Callable] = None, search: bool = True,
+                   threads: Optional[int] = None) -> List[Tuple[float, object, optimize.OptimizeResult]]:
     """Bayesian regularisation of several architectures, each from ``restarts + 1`` starts.
 
     ``make_net(hidden) -> Network`` builds an initialised network for one candidate hidden
     layout; the candidates are tried in order and, with ``search``, the search stops at the first
-    candidate whose best log evidence is below the previous one's. ``callback_for(net)``, if
+    candidate whose best log evidence is below the previous one's. The starts of one candidate
+    are independent and run on up to ``threads`` threads (default: quasinet's thread count; the
+    core and LAPACK release the GIL); without callbacks only, so that a callback is never called
+    from two threads. Their results do not depend on the thread count. ``callback_for(net)``, if
     given, returns the Trainer callback for that candidate (or None). Returns every fitted
     ``(log_evidence, network, result)``, highest evidence first.
     """
+    from concurrent.futures import ThreadPoolExecutor
+
+    from . import get_num_threads
     from .train import Trainer
 
+    rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
     fits: List[Tuple[float, object, optimize.OptimizeResult]] = []
     previous = -np.inf
     for hidden in candidates:
         net = make_net(hidden)
         callback = callback_for(net) if callback_for is not None else None
-        trainer = Trainer(net, method="BR", maxiter=maxiter, tol=tol, restarts=restarts, seed=rng, callback=callback,
-                          options={"ard": ard})
-        trainer.train(X, Y, sample_weight=sample_weight)
-        best_here = -np.inf
-        for res in trainer.runs:
+        starts = [net.get_params()]
+        for _ in range(restarts):  # drawn in order, before any run: the same starts on any thread count
+            net.initialize(rng)
+            starts.append(net.get_params())
+
+        def run(x0, callback=callback, net=net):
             member = net.copy()
-            member.set_params(res.x)
-            fits.append((float(res.log_evidence), member, res))
-            best_here = max(best_here, float(res.log_evidence))
+            member.set_params(x0)
+            trainer = Trainer(member, method="BR", maxiter=maxiter, tol=tol, callback=callback,
+                              options={"ard": ard})
+            return member, trainer.train(X, Y, sample_weight=sample_weight)
+
+        n_threads = 1 if callback is not None else min(len(starts), threads or get_num_threads())
+        if n_threads > 1:
+            with ThreadPoolExecutor(n_threads) as pool:
+                runs = list(pool.map(run, starts))
+        else:
+            runs = [run(x0) for x0 in starts]
+        best_here = max(float(res.log_evidence) for _, res in runs)
+        fits.extend((float(res.log_evidence), member, res) for member, res in runs)
         if search and best_here < previous:
             break
         previous = max(previous, best_here)
