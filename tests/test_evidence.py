@@ -152,7 +152,7 @@ def friedman(n, seed):
 def test_estimator_defaults_use_br_and_report_the_evidence():
     X, y = friedman(200, 0)
     reg = QuasiNetRegressor(random_state=0).fit(X, y)
-    assert reg.method_ == "BR" and reg.hidden_layer_sizes_ in [(2,), (4,), (8,), (16,)]
+    assert reg.method_ == "BR" and reg.hidden_layer_sizes_ in [(1,), (2,), (4,), (8,), (16,)]
     assert 0 < reg.n_effective_params_ < reg.network_.n_params
     assert reg.alpha_.shape == (10 + 3,) and reg.beta_ > 0 and np.isfinite(reg.log_evidence_)
     assert reg.feature_relevance_.shape == (10,) and reg.feature_relevance_.sum() == pytest.approx(1.0)
@@ -261,3 +261,16 @@ def test_return_std_needs_a_bayesian_model():
         reg.fit(X, y)
     with pytest.raises(ValueError, match="return_std needs a model trained by Bayesian regularisation.*L-BFGS-B"):
         reg.predict(X, return_std=True)
+
+
+def test_threads_do_not_change_the_fit():
+    X, y = friedman(60, 7)
+    fits = []
+    for threads in (1, 2):
+        qn.set_num_threads(threads)
+        try:
+            fits.append(QuasiNetRegressor(hidden_layer_sizes=(3,), restarts=3, random_state=0).fit(X, y))
+        finally:
+            qn.set_num_threads(0)
+    assert fits[0].log_evidence_ == fits[1].log_evidence_
+    np.testing.assert_array_equal(fits[0].network_.params, fits[1].network_.params)

@@ -341,7 +341,7 @@ def predictive_variance(jacobian: np.ndarray, covariance: np.ndarray) -> np.ndar
 #: Widths whose network would have more parameters than there are target values are skipped
 #: (the smallest is always tried): on a few rows the evidence cannot tell them apart, and the
 #: symmetry term ln(h! 2^h) would favour the widest.
-AUTO_WIDTHS = (2, 4, 8, 16)
+AUTO_WIDTHS = (1, 2, 4, 8, 16)
 
 
 def auto_widths(n_in: int, n_out: int, n_targets: float) -> List[int]:
