@@ -106,6 +106,13 @@ def moderated_probabilities(members: Sequence[Tuple[Network, np.ndarray, float]]
     return probs[0] if len(probs) == 1 else np.mean(probs, axis=0)
 
 
+def feature_relevance(alpha, n_inputs: int) -> np.ndarray:
+    """Each input's share of the prior variance 1/alpha of the ARD input groups (the first
+    ``n_inputs`` groups of :func:`quasinet.evidence.parameter_groups`); sums to 1."""
+    prior_var = 1.0 / np.asarray(alpha, dtype=np.float64)[:n_inputs]
+    return prior_var / prior_var.sum()
+
+
 def _real(value, name, low=-np.inf, low_open=False) -> float:
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
