@@ -624,3 +624,25 @@ def test_model_refuses_a_posterior_of_the_wrong_type(tmp_path):
         qio.Model(_net(), posterior={"beta": 1.0})
     with pytest.raises(TypeError, match="method must be a string, got int"):
         qio.Model(_net(), method=1)
+
+
+def test_random_damage_to_a_version_2_file_only_ever_raises_value_error(tmp_path):
+    m, _, path = _br_model(tmp_path)
+    data = path.read_bytes()
+    rng = np.random.default_rng(11)
+    X = np.random.default_rng(0).normal(size=(5, 3))
+    want = m.predict(X, return_std=True)
+    for trial in range(200):
+        bad = bytearray(data)
+        for pos in rng.integers(0, len(bad), size=rng.integers(1, 4)):
+            bad[pos] = int(rng.integers(0, 256))
+        if trial % 3 == 0:
+            bad = bad[: int(rng.integers(1, len(bad)))]
+        (tmp_path / "d.qnet").write_bytes(bytes(bad))
+        try:
+            back = qio.load_model(tmp_path / "d.qnet")
+        except ValueError as exc:
+            assert str(exc).startswith(str(tmp_path / "d.qnet"))
+        else:  # only bytes nothing reads were hit: the model predicts as before
+            for got, w in zip(back.predict(X, return_std=True), want):
+                np.testing.assert_array_equal(got, w)
