@@ -117,7 +117,8 @@ def test_prediction_band(tmp_path, bayes):
     np.testing.assert_array_equal(line.get_ydata(), mean)
     # The band's polygon runs along mean + 2 std and back along mean - 2 std.
     verts = ax.collections[0].get_paths()[0].vertices
-    assert np.isclose(verts[:, 1].max(), np.max(mean + 2 * std)) and np.isclose(verts[:, 1].min(), np.min(mean - 2 * std))
+    assert np.isclose(verts[:, 1].max(), np.max(mean + 2 * std))
+    assert np.isclose(verts[:, 1].min(), np.min(mean - 2 * std))
     np.testing.assert_array_equal(ax.collections[1].get_offsets(), np.column_stack([X[:, 0], y]))
     assert ax.get_xlabel() == "x0" and "their means" in ax.get_title()
     plot.save(ax, tmp_path / "band.png")

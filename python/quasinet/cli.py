@@ -284,7 +284,7 @@ def _cmd_train(args, out: TextIO, err: TextIO) -> int:
              f"{args.activation}/{out_act}, loss {args.loss}) on {tr.size} rows, validated on {n_val}",
              f"{method}: {res.nit} iterations"
              + (f", stopped early: best validation cost at iteration {monitor.best_iteration}" if stopped_early
-                else f", {res.message}" + (" (raise --max-iter)" if not res.success and res.nit >= args.max_iter else "")),
+                else f", {res.message}" + (" (raise --max-iter)" if not res.success and getattr(res, "cycles", res.nit) >= args.max_iter else "")),
              f"final training cost {summary['training_cost']:.6e}"]
     if bayes:
         summary["evidence_cycles"] = int(res.cycles)
@@ -371,8 +371,9 @@ def _cmd_predict(args, out: TextIO, err: TextIO) -> int:
         rows = [[str(lab)] + [_fmt(p) for p in pr] for lab, pr in zip(labels, proba)]
     elif args.std:
         if model.posterior is None:
+            method = model.method or model.info.get("method", "another method")
             raise UserError(f"{args.model}: --std needs a model trained by Bayesian regularisation "
-                            f"(train --method BR); this one was trained by {model.method or model.info.get('method', 'another method')}")
+                            f"(train --method BR); this one was trained by {method}")
         P, S = model.predict(X, return_std=True)
         header = list(targets) + [f"{t}_std" for t in targets]
         rows = [[_fmt(v) for v in r] + [_fmt(v) for v in s] for r, s in zip(P, S)]
