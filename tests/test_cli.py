@@ -73,7 +73,7 @@ def test_train_predict_info_with_several_targets(tmp_path, data, capsys):
 
     rc, out, _ = _run(capsys, "info", model_path)
     assert rc == 0
-    assert f"{model_path}: quasinet-model version 1" in out
+    assert f"{model_path}: quasinet-model version 2" in out  # version 2: it records the method
     assert "network         3-16-16-2 (370 parameters)" in out
     assert "inputs          a, b, c" in out and "targets         t1, t2" in out
     assert "scaling         inputs standardised, targets standardised" in out
@@ -327,3 +327,95 @@ def test_train_with_levenberg_marquardt(tmp_path, data, capsys):
     r2 = float(out.split("R^2 on the validation part: t1 ")[1].split()[0])
     assert r2 > 0.999
     assert qio.load_model(m).info["method"] == "LM"
+
+
+def test_bayesian_regularisation_train_info_predict_std(tmp_path, data, capsys):
+    from quasinet.posterior import Posterior
+
+    path, X, Y, _ = data
+    m = tmp_path / "br.qnet"
+    rc, out, err = _run(capsys, "train", path, "--target", "t1", "--target", "t2", "--inputs", "a,b,c", "--hidden", "6",
+                        "--method", "BR", "--ard", "--restarts", "1", "--out", m)
+    assert rc == 0 and err == ""
+    assert "BR: " in out and "Bayesian regularisation: " in out and " effective parameters of 38" in out
+    model = qio.load_model(m)
+    p = model.posterior
+    assert isinstance(p, Posterior) and model.method == "BR" and model.file_version == 2 and p.ard
+    assert model.net.l2 == 0.0  # the learned priors replace --l2
+    assert 0 < p.gamma < 38 and p.covariance.shape == (38, 38) and p.alpha.shape == (6,)
+    np.testing.assert_allclose(p.feature_relevance, (1 / p.alpha[:3]) / np.sum(1 / p.alpha[:3]), rtol=1e-15)
+    assert np.argmax(p.feature_relevance) == 0  # t1 depends on a alone, t2 on b and c: a carries the most
+    r2 = float(out.split("R^2 on the validation part: t1 ")[1].split(",")[0])
+    assert r2 > 0.99
+
+    rc, out, _ = _run(capsys, "info", m)
+    assert rc == 0 and "method          BR" in out
+    assert f"posterior       Bayesian regularisation, ARD: gamma {p.gamma:.2f} effective parameters of 38" in out
+    assert "alpha           input a " in out and ", input b " in out and ", layer 2 weights " in out
+    noise = 1 / np.sqrt(p.beta) * model.y_scale
+    assert f"beta            {p.beta:.6g} (noise std t1 {noise[0]:.4g}, t2 {noise[1]:.4g})" in out
+    assert f"log evidence    {p.log_evidence:.6g}" in out
+    rel = p.feature_relevance
+    assert f"relevance       a {rel[0]:.3f}, b {rel[1]:.3f}, c {rel[2]:.3f}" in out
+
+    rc, out, _ = _run(capsys, "predict", m, path, "--std")
+    rows = list(csv.reader(io.StringIO(out)))
+    assert rc == 0 and rows[0] == ["t1", "t2", "t1_std", "t2_std"] and len(rows) == 301
+    values = np.array(rows[1:], dtype=float)
+    mean, std = model.predict(X, return_std=True)
+    np.testing.assert_array_equal(values[:, :2], mean)
+    np.testing.assert_array_equal(values[:, 2:], std)
+    assert np.all(std >= noise)  # at least the noise std in target units
+    rc, out, _ = _run(capsys, "predict", m, path)  # without --std: the means alone
+    assert list(csv.reader(io.StringIO(out)))[0] == ["t1", "t2"]
+
+
+def test_bayesian_regularisation_classifier_and_auto_width(tmp_path, data, capsys):
+    path, X, _, label = data
+    m = tmp_path / "c.qnet"
+    rc, out, _ = _run(capsys, "train", path, "--target", "label", "--inputs", "a,b", "--loss", "binary_crossentropy",
+                      "--method", "BR", "--hidden", "auto", "--restarts", "0", "--max-iter", "30", "--out", m)
+    assert rc == 0 and "chosen by evidence from 2, 4" in out
+    model = qio.load_model(m)
+    assert model.moderated and model.posterior.beta == 1.0 and model.net.layer_sizes[1] in (2, 4, 8, 16)
+    assert f"width {model.net.layer_sizes[1]} chosen" in out
+    rc, out, _ = _run(capsys, "predict", m, path)
+    rows = list(csv.reader(io.StringIO(out)))
+    P = np.array([r[1:] for r in rows[1:]], dtype=float)
+    np.testing.assert_array_equal(P, model.predict_proba(X[:, :2]))
+    assert np.mean(np.array([r[0] for r in rows[1:]]) == label) > 0.9
+    rc, out, _ = _run(capsys, "info", m)
+    assert "moderate        on" in out and "beta " not in out
+    _one_line_error(capsys, ["predict", m, path, "--std"], "--std is for regression models")
+    rc, _, _ = _run(capsys, "train", path, "--target", "label", "--inputs", "a,b", "--loss", "binary_crossentropy",
+                    "--method", "BR", "--hidden", "2", "--restarts", "0", "--no-moderate", "--out", m)
+    assert rc == 0 and not qio.load_model(m).moderated
+
+
+def test_predict_std_needs_a_posterior(tmp_path, data, capsys):
+    path, *_ = data
+    m = tmp_path / "m.qnet"
+    assert _run(capsys, "train", path, "--target", "t1", "--inputs", "a,b", "--hidden", "3", "--max-iter", "20",
+                "--out", m)[0] == 0
+    _one_line_error(capsys, ["predict", m, path, "--std"],
+                    r"m\.qnet: --std needs a model trained by Bayesian regularisation \(train --method BR\); "
+                    "this one was trained by L-BFGS-B")
+
+
+@pytest.mark.parametrize("bad, message", [
+    (["--ard"], "--ard needs --method BR"),
+    (["--hidden", "auto"], "--hidden auto needs --method BR"),
+    (["--restarts", "2"], "--restarts needs --method BR"),
+    (["--no-moderate", "--method", "LM"], "--no-moderate needs --method BR, got --method LM"),
+    (["--method", "BR", "--patience", "3"], "--patience .* does not apply to --method BR"),
+    (["--method", "BR", "--restarts", "-1"], "--restarts must be >= 0, got -1"),
+    (["--method", "BR", "--restarts", "x"], "invalid int value"),
+])
+def test_bayesian_regularisation_argument_errors_exit_2(data, capsys, bad, message):
+    import re
+
+    path, *_ = data
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["train", str(path), "--target", "t1", *bad])
+    assert exc.value.code == 2
+    assert re.search(message, capsys.readouterr().err)

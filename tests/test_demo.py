@@ -4,6 +4,8 @@ import io
 import subprocess
 import sys
 
+import pytest
+
 from quasinet import demo
 
 
@@ -12,7 +14,8 @@ def test_demo_command_exits_0_and_tells_the_story():
                           timeout=300)
     assert proc.returncode == 0, proc.stderr
     out = proc.stdout
-    for heading in ("1. Data", "2. Network 2-3-1", "5. Gradient check", "6. Training", "7. Overfitting"):
+    for heading in ("1. Data", "2. Network 2-3-1", "5. Gradient check", "6. Training", "7. Overfitting",
+                    "Bayesian regularisation (method 'BR')", "well-determined parameters of 9"):
         assert heading in out
     assert "OK" in out and "MISMATCH" not in out
 
@@ -26,6 +29,12 @@ def test_demo_succeeds_from_seeds_that_stall():
         assert result["grad_error"] < 1e-7
         p7 = result["part7"]
         assert p7[1e-4]["norm"] < p7[0.0]["norm"]
+        # BR chooses its own penalty: a few well-determined parameters of 9, and a test cost far
+        # below the unregularised run's, at the hand-picked l2's level.
+        br = p7["BR"]
+        assert 0 < br["gamma"] < br["n_params"] == 9
+        assert br["test"] < 0.1 * p7[0.0]["test"] and br["test"] < 2 * p7[1e-4]["test"]
+        assert br["l2"] == pytest.approx(br["alpha"] / (br["beta"] * 4), rel=1e-12)
 
 
 def test_demo_writes_the_plot(tmp_path):

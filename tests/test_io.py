@@ -190,7 +190,10 @@ def test_compressed_archive_is_accepted_and_checked(tmp_path, good):
 @pytest.mark.parametrize(
     "changes, message",
     [
-        (dict(version=2), r"unsupported model file version 2 \(this quasinet reads version 1\)"),
+        (dict(version=3), r"unsupported model file version 3 \(this quasinet reads versions 1, 2\)"),
+        (dict(version=1.0), r"unsupported model file version 1\.0"),
+        # Version 1 knows no method or posterior.
+        (dict(method="BR"), r"unknown header keys \['method'\]"),
         (dict(version="1"), "unsupported model file version '1'"),
         (dict(format="something-else"), "not a quasinet model"),
         (dict(layer_sizes=[3, 10**9, 2]), r"layer_sizes must lie in \[1, 10000000\]"),
@@ -388,3 +391,258 @@ def test_class_probabilities():
     np.testing.assert_array_equal(class_probabilities(out), [[0.75, 0.25], [0.0, 1.0]])
     soft = np.array([[0.2, 0.3, 0.5]])
     assert class_probabilities(soft) is soft
+
+
+# -- version 2: the posterior of Bayesian regularisation ---------------------------------------------
+def _br_model(tmp_path, classifier=False, ard=True):
+    """A network trained by BR (Trainer) with its posterior, saved and loaded back."""
+    from quasinet import Trainer, evidence
+    from quasinet.posterior import Posterior
+
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(60, 3))
+    if classifier:
+        net = Network([3, 4, 1], output_activation="sigmoid", loss="binary_crossentropy", seed=0)
+        Y = (X[:, 0] + 0.5 * rng.normal(size=60) > 0).astype(float)[:, None]
+    else:
+        net = Network([3, 4, 2], loss="mse", seed=0)
+        Y = np.column_stack([np.sin(X[:, 0]), X[:, 1] * X[:, 2]]) + 0.1 * rng.normal(size=(60, 2))
+    res = Trainer(net, method="BR", maxiter=50, options={"ard": ard}).train(X, Y)
+    rel = 1 / res.alpha[:3] / np.sum(1 / res.alpha[:3]) if ard else None
+    post = Posterior(covariance=res.covariance, beta=res.beta, alpha=res.alpha, group_names=res.group_names,
+                     gamma=res.gamma, log_evidence=res.log_evidence, ard=ard, feature_relevance=rel,
+                     moderate=classifier)
+    kw = dict(classes=["no", "yes"]) if classifier else dict(y_offset=[1.0, -2.0], y_scale=[3.0, 0.5])
+    m = qio.Model(net, x_offset=[0.5, 0.0, -1.0], x_scale=[2.0, 1.0, 0.5], posterior=post, method="BR", **kw)
+    m.save(tmp_path / "br.qnet")
+    assert evidence.parameter_groups(net, ard)[1] == res.group_names
+    return m, qio.load_model(tmp_path / "br.qnet"), tmp_path / "br.qnet"
+
+
+def _numeric_param_jacobian(net, X, eps=1e-6):
+    """d outputs / d params by central differences (plain NumPy around Network.forward)."""
+    w0 = net.get_params()
+    J = np.empty((X.shape[0], net.layer_sizes[-1], w0.size))
+    for j, e in enumerate(np.eye(w0.size) * eps):
+        net.set_params(w0 + e)
+        up = net.forward(X)
+        net.set_params(w0 - e)
+        J[:, :, j] = (up - net.forward(X)) / (2 * eps)
+    net.set_params(w0)
+    return J
+
+
+@pytest.mark.parametrize("ard", [True, False])
+def test_version_2_round_trip_and_return_std_against_finite_differences(tmp_path, ard):
+    m, back, path = _br_model(tmp_path, ard=ard)
+    assert _header(path)["version"] == 2 and back.file_version == 2 and back.method == "BR"
+    assert set(_members(path)) == {"header", "params", "x_offset", "x_scale", "y_offset", "y_scale", "covariance"}
+    p, q = m.posterior, back.posterior
+    assert q.covariance.tobytes() == p.covariance.tobytes() and q.alpha.tobytes() == p.alpha.tobytes()
+    assert (q.beta, q.gamma, q.log_evidence, q.ard, q.group_names, q.moderate) == (
+        p.beta, p.gamma, p.log_evidence, p.ard, p.group_names, False)
+    assert 0 < q.gamma < back.net.n_params
+    X = np.random.default_rng(9).normal(size=(11, 3))
+    mean, std = back.predict(X, return_std=True)
+    np.testing.assert_array_equal(mean, back.predict(X))
+    # Reference: the delta method with a finite-difference Jacobian, in target units.
+    Xs = (X - m.x_offset) / m.x_scale
+    G = _numeric_param_jacobian(back.net.copy(), Xs)
+    var = np.einsum("nkp,pq,nkq->nk", G, p.covariance, G) + 1 / p.beta
+    np.testing.assert_allclose(std, np.sqrt(var) * m.y_scale, rtol=1e-6)
+    assert np.all(std > np.sqrt(1 / p.beta) * m.y_scale)  # the weights' uncertainty adds to the noise
+
+
+def test_return_std_is_computed_in_bounded_row_chunks(tmp_path, monkeypatch):
+    from quasinet import posterior
+
+    _, back, _ = _br_model(tmp_path)
+    X = np.random.default_rng(1).normal(size=(50, 3))
+    whole = back.predict(X, return_std=True)[1]
+    sizes = []
+    jacobian = Network.jacobian
+    monkeypatch.setattr(Network, "jacobian", lambda self, X: sizes.append(X.shape[0]) or jacobian(self, X))
+    monkeypatch.setattr(posterior, "CHUNK_ENTRIES", 7 * back.net.n_params * 2)
+    np.testing.assert_allclose(back.predict(X, return_std=True)[1], whole, rtol=1e-13)
+    assert sizes == [7] * 7 + [1]
+
+
+def test_moderated_probabilities_against_a_plain_reference(tmp_path):
+    m, back, path = _br_model(tmp_path, classifier=True)
+    assert back.moderated and back.posterior.beta == 1.0 and back.classes == ["no", "yes"]
+    X = np.random.default_rng(4).normal(size=(13, 3)) * 2
+    Xs = (X - m.x_offset) / m.x_scale
+    # Reference: the logit z = log(p / (1 - p)) of the network's own output, its gradient by
+    # central differences, z / sqrt(1 + pi s^2 / 8) through the sigmoid.
+    net = back.net.copy()
+
+    def logit(w):
+        net.set_params(w)
+        p = net.forward(Xs)[:, 0]
+        return np.log(p) - np.log1p(-p)
+
+    w0, eps = back.net.get_params(), 1e-6
+    g = np.stack([(logit(w0 + eps * e) - logit(w0 - eps * e)) / (2 * eps) for e in np.eye(w0.size)], axis=1)
+    s2 = np.einsum("np,pq,nq->n", g, m.posterior.covariance, g)
+    pm = 1 / (1 + np.exp(-logit(w0) / np.sqrt(1 + np.pi * s2 / 8)))
+    proba = back.predict_proba(X)
+    np.testing.assert_allclose(proba[:, 1], pm, rtol=1e-6)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-14)
+    # Moderation pulls every probability towards 1/2, never across it.
+    raw = back.predict(X)[:, 0]
+    assert np.all(np.abs(proba[:, 1] - 0.5) < np.abs(raw - 0.5)) and np.all((proba[:, 1] > 0.5) == (raw > 0.5))
+    with pytest.raises(ValueError, match="return_std is for regression models"):
+        back.predict(X, return_std=True)
+    from quasinet.export.c import to_c
+
+    with pytest.raises(ValueError, match="an export needs the network's own probabilities"):
+        to_c(back, tmp_path / "m.c")
+
+
+def test_version_1_files_load_unchanged(tmp_path):
+    """A version 1 file, built by hand as the version 1 writer wrote it, loads as before."""
+    net = _net()
+    header = dict(format="quasinet-model", version=1, layer_sizes=[3, 5, 2], activation="tanh",
+                  output_activation="identity", bias=True, loss="mse", l2=1e-3, n_params=net.n_params,
+                  inputs=["a", "b", "c"], targets=["u", "v"], info={"method": "L-BFGS-B"})
+    path = _write(tmp_path / "v1.qnet", {
+        "header": np.frombuffer(json.dumps(header).encode(), dtype=np.uint8), "params": net.params,
+        "x_offset": np.zeros(3), "x_scale": np.full(3, 2.0), "y_offset": np.ones(2), "y_scale": np.full(2, 3.0)})
+    m = qio.load_model(path)
+    assert m.file_version == 1 and m.posterior is None and m.method is None and not m.moderated
+    X = np.random.default_rng(0).normal(size=(4, 3))
+    np.testing.assert_array_equal(m.predict(X), net.forward(X / 2.0) * 3.0 + 1.0)
+    with pytest.raises(ValueError, match="return_std needs a model with a posterior"):
+        m.predict(X, return_std=True)
+    # Saved again without a posterior or a method, it stays version 1, byte for byte the same header.
+    m.save(tmp_path / "again.qnet")
+    assert _header(tmp_path / "again.qnet") == header
+
+
+def _with_posterior(path, out, covariance=None, **changes):
+    arrays = _members(path)
+    h = json.loads(arrays["header"].tobytes().decode())
+    h["posterior"].update(changes)
+    for k, v in list(h["posterior"].items()):
+        if v is _DROP:
+            del h["posterior"][k]
+    arrays["header"] = np.frombuffer(json.dumps(h).encode(), dtype=np.uint8)
+    if covariance is not None:
+        if covariance is _DROP:
+            del arrays["covariance"]
+        else:
+            arrays["covariance"] = covariance(arrays["covariance"])
+    return _write(out, arrays)
+
+
+_DROP = object()
+
+
+def _flip_sign(c):
+    c = c.copy()
+    c[0, 0] = -c[0, 0]
+    return c
+
+
+def _asymmetric(c):
+    c = c.copy()
+    c[0, 1] += 1e-3 * np.abs(c).max()
+    return c
+
+
+def _nan(c):
+    c = c.copy()
+    c[2, 3] = np.nan
+    return c
+
+
+@pytest.mark.parametrize(
+    "covariance, changes, message",
+    [
+        (lambda c: c[:-1], {}, r"'covariance' must have shape \(26, 26\), got \(25, 26\)"),
+        (lambda c: c.ravel(), {}, r"'covariance' must have shape \(26, 26\), got \(676,\)"),
+        (lambda c: c.astype(np.float32), {}, "'covariance' must be <f8"),
+        (np.asfortranarray, {}, None),
+        (_nan, {}, "covariance holds NaN or infinity"),
+        (_flip_sign, {}, "covariance has negative variances"),
+        (_asymmetric, {}, "covariance is not symmetric"),
+        (_DROP, {}, "the covariance member and the header's posterior must come together"),
+        (None, dict(beta=0.0), "beta must be a finite number > 0"),
+        (None, dict(beta="1"), "posterior beta must be a finite number, got '1'"),
+        (None, dict(gamma=27.0), r"gamma must lie in \[0, 26\]"),
+        (None, dict(gamma=-1.0), "gamma must be a finite number >= 0"),
+        (None, dict(log_evidence=10**400), "posterior log_evidence must be a finite number"),
+        (None, dict(alpha=[1.0, 2.0]), "alpha must be 6 finite numbers > 0"),
+        (None, dict(alpha=[1.0] * 5 + [-1.0]), "alpha must be 6 finite numbers > 0"),
+        (None, dict(alpha=[1.0] * 10**5), "posterior alpha must be a list of at most 26 numbers"),
+        (None, dict(group_names=["all parameters"]), "group_names must be"),
+        (None, dict(ard=False), "group_names must be"),
+        (None, dict(ard=1), "posterior ard must be true or false"),
+        (None, dict(moderate=True), "moderate applies to classifiers only"),
+        (None, dict(feature_relevance=[0.5, 0.5]), "feature_relevance must be 3 finite numbers >= 0"),
+        (None, dict(feature_relevance="abc"), "posterior feature_relevance must be a list"),
+        (None, dict(extra=1), "posterior must have the keys"),
+        (None, dict(beta=_DROP), "posterior must have the keys"),
+    ],
+)
+def test_bad_posteriors(tmp_path, covariance, changes, message):
+    _, _, path = _br_model(tmp_path)
+    bad = _with_posterior(path, tmp_path / "bad.qnet", covariance, **changes)
+    if message is None:  # a Fortran-ordered copy is refused like any other member
+        message = "'covariance' must be <f8 in C order, got <f8 in Fortran order"
+    with pytest.raises(ValueError, match=str(bad).replace(".", r"\.") + ": .*" + message):
+        qio.load_model(bad)
+
+
+def test_posterior_header_errors(tmp_path):
+    _, _, path = _br_model(tmp_path)
+    h = _header(path)
+    arrays = _members(path)
+    for changes, message in [
+        (dict(posterior=[1]), "posterior must be a JSON object"),
+        (dict(method=3), "method must be a string, got 3"),
+        (dict(layer_sizes=[3, 100, 100, 2], n_params=10702), "a posterior needs at most 8192 parameters"),
+    ]:
+        arrays["header"] = np.frombuffer(json.dumps({**h, **changes}).encode(), dtype=np.uint8)
+        with pytest.raises(ValueError, match=message):
+            qio.load_model(_write(tmp_path / "b.qnet", arrays))
+    del arrays["covariance"]
+    arrays["header"] = np.frombuffer(json.dumps({k: v for k, v in h.items() if k != "posterior"}).encode(),
+                                     dtype=np.uint8)
+    m = qio.load_model(_write(tmp_path / "b.qnet", arrays))  # version 2 with a method and no posterior
+    assert m.posterior is None and m.method == "BR" and m.file_version == 2
+
+
+def test_classifier_posterior_needs_beta_1(tmp_path):
+    _, _, path = _br_model(tmp_path, classifier=True)
+    with pytest.raises(ValueError, match="a classifier's beta is 1, got 2.0"):
+        qio.load_model(_with_posterior(path, tmp_path / "b.qnet", beta=2.0))
+
+
+def test_model_refuses_a_posterior_of_the_wrong_type(tmp_path):
+    with pytest.raises(TypeError, match="posterior must be a quasinet.posterior.Posterior, got dict"):
+        qio.Model(_net(), posterior={"beta": 1.0})
+    with pytest.raises(TypeError, match="method must be a string, got int"):
+        qio.Model(_net(), method=1)
+
+
+def test_random_damage_to_a_version_2_file_only_ever_raises_value_error(tmp_path):
+    m, _, path = _br_model(tmp_path)
+    data = path.read_bytes()
+    rng = np.random.default_rng(11)
+    X = np.random.default_rng(0).normal(size=(5, 3))
+    want = m.predict(X, return_std=True)
+    for trial in range(200):
+        bad = bytearray(data)
+        for pos in rng.integers(0, len(bad), size=rng.integers(1, 4)):
+            bad[pos] = int(rng.integers(0, 256))
+        if trial % 3 == 0:
+            bad = bad[: int(rng.integers(1, len(bad)))]
+        (tmp_path / "d.qnet").write_bytes(bytes(bad))
+        try:
+            back = qio.load_model(tmp_path / "d.qnet")
+        except ValueError as exc:
+            assert str(exc).startswith(str(tmp_path / "d.qnet"))
+        else:  # only bytes nothing reads were hit: the model predicts as before
+            for got, w in zip(back.predict(X, return_std=True), want):
+                np.testing.assert_array_equal(got, w)

@@ -92,3 +92,102 @@ def test_draws_into_given_axes_and_rejects_bad_input():
         plot.regression(np.zeros((3, 2)), np.zeros((3, 2)))
     with pytest.raises(ValueError, match="J is empty"):
         plot.cost_curves([])
+
+
+@pytest.fixture(scope="module")
+def bayes():
+    """A regressor trained by Bayesian regularisation with ARD, and its data."""
+    from quasinet.sklearn import QuasiNetRegressor
+
+    rng = np.random.default_rng(0)
+    X = rng.uniform(-2, 2, size=(80, 3))
+    y = np.sin(X[:, 0]) + 0.1 * X[:, 1] + 0.1 * rng.normal(size=80)
+    return QuasiNetRegressor(hidden_layer_sizes=(4,), ard=True, random_state=0).fit(X, y), X, y
+
+
+def test_prediction_band(tmp_path, bayes):
+    reg, X, y = bayes
+    ax = plot.prediction_band(reg, X, 0, y=y, n_points=50)
+    grid = np.linspace(X[:, 0].min(), X[:, 0].max(), 50)
+    Xg = np.tile(X.mean(axis=0), (50, 1))
+    Xg[:, 0] = grid
+    mean, std = reg.predict(Xg, return_std=True)
+    line = ax.lines[0]
+    np.testing.assert_array_equal(line.get_xdata(), grid)
+    np.testing.assert_array_equal(line.get_ydata(), mean)
+    # The band's polygon runs along mean + 2 std and back along mean - 2 std.
+    verts = ax.collections[0].get_paths()[0].vertices
+    assert np.isclose(verts[:, 1].max(), np.max(mean + 2 * std))
+    assert np.isclose(verts[:, 1].min(), np.min(mean - 2 * std))
+    np.testing.assert_array_equal(ax.collections[1].get_offsets(), np.column_stack([X[:, 0], y]))
+    assert ax.get_xlabel() == "x0" and "their means" in ax.get_title()
+    plot.save(ax, tmp_path / "band.png")
+    _check_png(tmp_path / "band.png")
+    # Held at a row of X, from a saved model file, by input name: the same curve as the estimator's.
+    from quasinet import io as qio
+
+    reg.save(tmp_path / "m.qnet")
+    model = qio.load_model(tmp_path / "m.qnet")
+    ax = plot.prediction_band(model, X, "x1", at=3, n_points=20)
+    Xg = np.tile(X[3], (20, 1))
+    Xg[:, 1] = np.linspace(X[:, 1].min(), X[:, 1].max(), 20)
+    np.testing.assert_array_equal(ax.lines[0].get_ydata(), reg.predict(Xg))
+    assert "row 3" in ax.get_title() and ax.get_ylabel() == "y"
+
+
+def test_prediction_band_bad_input(bayes):
+    reg, X, _ = bayes
+    with pytest.raises(ValueError, match=r"unknown input 'z': expected one of x0, x1, x2"):
+        plot.prediction_band(reg, X, "z")
+    with pytest.raises(ValueError, match=r"feature must be an input name or an index in \[0, 3\), got 3"):
+        plot.prediction_band(reg, X, 3)
+    with pytest.raises(ValueError, match=r"X must have shape \(n_samples, 3\)"):
+        plot.prediction_band(reg, X[:, :2], 0)
+    with pytest.raises(ValueError, match="at must be a row of X"):
+        plot.prediction_band(reg, X, 0, at=80)
+    with pytest.raises(ValueError, match="at must be a row index or 3 input values"):
+        plot.prediction_band(reg, X, 0, at=[1.0, 2.0])
+    with pytest.raises(TypeError, match="expected a quasinet.io.Model or a fitted"):
+        plot.prediction_band(object(), X, 0)
+    from quasinet.sklearn import QuasiNetRegressor
+
+    lbfgs = QuasiNetRegressor(hidden_layer_sizes=(2,), method="L-BFGS-B", max_iter=20, tol=1e-2).fit(X, X[:, 0])
+    with pytest.raises(ValueError, match="return_std needs a model trained by Bayesian regularisation"):
+        plot.prediction_band(lbfgs, X, 0)
+    with pytest.raises(ValueError, match="no feature relevance"):
+        plot.relevance(lbfgs)
+
+
+def test_relevance_bars(tmp_path, bayes):
+    reg, *_ = bayes
+    ax = plot.relevance(reg, names=["a", "b", "c"])
+    np.testing.assert_array_equal([p.get_height() for p in ax.patches], reg.feature_relevance_)
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["a", "b", "c"]
+    assert np.argmax(reg.feature_relevance_) == 0  # y depends mostly on x0
+    plot.save(ax, tmp_path / "rel.png")
+    _check_png(tmp_path / "rel.png")
+    from quasinet import io as qio
+
+    reg.save(tmp_path / "m.qnet")
+    ax = plot.relevance(qio.load_model(tmp_path / "m.qnet"))
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["x0", "x1", "x2"]
+    with pytest.raises(ValueError, match="names must name 3 inputs, got 2"):
+        plot.relevance(reg, names=["a", "b"])
+
+
+def test_evidence_history(tmp_path, bayes):
+    reg, *_ = bayes
+    h = reg.evidence_history_
+    ax = plot.evidence_history(reg)
+    np.testing.assert_array_equal(ax.lines[0].get_ydata(), [r["gamma"] for r in h])
+    np.testing.assert_array_equal(ax.right_ax.lines[0].get_ydata(), [r["M"] for r in h])
+    best = h[int(np.argmax([r["log_evidence"] for r in h]))]["cycle"]
+    assert ax.lines[1].get_xdata()[0] == best and len(ax.figure.axes) == 2
+    assert len(ax.get_legend().get_texts()) == 3
+    plot.save(ax, tmp_path / "ev.png")
+    _check_png(tmp_path / "ev.png")
+    assert plot.evidence_history(h).lines[0].get_ydata().size == len(h)
+    with pytest.raises(ValueError, match="non-empty list of per-cycle dicts"):
+        plot.evidence_history([])
+    with pytest.raises(ValueError, match="missing 'M'"):
+        plot.evidence_history([{"cycle": 1, "gamma": 2.0, "log_evidence": 0.0}])

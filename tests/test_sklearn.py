@@ -413,12 +413,37 @@ def test_save_as_a_model_file(tmp_path):
     model = qio.load_model(tmp_path / "r.qnet")
     np.testing.assert_array_equal(model.predict(X), reg.predict(X))
     assert model.inputs == ["x0", "x1", "x2"] and model.targets == ["y0", "y1"]
+    # Trained by BR (the default): the file carries the posterior, and return_std is reproduced exactly.
+    assert reg.method_ == "BR" and model.method == "BR" and model.file_version == 2
+    for got, want in zip(model.predict(X, return_std=True), reg.predict(X, return_std=True)):
+        np.testing.assert_array_equal(got, want)
+    assert model.posterior.gamma == reg.n_effective_params_ and model.posterior.beta == reg.beta_
+    np.testing.assert_array_equal(model.posterior.alpha, reg.alpha_)
+    np.testing.assert_array_equal(model.posterior.feature_relevance, reg.feature_relevance_)
     Xc, yc = _classification(k=3)
-    clf = QuasiNetClassifier(hidden_layer_sizes=(4,), l2=1e-2, random_state=0, moderate=False).fit(Xc, yc)
+    clf = QuasiNetClassifier(hidden_layer_sizes=(4,), l2=1e-2, random_state=0).fit(Xc, yc)
     clf.save(tmp_path / "c.qnet")
     model = qio.load_model(tmp_path / "c.qnet")
+    assert clf.moderate and model.moderated
     np.testing.assert_array_equal(model.predict_proba(Xc), clf.predict_proba(Xc))
     assert list(model.predict_classes(Xc)) == list(clf.predict(Xc)) and model.classes == ["alpha", "beta", "gamma"]
+    # The moderation is real: the network's own probabilities differ from the moderated ones.
+    assert np.max(np.abs(model.predict(Xc) - model.predict_proba(Xc))) > 1e-4
+    clf.set_params(moderate=False)
+    clf.save(tmp_path / "c2.qnet")
+    model = qio.load_model(tmp_path / "c2.qnet")
+    assert not model.moderated and model.posterior is not None
+    np.testing.assert_array_equal(model.predict_proba(Xc), clf.predict_proba(Xc))
+
+
+def test_a_committee_cannot_be_saved(tmp_path):
+    rng = np.random.default_rng(5)
+    X = rng.normal(size=(80, 2))
+    y = X[:, 0] * X[:, 1] + 0.1 * rng.normal(size=80)
+    reg = QuasiNetRegressor(hidden_layer_sizes=(3,), method="BR", restarts=1, committee=2, random_state=0).fit(X, y)
+    with pytest.raises(ValueError, match="model files hold one network; fit with committee=1"):
+        reg.save(tmp_path / "r.qnet")
+    assert not (tmp_path / "r.qnet").exists()
 
 
 def test_levenberg_marquardt_in_the_estimators():

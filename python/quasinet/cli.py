@@ -105,13 +105,16 @@ REGRESSION_LOSSES = ("mse", "sse")
 CLASSIFICATION_LOSSES = ("binary_crossentropy", "softmax_crossentropy")
 
 
-def _hidden(text: str) -> List[int]:
+def _hidden(text: str):
     if text.strip() in ("", "none"):
         return []
+    if text.strip() == "auto":
+        return "auto"
     try:
         sizes = [int(s) for s in text.split(",")]
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated layer widths such as 16,16, got {text!r}") from None
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated layer widths such as 16,16 (or auto), got {text!r}") from None
     if any(n <= 0 for n in sizes):
         raise argparse.ArgumentTypeError(f"layer widths must be positive, got {text!r}")
     return sizes
@@ -150,7 +153,7 @@ class _Progress:
 
 
 def _cmd_train(args, out: TextIO, err: TextIO) -> int:
-    from . import io
+    from . import evidence, io, posterior
     from .metrics import r2_score
     from .network import Network
     from .scaling import standardisation
@@ -211,42 +214,85 @@ def _cmd_train(args, out: TextIO, err: TextIO) -> int:
     Xs = (X - x_off) / x_sc
     Ys = (Y - y_off) / y_sc if scale_y else Y
 
-    try:
-        net = Network([len(inputs), *args.hidden, Y.shape[1]], activation=args.activation, output_activation=out_act,
-                      loss=args.loss, l2=args.l2, seed=rng)
-    except (ValueError, TypeError) as exc:
-        raise UserError(str(exc)) from None
+    bayes = args.method == "BR"
+    # Bayesian regularisation learns the prior precisions that replace the l2 penalty.
+    l2 = 0.0 if bayes else args.l2
+    candidates = ([[h] for h in evidence.auto_widths(len(inputs), Y.shape[1], tr.size * Y.shape[1])]
+                  if args.hidden == "auto" else [args.hidden])
+
+    def make_net(hidden):
+        try:
+            return Network([len(inputs), *hidden, Y.shape[1]], activation=args.activation, output_activation=out_act,
+                           loss=args.loss, l2=l2, seed=rng)
+        except (ValueError, TypeError) as exc:
+            raise UserError(str(exc)) from None
+
     show = args.progress == "always" or (args.progress == "auto" and err.isatty())
-    train_fg = net.bind(Xs[tr], Ys[tr])
-    val_fg = net.bind(Xs[va], Ys[va]) if n_val else None
-    progress = _Progress(err, train_fg)
-    # The parser refuses --patience for TNC, whose callback cannot stop the run.
-    monitor = EarlyStopping(val_fg.cost if val_fg is not None else None, patience=args.patience,
-                            on_iteration=progress if show else None)
+    monitors: List[EarlyStopping] = []
+
+    def monitor_for(net):
+        # The parser refuses --patience for TNC, whose callback cannot stop the run, and for BR.
+        train_fg = net.bind(Xs[tr], Ys[tr])
+        val_fg = net.bind(Xs[va], Ys[va]) if n_val else None
+        progress = _Progress(err, train_fg)
+        monitor = EarlyStopping(val_fg.cost if val_fg is not None else None, patience=args.patience,
+                                on_iteration=progress if show else None)
+        monitors.append((tuple(net.layer_sizes), monitor, progress, train_fg, val_fg))
+        return monitor
+
+    restarts = 2 if args.restarts is None else args.restarts
     try:
-        trainer = Trainer(net, method=args.method, maxiter=args.max_iter, tol=args.tol, callback=monitor)
-        res = trainer.train(Xs[tr], Ys[tr])
+        if bayes:
+            # Widths (with --hidden auto) and restarts ranked by log evidence (quasinet.evidence).
+            fits = evidence.fit_candidates(make_net, candidates, Xs[tr], Ys[tr], restarts=restarts, ard=args.ard,
+                                           maxiter=args.max_iter, rng=rng, callback_for=monitor_for)
+            _, net, res = fits[0]
+            method = "BR"
+        else:
+            net = make_net(candidates[0])
+            monitor = monitor_for(net)
+            trainer = Trainer(net, method=args.method, maxiter=args.max_iter, tol=args.tol, callback=monitor)
+            res = trainer.train(Xs[tr], Ys[tr])
+            method = trainer.method
     except (ValueError, FloatingPointError) as exc:
         raise UserError(str(exc)) from None
     finally:
-        progress.close()
+        for entry in monitors:
+            entry[2].close()
+    # The monitor of the chosen network's width (one per candidate width; BR's restarts share it).
+    _, monitor, _, train_fg, val_fg = next(e for e in monitors if e[0] == tuple(net.layer_sizes))
     stopped_early = monitor.stopped
     if stopped_early and monitor.best_params is not None:
         net.set_params(monitor.best_params)
     seconds = time.perf_counter() - t0
 
-    model = io.Model(net, x_off, x_sc, y_off, y_sc, inputs=inputs, targets=targets, classes=classes)
+    post = None
+    if bayes:
+        post = posterior.Posterior(
+            covariance=res.covariance, beta=float(res.beta), alpha=np.asarray(res.alpha), group_names=res.group_names,
+            gamma=float(res.gamma), log_evidence=float(res.log_evidence), ard=args.ard,
+            feature_relevance=posterior.feature_relevance(res.alpha, len(inputs)) if args.ard else None,
+            moderate=classification and not args.no_moderate)
+    model = io.Model(net, x_off, x_sc, y_off, y_sc, inputs=inputs, targets=targets, classes=classes,
+                     posterior=post, method=method)
     summary: Dict[str, object] = dict(
         data=os.path.basename(args.data), rows=n, training_rows=int(tr.size), validation_rows=int(n_val),
-        method=trainer.method, iterations=int(res.nit), stopped_early=bool(stopped_early),
+        method=method, iterations=int(res.nit), stopped_early=bool(stopped_early),
         training_cost=float(train_fg.cost(net.params)), seconds=round(seconds, 3),
     )
     lines = [f"trained {'-'.join(map(str, net.layer_sizes))} network ({net.n_params} parameters, "
              f"{args.activation}/{out_act}, loss {args.loss}) on {tr.size} rows, validated on {n_val}",
-             f"{trainer.method}: {res.nit} iterations"
+             f"{method}: {res.nit} iterations"
              + (f", stopped early: best validation cost at iteration {monitor.best_iteration}" if stopped_early
-                else f", {res.message}" + (" (raise --max-iter)" if not res.success and res.nit >= args.max_iter else "")),
+                else f", {res.message}" + (" (raise --max-iter)" if not res.success and getattr(res, "cycles", res.nit) >= args.max_iter else "")),
              f"final training cost {summary['training_cost']:.6e}"]
+    if bayes:
+        summary["evidence_cycles"] = int(res.cycles)
+        lines.insert(2, f"Bayesian regularisation: {res.cycles} evidence cycles (best {res.best_cycle}), "
+                        f"gamma {res.gamma:.2f} effective parameters of {net.n_params}, log evidence "
+                        f"{res.log_evidence:.6g}" + (f"; width {net.layer_sizes[1]} chosen by evidence from "
+                                                     + ", ".join(str(c[0]) for c in candidates)
+                                                     if args.hidden == "auto" else ""))
     rows_for_metric = va if n_val else tr
     part = "validation" if n_val else "training"
     if n_val:
@@ -269,7 +315,8 @@ def _cmd_train(args, out: TextIO, err: TextIO) -> int:
     lines.append(f"time {seconds:.2f} s; model written to {args.out}")
 
     if args.plot_dir:
-        for path in _train_plots(args.plot_dir, trainer.J, monitor.curve, model, targets,
+        # BR's restarts share one monitor: its validation curve spans them all, so none is drawn.
+        for path in _train_plots(args.plot_dir, res.J, None if bayes else monitor.curve, model, targets,
                                  None if classification else (Y[rows_for_metric], model.predict(X[rows_for_metric])),
                                  part):
             lines.append(f"plot written to {path}")
@@ -315,10 +362,21 @@ def _cmd_predict(args, out: TextIO, err: TextIO) -> int:
     X = table.numbers(model.inputs)
     targets = model.targets or [f"output{k}" for k in range(model.net.layer_sizes[-1])]
     if model.classes is not None:
+        if args.std:
+            raise UserError(f"{args.model}: --std is for regression models; a classifier's probabilities carry "
+                            "its uncertainty")
         proba = model.predict_proba(X)
         labels = model.predict_classes(X)
         header = [targets[0]] + [f"p({c})" for c in model.classes]
         rows = [[str(lab)] + [_fmt(p) for p in pr] for lab, pr in zip(labels, proba)]
+    elif args.std:
+        if model.posterior is None:
+            method = model.method or model.info.get("method", "another method")
+            raise UserError(f"{args.model}: --std needs a model trained by Bayesian regularisation "
+                            f"(train --method BR); this one was trained by {method}")
+        P, S = model.predict(X, return_std=True)
+        header = list(targets) + [f"{t}_std" for t in targets]
+        rows = [[_fmt(v) for v in r] + [_fmt(v) for v in s] for r, s in zip(P, S)]
     else:
         P = model.predict(X)
         header = list(targets)
@@ -348,9 +406,9 @@ def _cmd_info(args, out: TextIO, err: TextIO) -> int:
     net = model.net
 
     def say(label: str, value) -> None:
-        print(f"{label:<16s}{value}", file=out)
+        print(f"{label:<15s} {value}", file=out)
 
-    print(f"{args.model}: {io.FORMAT} version {io.VERSION}", file=out)
+    print(f"{args.model}: {io.FORMAT} version {model.file_version}", file=out)
     say("network", f"{'-'.join(map(str, net.layer_sizes))} ({net.n_params} parameters), bias {'on' if net.bias else 'off'}")
     say("activation", f"{net.activation} (hidden), {net.output_activation} (output)")
     say("loss", f"{net.loss}, l2 {net.l2:g}")
@@ -369,6 +427,27 @@ def _cmd_info(args, out: TextIO, err: TextIO) -> int:
         elif isinstance(value, float):
             value = f"{value:.6g}"
         say(key.replace("_", " "), value)
+    if model.method is not None and "method" not in model.info:
+        say("method", model.method)
+    p = model.posterior
+    if p is not None:
+        say("posterior", f"Bayesian regularisation{', ARD' if p.ard else ''}: gamma {p.gamma:.2f} effective "
+                         f"parameters of {net.n_params}")
+        names = list(p.group_names)
+        if model.inputs is not None and p.ard:  # "input 0" -> "input a"
+            names = [f"input {model.inputs[int(n.split()[1])]}" if n.startswith("input ") else n for n in names]
+        say("alpha", ", ".join(f"{n} {a:.4g}" for n, a in zip(names, p.alpha)))
+        if model.classes is None:
+            noise = 1.0 / np.sqrt(p.beta)
+            units = (", ".join(f"{t} {noise * s:.4g}" for t, s in zip(model.targets or [], model.y_scale))
+                     if model.y_scale is not None else f"{noise:.4g}")
+            say("beta", f"{p.beta:.6g} (noise std {units})")
+        say("log evidence", f"{p.log_evidence:.6g}")
+        if p.feature_relevance is not None:
+            labels = model.inputs or [f"input {i}" for i in range(net.layer_sizes[0])]
+            say("relevance", ", ".join(f"{n} {r:.3f}" for n, r in zip(labels, p.feature_relevance)))
+        if model.classes is not None:
+            say("moderate", "on (predict_proba moderated by the posterior)" if p.moderate else "off")
     return 0
 
 
@@ -427,14 +506,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--target", action="append", required=True, metavar="COLUMN",
                    help="target column (repeat for several targets)")
     p.add_argument("--inputs", metavar="A,B,...", help="input columns (default: every column that is not a target)")
-    p.add_argument("--hidden", type=_hidden, default=[16], metavar="16,16", help="hidden layer widths (default 16)")
+    p.add_argument("--hidden", type=_hidden, default=[16], metavar="16,16",
+                   help="hidden layer widths (default 16); with --method BR also auto: one hidden layer whose width "
+                        "the evidence chooses among 2, 4, 8, 16")
     p.add_argument("--activation", choices=ACTIVATIONS, default="tanh", help="hidden activation (default tanh)")
     p.add_argument("--output-activation", choices=OUTPUT_ACTIVATIONS,
                    help="output activation (default identity; sigmoid/softmax for the cross-entropies)")
     p.add_argument("--loss", choices=LOSSES, default="mse", help="loss (default mse)")
-    p.add_argument("--l2", type=float, default=1e-4, help="L2 penalty (default 1e-4)")
+    p.add_argument("--l2", type=float, default=1e-4, help="L2 penalty (default 1e-4; not used by BR)")
     p.add_argument("--method", choices=METHODS, default="L-BFGS-B",
-                   help="optimiser (default L-BFGS-B; LM: Levenberg-Marquardt)")
+                   help="optimiser (default L-BFGS-B; LM: Levenberg-Marquardt; BR: Bayesian regularisation, which "
+                        "learns the regularisation from the data and saves the posterior for predict --std)")
+    p.add_argument("--ard", action="store_true",
+                   help="BR: one prior precision per input (and per layer's biases and later weights) instead of "
+                        "one for all; info then shows each input's relevance")
+    p.add_argument("--restarts", type=int, default=None, metavar="N",
+                   help="BR: further random starts, ranked by log evidence (default 2)")
+    p.add_argument("--no-moderate", action="store_true",
+                   help="BR classifier: predict with the network's own probabilities, not MacKay's moderated ones")
     p.add_argument("--max-iter", type=int, default=500, help="iteration limit (default 500)")
     p.add_argument("--tol", type=float, default=None, help="tolerance for scipy.optimize.minimize")
     p.add_argument("--val-fraction", type=_fraction, default=0.2,
@@ -452,6 +541,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("model", metavar="MODEL.qnet")
     p.add_argument("data", metavar="DATA.csv")
     p.add_argument("--out", metavar="FILE.csv", help="write the predictions here (default: standard output)")
+    p.add_argument("--std", action="store_true",
+                   help="add a TARGET_std column per target: the predictive standard deviation of a model trained by "
+                        "Bayesian regularisation (--method BR)")
     p.set_defaults(func=_cmd_predict)
 
     p = sub.add_parser("info", help="describe a saved model")
@@ -483,6 +575,14 @@ def main(argv: Optional[List[str]] = None) -> int:
             parser.error(f"--max-iter must be >= 1, got {args.max_iter}")  # exits with status 2
         if args.patience is not None and (args.patience < 1 or args.method not in STOPPABLE_METHODS):
             parser.error("--patience needs N >= 1 and a method other than TNC (whose callback cannot stop it)")
+        if args.method == "BR" and args.patience is not None:
+            parser.error("--patience (early stopping) does not apply to --method BR: the evidence stops it")
+        for flag, given in (("--ard", args.ard), ("--no-moderate", args.no_moderate),
+                            ("--hidden auto", args.hidden == "auto"), ("--restarts", args.restarts is not None)):
+            if given and args.method != "BR":
+                parser.error(f"{flag} needs --method BR, got --method {args.method}")
+        if args.restarts is not None and args.restarts < 0:
+            parser.error(f"--restarts must be >= 0, got {args.restarts}")
     try:
         return args.func(args, sys.stdout, sys.stderr)
     except BrokenPipeError:

@@ -1,7 +1,7 @@
 """Model files: save a network (and the scaling around it) and load it back, safely.
 
-Format, version 1
------------------
+Format, versions 1 and 2
+------------------------
 A model file is a NumPy ``.npz`` archive (a zip file of ``.npy`` members; the extension does
 not matter, ``.qnet`` is customary). Members:
 
@@ -22,6 +22,24 @@ not matter, ``.qnet`` is customary). Members:
     float64, shape (n_inputs,): the network sees ``(X - x_offset) / x_scale``.
 ``y_offset.npy``, ``y_scale.npy`` (optional, together)
     float64, shape (n_outputs,): predictions in target units are ``out * y_scale + y_offset``.
+
+Version 2 adds what a network trained by Bayesian regularisation (:mod:`quasinet.evidence`)
+needs for ``predict(X, return_std=True)`` and moderated class probabilities; everything else
+is as in version 1, and a file is written as version 1 unless it holds one of these:
+
+- header ``"method"`` (optional, str): the training method (for example ``"BR"``);
+- header ``"posterior"`` (optional, object): ``"beta"`` (noise precision, > 0; 1 for a
+  classifier), ``"alpha"`` (prior precisions, one per group, > 0), ``"group_names"`` (list of
+  str: exactly :func:`quasinet.evidence.parameter_groups`' names for this network and
+  ``"ard"``), ``"gamma"`` (effective number of parameters, in [0, n_params]),
+  ``"log_evidence"``, ``"ard"`` (bool), ``"feature_relevance"`` (null or one number >= 0 per
+  input) and ``"moderate"`` (bool; true only for a classifier: ``predict_proba`` moderates);
+- ``covariance.npy`` (present exactly when the header has a posterior): float64, shape
+  (n_params, n_params), C order: the posterior covariance A^-1 of the parameters, finite,
+  symmetric (to 1e-8 of its largest entry) with a non-negative diagonal; only for networks of
+  at most :data:`~quasinet.network.GAUSS_NEWTON_MAX_PARAMS` parameters.
+
+Version 1 files load unchanged (their models have no posterior).
 
 Loading never unpickles and never evaluates anything from the file: the zip directory, each
 ``.npy`` header (read with NumPy's literal parser) and the JSON header are checked against
@@ -44,7 +62,8 @@ import numpy as np
 from . import modelfile
 from .metrics import class_probabilities
 from .modelfile import FORMAT, VERSION
-from .network import ACTIVATIONS, LOSSES, OUTPUT_ACTIVATIONS, Network
+from .network import ACTIVATIONS, GAUSS_NEWTON_MAX_PARAMS, LOSSES, OUTPUT_ACTIVATIONS, Network
+from .posterior import Posterior, moderated_probabilities, predictive_moments
 
 #: Refuse networks wider or larger than this when loading: a hostile header could ask for any
 #: size, and a compressed member can expand about 1000-fold; 1e8 parameters are 800 MB, far
@@ -54,11 +73,13 @@ MAX_PARAMS = 100_000_000
 _MAX_HEADER_BYTES = 1 << 20
 
 _VECTORS = ("x_offset", "x_scale", "y_offset", "y_scale")
-_MEMBERS = ("header", "params") + _VECTORS
+_MEMBERS = ("header", "params") + _VECTORS + ("covariance",)
 _HEADER_KEYS = {
     "format", "version", "layer_sizes", "activation", "output_activation", "bias", "loss", "l2",
     "n_params", "inputs", "targets", "classes", "info",
 }
+_HEADER_KEYS_V2 = _HEADER_KEYS | {"method", "posterior"}
+_POSTERIOR_KEYS = {"beta", "alpha", "group_names", "gamma", "log_evidence", "ard", "feature_relevance", "moderate"}
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -80,11 +101,23 @@ class Model:
         ``classes[1]``; softmax outputs give one probability per class.
     info : dict or None
         Free-form JSON-serialisable facts (for example a training summary).
+    posterior : quasinet.posterior.Posterior or None
+        The Laplace posterior of a network trained by Bayesian regularisation: enables
+        ``predict(X, return_std=True)`` and, with ``posterior.moderate``, moderated
+        ``predict_proba``.
+    method : str or None
+        The training method (for example ``"BR"``), stored for information.
+
+    Attributes
+    ----------
+    file_version : int or None
+        The format version of the file this model was loaded from (None if not loaded).
     """
 
     def __init__(self, net: Network, x_offset=None, x_scale=None, y_offset=None, y_scale=None,
                  inputs: Optional[Sequence[str]] = None, targets: Optional[Sequence[str]] = None,
-                 classes: Optional[Sequence] = None, info: Optional[Dict[str, Any]] = None):
+                 classes: Optional[Sequence] = None, info: Optional[Dict[str, Any]] = None,
+                 posterior: Optional[Posterior] = None, method: Optional[str] = None):
         if not isinstance(net, Network):
             raise TypeError(f"net must be a quasinet.Network, got {type(net).__name__}")
         self.net = net
@@ -108,16 +141,48 @@ class Model:
         if self.targets is not None and classes is None and len(self.targets) != n_out:
             raise ValueError(f"targets must name {n_out} columns (one per output), got {len(self.targets)}")
         self.info = dict(info or {})
+        if posterior is not None:
+            if not isinstance(posterior, Posterior):
+                raise TypeError(f"posterior must be a quasinet.posterior.Posterior, got {type(posterior).__name__}")
+            posterior.check(net, classes is not None)
+        self.posterior = posterior
+        if method is not None and not isinstance(method, str):
+            raise TypeError(f"method must be a string, got {type(method).__name__}")
+        self.method = method
+        self.file_version: Optional[int] = None
 
     def transform_inputs(self, X) -> np.ndarray:
         """X in the units the network sees."""
         X = np.asarray(X, dtype=float)
         return X if self.x_offset is None else (X - self.x_offset) / self.x_scale
 
-    def predict(self, X) -> np.ndarray:
-        """Outputs in target units (for a classifier: class probabilities), shape (samples, outputs)."""
-        out = self.net.forward(self.transform_inputs(X))
-        return out if self.y_offset is None else out * self.y_scale + self.y_offset
+    def predict(self, X, return_std: bool = False):
+        """Outputs in target units (for a classifier: the network's probabilities), shape (samples, outputs).
+
+        With ``return_std``, also the predictive standard deviation (same shape, target units)
+        of a regression model with a posterior: sqrt(g^T A^-1 g + 1/beta), g = d yhat / d w,
+        the delta method of :func:`quasinet.posterior.predictive_moments`, exactly as
+        ``QuasiNetRegressor.predict(X, return_std=True)`` computes it.
+        """
+        if not return_std:
+            out = self.net.forward(self.transform_inputs(X))
+            return out if self.y_offset is None else out * self.y_scale + self.y_offset
+        if self.posterior is None:
+            raise ValueError("return_std needs a model with a posterior (trained by Bayesian regularisation, "
+                             f"method 'BR'); this one was trained by {self.method or 'another method'}")
+        if self.classes is not None:
+            raise ValueError("return_std is for regression models; a classifier's uncertainty is in predict_proba")
+        p = self.posterior
+        mean, var = predictive_moments([(self.net, p.covariance, p.beta)], self.transform_inputs(X))
+        std = np.sqrt(np.maximum(var, 0.0))
+        if self.y_offset is None:
+            return mean, std
+        return mean * self.y_scale + self.y_offset, std * self.y_scale
+
+    @property
+    def moderated(self) -> bool:
+        """Whether :meth:`predict_proba` gives MacKay's moderated probabilities."""
+        return self.posterior is not None and self.posterior.moderate
 
     def input_jacobian(self, X) -> np.ndarray:
         """Derivatives of :meth:`predict` with respect to X (original units), shape (samples, outputs, inputs)."""
@@ -127,10 +192,17 @@ class Model:
         return J if self.y_scale is None else J * self.y_scale[:, None]
 
     def predict_proba(self, X) -> np.ndarray:
-        """Class probabilities, shape (samples, n_classes), for a classifier."""
+        """Class probabilities, shape (samples, n_classes), for a classifier.
+
+        If the model carries a posterior with ``moderate`` on: MacKay's moderated probabilities
+        (:func:`quasinet.posterior.moderated_probabilities`), as ``QuasiNetClassifier`` computes them.
+        """
         if self.classes is None:
             raise ValueError("this model is not a classifier (it has no classes)")
-        return class_probabilities(self.net.forward(self.transform_inputs(X)))
+        Xs = self.transform_inputs(X)
+        if self.moderated:
+            return moderated_probabilities([(self.net, self.posterior.covariance, self.posterior.beta)], Xs)
+        return class_probabilities(self.net.forward(Xs))
 
     def predict_classes(self, X) -> np.ndarray:
         """Class labels, shape (samples,), for a classifier."""
@@ -140,7 +212,8 @@ class Model:
     def save(self, path: PathLike) -> None:
         """Write this model to ``path`` (see the module docstring for the format)."""
         save(path, self.net, x_offset=self.x_offset, x_scale=self.x_scale, y_offset=self.y_offset,
-             y_scale=self.y_scale, inputs=self.inputs, targets=self.targets, classes=self.classes, info=self.info)
+             y_scale=self.y_scale, inputs=self.inputs, targets=self.targets, classes=self.classes, info=self.info,
+             posterior=self.posterior, method=self.method)
 
     def __repr__(self) -> str:
         return f"Model({self.net!r}, inputs={self.inputs}, targets={self.targets}, classes={self.classes})"
@@ -177,20 +250,29 @@ def _names(names, n, what) -> Optional[List[str]]:
 
 # -- writing ------------------------------------------------------------------------------------
 def save(path: PathLike, net: Network, *, x_offset=None, x_scale=None, y_offset=None, y_scale=None,
-         inputs=None, targets=None, classes=None, info=None) -> None:
-    """Write ``net`` (and optional scaling, column names, classes and info) to a model file.
+         inputs=None, targets=None, classes=None, info=None, posterior=None, method=None) -> None:
+    """Write ``net`` (and optional scaling, column names, classes, info, posterior and method) to a model file.
 
     The file is written to a temporary name beside ``path`` and renamed, so a reader never
-    sees half a file. See the module docstring for the format.
+    sees half a file. It is version 2 if it holds a posterior or a method, else version 1.
+    See the module docstring for the format.
     """
-    model = Model(net, x_offset, x_scale, y_offset, y_scale, inputs, targets, classes, info)
-    header = modelfile.header(net._spec(), net.n_params)
-    for key in ("inputs", "targets", "classes"):
+    model = Model(net, x_offset, x_scale, y_offset, y_scale, inputs, targets, classes, info, posterior, method)
+    v2 = model.posterior is not None or model.method is not None
+    header = modelfile.header(net._spec(), net.n_params, version=2 if v2 else 1)
+    for key in ("inputs", "targets", "classes", "method"):
         if getattr(model, key) is not None:
             header[key] = getattr(model, key)
     if model.info:
         header["info"] = model.info
     arrays = {"params": net.params}
+    p = model.posterior
+    if p is not None:
+        header["posterior"] = dict(
+            beta=p.beta, alpha=p.alpha.tolist(), group_names=p.group_names, gamma=p.gamma,
+            log_evidence=p.log_evidence, ard=p.ard, moderate=p.moderate,
+            feature_relevance=None if p.feature_relevance is None else p.feature_relevance.tolist())
+        arrays["covariance"] = p.covariance
     for key in _VECTORS:
         if getattr(model, key) is not None:
             arrays[key] = getattr(model, key)
@@ -225,16 +307,17 @@ class _Reader:
             if got_dtype != np.dtype(dtype) or fortran:
                 raise self.fail(f"member {name!r} must be {np.dtype(dtype).str} in C order, got {got_dtype.str}"
                                 + (" in Fortran order" if fortran else ""))
-            if len(got_shape) != 1 or (shape is not None and got_shape != (shape,)):
-                want = f"({shape},)" if shape is not None else "one-dimensional"
+            want_shape = (shape,) if isinstance(shape, int) else shape
+            if (want_shape is None and len(got_shape) != 1) or (want_shape is not None and got_shape != want_shape):
+                want = str(want_shape) if want_shape is not None else "one-dimensional"
                 raise self.fail(f"member {name!r} must have shape {want}, got {got_shape}")
-            nbytes = got_shape[0] * got_dtype.itemsize
+            nbytes = int(np.prod(got_shape, dtype=np.int64)) * got_dtype.itemsize
             if nbytes > self.zf.getinfo(name + ".npy").file_size - f.tell():
                 raise self.fail(f"member {name!r} is shorter than its header says (truncated)")
             data = f.read(nbytes + 1)  # one byte more: reaching the end makes zipfile check the CRC
             if len(data) != nbytes:
                 raise self.fail(f"member {name!r} has {len(data)} data bytes, its header says {nbytes}")
-        return np.frombuffer(data, dtype=got_dtype).astype(np.float64 if dtype == "<f8" else dtype)
+        return np.frombuffer(data, dtype=got_dtype).astype(np.float64 if dtype == "<f8" else dtype).reshape(got_shape)
 
 
 def _reject_constant(name):
@@ -265,9 +348,10 @@ def _check_header(h, fail) -> dict:
     if h.get("format") != FORMAT:
         raise fail(f"not a quasinet model (header format {h.get('format')!r}, expected {FORMAT!r})")
     version = h.get("version")
-    if version != VERSION or isinstance(version, bool):
-        raise fail(f"unsupported model file version {version!r} (this quasinet reads version {VERSION})")
-    unknown = set(h) - _HEADER_KEYS
+    if version not in modelfile.VERSIONS or not isinstance(version, int) or isinstance(version, bool):
+        raise fail(f"unsupported model file version {version!r} (this quasinet reads versions "
+                   f"{', '.join(map(str, modelfile.VERSIONS))})")
+    unknown = set(h) - (_HEADER_KEYS if version == 1 else _HEADER_KEYS_V2)
     if unknown:
         raise fail(f"unknown header keys {sorted(unknown)}")
     sizes = h.get("layer_sizes")
@@ -304,7 +388,36 @@ def _check_header(h, fail) -> dict:
             raise fail(f"classes must be finite numbers or strings, got {x!r}")
     if not isinstance(h.get("info", {}), dict):
         raise fail("info must be a JSON object")
+    if "method" in h and not isinstance(h["method"], str):
+        raise fail(f"method must be a string, got {_short(h['method'])}")
+    if "posterior" in h:
+        _check_posterior(h["posterior"], n_params, fail)
     return h
+
+
+def _check_posterior(p, n_params, fail) -> None:
+    """The JSON types of the header's posterior (its consistency with the network: Posterior.check)."""
+    if not isinstance(p, dict):
+        raise fail("posterior must be a JSON object")
+    if set(p) != _POSTERIOR_KEYS:
+        raise fail(f"posterior must have the keys {sorted(_POSTERIOR_KEYS)}, got {sorted(p)}")
+    if n_params > GAUSS_NEWTON_MAX_PARAMS:
+        raise fail(f"a posterior needs at most {GAUSS_NEWTON_MAX_PARAMS} parameters, the network has {n_params}")
+    for key in ("beta", "gamma", "log_evidence"):
+        p[key] = _finite_float(p[key], f"posterior {key}", fail)
+    for key in ("alpha", "feature_relevance"):
+        v = p[key]
+        if v is None and key == "feature_relevance":
+            continue
+        if not isinstance(v, list) or len(v) > n_params:
+            raise fail(f"posterior {key} must be a list of at most {n_params} numbers")
+        p[key] = [_finite_float(x, f"posterior {key}", fail) for x in v]
+    names = p["group_names"]
+    if not (isinstance(names, list) and all(isinstance(s, str) for s in names)):
+        raise fail("posterior group_names must be a list of strings")
+    for key in ("ard", "moderate"):
+        if not isinstance(p[key], bool):
+            raise fail(f"posterior {key} must be true or false, got {_short(p[key])}")
 
 
 def load_model(path: PathLike) -> Model:
@@ -364,6 +477,15 @@ def _read(zf: zipfile.ZipFile, where: str) -> Model:
                 if all(have):
                     for key in (f"{what}_offset", f"{what}_scale"):
                         vectors[key] = reader.array(key, "<f8", n)
+            posterior = None
+            if ("covariance" in members) != ("posterior" in h):
+                raise reader.fail("the covariance member and the header's posterior must come together")
+            if "posterior" in h:
+                P = h["n_params"]
+                cov = reader.array("covariance", "<f8", (P, P))
+                if not np.all(np.isfinite(cov)):
+                    raise reader.fail("covariance holds NaN or infinity")
+                posterior = Posterior(covariance=cov, **h["posterior"])
         except ValueError:
             raise
         except Exception as exc:  # noqa: BLE001 - zipfile, zlib, lzma, bz2 each raise their own on damage
@@ -372,8 +494,11 @@ def _read(zf: zipfile.ZipFile, where: str) -> Model:
         net = Network(sizes, activation=h["activation"], output_activation=h["output_activation"],
                       bias=h["bias"], loss=h["loss"], l2=h["l2"])
         net.params[...] = params
-        return Model(net, vectors.get("x_offset"), vectors.get("x_scale"), vectors.get("y_offset"),
-                     vectors.get("y_scale"), h.get("inputs"), h.get("targets"), h.get("classes"), h.get("info"))
+        model = Model(net, vectors.get("x_offset"), vectors.get("x_scale"), vectors.get("y_offset"),
+                      vectors.get("y_scale"), h.get("inputs"), h.get("targets"), h.get("classes"), h.get("info"),
+                      posterior, h.get("method"))
+        model.file_version = h["version"]
+        return model
     except (ValueError, TypeError, OverflowError) as exc:
         raise ValueError(f"{where}: inconsistent model file ({exc})") from None
 

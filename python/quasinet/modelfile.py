@@ -16,12 +16,18 @@ from typing import Dict
 import numpy as np
 
 FORMAT = "quasinet-model"
-VERSION = 1
+#: The newest format version, and every version the loader reads. A file is written in the
+#: oldest version that holds its content (version 1 without a posterior), so that files that
+#: need nothing new stay readable by older quasinet releases.
+VERSION = 2
+VERSIONS = (1, 2)
 
 
-def header(spec: dict, n_params: int) -> dict:
+def header(spec: dict, n_params: int, version: int = 1) -> dict:
     """The header of a model file for a network with this specification (``Network._spec()``)."""
-    return dict(format=FORMAT, version=VERSION, n_params=int(n_params), **spec)
+    if version not in VERSIONS:
+        raise ValueError(f"version must be one of {VERSIONS}, got {version!r}")
+    return dict(format=FORMAT, version=version, n_params=int(n_params), **spec)
 
 
 def write(path, header: dict, arrays: Dict[str, np.ndarray]) -> None:

@@ -19,7 +19,8 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
 
 from . import _core, metrics
 
-__all__ = ["activations", "cost_curves", "error_histogram", "regression", "save"]
+__all__ = ["activations", "cost_curves", "error_histogram", "evidence_history", "prediction_band", "regression",
+           "relevance", "save"]
 
 
 def _axes(ax, figsize=(6.0, 4.0)):
@@ -111,6 +112,155 @@ def activations(names: Sequence[str] = ("sigmoid",), *, z=None, ax=None, title: 
     ax.axhline(0.0, color="0.6", lw=0.8)
     ax.legend()
     ax.grid(True, alpha=0.3)
+    return ax
+
+
+def _input_names(obj, n_inputs: int):
+    names = getattr(obj, "inputs", None)  # io.Model
+    if names is None:
+        names = getattr(obj, "feature_names_in_", None)  # an estimator fitted on a DataFrame
+    return [str(n) for n in names] if names is not None else [f"x{i}" for i in range(n_inputs)]
+
+
+def _n_inputs(obj) -> int:
+    net = getattr(obj, "net", None) or getattr(obj, "network_", None)
+    if net is None:
+        raise TypeError(f"expected a quasinet.io.Model or a fitted QuasiNetRegressor/QuasiNetClassifier, "
+                        f"got {type(obj).__name__}")
+    return net.layer_sizes[0]
+
+
+def prediction_band(model, X, feature, *, y=None, at=None, target=0, n_points: int = 200, ax=None,
+                    title: Optional[str] = None):
+    """Predictions with a band of +-2 predictive standard deviations against one input.
+
+    Parameters
+    ----------
+    model : quasinet.io.Model or fitted QuasiNetRegressor
+        Trained by Bayesian regularisation (``predict(X, return_std=True)`` must work).
+    X : array of shape (n_samples, n_inputs)
+        Data that set the range of ``feature`` (its minimum to its maximum) and, unless ``at``
+        is given, the values of the other inputs: their column means.
+    feature : int or str
+        The input on the x axis: a column index or an input name (``Model.inputs`` or the
+        estimator's ``feature_names_in_``).
+    y : array of shape (n_samples,) or (n_samples, n_targets), optional
+        Targets of X, drawn as points against ``feature`` (they vary in the other inputs too).
+    at : int or array of shape (n_inputs,), optional
+        Hold the other inputs at this row of X (an int) or at these values, instead of the means.
+    target : int
+        Which target (output column) to draw.
+    n_points : int
+        Points along the input.
+
+    The mean is drawn as a line (``ax.lines[0]``) and the band as one filled polygon
+    (``ax.collections[0]``); the data, if given, as ``ax.collections[1]``.
+    """
+    n_in = _n_inputs(model)
+    X = np.asarray(X, dtype=float)
+    if X.ndim != 2 or X.shape[1] != n_in or X.shape[0] == 0:
+        raise ValueError(f"X must have shape (n_samples, {n_in}) with n_samples >= 1, got {X.shape}")
+    names = _input_names(model, n_in)
+    if isinstance(feature, str):
+        if feature not in names:
+            raise ValueError(f"unknown input {feature!r}: expected one of {', '.join(names)}")
+        j = names.index(feature)
+    elif isinstance(feature, (int, np.integer)) and not isinstance(feature, bool) and 0 <= feature < n_in:
+        j = int(feature)
+    else:
+        raise ValueError(f"feature must be an input name or an index in [0, {n_in}), got {feature!r}")
+    if at is None:
+        base = X.mean(axis=0)
+    elif isinstance(at, (int, np.integer)) and not isinstance(at, bool):
+        if not -X.shape[0] <= at < X.shape[0]:
+            raise ValueError(f"at must be a row of X (0 to {X.shape[0] - 1}), got {at}")
+        base = X[at].copy()
+    else:
+        base = np.array(at, dtype=float)
+        if base.shape != (n_in,):
+            raise ValueError(f"at must be a row index or {n_in} input values, got shape {base.shape}")
+    grid = np.linspace(X[:, j].min(), X[:, j].max(), int(n_points))
+    Xg = np.repeat(base[None, :], grid.size, axis=0)
+    Xg[:, j] = grid
+    mean, std = model.predict(Xg, return_std=True)
+    mean, std = np.asarray(mean).reshape(grid.size, -1), np.asarray(std).reshape(grid.size, -1)
+    if not 0 <= target < mean.shape[1]:
+        raise ValueError(f"target must lie in [0, {mean.shape[1]}), got {target}")
+    mean, std = mean[:, target], std[:, target]
+    ax = _axes(ax)
+    ax.plot(grid, mean, color="C0", label="prediction")
+    ax.fill_between(grid, mean - 2 * std, mean + 2 * std, color="C0", alpha=0.25, label="$\\pm$2 std")
+    if y is not None:
+        Y = np.asarray(y, dtype=float).reshape(X.shape[0], -1)
+        ax.scatter(X[:, j], Y[:, target], s=10, color="0.3", alpha=0.6, label="data")
+    held = "their means" if at is None else (f"row {at}" if isinstance(at, (int, np.integer)) else "given values")
+    targets = getattr(model, "targets", None)
+    ylabel = targets[target] if targets and target < len(targets) else "Prediction"
+    if title is None:
+        title = f"Prediction $\\pm$2 std against {names[j]} (other inputs at {held})"
+    ax.set(title=title, xlabel=names[j], ylabel=ylabel)
+    ax.legend()
+    ax.grid(True, alpha=0.3)
+    return ax
+
+
+def relevance(model, names: Optional[Sequence[str]] = None, *, ax=None, title: str = "Input relevance (ARD)"):
+    """Bar chart of each input's relevance: an estimator's ``feature_relevance_`` or a model
+    file's ``posterior.feature_relevance`` (trained by Bayesian regularisation with ARD)."""
+    if hasattr(model, "posterior"):
+        values = None if model.posterior is None else model.posterior.feature_relevance
+    else:
+        values = getattr(model, "feature_relevance_", None)
+        _n_inputs(model)
+    if values is None:
+        raise ValueError("no feature relevance: train by Bayesian regularisation with ARD (ard=True, --ard)")
+    values = np.asarray(values, dtype=float)
+    names = list(names) if names is not None else _input_names(model, values.size)
+    if len(names) != values.size:
+        raise ValueError(f"names must name {values.size} inputs, got {len(names)}")
+    ax = _axes(ax)
+    ax.bar(np.arange(values.size), values, color="C0", tick_label=names)
+    ax.set(title=title, xlabel="Input", ylabel="Share of the prior variance 1/alpha")
+    ax.grid(True, axis="y", alpha=0.3)
+    return ax
+
+
+def evidence_history(history, *, ax=None, title: str = "Bayesian regularisation per evidence cycle"):
+    """The effective number of parameters gamma (left axis, solid) and the objective
+    M = beta E_D + sum alpha E_W (right axis, dashed, log scale when positive) per evidence cycle,
+    with the cycle of highest log evidence (the one kept) marked by a vertical line.
+
+    ``history``: a Trainer result's ``history`` (method "BR"), an estimator's
+    ``evidence_history_``, or either object itself. Returns the left Axes; the right one is
+    ``ax.right_ax``.
+    """
+    for attr in ("evidence_history_", "history"):
+        if not isinstance(history, (list, tuple)) and hasattr(history, attr):
+            history = getattr(history, attr)
+    if not isinstance(history, (list, tuple)) or not history or not all(isinstance(h, dict) for h in history):
+        raise ValueError("history must be a non-empty list of per-cycle dicts (a BR result's history)")
+    try:
+        cycles = np.array([h["cycle"] for h in history], dtype=float)
+        gamma = np.array([h["gamma"] for h in history], dtype=float)
+        M = np.array([h["M"] for h in history], dtype=float)
+        log_ev = np.array([h["log_evidence"] for h in history], dtype=float)
+    except KeyError as exc:
+        raise ValueError(f"history entries need cycle, gamma, M and log_evidence, missing {exc}") from None
+    ax = _axes(ax)
+    ax.plot(cycles, gamma, color="C0", marker="o", ms=3, label="$\\gamma$ (effective parameters)")
+    ax.set(title=title, xlabel="Evidence cycle", ylabel="$\\gamma$")
+    ax.grid(True, alpha=0.3)
+    right = ax.twinx()
+    right.plot(cycles, M, "--", color="C1", label="objective M")
+    if np.all(M > 0):
+        right.set_yscale("log")
+    right.set_ylabel("Objective M = $\\beta E_D + \\sum \\alpha E_W$")
+    best = cycles[int(np.argmax(log_ev))]
+    ax.axvline(best, color="0.4", lw=1, ls=":", label=f"best log evidence (cycle {best:g})")
+    handles = ax.get_legend_handles_labels()
+    more = right.get_legend_handles_labels()
+    ax.legend(handles[0] + more[0], handles[1] + more[1], loc="best")
+    ax.right_ax = right
     return ax
 
 

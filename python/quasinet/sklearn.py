@@ -57,7 +57,7 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
         "quasinet.sklearn needs scikit-learn >= 1.6: pip install 'quasinet[sklearn]'"
     ) from exc
 
-from . import evidence
+from . import evidence, posterior
 from .metrics import class_probabilities
 from .network import ACTIVATIONS, Network, _is_dask
 from .scaling import standardisation
@@ -427,11 +427,6 @@ class _QuasiNetBase(BaseEstimator, metaclass=abc.ABCMeta):
         X = validate_data(self, X, reset=False, dtype=np.float64)
         return (X - self.x_mean_) / self.x_scale_
 
-    def _chunks(self, n_rows):
-        P, k = self.network_.n_params, self.n_outputs_
-        step = max(1, (1 << 20) // (P * k))
-        return [slice(i, min(i + step, n_rows)) for i in range(0, n_rows, step)]
-
     def _reporter(self, train):
         """on_iteration for the EarlyStopping callback: ``verbose`` lines and the user's callback."""
 
@@ -473,18 +468,38 @@ class _QuasiNetBase(BaseEstimator, metaclass=abc.ABCMeta):
         """The fitted network with its scaling as a :class:`quasinet.io.Model` (what the CLI saves).
 
         Input column names are ``feature_names_in_`` when X had them, else ``x0, x1, ...``.
+        A model trained by Bayesian regularisation carries its posterior (covariance, alpha,
+        beta, gamma, log evidence, relevance and, for a classifier, ``moderate``), so that the
+        model's ``predict(X, return_std=True)`` and ``predict_proba`` equal the estimator's.
+        A committee (``committee > 1``) cannot be saved: ValueError.
         """
         from . import io
 
         check_is_fitted(self, "network_")
+        members = getattr(self, "members_", None) or []
+        if len(members) > 1:
+            raise ValueError(f"model files hold one network; fit with committee=1 (this model is a committee of "
+                             f"{len(members)})")
+        post = None
+        if members:
+            net, cov, beta = members[0]
+            ard = self.alpha_.size > 1  # one group for all without ARD (evidence.parameter_groups)
+            post = posterior.Posterior(
+                covariance=np.array(cov, dtype=np.float64), beta=float(beta), alpha=np.array(self.alpha_),
+                group_names=evidence.parameter_groups(net, ard)[1], gamma=float(self.n_effective_params_),
+                log_evidence=float(self.log_evidence_), ard=ard,
+                feature_relevance=None if self.feature_relevance_ is None else np.array(self.feature_relevance_),
+                moderate=isinstance(self, ClassifierMixin) and bool(self.moderate))
         names = getattr(self, "feature_names_in_", None)
         inputs = [str(c) for c in names] if names is not None else [f"x{i}" for i in range(self.n_features_in_)]
+        method = getattr(self, "method_", None)
         if isinstance(self, ClassifierMixin):
             return io.Model(self.network_.copy(), self.x_mean_, self.x_scale_, inputs=inputs, targets=["y"],
-                            classes=[c.item() if isinstance(c, np.generic) else c for c in self.classes_])
+                            classes=[c.item() if isinstance(c, np.generic) else c for c in self.classes_],
+                            posterior=post, method=method)
         targets = ["y"] if self.n_outputs_ == 1 else [f"y{k}" for k in range(self.n_outputs_)]
         return io.Model(self.network_.copy(), self.x_mean_, self.x_scale_, self.y_mean_, self.y_scale_,
-                        inputs=inputs, targets=targets)
+                        inputs=inputs, targets=targets, posterior=post, method=method)
 
     def save(self, path) -> None:
         """Write the fitted model to a model file (:mod:`quasinet.io`): ``quasinet predict`` and
@@ -705,18 +720,8 @@ class QuasiNetRegressor(RegressorMixin, _QuasiNetBase):
             check_is_fitted(self, "network_")
             raise ValueError(f"return_std needs a model trained by Bayesian regularisation (method 'BR'), "
                              f"this one was trained by {getattr(self, 'method_', 'another method')}")
-        Xs = self._standardised_X(X)
-        means, variances = [], []
-        for net, cov, beta in self.members_:
-            mu = net.forward(Xs)
-            var = np.empty_like(mu)
-            for chunk in self._chunks(Xs.shape[0]):
-                var[chunk] = evidence.predictive_variance(net.jacobian(Xs[chunk]), cov)
-            means.append(mu)
-            variances.append(var + 1.0 / beta)
-        mean = np.mean(means, axis=0)
         # A committee's predictive distribution is the equal mixture of its members' Gaussians.
-        var = np.mean([v + m * m for m, v in zip(means, variances)], axis=0) - mean * mean
+        mean, var = posterior.predictive_moments(self.members_, self._standardised_X(X))
         out, std = mean * self.y_scale_ + self.y_mean_, np.sqrt(np.maximum(var, 0.0)) * self.y_scale_
         if self._y_ndim == 1:
             return out.ravel(), std.ravel()
@@ -823,22 +828,7 @@ class QuasiNetClassifier(ClassifierMixin, _QuasiNetBase):
         Xs = self._standardised_X(X)
         if not self.moderate:
             return np.mean([class_probabilities(net.forward(Xs)) for net, _, _ in members], axis=0)
-        probs = []
-        for net, cov, _ in members:
-            twin = Network(**{**net._spec(), "output_activation": "identity", "loss": "sse"})
-            twin.set_params(net.params)
-            z = twin.forward(Xs)
-            s2 = np.empty_like(z)
-            for chunk in self._chunks(Xs.shape[0]):
-                s2[chunk] = evidence.predictive_variance(twin.jacobian(Xs[chunk]), cov)
-            z = z / np.sqrt(1.0 + np.pi * s2 / 8.0)
-            if net.output_activation == "softmax":
-                z = z - z.max(axis=1, keepdims=True)
-                e = np.exp(z)
-                probs.append(class_probabilities(e / e.sum(axis=1, keepdims=True)))
-            else:
-                probs.append(class_probabilities(1.0 / (1.0 + np.exp(-z))))
-        return np.mean(probs, axis=0)
+        return posterior.moderated_probabilities(members, Xs)
 
     def _output_jacobian(self, J):
         # One sigmoid output p: predict_proba is [1 - p, p].

@@ -50,6 +50,9 @@ def deployable(obj) -> Deployable:
     if isinstance(obj, Network):
         return Deployable(obj)
     if isinstance(obj, Model):
+        if obj.moderated:
+            raise ValueError("an export needs the network's own probabilities, but this model moderates them with "
+                             "its posterior (saved from a classifier with moderate=True)")
         return Deployable(obj.net, obj.x_offset, obj.x_scale, obj.y_offset, obj.y_scale, obj.classes)
     # A fitted estimator: quasinet.sklearn is imported if one exists (it needs scikit-learn).
     estimators = sys.modules.get("quasinet.sklearn")

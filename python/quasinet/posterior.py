@@ -1,0 +1,206 @@
+"""What the Laplace posterior of a Bayesian-regularised network predicts: its uncertainty.
+
+One place for the computations that both the estimators (:mod:`quasinet.sklearn`) and model
+files (:class:`quasinet.io.Model`) use, so that a saved model predicts exactly what the
+estimator did:
+
+- :func:`predictive_moments`: mean and variance of a regression output by the delta method,
+  var = g^T A^-1 g + 1/beta with g = d yhat / d w, for a committee the moments of the equal
+  mixture of its members' Gaussians;
+- :func:`moderated_probabilities`: MacKay's moderated class probabilities, each output logit z
+  divided by sqrt(1 + pi s^2 / 8) with s^2 = g_z^T A^-1 g_z, g_z = d z / d w, before the
+  sigmoid or softmax; a committee averages its members' probabilities.
+
+Both work in the network's own (scaled) units on already transformed inputs ``Xs``; the
+Jacobians (N x outputs x P doubles) are formed in row chunks of about 2^20 numbers, so memory
+stays bounded whatever the number of rows.
+
+:class:`Posterior` holds what a model file stores about a network trained by Bayesian
+regularisation (:mod:`quasinet.evidence`) and checks it against the network.
+"""
+
+from __future__ import annotations
+
+import numbers
+from dataclasses import dataclass
+from typing import List, Optional, Sequence, Tuple
+
+import numpy as np
+from scipy.special import expit
+
+from .evidence import parameter_groups, predictive_variance
+from .metrics import class_probabilities
+from .network import GAUSS_NEWTON_MAX_PARAMS, Network
+
+#: Numbers of Jacobian entries per chunk of rows.
+CHUNK_ENTRIES = 1 << 20
+
+
+def row_chunks(n_rows: int, n_params: int, n_outputs: int) -> List[slice]:
+    """Row slices whose Jacobians hold about :data:`CHUNK_ENTRIES` numbers each (at least one row)."""
+    step = max(1, CHUNK_ENTRIES // (n_params * n_outputs))
+    return [slice(i, min(i + step, n_rows)) for i in range(0, n_rows, step)]
+
+
+def _variance(net: Network, covariance: np.ndarray, Xs: np.ndarray) -> np.ndarray:
+    """g^T A^-1 g of each row and output of ``net``, shape (N, outputs), in chunks of rows."""
+    out = np.empty((Xs.shape[0], net.layer_sizes[-1]))
+    for chunk in row_chunks(Xs.shape[0], net.n_params, net.layer_sizes[-1]):
+        out[chunk] = predictive_variance(net.jacobian(Xs[chunk]), covariance)
+    return out
+
+
+def predictive_moments(members: Sequence[Tuple[Network, np.ndarray, float]], Xs) -> Tuple[np.ndarray, np.ndarray]:
+    """Predictive mean and variance, each of shape (N, outputs), in the network's units.
+
+    Parameters
+    ----------
+    members : sequence of (Network, covariance (P, P), beta)
+        One network, or a committee.
+    Xs : ndarray of shape (N, inputs)
+        Inputs as the networks see them (after the input scaling).
+
+    Returns
+    -------
+    mean, var : ndarray
+        For one network its output and g^T A^-1 g + 1/beta; for several, the mean and variance
+        of the equal mixture of their Gaussians. Multiply the standard deviation by the target
+        scale to get target units.
+    """
+    means, variances = [], []
+    for net, cov, beta in members:
+        means.append(net.forward(Xs))
+        variances.append(_variance(net, cov, Xs) + 1.0 / beta)
+    if len(means) == 1:
+        return means[0], variances[0]
+    mean = np.mean(means, axis=0)
+    # The mixture's second moment minus its squared mean.
+    var = np.mean([v + m * m for m, v in zip(means, variances)], axis=0) - mean * mean
+    return mean, np.maximum(var, 0.0)
+
+
+def logit_twin(net: Network) -> Network:
+    """A network with ``net``'s parameters and an identity output: its outputs are the logits z."""
+    twin = Network(**{**net._spec(), "output_activation": "identity", "loss": "sse"})
+    twin.set_params(net.params)
+    return twin
+
+
+def moderated_probabilities(members: Sequence[Tuple[Network, np.ndarray, float]], Xs) -> np.ndarray:
+    """MacKay's moderated class probabilities, shape (N, n_classes) (module docstring).
+
+    ``members`` as in :func:`predictive_moments` (beta is not used); each network has a
+    sigmoid (one output: two classes) or softmax output.
+    """
+    probs = []
+    for net, cov, _ in members:
+        twin = logit_twin(net)
+        z = twin.forward(Xs)
+        z = z / np.sqrt(1.0 + np.pi * np.maximum(_variance(twin, cov, Xs), 0.0) / 8.0)
+        if net.output_activation == "softmax":
+            z = z - z.max(axis=1, keepdims=True)
+            e = np.exp(z)
+            probs.append(class_probabilities(e / e.sum(axis=1, keepdims=True)))
+        else:
+            probs.append(class_probabilities(expit(z)))
+    return probs[0] if len(probs) == 1 else np.mean(probs, axis=0)
+
+
+def feature_relevance(alpha, n_inputs: int) -> np.ndarray:
+    """Each input's share of the prior variance 1/alpha of the ARD input groups (the first
+    ``n_inputs`` groups of :func:`quasinet.evidence.parameter_groups`); sums to 1."""
+    prior_var = 1.0 / np.asarray(alpha, dtype=np.float64)[:n_inputs]
+    return prior_var / prior_var.sum()
+
+
+def _real(value, name, low=-np.inf, low_open=False) -> float:
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
+    v = float(value)
+    if not np.isfinite(v) or v < low or (low_open and v == low):
+        raise ValueError(f"{name} must be a finite number {'>' if low_open else '>='} {low:g}, got {v!r}")
+    return v
+
+
+@dataclass
+class Posterior:
+    """The Laplace posterior of a network trained by Bayesian regularisation, as a model file stores it.
+
+    Attributes
+    ----------
+    covariance : ndarray of shape (P, P)
+        A^-1, the posterior covariance of the parameters (in the network's units).
+    beta : float
+        Noise precision (1 for a classifier).
+    alpha : ndarray of shape (n_groups,)
+        Prior precision of each parameter group (:func:`quasinet.evidence.parameter_groups`).
+    group_names : list of str
+        The groups' names.
+    gamma : float
+        Effective number of parameters, in [0, P].
+    log_evidence : float
+    ard : bool
+        Whether the groups are ARD groups (one per input, ...) or one group for all.
+    feature_relevance : ndarray of shape (n_inputs,) or None
+        Normalised prior variance of each input's weights (with ARD).
+    moderate : bool
+        For a classifier: ``predict_proba`` gives MacKay's moderated probabilities.
+    """
+
+    covariance: np.ndarray
+    beta: float
+    alpha: np.ndarray
+    group_names: List[str]
+    gamma: float
+    log_evidence: float
+    ard: bool
+    feature_relevance: Optional[np.ndarray] = None
+    moderate: bool = False
+
+    def check(self, net: Network, classifier: bool) -> "Posterior":
+        """Check every field against ``net`` (ValueError / TypeError naming the field); return self."""
+        P = net.n_params
+        if P > GAUSS_NEWTON_MAX_PARAMS:
+            raise ValueError(f"a posterior covariance needs at most {GAUSS_NEWTON_MAX_PARAMS} parameters, "
+                             f"the network has {P}")
+        cov = np.asarray(self.covariance)
+        if cov.dtype != np.float64 or cov.shape != (P, P):
+            raise ValueError(f"covariance must be a float64 array of shape ({P}, {P}), got {cov.dtype} {cov.shape}")
+        if not np.all(np.isfinite(cov)):
+            raise ValueError("covariance holds NaN or infinity")
+        if np.any(np.diag(cov) < 0):
+            raise ValueError("covariance has negative variances on its diagonal")
+        # A^-1 from a Cholesky solve is symmetric to rounding, not bitwise.
+        if np.max(np.abs(cov - cov.T), initial=0.0) > 1e-8 * np.max(np.abs(cov), initial=0.0):
+            raise ValueError("covariance is not symmetric")
+        self.covariance = cov
+        self.beta = _real(self.beta, "beta", 0.0, low_open=True)
+        if not isinstance(self.ard, (bool, np.bool_)):
+            raise TypeError(f"ard must be a bool, got {type(self.ard).__name__}")
+        self.ard = bool(self.ard)
+        names = parameter_groups(net, self.ard)[1]
+        if isinstance(self.group_names, str) or list(self.group_names) != names:
+            raise ValueError(f"group_names must be {names} for this network (ard {self.ard}), got {self.group_names!r}")
+        self.group_names = list(names)
+        alpha = np.array(self.alpha, dtype=np.float64)
+        if alpha.shape != (len(names),) or not np.all(np.isfinite(alpha)) or not np.all(alpha > 0):
+            raise ValueError(f"alpha must be {len(names)} finite numbers > 0 (one per group), got {alpha!r}")
+        self.alpha = alpha
+        self.gamma = _real(self.gamma, "gamma", 0.0)
+        if self.gamma > P:
+            raise ValueError(f"gamma must lie in [0, {P}] (the number of parameters), got {self.gamma!r}")
+        self.log_evidence = _real(self.log_evidence, "log_evidence")
+        if self.feature_relevance is not None:
+            rel = np.array(self.feature_relevance, dtype=np.float64)
+            n_in = net.layer_sizes[0]
+            if rel.shape != (n_in,) or not np.all(np.isfinite(rel)) or np.any(rel < 0):
+                raise ValueError(f"feature_relevance must be {n_in} finite numbers >= 0, got {rel!r}")
+            self.feature_relevance = rel
+        if not isinstance(self.moderate, (bool, np.bool_)):
+            raise TypeError(f"moderate must be a bool, got {type(self.moderate).__name__}")
+        self.moderate = bool(self.moderate)
+        if self.moderate and not classifier:
+            raise ValueError("moderate applies to classifiers only (this model has no classes)")
+        if classifier and self.beta != 1.0:
+            raise ValueError(f"a classifier's beta is 1, got {self.beta!r}")
+        return self
