@@ -30,7 +30,7 @@ VPY="$DIR/venv/bin/python"
 "$VPY" -m pip install -q --upgrade pip
 # Build requirements (for --no-build-isolation) and the test extras of pyproject.toml.
 "$VPY" -m pip install -q scikit-build-core pybind11 scipy-openblas32 numpy scipy cmake ninja \
-  pytest hypothesis matplotlib scikit-learn psutil pandas "dask[array]" distributed zarr
+  pytest hypothesis matplotlib scikit-learn psutil pandas "dask[array]" distributed zarr onnx onnxruntime
 
 echo "== building the extension with ASan + UBSan (Debug) in $DIR/py"
 "$VPY" -m pip install -q --no-build-isolation --force-reinstall --no-deps . \
