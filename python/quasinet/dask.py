@@ -269,14 +269,20 @@ def _known_rows(a):
     return a if not any(math.isnan(c) for c in a.chunks[0]) else a.compute_chunk_sizes()
 
 
-def _align(net, X, y, sample_weight):
-    """Lazy prepared partitions (dask.delayed) of (X, y, w), their first rows, and N."""
+def _checked_X(net, X):
+    """X as a real 2-D dask array with one column per network input (ValueError/TypeError otherwise)."""
     X = _as_dask(X, "X")
     if X.ndim != 2:
         raise ValueError(f"X must be 2-D (samples, {net.layer_sizes[0]} features), got shape {X.shape}")
     _check_real(X, "X")
     if X.shape[1] != net.layer_sizes[0]:
         raise ValueError(f"X must have {net.layer_sizes[0]} columns (one per network input), got {X.shape[1]}")
+    return X
+
+
+def _align(net, X, y, sample_weight):
+    """Lazy prepared partitions (dask.delayed) of (X, y, w), their first rows, and N."""
+    X = _checked_X(net, X)
     X = _known_rows(X)
     N = X.shape[0]
     if N == 0:
@@ -631,12 +637,7 @@ def hessp(net, X, y, v, sample_weight=None, kind: str = "exact") -> np.ndarray:
 
 def forward(net, X):
     """The network's outputs for a dask array X, as a lazy dask array (N, n_out) chunked like X's rows."""
-    X = _as_dask(X, "X")
-    if X.ndim != 2:
-        raise ValueError(f"X must be 2-D (samples, {net.layer_sizes[0]} features), got shape {X.shape}")
-    _check_real(X, "X")
-    if X.shape[1] != net.layer_sizes[0]:
-        raise ValueError(f"X must have {net.layer_sizes[0]} columns (one per network input), got {X.shape[1]}")
+    X = _checked_X(net, X)
     if X.numblocks[1] > 1:
         X = X.rechunk({1: -1})
     n_out = net.layer_sizes[-1]
