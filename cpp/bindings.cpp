@@ -220,7 +220,16 @@ bool parse_hessian_kind(const std::string& kind) {
   throw py::value_error("kind must be 'exact' or 'gauss-newton', got '" + kind + "'");
 }
 
+// The largest P for which a (P, P) Gauss-Newton matrix is formed; the Python layer's
+// GAUSS_NEWTON_MAX_PARAMS (quasinet.network) says why.
+constexpr std::size_t kGaussNewtonMaxParams = 8192;
+
 py::tuple gauss_newton_call(const Network& net, const Array& p, const Data& d, const quasinet::Options& options) {
+  if (net.n_params() > kGaussNewtonMaxParams)
+    throw py::value_error("the network has P = " + std::to_string(net.n_params()) +
+                          " parameters: its (P, P) Gauss-Newton matrix would need " +
+                          std::to_string(8 * net.n_params() * net.n_params()) + " bytes, above the limit of P = " +
+                          std::to_string(kGaussNewtonMaxParams) + "; use method='L-BFGS-B' or Hessian-vector products");
   const auto P = static_cast<py::ssize_t>(net.n_params());
   Array G({P, P});
   Array grad = new_vector(net.n_params());

@@ -30,6 +30,8 @@ void ensure_r_buffers(Workspace& ws) {
 // Rows of Jacobian per Gauss-Newton block: the block of Jacobian rows (B k, P) stays within
 // about 8 MiB, and never more rows than the plain passes use.
 constexpr std::size_t kJacobianBlockDoubles = std::size_t{1} << 20;
+// Memory the Gauss-Newton matrix's per-thread partial sums may take besides G itself.
+constexpr std::size_t kPartialSumBytes = std::size_t{1} << 28;
 
 }  // namespace
 
@@ -95,9 +97,12 @@ double Network::gauss_newton(double* G, double* grad, const double* params, cons
   const std::size_t n_blocks = (N + B - 1) / B;
   std::size_t threads = std::min(opt.threads ? opt.threads : default_threads(), detail::kMaxThreads);
   if (N * k * P * P < detail::kParallelWork) threads = 1;
-  // One chunk per thread (each holds a P x P partial sum), reduced in chunk order: the result
-  // depends on the thread count only, never on which thread ran which chunk.
-  const std::size_t n_chunks = std::min(threads, n_blocks);
+  // One chunk per thread (each but the first holds a P x P partial sum), reduced in chunk
+  // order: the result depends on the thread count only, never on which thread ran which chunk.
+  // The partial sums together stay within kPartialSumBytes: a large P runs on fewer threads
+  // rather than multiply its P x P memory.
+  const std::size_t max_partials = kPartialSumBytes / (P * P * sizeof(double));
+  const std::size_t n_chunks = std::min({threads, n_blocks, 1 + max_partials});
 
   std::fill(G, G + P * P, 0.0);
   std::fill(grad, grad + P, 0.0);

@@ -144,6 +144,9 @@ void output_curvature_times(Loss loss, Activation out, bool exact, double* r, co
       case Loss::SoftmaxCrossentropy: {
         double ysum = 0.0;
         for (std::size_t k = 0; k < cols; ++k) ysum += yi[k];
+        if (!exact && ysum < 0.0)  // as gauss_newton_seed: G would not be positive semi-definite
+          throw std::invalid_argument("the Gauss-Newton matrix of softmax_crossentropy needs targets whose rows sum "
+                                      "to >= 0, got a row summing to " + std::to_string(ysum));
         softmax_jacobian_times(ri, ai, cols);
         for (std::size_t k = 0; k < cols; ++k) ri[k] *= cw * ysum;
         break;

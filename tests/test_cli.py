@@ -375,9 +375,9 @@ def test_bayesian_regularisation_classifier_and_auto_width(tmp_path, data, capsy
     m = tmp_path / "c.qnet"
     rc, out, _ = _run(capsys, "train", path, "--target", "label", "--inputs", "a,b", "--loss", "binary_crossentropy",
                       "--method", "BR", "--hidden", "auto", "--restarts", "0", "--max-iter", "30", "--out", m)
-    assert rc == 0 and "chosen by evidence from 2, 4" in out
+    assert rc == 0 and "chosen by evidence from 1, 2, 4" in out
     model = qio.load_model(m)
-    assert model.moderated and model.posterior.beta == 1.0 and model.net.layer_sizes[1] in (2, 4, 8, 16)
+    assert model.moderated and model.posterior.beta == 1.0 and model.net.layer_sizes[1] in (1, 2, 4, 8, 16)
     assert f"width {model.net.layer_sizes[1]} chosen" in out
     rc, out, _ = _run(capsys, "predict", m, path)
     rows = list(csv.reader(io.StringIO(out)))

@@ -80,7 +80,10 @@ def test_symmetry_term():
     assert evidence.symmetry_log_factor(qn.Network([2, 3, 1], activation="tanh")) == pytest.approx(
         math.log(6 * 8))
     assert evidence.symmetry_log_factor(qn.Network([2, 3, 4, 1], activation="sigmoid")) == pytest.approx(
+        math.log(6 * 8 * 24 * 16))  # sigmoid(-z) = 1 - sigmoid(z): the next layer's bias absorbs a flip
+    assert evidence.symmetry_log_factor(qn.Network([2, 3, 4, 1], activation="sigmoid", bias=False)) == pytest.approx(
         math.log(6 * 24))
+    assert evidence.symmetry_log_factor(qn.Network([2, 3, 1], activation="relu")) == pytest.approx(math.log(6))
     assert evidence.symmetry_log_factor(qn.Network([2, 1])) == 0.0
 
 

@@ -22,8 +22,9 @@ steps alternate ("cycles") until the log evidence settles:
                             + (N_e / 2) ln beta - (N_e / 2) ln(2 pi) + ln(prod_l h_l! 2^h_l)
 
 the last term counting the h_l! 2^h_l equivalent minima of each hidden layer of h_l units
-(sign flips and permutations; for ``identity`` hidden units only the permutations), which
-matters only when networks of different widths are compared.
+(permutations and sign flips; no flips for relu and softplus, see
+:func:`symmetry_log_factor`), which matters only when networks of different widths are
+compared.
 
 For the cross-entropies (classification) E_D is the summed cross-entropy, beta is fixed at 1
 and only the alphas are learned (MacKay's classification evidence): the N_e and ln beta terms
@@ -93,12 +94,14 @@ def parameter_groups(net, ard: bool) -> Tuple[np.ndarray, List[str]]:
 
 
 def symmetry_log_factor(net) -> float:
-    """ln prod_l (h_l! 2^h_l) over the hidden layers (h_l! only for odd-less identity units)."""
+    """ln prod_l (h_l! 2^h_l) over the hidden layers: h_l! permutations of the units, times 2^h_l
+    sign flips where flipping a unit's incoming and outgoing weights leaves the function
+    unchanged (odd activations, tanh and identity, and sigmoid when the next layer has biases
+    to absorb sigmoid(-z) = 1 - sigmoid(z)); relu and softplus have no such flip."""
+    flips = net.activation in ("tanh", "identity") or (net.activation == "sigmoid" and net.bias)
     total = 0.0
     for h in net.layer_sizes[1:-1]:
-        total += math.lgamma(h + 1)
-        if net.activation in ("tanh", "identity"):  # odd activations: flipping a unit's signs is a symmetry
-            total += h * math.log(2.0)
+        total += math.lgamma(h + 1) + (h * math.log(2.0) if flips else 0.0)
     return total
 
 
@@ -228,7 +231,10 @@ def evidence_fit(
             return M, beta * g + a * w, H
 
         def cost(w):
-            return beta * data.cost(w) + 0.5 * np.dot(a * w, w)
+            try:
+                return beta * data.cost(w) + 0.5 * np.dot(a * w, w)
+            except FloatingPointError:  # a trial step that overflows is rejected like an uphill one
+                return np.inf
 
         res = lm.levenberg_marquardt(fun_gn, cost, x, inner_maxiter[0 if cycle == 0 else 1], {"min_grad": 1e-9},
                                      step)

@@ -164,6 +164,8 @@ class Model:
         the delta method of :func:`quasinet.posterior.predictive_moments`, exactly as
         ``QuasiNetRegressor.predict(X, return_std=True)`` computes it.
         """
+        if not isinstance(return_std, (bool, np.bool_)):
+            raise TypeError(f"return_std must be a bool, got {type(return_std).__name__}")
         if not return_std:
             out = self.net.forward(self.transform_inputs(X))
             return out if self.y_offset is None else out * self.y_scale + self.y_offset

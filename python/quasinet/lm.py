@@ -112,17 +112,21 @@ def levenberg_marquardt(
     Returns
     -------
     OptimizeResult
-        ``x``, ``fun``, ``jac``, ``nit`` (accepted steps), ``nfev`` (cost evaluations, each
-        Gauss-Newton evaluation counted once), ``njev`` (Gauss-Newton evaluations), ``status``,
-        ``success``, ``message`` and the final ``mu``.
+        ``x``, ``fun`` (``cost`` at x), ``jac``, ``nit`` (accepted steps), ``nfev`` (cost
+        evaluations, each Gauss-Newton evaluation counted once), ``njev`` (Gauss-Newton
+        evaluations), ``status``, ``success``, ``message`` and the final ``mu``.
     """
     opts = check_options(options)
     x = np.array(x0, dtype=float, copy=True)
     mu = opts["mu"]
     f, g, G = fun_gn(x)
-    nfev = njev = 1
+    # Steps are judged by costs from the same routine, ``cost``: fun_gn may sum the rows in
+    # other blocks (its cost can differ in the last bit), and a step downhill only by rounding
+    # must not count.
+    f = cost(x)
+    nfev, njev = 2, 1
     nit = 0
-    work = np.empty_like(G)
+    work = np.empty_like(G, order="F")  # LAPACK factorises a Fortran-ordered array in place (G is symmetric)
     status = None
     while status is None:
         if f <= opts["goal"]:
@@ -149,8 +153,8 @@ def levenberg_marquardt(
             status = 3
             break
         x = x_new
-        f_old = f
-        f, g, G = fun_gn(x)
+        f_old, f = f, f_trial
+        _, g, G = fun_gn(x)
         nfev += 1
         njev += 1
         nit += 1

@@ -298,6 +298,9 @@ class _QuasiNetBase(BaseEstimator, metaclass=abc.ABCMeta):
             Xval, Yval = self._scaled(Xval, Yval)
 
         method = self._resolve_method(p, X.shape[1], Y.shape[1])
+        if p["committee"] > 1 and method != "BR":
+            raise ValueError(f"committee={p['committee']} needs Bayesian regularisation, but method 'auto' chose "
+                             f"{method} here (early_stopping, or more than {BR_MAX_PARAMS} parameters)")
         if method == "BR":
             return self._fit_bayes(p, Xtr, Ytr, wtr, out_act, loss, rng)
         self.members_ = []
@@ -415,8 +418,7 @@ class _QuasiNetBase(BaseEstimator, metaclass=abc.ABCMeta):
         self.evidence_candidates_ = [(tuple(m.layer_sizes[1:-1]), e) for e, m, _ in fits]
         self.feature_relevance_ = None
         if self.ard:
-            prior_var = 1.0 / self.alpha_[:n_in]  # the first n_in groups are the inputs' (evidence.parameter_groups)
-            self.feature_relevance_ = prior_var / prior_var.sum()
+            self.feature_relevance_ = posterior.feature_relevance(self.alpha_, n_in)
         if res.status == 1:
             warnings.warn(f"{type(self).__name__}: BR stopped on its cycle limit (max_iter={p['max_iter']}) before "
                           "the evidence settled; raise max_iter", ConvergenceWarning, stacklevel=3)
@@ -708,6 +710,8 @@ class QuasiNetRegressor(RegressorMixin, _QuasiNetBase):
             a model trained by Bayesian regularisation (``method="BR"``, or ``"auto"`` when it
             chose BR).
         """
+        if not isinstance(return_std, (bool, np.bool_)):
+            raise TypeError(f"return_std must be a bool, got {type(return_std).__name__}")
         if not return_std:
             if len(getattr(self, "members_", [])) > 1:
                 Xs = self._standardised_X(X)

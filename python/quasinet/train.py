@@ -43,6 +43,14 @@ def method_name(method) -> str:
     raise ValueError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
 
 
+def _test_cost(test, p) -> float:
+    """The test cost at p; inf when the test data overflow float64 there (training goes on)."""
+    try:
+        return float(test.cost(p))
+    except FloatingPointError:
+        return float("inf")
+
+
 class _Run:
     """One optimisation from one starting point: the objective SciPy sees, and its history."""
 
@@ -100,11 +108,7 @@ class _Run:
             f = self.fg.cost(xk)
         self.J.append(float(f))
         if self.test is not None:
-            try:
-                self.testJ.append(float(self.test.cost(xk)))
-            except FloatingPointError:
-                # The test data overflow float64 at xk: the curve records inf and training goes on.
-                self.testJ.append(float("inf"))
+            self.testJ.append(_test_cost(self.test, xk))
         if self.callback is not None:
             self.callback(np.array(xk, copy=True))
 
@@ -293,7 +297,7 @@ class Trainer:
             def step(w, M):
                 J.append(float(M))
                 if test is not None:
-                    testJ.append(float(test.cost(w)))
+                    testJ.append(_test_cost(test, w))
                 if self.callback is not None:
                     self.callback(np.array(w, copy=True))
 
