@@ -487,6 +487,7 @@ def _cmd_demo(args, out: TextIO, err: TextIO) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from . import evidence
     from .network import ACTIVATIONS, LOSSES, OUTPUT_ACTIVATIONS
     from .train import METHODS
 
@@ -508,7 +509,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--inputs", metavar="A,B,...", help="input columns (default: every column that is not a target)")
     p.add_argument("--hidden", type=_hidden, default=[16], metavar="16,16",
                    help="hidden layer widths (default 16); with --method BR also auto: one hidden layer whose width "
-                        "the evidence chooses among 2, 4, 8, 16")
+                        "the evidence chooses among " + ", ".join(map(str, evidence.AUTO_WIDTHS)))
     p.add_argument("--activation", choices=ACTIVATIONS, default="tanh", help="hidden activation (default tanh)")
     p.add_argument("--output-activation", choices=OUTPUT_ACTIVATIONS,
                    help="output activation (default identity; sigmoid/softmax for the cross-entropies)")
