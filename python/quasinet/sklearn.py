@@ -557,22 +557,32 @@ class _QuasiNetBase(BaseEstimator, metaclass=abc.ABCMeta):
 
 
 _COMMON_DOC = """
-    hidden_layer_sizes : int or sequence of int, default=(32,)
-        Widths of the hidden layers.
+    hidden_layer_sizes : "auto", int or sequence of int, default="auto"
+        Widths of the hidden layers. ``"auto"``: with Bayesian regularisation, one hidden layer
+        whose width the log evidence chooses among 1, 2, 4, 8, 16 (searched upwards, widths
+        with more parameters than training targets skipped); otherwise ``(32,)``.
     activation : {"tanh", "sigmoid", "relu", "softplus", "identity"}, default="tanh"
         Hidden activation (``logistic`` and ``linear`` are accepted aliases).
     l2 : float, default=1e-4
-        Penalty strength: J gains (l2 / 2) * sum of all squared weights (not biases).
-    method : str, default="L-BFGS-B"
-        Optimiser (see :class:`~quasinet.Trainer`): ``BFGS``, ``L-BFGS-B``, ``CG``, ``TNC``,
-        ``SLSQP``; ``Newton-CG``, ``trust-ncg``, ``trust-krylov``, ``trust-constr`` with the core's
-        exact Hessian-vector products; or ``LM`` (Levenberg-Marquardt on the Gauss-Newton
-        matrix, for networks of at most 8192 parameters).
+        Penalty strength: J gains (l2 / 2) * sum of all squared weights (not biases). Not used
+        by Bayesian regularisation, which learns its prior precisions from the data.
+    method : str, default="auto"
+        ``"auto"``: ``BR`` when the network (with ``hidden_layer_sizes="auto"``, the widest
+        candidate) has at most ``BR_MAX_PARAMS`` (2,000) parameters and ``early_stopping`` is
+        off, else ``L-BFGS-B``. ``BR``: Bayesian regularisation (:mod:`quasinet.evidence`:
+        MacKay's evidence framework; restarts and widths ranked by log evidence; the posterior
+        gives ``predict(X, return_std=True)`` and moderated probabilities). Or an optimiser
+        of :class:`~quasinet.Trainer`: ``BFGS``, ``L-BFGS-B``, ``CG``, ``TNC``, ``SLSQP``;
+        ``Newton-CG``, ``trust-ncg``, ``trust-krylov``, ``trust-constr`` with the core's exact
+        Hessian-vector products; or ``LM`` (Levenberg-Marquardt on the Gauss-Newton matrix,
+        for networks of at most 8192 parameters).
     max_iter : int, default=500
-        Iteration limit (for TNC the limit on cost evaluations). Reaching it before the method
+        Iteration limit (for TNC the limit on cost evaluations; for BR the limit on evidence
+        cycles). Reaching it before the method
         converges emits a :class:`~sklearn.exceptions.ConvergenceWarning`.
     tol : float or None, default=None
-        Passed to :func:`scipy.optimize.minimize`; None keeps the method's own defaults
+        Passed to :func:`scipy.optimize.minimize` (not used by BR, which stops by the
+        evidence); None keeps the method's own defaults
         (for L-BFGS-B: ftol 2.2e-9, gtol 1e-5).
     random_state : None, int or numpy.random.RandomState, default=None
         Seeds the initial weights and the validation split.
@@ -593,6 +603,17 @@ _COMMON_DOC = """
         Called after every iteration as ``callback(iteration, loss, validation_loss)``
         (``validation_loss`` is None without early stopping). With ``verbose`` or a callback,
         each iteration costs one extra forward pass over the training data.
+    ard : bool, default=True
+        Bayesian regularisation with one prior precision per input's outgoing weights, per
+        layer's biases and per later layer's weights (automatic relevance determination);
+        False: one precision for all parameters.
+    committee : int, default=1
+        Bayesian regularisation: average the predictions of the best ``committee`` networks
+        by log evidence (over the widths and starts tried; at most as many as were fitted).
+        Model files and exports hold one network and refuse a committee.
+    restarts : int or None, default=None
+        Further random starts (per candidate width for BR, ranked by log evidence; for the
+        other methods the lowest training cost wins). None: 2 for BR, 0 otherwise.
 """
 
 _COMMON_ATTRS = """
@@ -605,7 +626,8 @@ _COMMON_ATTRS = """
     loss_ : float
         J at the returned parameters on the training part (standardised units).
     loss_curve_ : list of float
-        J after each iteration.
+        J after each iteration (for BR: the objective beta E_D + sum alpha E_W after each
+        Levenberg-Marquardt step of the kept run).
     validation_curve_ : list of float
         Validation loss (the data term of J on the held-out part) after each iteration; empty
         without early stopping.
@@ -615,6 +637,23 @@ _COMMON_ATTRS = """
         Whether early stopping ended the run.
     x_mean_, x_scale_ : ndarray of shape (n_features_in_,)
         Input standardisation (zeros and ones when ``standardize=False``).
+    method_ : str
+        The method that trained the model (``method="auto"`` resolved).
+    hidden_layer_sizes_ : tuple of int
+        The hidden layers used (``"auto"`` resolved).
+    n_effective_params_, alpha_, beta_, log_evidence_ : float, ndarray, float, float or None
+        After BR: gamma (the effective number of parameters), the prior precision of each
+        group (:func:`quasinet.evidence.parameter_groups`), the noise precision (standardised
+        target units; 1 for a classifier) and the log evidence; None otherwise.
+    feature_relevance_ : ndarray of shape (n_features_in_,) or None
+        After BR with ``ard``: each input's share of the prior variance 1/alpha of the input
+        groups (sums to 1). An input used almost linearly can get a small share.
+    evidence_history_, evidence_candidates_ : list
+        After BR: the kept run's per-cycle record (gamma, alpha, beta, log_evidence, E_D, M)
+        and every (hidden layers, log evidence) fitted, best first.
+    members_ : list of (Network, ndarray, float)
+        After BR: the networks averaged (``committee``), each with its posterior covariance
+        A^-1 and beta; empty otherwise.
     n_features_in_ : int
     feature_names_in_ : ndarray of str
         Only when X had string column names.
@@ -626,7 +665,7 @@ _COMMON_ATTRS = """
 
 class QuasiNetRegressor(RegressorMixin, _QuasiNetBase):
     __doc__ = (
-        """A multi-layer perceptron regressor trained by a full-batch quasi-Newton method.
+        """A multi-layer perceptron regressor: Bayesian regularisation by default, or a full-batch quasi-Newton method.
 
     The loss and its weighted form are defined in the :mod:`quasinet.sklearn` docstring;
     several outputs are fitted jointly with the exact gradient of the summed loss.
@@ -742,7 +781,7 @@ class QuasiNetRegressor(RegressorMixin, _QuasiNetBase):
 
 class QuasiNetClassifier(ClassifierMixin, _QuasiNetBase):
     __doc__ = (
-        """A multi-layer perceptron classifier trained by a full-batch quasi-Newton method.
+        """A multi-layer perceptron classifier: Bayesian regularisation by default, or a full-batch quasi-Newton method.
 
     Labels may be of any type; ``classes_`` holds them sorted, and the network's outputs refer
     to classes by their index in ``classes_``. Two classes: one sigmoid output, the probability
@@ -756,6 +795,9 @@ class QuasiNetClassifier(ClassifierMixin, _QuasiNetBase):
         + """    loss : {"auto", "binary_crossentropy", "softmax_crossentropy"}, default="auto"
         ``auto``: binary cross-entropy for 2 classes, softmax cross-entropy for more.
         ``softmax_crossentropy`` with 2 classes uses 2 softmax outputs.
+    moderate : bool, default=True
+        After BR, ``predict_proba`` gives MacKay's moderated probabilities (the output
+        averaged over the Laplace posterior of the weights); False: the network's own.
 
     Attributes
     ----------"""
