@@ -280,6 +280,15 @@ def _checked_X(net, X):
     return X
 
 
+def _checked_weights(sample_weight, X, N):
+    """sample_weight as a real 1-D dask array of N rows aligned with X's row chunks."""
+    w = _known_rows(_as_dask(sample_weight, "sample_weight", like=X))
+    _check_real(w, "sample_weight")
+    if w.ndim != 1 or w.shape[0] != N:
+        raise ValueError(f"sample_weight must have shape ({N},), got {w.shape}")
+    return w
+
+
 def _align(net, X, y, sample_weight):
     """Lazy prepared partitions (dask.delayed) of (X, y, w), their first rows, and N."""
     X = _checked_X(net, X)
@@ -308,11 +317,7 @@ def _align(net, X, y, sample_weight):
 
     W = None
     if sample_weight is not None:
-        W = _known_rows(_as_dask(sample_weight, "sample_weight", like=X))
-        _check_real(W, "sample_weight")
-        if W.ndim != 1 or W.shape[0] != N:
-            raise ValueError(f"sample_weight must have shape ({N},), got {W.shape}")
-        W = W.rechunk({0: rows})
+        W = _checked_weights(sample_weight, X, N).rechunk({0: rows})
 
     xs, ys = X.to_delayed().ravel(), Y.to_delayed().ravel()
     ws = W.to_delayed().ravel() if W is not None else [None] * len(xs)
@@ -696,11 +701,7 @@ def fit_estimator(est, p: dict, X, y, sample_weight):
         raise ValueError(f"y has {y.shape[0]} rows but X has {N}")
     w = None
     if sample_weight is not None:
-        w = _known_rows(_as_dask(sample_weight, "sample_weight", like=X))
-        _check_real(w, "sample_weight")
-        if w.ndim != 1 or w.shape[0] != N:
-            raise ValueError(f"sample_weight must have shape ({N},), got {w.shape}")
-        w = w.astype(np.float64)
+        w = _checked_weights(sample_weight, X, N).astype(np.float64)
     est.n_features_in_ = d
     if hasattr(est, "feature_names_in_"):
         del est.feature_names_in_
