@@ -489,6 +489,10 @@ def test_estimators_fit_and_predict_on_dask(client):
         QuasiNetClassifier().fit(Xd, yd)
     with pytest.raises(ValueError, match=r"at least 2 classes"):
         QuasiNetClassifier().fit(Xd, da.zeros(600, chunks=100))
+    # The estimators' Bayesian regularisation (and its committee) runs on NumPy data only.
+    for kw in (dict(method="BR"), dict(committee=2)):
+        with pytest.raises(ValueError, match=r"method 'BR' \(and a committee\) in the estimators needs NumPy data"):
+            QuasiNetRegressor(**kw).fit(Xd, yd)
 
 
 def test_numpy_paths_never_import_dask():

@@ -782,9 +782,9 @@ def fit_estimator(est, p: dict, X, y, sample_weight):
     # method "auto" means L-BFGS-B here: the estimators' Bayesian regularisation (its width search
     # and restarts) runs on NumPy data; Trainer(method="BR") takes dask arrays directly.
     method = "L-BFGS-B" if p["method"] == "auto" else p["method"]
-    if method == "BR":
-        raise ValueError("method 'BR' in the estimators needs NumPy data; on dask arrays use method 'auto' or "
-                         "'L-BFGS-B', or quasinet.Trainer(net, method='BR') directly")
+    if method == "BR" or p["committee"] > 1:
+        raise ValueError("method 'BR' (and a committee) in the estimators needs NumPy data; on dask arrays use "
+                         "method 'auto' or 'L-BFGS-B', or quasinet.Trainer(net, method='BR') directly")
     est.method_, est.members_ = method, []
     est.hidden_layer_sizes_ = tuple(DEFAULT_HIDDEN if p["sizes"] is None else p["sizes"])
     net = Network([d, *est.hidden_layer_sizes_, n_out], activation=est.activation, output_activation=out_act,
@@ -794,7 +794,8 @@ def fit_estimator(est, p: dict, X, y, sample_weight):
         val = fg.reweighted(w_val, Network(**{**net._spec(), "l2": 0.0})) if est.early_stopping else None
         try:
             monitor = est._monitor(p, lambda: fg, lambda: val)
-            trainer = Trainer(net, method=method, maxiter=p["max_iter"], tol=est.tol, callback=monitor)
+            trainer = Trainer(net, method=method, maxiter=p["max_iter"], tol=est.tol, callback=monitor,
+                              restarts=p["restarts"] or 0, seed=rng.randint(np.iinfo(np.int32).max))
             res = trainer._train_bound(fg)
             return est._store_fit(p, net, trainer, res, monitor, lambda: fg.cost(net.params), n_out, loss,
                                   stacklevel=4)
