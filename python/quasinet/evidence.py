@@ -8,15 +8,15 @@ E_W,g = 0.5 sum_{j in g} w_j^2, training minimises
 
     M(w) = beta E_D + sum_g alpha_g E_W,g
 
-at fixed alpha, beta (Levenberg-Marquardt on the core's Gauss-Newton matrix), then
-re-estimates them from the Laplace approximation around the minimum, with
-A = beta G + diag(alpha) (G the Gauss-Newton matrix of E_D, undamped):
+by a few Levenberg-Marquardt steps at fixed alpha, beta (on the core's Gauss-Newton matrix),
+then re-estimates them from the Laplace approximation there, with A = beta G + diag(alpha)
+(G the Gauss-Newton matrix of E_D, undamped):
 
     gamma_g = P_g - alpha_g tr_g(A^-1)      (well-determined parameters of group g)
     alpha_g = gamma_g / (2 E_W,g)           beta = (N_e - gamma) / (2 E_D)
 
 N_e the number of target values (sum of weights times outputs), gamma = sum_g gamma_g. The two
-steps alternate ("cycles") until the log evidence settles:
+steps alternate ("cycles"); the cycle of highest log evidence is kept:
 
     ln p(D | alpha, beta) = -M(w) - 0.5 ln det A + sum_g (P_g / 2) ln alpha_g
                             + (N_e / 2) ln beta - (N_e / 2) ln(2 pi) + ln(prod_l h_l! 2^h_l)
@@ -50,9 +50,10 @@ from . import lm
 #: re-estimation of them).
 CYCLES = 500
 #: Levenberg-Marquardt steps in the first cycle and in each later one. The later cycles take
-#: few steps: the weights then follow the precisions as they move, and measured on Friedman #1
-#: this reached higher evidence and lower held-out error than optimising to convergence in
-#: every cycle (see bench/generalisation.py).
+#: few steps: the weights then follow the precisions as they move. Measured during development
+#: on Friedman #1 (n=200, 10-10-1, ARD, one start): 10 steps per cycle reached a higher log
+#: evidence and a lower held-out error (1.28) than 30 (1.30) or 100 steps (1.34), the last
+#: close to optimising to convergence in every cycle.
 INNER_MAXITER = (100, 10)
 #: Stop when the log evidence has not exceeded its best for this many cycles ...
 PATIENCE = 10
