@@ -88,12 +88,6 @@ namespace {
 
 double weight_of(const double* w, std::size_t r) { return w ? w[r] : 1.0; }
 
-// r = (diag(a) - a a^T) r for one softmax row.
-void softmax_jacobian_times(double* r, const double* a, std::size_t cols) {
-  double dot = 0.0;
-  for (std::size_t k = 0; k < cols; ++k) dot += a[k] * r[k];
-  for (std::size_t k = 0; k < cols; ++k) r[k] = a[k] * (r[k] - dot);
-}
 
 }  // namespace
 
@@ -110,7 +104,7 @@ void output_curvature_times(Loss loss, Activation out, bool exact, double* r, co
         if (out == Activation::Softmax) {
           // Ra = J_s Rz; G Rz = J_s Ra; the exact Hessian adds R{J_s}^T e =
           // Ra*e - Ra (a.e) - a (Ra.e), from differentiating J_s^T e with J_s = diag(a) - a a^T.
-          softmax_jacobian_times(ri, ai, cols);  // ri = Ra
+          multiply_by_derivative(Activation::Softmax, ri, ai, 1, cols);  // ri = Ra
           double ae = 0.0, rae = 0.0;
           for (std::size_t k = 0; k < cols; ++k) {
             const double e = ai[k] - yi[k];
@@ -127,7 +121,7 @@ void output_curvature_times(Loss loss, Activation out, bool exact, double* r, co
               ri[k] = cw * (ai[k] * (ra - ara) + ra * e - ra * ae - ai[k] * rae);
             }
           } else {
-            softmax_jacobian_times(ri, ai, cols);
+            multiply_by_derivative(Activation::Softmax, ri, ai, 1, cols);
             for (std::size_t k = 0; k < cols; ++k) ri[k] *= cw;
           }
         } else {
@@ -147,7 +141,7 @@ void output_curvature_times(Loss loss, Activation out, bool exact, double* r, co
         if (!exact && ysum < 0.0)  // as gauss_newton_seed: G would not be positive semi-definite
           throw std::invalid_argument("the Gauss-Newton matrix of softmax_crossentropy needs targets whose rows sum "
                                       "to >= 0, got a row summing to " + std::to_string(ysum));
-        softmax_jacobian_times(ri, ai, cols);
+        multiply_by_derivative(Activation::Softmax, ri, ai, 1, cols);
         for (std::size_t k = 0; k < cols; ++k) ri[k] *= cw * ysum;
         break;
       }

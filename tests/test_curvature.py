@@ -7,6 +7,9 @@
 - ``Network.hessp`` (exact) against the complex-step derivative of the NumPy gradient formula and
   central differences of the core's exact gradient; ``kind="gauss-newton"`` against G v.
 
+Cases: every activation x loss/output pairing x bias, 1 to 3 hidden layers, 1 to 4 outputs,
+with and without sample weights, with l2.
+
 Tolerance: norm-relative error <= 1e-12 per tensor (each layer's W and b block) against the
 NumPy references, and for the whole vector or matrix; finite differences to 1e-6. A block whose
 norm is below 1e-3 of the whole (a softmax layer's output biases: their Hessian rows nearly sum
@@ -24,9 +27,12 @@ from scipy import optimize
 
 import quasinet as qn
 import reference as ref
-from combos import case_id, cases
+from combos import HIDDEN, LOSS_OUTPUT, case_id, cases
 
 TOL = 1e-12
+# The shared sweep (1-3 hidden layers, 1-3 outputs) and a 4-output network for every pairing.
+CURVATURE_CASES = cases() + [([3, 5, 4], h, out, loss, bias) for loss, out in LOSS_OUTPUT for h in HIDDEN
+                             for bias in (True, False)]
 
 
 def make(case, seed=0, l2=0.0, N=7):
@@ -63,7 +69,7 @@ def assert_blocks_close(net, got, want, what, tol=TOL, axis=-1):
     assert ref.rel_err(got, want) <= tol, what
 
 
-@pytest.mark.parametrize("case", cases(), ids=case_id)
+@pytest.mark.parametrize("case", CURVATURE_CASES, ids=case_id)
 def test_curvature_matches_reference(case):
     sizes, hidden, output, loss, bias = case
     l2 = 0.01

@@ -656,7 +656,7 @@ def _label_index(b, classes):
 
 
 def _standardisation(A, w):
-    """Weighted column means and standard deviations of a dask array, as :func:`quasinet.io.standardisation`.
+    """Weighted column means and standard deviations of a dask array, as :func:`quasinet.scaling.standardisation`.
 
     Two passes over the data (the mean first), each returning only per-column sums.
     """
@@ -667,8 +667,9 @@ def _standardisation(A, w):
         sw, s = dask.compute(w.sum(), (A * w[:, None]).sum(axis=0))
         mean = np.asarray(s) / sw
         std = np.sqrt(np.asarray(((A - mean) ** 2 * w[:, None]).sum(axis=0).compute()) / sw)
-    std[std <= 1e-12 * np.maximum(1.0, np.abs(mean))] = 1.0
-    return mean, std
+    from .scaling import unit_scale_for_constant
+
+    return mean, unit_scale_for_constant(mean, std)
 
 
 def fit_estimator(est, p: dict, X, y, sample_weight):

@@ -45,6 +45,7 @@ import numpy as np
 from scipy import linalg, optimize
 
 from . import lm
+from .network import count_params
 
 #: Most evidence cycles (each: a few Levenberg-Marquardt steps at fixed alpha, beta, then one
 #: re-estimation of them).
@@ -121,8 +122,10 @@ class DataTerm:
         E, g, G = self.fg.gauss_newton(w)
         if not (np.isfinite(E) and np.all(np.isfinite(g)) and np.all(np.isfinite(G))):
             raise FloatingPointError(f"the data term or its derivatives became non-finite (E_D {E})")
-        if self.scale != 1.0:
-            E, g, G = E * self.scale, g * self.scale, G * self.scale
+        if self.scale != 1.0:  # in place: the core returned fresh arrays
+            g *= self.scale
+            G *= self.scale
+            E *= self.scale
         return E, g, G
 
     def cost(self, w):
@@ -355,8 +358,7 @@ def auto_widths(n_in: int, n_out: int, n_targets: float) -> List[int]:
     """The widths of :data:`AUTO_WIDTHS` that fit the data (see there), smallest first."""
     out = []
     for h in AUTO_WIDTHS:
-        n_params = n_in * h + h + h * n_out + n_out
-        if not out or n_params <= n_targets:
+        if not out or count_params([n_in, h, n_out]) <= n_targets:
             out.append(h)
     return out
 

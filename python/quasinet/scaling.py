@@ -17,5 +17,10 @@ def standardisation(A, weights=None):
     else:
         mean = np.average(A, axis=0, weights=weights)
         std = np.sqrt(np.average((A - mean) ** 2, axis=0, weights=weights))
+    return mean, unit_scale_for_constant(mean, std)
+
+
+def unit_scale_for_constant(mean, std):
+    """std with 1 where a column is constant up to rounding (std <= 1e-12 max(1, |mean|)), in place."""
     std[std <= 1e-12 * np.maximum(1.0, np.abs(mean))] = 1.0
-    return mean, std
+    return std

@@ -59,7 +59,7 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
 
 from . import evidence, posterior
 from .metrics import class_probabilities
-from .network import ACTIVATIONS, Network, _is_dask
+from .network import ACTIVATIONS, Network, _is_dask, count_params
 from .scaling import standardisation
 from .train import STOPPABLE_METHODS, EarlyStopping, Trainer, check_int, method_name
 
@@ -369,9 +369,7 @@ class _QuasiNetBase(BaseEstimator, metaclass=abc.ABCMeta):
         if self.early_stopping:
             return "L-BFGS-B"
         hidden = (max(evidence.AUTO_WIDTHS),) if p["sizes"] is None else tuple(p["sizes"])
-        sizes = [n_in, *hidden, n_out]
-        n_params = sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:]))
-        return "BR" if n_params <= BR_MAX_PARAMS else "L-BFGS-B"
+        return "BR" if count_params([n_in, *hidden, n_out]) <= BR_MAX_PARAMS else "L-BFGS-B"
 
     def _fit_bayes(self, p, Xtr, Ytr, wtr, out_act, loss, rng):
         """Bayesian regularisation: candidates and restarts ranked by log evidence (quasinet.evidence)."""
