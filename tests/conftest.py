@@ -7,8 +7,9 @@ def recording_bind(net, evaluated, on_evaluation=None):
     """Make ``net.bind`` return objectives that append ``(cost, params copy)`` to ``evaluated``.
 
     The Trainer asks the network for its bound objective, so this records every cost the
-    optimiser evaluates: through ``fg(p)``, ``fg.cost(p)`` and ``fg.gauss_newton(p)``
-    (Levenberg-Marquardt); ``fg.hessp`` passes through. An evaluation the core refuses
+    optimiser evaluates: through ``fg(p)`` and ``fg.cost(p)`` (Levenberg-Marquardt's trial
+    steps); ``fg.gauss_newton`` and ``fg.hessp`` pass through, as the Trainer takes its best
+    point from the costs alone. An evaluation the core refuses
     (FloatingPointError) is recorded with cost NaN. ``on_evaluation(n)`` is called after the
     n-th evaluation, if given.
     Plain function (not a fixture) so that subprocess scripts can import it too.
@@ -36,7 +37,7 @@ def recording_bind(net, evaluated, on_evaluation=None):
             return wrapper
 
         fun = recorded(fg)
-        fun.cost, fun.gauss_newton, fun.hessp = recorded(fg.cost), recorded(fg.gauss_newton), fg.hessp
+        fun.cost, fun.gauss_newton, fun.hessp = recorded(fg.cost), fg.gauss_newton, fg.hessp
         return fun
 
     net.bind = recording

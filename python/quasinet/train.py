@@ -85,9 +85,9 @@ class _Run:
         return f, g
 
     def fun_gn(self, p):
-        f, g, G = self._evaluate(self.fg.gauss_newton, p)
-        self._record(p, f)
-        return f, g, G
+        # Not recorded: LM judges and reports costs from fg.cost (trial_cost), whose row blocks
+        # differ from this pass's, so the best point and its cost come from one routine.
+        return self._evaluate(self.fg.gauss_newton, p)
 
     def hessp(self, p, v):
         return self._evaluate(lambda q: self.fg.hessp(q, v), p)
