@@ -124,26 +124,46 @@ QN_INLINE double sigmoid_body(double z) {
   return (z >= 0.0 ? 1.0 : e) / (1.0 + e);
 }
 
-QN_VECTOR_CLONES void tanh_rows(double* a, const double* bias, std::size_t rows, std::size_t cols) {
+// Element-wise passes over storage of either precision. The functions are always evaluated in
+// float64 (z + bias formed in float64, the result rounded once to the storage type), so a
+// float32 activation is the correctly rounded float64 one; for double storage the conversions
+// are no-ops.
+template <class T>
+QN_INLINE void tanh_rows_body(T* a, const double* bias, std::size_t rows, std::size_t cols) {
   for (std::size_t r = 0; r < rows; ++r) {
-    double* row = a + r * cols;
+    T* row = a + r * cols;
     if (bias) {
-      for (std::size_t j = 0; j < cols; ++j) row[j] = tanh_body(row[j] + bias[j]);
+      for (std::size_t j = 0; j < cols; ++j) row[j] = static_cast<T>(tanh_body(static_cast<double>(row[j]) + bias[j]));
     } else {
-      for (std::size_t j = 0; j < cols; ++j) row[j] = tanh_body(row[j]);
+      for (std::size_t j = 0; j < cols; ++j) row[j] = static_cast<T>(tanh_body(static_cast<double>(row[j])));
     }
   }
 }
 
-QN_VECTOR_CLONES void sigmoid_rows(double* a, const double* bias, std::size_t rows, std::size_t cols) {
+template <class T>
+QN_INLINE void sigmoid_rows_body(T* a, const double* bias, std::size_t rows, std::size_t cols) {
   for (std::size_t r = 0; r < rows; ++r) {
-    double* row = a + r * cols;
+    T* row = a + r * cols;
     if (bias) {
-      for (std::size_t j = 0; j < cols; ++j) row[j] = sigmoid_body(row[j] + bias[j]);
+      for (std::size_t j = 0; j < cols; ++j)
+        row[j] = static_cast<T>(sigmoid_body(static_cast<double>(row[j]) + bias[j]));
     } else {
-      for (std::size_t j = 0; j < cols; ++j) row[j] = sigmoid_body(row[j]);
+      for (std::size_t j = 0; j < cols; ++j) row[j] = static_cast<T>(sigmoid_body(static_cast<double>(row[j])));
     }
   }
+}
+
+QN_VECTOR_CLONES void tanh_rows(double* a, const double* bias, std::size_t rows, std::size_t cols) {
+  tanh_rows_body(a, bias, rows, cols);
+}
+QN_VECTOR_CLONES void tanh_rows(float* a, const double* bias, std::size_t rows, std::size_t cols) {
+  tanh_rows_body(a, bias, rows, cols);
+}
+QN_VECTOR_CLONES void sigmoid_rows(double* a, const double* bias, std::size_t rows, std::size_t cols) {
+  sigmoid_rows_body(a, bias, rows, cols);
+}
+QN_VECTOR_CLONES void sigmoid_rows(float* a, const double* bias, std::size_t rows, std::size_t cols) {
+  sigmoid_rows_body(a, bias, rows, cols);
 }
 
 QN_VECTOR_CLONES void exp_shifted(double* row, double shift, std::size_t cols) {
@@ -151,25 +171,21 @@ QN_VECTOR_CLONES void exp_shifted(double* row, double shift, std::size_t cols) {
 }
 
 // One tight loop per activation so the compiler sees a branch-free body.
-template <class F>
-void map_rows(double* a, const double* bias, std::size_t rows, std::size_t cols, F f) {
+template <class T, class F>
+void map_rows(T* a, const double* bias, std::size_t rows, std::size_t cols, F f) {
   for (std::size_t r = 0; r < rows; ++r) {
-    double* row = a + r * cols;
+    T* row = a + r * cols;
     if (bias) {
-      for (std::size_t j = 0; j < cols; ++j) row[j] = f(row[j] + bias[j]);
+      for (std::size_t j = 0; j < cols; ++j) row[j] = static_cast<T>(f(static_cast<double>(row[j]) + bias[j]));
     } else {
-      for (std::size_t j = 0; j < cols; ++j) row[j] = f(row[j]);
+      for (std::size_t j = 0; j < cols; ++j) row[j] = static_cast<T>(f(static_cast<double>(row[j])));
     }
   }
 }
 
-}  // namespace
-
-double fast_exp(double x) { return exp_body(x); }
-double fast_tanh(double x) { return tanh_body(x); }
-double fast_sigmoid(double z) { return sigmoid_body(z); }
-
-void bias_activate(Activation f, double* a, const double* bias, std::size_t rows, std::size_t cols, Math math) {
+// The element-wise activations (every one but softmax) for either storage type.
+template <class T>
+void elementwise_activate(Activation f, T* a, const double* bias, std::size_t rows, std::size_t cols, Math math) {
   const bool fast = math == Math::Fast;
   switch (f) {
     case Activation::Sigmoid:
@@ -185,6 +201,26 @@ void bias_activate(Activation f, double* a, const double* bias, std::size_t rows
     case Activation::Identity:
       if (bias) map_rows(a, bias, rows, cols, [](double z) { return z; });
       return;
+    case Activation::Softmax: break;
+  }
+  throw std::invalid_argument("softmax is not elementwise: apply it to a row");
+}
+
+}  // namespace
+
+double fast_exp(double x) { return exp_body(x); }
+double fast_tanh(double x) { return tanh_body(x); }
+double fast_sigmoid(double z) { return sigmoid_body(z); }
+
+void bias_activate(Activation f, double* a, const double* bias, std::size_t rows, std::size_t cols, Math math) {
+  const bool fast = math == Math::Fast;
+  switch (f) {
+    case Activation::Sigmoid:
+    case Activation::Tanh:
+    case Activation::Relu:
+    case Activation::Softplus:
+    case Activation::Identity:
+      return elementwise_activate(f, a, bias, rows, cols, math);
     case Activation::Softmax:
       for (std::size_t r = 0; r < rows; ++r) {
         double* row = a + r * cols;
@@ -211,17 +247,24 @@ void bias_activate(Activation f, double* a, const double* bias, std::size_t rows
   }
 }
 
-void multiply_by_derivative(Activation f, double* g, const double* a, std::size_t rows, std::size_t cols) {
+void bias_activate(Activation f, float* a, const double* bias, std::size_t rows, std::size_t cols, Math math) {
+  elementwise_activate(f, a, bias, rows, cols, math);
+}
+
+namespace {
+
+template <class T>
+void derivative_times(Activation f, T* g, const T* a, std::size_t rows, std::size_t cols) {
   const std::size_t n = rows * cols;
   switch (f) {
     case Activation::Sigmoid:
-      for (std::size_t i = 0; i < n; ++i) g[i] *= a[i] * (1.0 - a[i]);
+      for (std::size_t i = 0; i < n; ++i) g[i] *= a[i] * (T(1) - a[i]);
       return;
     case Activation::Tanh:
-      for (std::size_t i = 0; i < n; ++i) g[i] *= (1.0 - a[i]) * (1.0 + a[i]);
+      for (std::size_t i = 0; i < n; ++i) g[i] *= (T(1) - a[i]) * (T(1) + a[i]);
       return;
     case Activation::Relu:
-      for (std::size_t i = 0; i < n; ++i) g[i] = a[i] > 0.0 ? g[i] : 0.0;
+      for (std::size_t i = 0; i < n; ++i) g[i] = a[i] > T(0) ? g[i] : T(0);
       return;
     case Activation::Softplus:
       // softplus'(z) = sigmoid(z) = 1 - e^{-a}; expm1 keeps it accurate when a is tiny.
@@ -231,39 +274,38 @@ void multiply_by_derivative(Activation f, double* g, const double* a, std::size_
       return;
     case Activation::Softmax:
       for (std::size_t r = 0; r < rows; ++r) {
-        double* gr = g + r * cols;
-        const double* ar = a + r * cols;
+        T* gr = g + r * cols;
+        const T* ar = a + r * cols;
         double dot = 0.0;
-        for (std::size_t j = 0; j < cols; ++j) dot += ar[j] * gr[j];
-        for (std::size_t j = 0; j < cols; ++j) gr[j] = ar[j] * (gr[j] - dot);
+        for (std::size_t j = 0; j < cols; ++j) dot += static_cast<double>(ar[j]) * gr[j];
+        for (std::size_t j = 0; j < cols; ++j) gr[j] = static_cast<T>(ar[j] * (gr[j] - dot));
       }
       return;
   }
 }
 
-namespace {
-
-QN_VECTOR_CLONES void derivative_sum_rows(Activation f, double* __restrict g, const double* __restrict a,
-                                          std::size_t rows, std::size_t cols, double* __restrict colsum) {
+template <class T>
+QN_INLINE void derivative_sum_body(Activation f, T* __restrict g, const T* __restrict a, std::size_t rows,
+                                   std::size_t cols, double* __restrict colsum) {
   for (std::size_t r = 0; r < rows; ++r) {
-    double* __restrict gr = g + r * cols;
-    const double* __restrict ar = a + r * cols;
+    T* __restrict gr = g + r * cols;
+    const T* __restrict ar = a + r * cols;
     switch (f) {
       case Activation::Sigmoid:
         for (std::size_t j = 0; j < cols; ++j) {
-          gr[j] *= ar[j] * (1.0 - ar[j]);
+          gr[j] *= ar[j] * (T(1) - ar[j]);
           colsum[j] += gr[j];
         }
         break;
       case Activation::Tanh:
         for (std::size_t j = 0; j < cols; ++j) {
-          gr[j] *= (1.0 - ar[j]) * (1.0 + ar[j]);
+          gr[j] *= (T(1) - ar[j]) * (T(1) + ar[j]);
           colsum[j] += gr[j];
         }
         break;
       case Activation::Relu:
         for (std::size_t j = 0; j < cols; ++j) {
-          gr[j] = ar[j] > 0.0 ? gr[j] : 0.0;
+          gr[j] = ar[j] > T(0) ? gr[j] : T(0);
           colsum[j] += gr[j];
         }
         break;
@@ -274,10 +316,17 @@ QN_VECTOR_CLONES void derivative_sum_rows(Activation f, double* __restrict g, co
   }
 }
 
-}  // namespace
+QN_VECTOR_CLONES void derivative_sum_rows(Activation f, double* g, const double* a, std::size_t rows, std::size_t cols,
+                                          double* colsum) {
+  derivative_sum_body(f, g, a, rows, cols, colsum);
+}
+QN_VECTOR_CLONES void derivative_sum_rows(Activation f, float* g, const float* a, std::size_t rows, std::size_t cols,
+                                          double* colsum) {
+  derivative_sum_body(f, g, a, rows, cols, colsum);
+}
 
-void multiply_by_derivative_sum(Activation f, double* g, const double* a, std::size_t rows, std::size_t cols,
-                                double* colsum) {
+template <class T>
+void derivative_sum(Activation f, T* g, const T* a, std::size_t rows, std::size_t cols, double* colsum) {
   switch (f) {
     case Activation::Sigmoid:
     case Activation::Tanh:
@@ -289,9 +338,27 @@ void multiply_by_derivative_sum(Activation f, double* g, const double* a, std::s
       break;
   }
   // Not a cheap elementwise product: two passes.
-  multiply_by_derivative(f, g, a, rows, cols);
+  derivative_times(f, g, a, rows, cols);
   for (std::size_t r = 0; r < rows; ++r)
     for (std::size_t j = 0; j < cols; ++j) colsum[j] += g[r * cols + j];
+}
+
+}  // namespace
+
+void multiply_by_derivative(Activation f, double* g, const double* a, std::size_t rows, std::size_t cols) {
+  derivative_times(f, g, a, rows, cols);
+}
+void multiply_by_derivative(Activation f, float* g, const float* a, std::size_t rows, std::size_t cols) {
+  derivative_times(f, g, a, rows, cols);
+}
+
+void multiply_by_derivative_sum(Activation f, double* g, const double* a, std::size_t rows, std::size_t cols,
+                                double* colsum) {
+  derivative_sum(f, g, a, rows, cols, colsum);
+}
+void multiply_by_derivative_sum(Activation f, float* g, const float* a, std::size_t rows, std::size_t cols,
+                                double* colsum) {
+  derivative_sum(f, g, a, rows, cols, colsum);
 }
 
 double apply(Activation f, double z) {

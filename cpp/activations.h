@@ -53,6 +53,10 @@ double fast_sigmoid(double z);
 void bias_activate(Activation f, double* a /* (B, K) in: z, out: f(z+b) */,
                    const double* bias /* (K) or null */, std::size_t rows, std::size_t cols,
                    Math math = Math::Std);
+// float32 storage (the float32 path's hidden layers): z + b and f are evaluated in float64 and
+// rounded once to float32. Element-wise activations only (softmax throws).
+void bias_activate(Activation f, float* a /* (B, K) */, const double* bias /* (K) or null */, std::size_t rows,
+                   std::size_t cols, Math math = Math::Std);
 
 // g = J_f^T g for each row, where J_f is the Jacobian of f at the row's z.
 // Written in terms of a = f(z), which is all the backward pass keeps:
@@ -60,11 +64,16 @@ void bias_activate(Activation f, double* a /* (B, K) in: z, out: f(z+b) */,
 //   softmax a_j (g_j - sum_k a_k g_k).
 void multiply_by_derivative(Activation f, double* g /* (B, K) */, const double* a /* (B, K) */,
                             std::size_t rows, std::size_t cols);
+void multiply_by_derivative(Activation f, float* g /* (B, K) */, const float* a /* (B, K) */, std::size_t rows,
+                            std::size_t cols);
 
 // The same, fused with the next step of backpropagation: also adds the column sums of the
 // result into colsum (K) (the bias gradient of the layer), in one pass over the block.
 void multiply_by_derivative_sum(Activation f, double* g /* (B, K) */, const double* a /* (B, K) */,
                                 std::size_t rows, std::size_t cols, double* colsum /* (K) */);
+// float32 storage; the column sums are accumulated in float64.
+void multiply_by_derivative_sum(Activation f, float* g /* (B, K) */, const float* a /* (B, K) */, std::size_t rows,
+                                std::size_t cols, double* colsum /* (K) */);
 
 // First and second derivative of an elementwise f at the point where f(z) = a, written in
 // terms of a (what the forward pass keeps), for the curvature passes (curvature.cpp):

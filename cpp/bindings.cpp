@@ -341,7 +341,8 @@ PYBIND11_MODULE(_core, m) {
 
   py::class_<Network, std::shared_ptr<Network>>(m, "Network")
       .def(py::init([](std::vector<long long> sizes, const std::string& activation,
-                       const std::string& output_activation, bool bias, const std::string& loss, double l2) {
+                       const std::string& output_activation, bool bias, const std::string& loss, double l2,
+                       const std::string& dtype) {
              quasinet::Spec spec;
              for (std::size_t i = 0; i < sizes.size(); ++i) {
                if (sizes[i] <= 0)
@@ -354,10 +355,11 @@ PYBIND11_MODULE(_core, m) {
              spec.bias = bias;
              spec.loss = quasinet::parse_loss(loss);
              spec.l2 = l2;
+             spec.precision = quasinet::parse_precision(dtype);
              return std::make_shared<Network>(std::move(spec));
            }),
            py::arg("layer_sizes"), py::arg("activation"), py::arg("output_activation"), py::arg("bias"),
-           py::arg("loss"), py::arg("l2"))
+           py::arg("loss"), py::arg("l2"), py::arg("dtype") = "float64")
       .def_property_readonly("n_params", &Network::n_params)
       .def_property_readonly("layer_sizes", [](const Network& n) { return n.spec().sizes; })
       .def_property_readonly("activation", [](const Network& n) { return quasinet::activation_name(n.spec().hidden); })
@@ -366,6 +368,7 @@ PYBIND11_MODULE(_core, m) {
       .def_property_readonly("bias", [](const Network& n) { return n.spec().bias; })
       .def_property_readonly("loss", [](const Network& n) { return quasinet::loss_name(n.spec().loss); })
       .def_property_readonly("l2", [](const Network& n) { return n.spec().l2; })
+      .def_property_readonly("dtype", [](const Network& n) { return quasinet::precision_name(n.spec().precision); })
       .def_property_readonly(
           "layout",
           [](const Network& n) {

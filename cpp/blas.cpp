@@ -8,17 +8,20 @@
 // with another OpenBLAS in the process.
 #include <cblas.h>
 #define QN_DGEMM scipy_cblas_dgemm
+#define QN_SGEMM scipy_cblas_sgemm
 #define QN_DSYRK scipy_cblas_dsyrk
 #define QN_SET_THREADS scipy_openblas_set_num_threads
 #endif
 
 namespace quasinet {
 
-void gemm_reference(bool trans_a, bool trans_b, std::size_t M, std::size_t N, std::size_t K, double alpha,
-                    const double* A, std::size_t lda, const double* B, std::size_t ldb, double beta, double* C,
-                    std::size_t ldc) {
+namespace {
+
+template <class T>
+void reference_loops(bool trans_a, bool trans_b, std::size_t M, std::size_t N, std::size_t K, T alpha, const T* A,
+                     std::size_t lda, const T* B, std::size_t ldb, T beta, T* C, std::size_t ldc) {
   for (std::size_t i = 0; i < M; ++i) {
-    double* c = C + i * ldc;
+    T* c = C + i * ldc;
     if (beta == 0.0) {
       for (std::size_t j = 0; j < N; ++j) c[j] = 0.0;
     } else if (beta != 1.0) {
@@ -27,15 +30,15 @@ void gemm_reference(bool trans_a, bool trans_b, std::size_t M, std::size_t N, st
     if (!trans_b) {
       // c += alpha * sum_k op(A)[i,k] * B[k,:]  (rows of B are contiguous)
       for (std::size_t k = 0; k < K; ++k) {
-        const double aik = alpha * (trans_a ? A[k * lda + i] : A[i * lda + k]);
-        const double* b = B + k * ldb;
+        const T aik = alpha * (trans_a ? A[k * lda + i] : A[i * lda + k]);
+        const T* b = B + k * ldb;
         for (std::size_t j = 0; j < N; ++j) c[j] += aik * b[j];
       }
     } else {
       // c[j] += alpha * dot(op(A)[i,:], B[j,:])  (B stored (N, K))
       for (std::size_t j = 0; j < N; ++j) {
-        const double* b = B + j * ldb;
-        double s = 0.0;
+        const T* b = B + j * ldb;
+        T s = 0;
         for (std::size_t k = 0; k < K; ++k) s += (trans_a ? A[k * lda + i] : A[i * lda + k]) * b[k];
         c[j] += alpha * s;
       }
@@ -43,19 +46,18 @@ void gemm_reference(bool trans_a, bool trans_b, std::size_t M, std::size_t N, st
   }
 }
 
-namespace {
-
 // Below this many multiply-adds a dgemm call costs more than it saves.
 constexpr std::size_t kSmallProduct = 2048;
 
 // The same products as gemm_reference for small sizes, with the transposition cases split
 // into separate loops (no test inside an inner loop) so the compiler can unroll and
 // vectorise them. Sums run over k in the same order as the reference.
-void gemm_small(bool trans_a, bool trans_b, std::size_t M, std::size_t N, std::size_t K, double alpha,
-                const double* __restrict A, std::size_t lda, const double* __restrict B, std::size_t ldb, double beta,
-                double* __restrict C, std::size_t ldc) {
+template <class T>
+void gemm_small(bool trans_a, bool trans_b, std::size_t M, std::size_t N, std::size_t K, T alpha,
+                const T* __restrict A, std::size_t lda, const T* __restrict B, std::size_t ldb, T beta,
+                T* __restrict C, std::size_t ldc) {
   for (std::size_t i = 0; i < M; ++i) {
-    double* __restrict c = C + i * ldc;
+    T* __restrict c = C + i * ldc;
     if (beta == 0.0) {
       for (std::size_t j = 0; j < N; ++j) c[j] = 0.0;
     } else if (beta != 1.0) {
@@ -63,24 +65,24 @@ void gemm_small(bool trans_a, bool trans_b, std::size_t M, std::size_t N, std::s
     }
     if (!trans_b) {
       const std::size_t a_step = trans_a ? lda : 1;
-      const double* a = trans_a ? A + i : A + i * lda;
+      const T* a = trans_a ? A + i : A + i * lda;
       for (std::size_t k = 0; k < K; ++k) {
-        const double aik = alpha * a[k * a_step];
-        const double* __restrict b = B + k * ldb;
+        const T aik = alpha * a[k * a_step];
+        const T* __restrict b = B + k * ldb;
         for (std::size_t j = 0; j < N; ++j) c[j] += aik * b[j];
       }
     } else if (!trans_a) {
-      const double* __restrict a = A + i * lda;
+      const T* __restrict a = A + i * lda;
       for (std::size_t j = 0; j < N; ++j) {
-        const double* __restrict b = B + j * ldb;
-        double s = 0.0;
+        const T* __restrict b = B + j * ldb;
+        T s = 0;
         for (std::size_t k = 0; k < K; ++k) s += a[k] * b[k];
         c[j] += alpha * s;
       }
     } else {
       for (std::size_t j = 0; j < N; ++j) {
-        const double* __restrict b = B + j * ldb;
-        double s = 0.0;
+        const T* __restrict b = B + j * ldb;
+        T s = 0;
         for (std::size_t k = 0; k < K; ++k) s += A[k * lda + i] * b[k];
         c[j] += alpha * s;
       }
@@ -88,27 +90,64 @@ void gemm_small(bool trans_a, bool trans_b, std::size_t M, std::size_t N, std::s
   }
 }
 
+// One BLAS call for either precision: dgemm or sgemm.
+void blas_gemm(bool ta, bool tb, int M, int N, int K, double alpha, const double* A, int lda, const double* B, int ldb,
+               double beta, double* C, int ldc) {
+#ifdef QUASINET_HAVE_BLAS
+  QN_DGEMM(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, M, N, K, alpha, A, lda, B,
+           ldb, beta, C, ldc);
+#else
+  (void)ta, (void)tb, (void)M, (void)N, (void)K, (void)alpha, (void)A, (void)lda, (void)B, (void)ldb, (void)beta,
+      (void)C, (void)ldc;
+#endif
+}
+void blas_gemm(bool ta, bool tb, int M, int N, int K, float alpha, const float* A, int lda, const float* B, int ldb,
+               float beta, float* C, int ldc) {
+#ifdef QUASINET_HAVE_BLAS
+  QN_SGEMM(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, M, N, K, alpha, A, lda, B,
+           ldb, beta, C, ldc);
+#else
+  (void)ta, (void)tb, (void)M, (void)N, (void)K, (void)alpha, (void)A, (void)lda, (void)B, (void)ldb, (void)beta,
+      (void)C, (void)ldc;
+#endif
+}
+
+template <class T>
+void gemm_any(Kernel kernel, bool trans_a, bool trans_b, std::size_t M, std::size_t N, std::size_t K, T alpha,
+              const T* A, std::size_t lda, const T* B, std::size_t ldb, T beta, T* C, std::size_t ldc) {
+  if (M == 0 || N == 0) return;
+  const bool use_blas =
+      have_blas() && (kernel == Kernel::Blas || (kernel == Kernel::Auto && M * N * K >= kSmallProduct));
+  if (use_blas && K > 0) {
+    if (M > INT_MAX || N > INT_MAX || K > INT_MAX || lda > INT_MAX || ldb > INT_MAX || ldc > INT_MAX)
+      throw std::invalid_argument("matrix dimension exceeds the 32-bit BLAS index range");
+    blas_gemm(trans_a, trans_b, static_cast<int>(M), static_cast<int>(N), static_cast<int>(K), alpha, A,
+              static_cast<int>(lda), B, static_cast<int>(ldb), beta, C, static_cast<int>(ldc));
+    return;
+  }
+  if (kernel == Kernel::Reference)
+    reference_loops(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+  else
+    gemm_small(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
 }  // namespace
+
+void gemm_reference(bool trans_a, bool trans_b, std::size_t M, std::size_t N, std::size_t K, double alpha,
+                    const double* A, std::size_t lda, const double* B, std::size_t ldb, double beta, double* C,
+                    std::size_t ldc) {
+  reference_loops(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
 
 void gemm(Kernel kernel, bool trans_a, bool trans_b, std::size_t M, std::size_t N, std::size_t K, double alpha,
           const double* A, std::size_t lda, const double* B, std::size_t ldb, double beta, double* C,
           std::size_t ldc) {
-  if (M == 0 || N == 0) return;
-#ifdef QUASINET_HAVE_BLAS
-  const bool use_blas = kernel == Kernel::Blas || (kernel == Kernel::Auto && M * N * K >= kSmallProduct);
-  if (use_blas && K > 0) {
-    if (M > INT_MAX || N > INT_MAX || K > INT_MAX || lda > INT_MAX || ldb > INT_MAX || ldc > INT_MAX)
-      throw std::invalid_argument("matrix dimension exceeds the 32-bit BLAS index range");
-    QN_DGEMM(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans,
-                static_cast<int>(M), static_cast<int>(N), static_cast<int>(K), alpha, A, static_cast<int>(lda), B,
-                static_cast<int>(ldb), beta, C, static_cast<int>(ldc));
-    return;
-  }
-#endif
-  if (kernel == Kernel::Reference)
-    gemm_reference(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
-  else
-    gemm_small(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+  gemm_any(kernel, trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
+void gemm(Kernel kernel, bool trans_a, bool trans_b, std::size_t M, std::size_t N, std::size_t K, float alpha,
+          const float* A, std::size_t lda, const float* B, std::size_t ldb, float beta, float* C, std::size_t ldc) {
+  gemm_any(kernel, trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
 void syrk_upper_at_a(Kernel kernel, std::size_t N, std::size_t K, double alpha, const double* A, std::size_t lda,

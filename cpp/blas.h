@@ -1,5 +1,5 @@
 // The one place that multiplies matrices: a plain-loop reference kernel (the readable
-// specification) and, when built with QUASINET_HAVE_BLAS, OpenBLAS's dgemm.
+// specification) and, when built with QUASINET_HAVE_BLAS, OpenBLAS's dgemm (sgemm in float32).
 #pragma once
 
 #include <cstddef>
@@ -22,6 +22,9 @@ void gemm_reference(bool trans_a, bool trans_b, std::size_t M, std::size_t N, st
 void gemm(Kernel kernel, bool trans_a, bool trans_b, std::size_t M, std::size_t N, std::size_t K, double alpha,
           const double* A, std::size_t lda, const double* B, std::size_t ldb, double beta, double* C,
           std::size_t ldc);
+// The same in float32 (sgemm; the reference and small-product loops sum in float32).
+void gemm(Kernel kernel, bool trans_a, bool trans_b, std::size_t M, std::size_t N, std::size_t K, float alpha,
+          const float* A, std::size_t lda, const float* B, std::size_t ldb, float beta, float* C, std::size_t ldc);
 
 // Row-major C (N, N) += alpha * A^T A for A stored (K, N; lda >= N), upper triangle only
 // (j >= i); the strictly lower triangle is not touched. OpenBLAS's dsyrk, or plain loops.

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cfloat>
 #include <cmath>
 #include <limits>
 #include <sstream>
@@ -18,6 +19,14 @@ namespace {
 std::string str(std::size_t v) { return std::to_string(v); }
 
 }  // namespace
+
+Precision parse_precision(const std::string& name) {
+  if (name == "float64") return Precision::Float64;
+  if (name == "float32") return Precision::Float32;
+  throw std::invalid_argument("unknown dtype '" + name + "': expected 'float64' or 'float32'");
+}
+
+const char* precision_name(Precision p) { return p == Precision::Float32 ? "float32" : "float64"; }
 
 void validate(const Spec& s) {
   if (s.sizes.size() < 2)
@@ -113,6 +122,16 @@ std::unique_ptr<Workspace> Network::lease(std::size_t rows) const {
     ws->z_out.assign(rows * n_outputs(), 0.0);
     ws->delta.assign(rows * widest_, 0.0);
     ws->delta_prev.assign(rows * widest_, 0.0);
+    if (spec_.precision == Precision::Float32) {
+      ws->acts32.assign(ws->act_offset[L - 1], 0.0f);  // the hidden layers
+      ws->x32.assign(rows * n_inputs(), 0.0f);
+      ws->delta32.assign(rows * widest_, 0.0f);
+      ws->delta_prev32.assign(rows * widest_, 0.0f);
+      std::size_t largest = 0;
+      for (const LayerLayout& layer : layout_.layers) largest = std::max(largest, layer.n_in * layer.n_out);
+      ws->grad32.assign(largest, 0.0f);
+      ws->params32.assign(layout_.n_params, 0.0f);
+    }
     ws->rows = rows;
   }
   if (ws->grad.size() != layout_.n_params) ws->grad.assign(layout_.n_params, 0.0);
@@ -124,10 +143,21 @@ void Network::give_back(std::unique_ptr<Workspace> ws) const {
   pool_.push_back(std::move(ws));
 }
 
+void Network::activate_output(Workspace& ws, double* a, const double* bias, std::size_t rows, Math math) const {
+  const std::size_t nL = n_outputs();
+  if (spec_.loss == Loss::BinaryCrossentropy || spec_.loss == Loss::SoftmaxCrossentropy) {
+    bias_activate(Activation::Identity, a, bias, rows, nL);
+    std::copy(a, a + rows * nL, ws.z_out.begin());
+    bias_activate(spec_.output, a, nullptr, rows, nL, math);
+  } else {
+    // Bias, activation, one pass over the block while it is in cache.
+    bias_activate(spec_.output, a, bias, rows, nL, math);
+  }
+}
+
 void Network::forward_block(Workspace& ws, const double* params, const double* x, std::size_t rows,
                             Kernel kernel) const {
   const std::size_t L = layout_.layers.size();
-  const bool keep_z = spec_.loss == Loss::BinaryCrossentropy || spec_.loss == Loss::SoftmaxCrossentropy;
   const Math math = detail::math_for(kernel);
   const double* in = x;  // (B, n_in)
   for (std::size_t l = 0; l < L; ++l) {
@@ -137,16 +167,49 @@ void Network::forward_block(Workspace& ws, const double* params, const double* x
     gemm(kernel, false, false, rows, layer.n_out, layer.n_in, 1.0, in, layer.n_in, params + layer.w, layer.n_out,
          0.0, a, layer.n_out);
     const double* b = spec_.bias ? params + layer.b : nullptr;
-    const bool last = l + 1 == L;
-    if (last && keep_z) {
-      bias_activate(Activation::Identity, a, b, rows, layer.n_out);
-      std::copy(a, a + rows * layer.n_out, ws.z_out.begin());
-      bias_activate(spec_.output, a, nullptr, rows, layer.n_out, math);
-    } else {
-      // Bias, activation, one pass over the block while it is in cache.
-      bias_activate(last ? spec_.output : spec_.hidden, a, b, rows, layer.n_out, math);
-    }
+    if (l + 1 == L)
+      activate_output(ws, a, b, rows, math);
+    else
+      bias_activate(spec_.hidden, a, b, rows, layer.n_out, math);
     in = a;
+  }
+}
+
+void Network::forward_block32(Workspace& ws, const double* params, const double* x, std::size_t rows,
+                              Kernel kernel) const {
+  const std::size_t L = layout_.layers.size(), n0 = n_inputs(), P = layout_.n_params;
+  const Math math = detail::math_for(kernel);
+  // Rounded once per block: O(P + B n_0) against the block's O(B P) products.
+  float* p32 = ws.params32.data();
+  for (std::size_t i = 0; i < P; ++i) p32[i] = static_cast<float>(params[i]);
+  float* x32 = ws.x32.data();
+  for (std::size_t i = 0; i < rows * n0; ++i) x32[i] = static_cast<float>(x[i]);
+  const float* in = x32;  // (B, n_in)
+  for (std::size_t l = 0; l < L; ++l) {
+    const LayerLayout& layer = layout_.layers[l];
+    const double* b = spec_.bias ? params + layer.b : nullptr;  // added in float64
+    // z = in W in float32; the output layer's z goes to delta32 (free until the backward pass)
+    // and on to float64.
+    float* z = l + 1 == L ? ws.delta32.data() : ws.act32(l);  // (B, n_out)
+    gemm(kernel, false, false, rows, layer.n_out, layer.n_in, 1.0f, in, layer.n_in, p32 + layer.w, layer.n_out,
+         0.0f, z, layer.n_out);
+    if (l + 1 == L) {
+      double* a = ws.act(l);
+      std::copy(z, z + rows * layer.n_out, a);
+      activate_output(ws, a, b, rows, math);
+    } else {
+      bias_activate(spec_.hidden, z, b, rows, layer.n_out, math);
+    }
+    in = z;
+  }
+}
+
+void Network::output_bias_grad(double* grad, const Workspace& ws, std::size_t rows) const {
+  const LayerLayout& out = layout_.layers.back();
+  double* gb = grad + out.b;  // (n_L)
+  for (std::size_t r = 0; r < rows; ++r) {
+    const double* dr = ws.delta.data() + r * out.n_out;
+    for (std::size_t j = 0; j < out.n_out; ++j) gb[j] += dr[j];
   }
 }
 
@@ -155,16 +218,9 @@ void Network::backward_block(double* grad, Workspace& ws, const double* params, 
   double* d = ws.delta.data();            // (B, n_out) dJ/dz of layer l
   double* d_prev = ws.delta_prev.data();  // (B, n_in)
   const std::size_t L = layout_.layers.size();
-  if (spec_.bias) {
-    // The output layer's bias gradient; the hidden layers' are summed in the pass that
-    // forms their delta (multiply_by_derivative_sum below).
-    const LayerLayout& out = layout_.layers[L - 1];
-    double* gb = grad + out.b;  // (n_L)
-    for (std::size_t r = 0; r < rows; ++r) {
-      const double* dr = d + r * out.n_out;
-      for (std::size_t j = 0; j < out.n_out; ++j) gb[j] += dr[j];
-    }
-  }
+  // The output layer's bias gradient; the hidden layers' are summed in the pass that forms
+  // their delta (multiply_by_derivative_sum below).
+  if (spec_.bias) output_bias_grad(grad, ws, rows);
   for (std::size_t l = L; l-- > 0;) {
     const LayerLayout& layer = layout_.layers[l];
     const double* in = l == 0 ? x : ws.act(l - 1);  // (B, n_in)
@@ -185,6 +241,36 @@ void Network::backward_block(double* grad, Workspace& ws, const double* params, 
   }
 }
 
+void Network::backward_block32(double* grad, Workspace& ws, const double* params, std::size_t rows,
+                               Kernel kernel) const {
+  (void)params;  // forward_block32 left them in ws.params32
+  const std::size_t L = layout_.layers.size(), nL = n_outputs();
+  if (spec_.bias) output_bias_grad(grad, ws, rows);
+  float* d = ws.delta32.data();            // (B, n_out) dJ/dz of layer l
+  float* d_prev = ws.delta_prev32.data();  // (B, n_in)
+  for (std::size_t i = 0; i < rows * nL; ++i) d[i] = static_cast<float>(ws.delta[i]);
+  const float* p32 = ws.params32.data();
+  float* gw = ws.grad32.data();
+  for (std::size_t l = L; l-- > 0;) {
+    const LayerLayout& layer = layout_.layers[l];
+    const float* in = l == 0 ? ws.x32.data() : ws.act32(l - 1);  // (B, n_in)
+    // This block's in^T d in float32, added to the float64 gradient.
+    const std::size_t n = layer.n_in * layer.n_out;
+    gemm(kernel, true, false, layer.n_in, layer.n_out, rows, 1.0f, in, layer.n_in, d, layer.n_out, 0.0f, gw,
+         layer.n_out);
+    double* g = grad + layer.w;
+    for (std::size_t i = 0; i < n; ++i) g[i] += gw[i];
+    if (l == 0) break;
+    gemm(kernel, false, true, rows, layer.n_in, layer.n_out, 1.0f, d, layer.n_out, p32 + layer.w, layer.n_out, 0.0f,
+         d_prev, layer.n_in);
+    if (spec_.bias)
+      multiply_by_derivative_sum(spec_.hidden, d_prev, ws.act32(l - 1), rows, layer.n_in,
+                                 grad + layout_.layers[l - 1].b);
+    else
+      multiply_by_derivative(spec_.hidden, d_prev, ws.act32(l - 1), rows, layer.n_in);
+    std::swap(d, d_prev);
+  }
+}
 
 double Network::l2_term(double* grad, const double* params) const {
   if (spec_.l2 == 0.0) return 0.0;
@@ -221,8 +307,19 @@ std::string Network::nonfinite_cause(const double* params, const double* X, cons
   if (Y)
     if (const std::size_t i = detail::first_nonfinite(Y, N * nL); i < N * nL)
       return "y[" + str(i / nL) + ", " + str(i % nL) + "] is " + detail::num(Y[i]) + ": targets must be finite";
-  // Inputs and parameters are finite, so float64 overflowed: replay the forward pass on one
-  // thread, block by block, and report the first layer (then sample) that went non-finite.
+  const bool f32 = spec_.precision == Precision::Float32;
+  const std::string fp = precision_name(spec_.precision);
+  if (f32) {
+    // Finite in float64 but beyond float32: rounded to infinity on the way in.
+    if (const std::size_t i = detail::first_beyond(params, P, FLT_MAX); i < P)
+      return "params[" + str(i) + "] (" + param_name(i) + ") is " + detail::num(params[i]) +
+             ", beyond the float32 range (+-3.4e38) this network computes in (dtype float32)";
+    if (const std::size_t i = detail::first_beyond(X, N * n0, FLT_MAX); i < N * n0)
+      return "X[" + str(i / n0) + ", " + str(i % n0) + "] is " + detail::num(X[i]) +
+             ", beyond the float32 range (+-3.4e38) this network computes in (dtype float32)";
+  }
+  // Inputs and parameters are finite, so the arithmetic overflowed: replay the forward pass on
+  // one thread, block by block, and report the first layer (then sample) that went non-finite.
   const bool keep_z = spec_.loss == Loss::BinaryCrossentropy || spec_.loss == Loss::SoftmaxCrossentropy;
   const double c = Y ? detail::loss_scale(spec_.loss, w, N) : 1.0;
   Options one = opt;
@@ -231,13 +328,16 @@ std::string Network::nonfinite_cause(const double* params, const double* X, cons
   double data = 0.0;
   run_blocks(nullptr, N, one, [&](Workspace& ws, double*, std::size_t r0, std::size_t rows) {
     if (!found.empty()) return 0.0;
-    forward_block(ws, params, X + r0 * n0, rows, opt.kernel);
+    if (f32)
+      forward_block32(ws, params, X + r0 * n0, rows, opt.kernel);
+    else
+      forward_block(ws, params, X + r0 * n0, rows, opt.kernel);
     for (std::size_t l = 0; l < L; ++l) {
       const std::size_t n = layout_.layers[l].n_out;
       const bool last = l + 1 == L;
       const Activation f = last ? spec_.output : spec_.hidden;
-      const auto report = [&](const char* what, const double* v, std::size_t i) {
-        found = "float64 overflowed in the forward pass: the " + std::string(what) + " of layer " + str(l) + " (" +
+      const auto report = [&](const char* what, const auto* v, std::size_t i) {
+        found = fp + " overflowed in the forward pass: the " + std::string(what) + " of layer " + str(l) + " (" +
                 activation_name(f) + (last ? ", the output layer" : "") + ") is " + detail::num(v[i]) + " first at row " +
                 str(r0 + i / n) + ", unit " + str(i % n);
       };
@@ -246,7 +346,12 @@ std::string Network::nonfinite_cause(const double* params, const double* X, cons
           report("pre-activation", ws.z_out.data(), i);
           return 0.0;
         }
-      if (const std::size_t i = detail::first_nonfinite(ws.act(l), rows * n); i < rows * n) {
+      if (f32 && !last) {
+        if (const std::size_t i = detail::first_nonfinite(ws.act32(l), rows * n); i < rows * n) {
+          report("output", ws.act32(l), i);
+          return 0.0;
+        }
+      } else if (const std::size_t i = detail::first_nonfinite(ws.act(l), rows * n); i < rows * n) {
         report("output", ws.act(l), i);
         return 0.0;
       }
@@ -270,8 +375,7 @@ std::string Network::nonfinite_cause(const double* params, const double* X, cons
     return "every row's loss is finite but float64 overflowed in their sum (" + detail::num(c * data) + ")";
   if (Y && !std::isfinite(l2_term(nullptr, params)))
     return "float64 overflowed in the l2 penalty (l2/2) sum W^2 (" + detail::num(l2_term(nullptr, params)) + ")";
-  return Y ? "the outputs and the cost are finite: float64 overflowed in the backward pass"
-           : "float64 overflowed";
+  return Y ? "the outputs and the cost are finite: " + fp + " overflowed in the backward pass" : fp + " overflowed";
 }
 
 void Network::throw_nonfinite(const char* entry, const double* result, const double* params, const double* X,
@@ -295,8 +399,12 @@ void Network::forward(double* out, const double* params, const double* X, std::s
   detail::check_call(params, X, N);
   const std::size_t n0 = n_inputs(), nL = n_outputs();
   const Kernel kernel = opt.kernel;
+  const bool f32 = spec_.precision == Precision::Float32;
   run_blocks(nullptr, N, opt, [&](Workspace& ws, double*, std::size_t r0, std::size_t rows) {
-    forward_block(ws, params, X + r0 * n0, rows, kernel);
+    if (f32)
+      forward_block32(ws, params, X + r0 * n0, rows, kernel);
+    else
+      forward_block(ws, params, X + r0 * n0, rows, kernel);
     const double* a = ws.act(layout_.layers.size() - 1);
     std::copy(a, a + rows * nL, out + r0 * nL);
     return 0.0;
@@ -310,8 +418,12 @@ double Network::cost(const double* params, const double* X, const double* Y, con
   const std::size_t n0 = n_inputs(), nL = n_outputs();
   const double c = detail::loss_scale(spec_.loss, w, N);
   const Kernel kernel = opt.kernel;
+  const bool f32 = spec_.precision == Precision::Float32;
   const double data = run_blocks(nullptr, N, opt, [&](Workspace& ws, double*, std::size_t r0, std::size_t rows) {
-    forward_block(ws, params, X + r0 * n0, rows, kernel);
+    if (f32)
+      forward_block32(ws, params, X + r0 * n0, rows, kernel);
+    else
+      forward_block(ws, params, X + r0 * n0, rows, kernel);
     return loss_and_delta(spec_.loss, spec_.output, ws.act(layout_.layers.size() - 1), ws.z_out.data(),
                           Y + r0 * nL, w ? w + r0 : nullptr, c, nullptr, rows, nL);
   });
@@ -327,13 +439,20 @@ double Network::cost_grad(double* grad, const double* params, const double* X, c
   const std::size_t n0 = n_inputs(), nL = n_outputs();
   const double c = detail::loss_scale(spec_.loss, w, N);
   const Kernel kernel = opt.kernel;
+  const bool f32 = spec_.precision == Precision::Float32;
   std::fill(grad, grad + layout_.n_params, 0.0);
   const double data = run_blocks(grad, N, opt, [&](Workspace& ws, double* target, std::size_t r0, std::size_t rows) {
     const double* x = X + r0 * n0;
-    forward_block(ws, params, x, rows, kernel);
+    if (f32)
+      forward_block32(ws, params, x, rows, kernel);
+    else
+      forward_block(ws, params, x, rows, kernel);
     const double loss = loss_and_delta(spec_.loss, spec_.output, ws.act(layout_.layers.size() - 1), ws.z_out.data(),
                                        Y + r0 * nL, w ? w + r0 : nullptr, c, ws.delta.data(), rows, nL);
-    backward_block(target, ws, params, x, rows, kernel);
+    if (f32)
+      backward_block32(target, ws, params, rows, kernel);
+    else
+      backward_block(target, ws, params, x, rows, kernel);
     return loss;
   });
   const double J = c * data + l2_term(grad, params);

@@ -18,6 +18,16 @@
 
 namespace quasinet {
 
+// The precision of the forward and backward passes of forward, cost and cost_grad. Float32: the
+// products run in float32 (sgemm) and the hidden activations are stored in float32 (evaluated in
+// float64, rounded once); the output layer's activation, the loss, and the sums of cost and
+// gradient over row blocks stay in float64. Parameters, inputs, targets, outputs and gradients
+// are float64 at the interface either way. The curvature passes and the input Jacobian always
+// run in float64.
+enum class Precision { Float64, Float32 };
+Precision parse_precision(const std::string& name);  // "float64" or "float32"
+const char* precision_name(Precision p);
+
 struct Spec {
   std::vector<std::size_t> sizes;  // [n_0, n_1, ..., n_L], L >= 1
   Activation hidden = Activation::Sigmoid;
@@ -25,6 +35,7 @@ struct Spec {
   bool bias = true;
   Loss loss = Loss::SSE;
   double l2 = 0.0;
+  Precision precision = Precision::Float64;
 };
 
 // Throws std::invalid_argument (expected vs got) for an inconsistent specification.
@@ -116,6 +127,14 @@ class Network {
                      Kernel kernel) const;
   void backward_block(double* grad /* (P) */, Workspace& ws, const double* params, const double* x /* (B, n_0) */,
                       std::size_t rows, Kernel kernel) const;
+  // The float32 path's versions (Precision::Float32): forward_block32 rounds the block's inputs
+  // and the parameters to float32 in ws, leaves the hidden activations in ws.act32 and the output
+  // layer's (float64) in ws.act; backward_block32 adds each layer's float32 block gradient into
+  // the float64 grad.
+  void forward_block32(Workspace& ws, const double* params, const double* x /* (B, n_0) */, std::size_t rows,
+                       Kernel kernel) const;
+  void backward_block32(double* grad /* (P) */, Workspace& ws, const double* params, std::size_t rows,
+                        Kernel kernel) const;
 
   std::size_t block_rows(const Options& opt) const;
 
@@ -142,6 +161,11 @@ class Network {
              const double* Y, const double* w, std::size_t N, bool exact, const Options& opt = {}) const;
 
  private:
+  // The output layer's bias and activation, in float64 in both precisions: a (B, n_L) holds
+  // in W on entry and f(in W + b) on exit; the cross-entropies also keep in W + b in ws.z_out.
+  void activate_output(Workspace& ws, double* a, const double* bias, std::size_t rows, Math math) const;
+  // Adds the output layer's bias gradient (the column sums of ws.delta) into grad.
+  void output_bias_grad(double* grad, const Workspace& ws, std::size_t rows) const;
   // Backpropagates ws.delta (one seed per row, (B, n_L)) and writes each row's own gradient
   // (not their sum) into row r of J, J + r * ldj (P entries).
   void backward_rows(double* J, std::size_t ldj, Workspace& ws, const double* params, const double* x,
@@ -190,7 +214,15 @@ struct Workspace {
   std::vector<double> r_z;          // R{z} per layer, laid out as acts
   std::vector<double> r_delta;      // (B, widest) R{dJ/dz} of the layer being differentiated
   std::vector<double> r_delta_prev; // (B, widest)
+  // The float32 path only (Precision::Float32), sized on lease:
+  std::vector<float> acts32;        // hidden layers, laid out as acts (the output layer stays in acts)
+  std::vector<float> x32;           // (B, n_0) the block's inputs
+  std::vector<float> params32;      // (P) the parameters
+  std::vector<float> delta32;       // (B, widest)
+  std::vector<float> delta_prev32;  // (B, widest)
+  std::vector<float> grad32;        // (largest n_in n_out) one layer's weight gradient for the block
   double* act(std::size_t layer) { return acts.data() + act_offset[layer]; }  // layer >= 0 is layer l+1
+  float* act32(std::size_t layer) { return acts32.data() + act_offset[layer]; }
 };
 
 }  // namespace quasinet

@@ -56,9 +56,17 @@ inline bool all_finite(const double* v, std::size_t n) {
 }
 
 // Index of the first entry of v (n) that is NaN or infinite, or n when all are finite.
-inline std::size_t first_nonfinite(const double* v, std::size_t n) {
+template <class T>
+std::size_t first_nonfinite(const T* v, std::size_t n) {
   for (std::size_t i = 0; i < n; ++i)
     if (!std::isfinite(v[i])) return i;
+  return n;
+}
+
+// Index of the first entry of v (n) whose magnitude exceeds limit, or n.
+inline std::size_t first_beyond(const double* v, std::size_t n, double limit) {
+  for (std::size_t i = 0; i < n; ++i)
+    if (std::fabs(v[i]) > limit) return i;
   return n;
 }
 

@@ -44,6 +44,7 @@ TEST(Allocation, HotPathAllocatesNothingAfterWarmUp) {
       {{8, 16, 4}, 2000, Loss::SoftmaxCrossentropy, Activation::Softmax},
       {{20, 64, 64, 3}, 3000, Loss::MSE, Activation::Identity},
   };
+  for (const auto precision : {quasinet::Precision::Float64, quasinet::Precision::Float32})
   for (const Case& c : cases) {
     Spec s;
     s.sizes = c.sizes;
@@ -51,6 +52,7 @@ TEST(Allocation, HotPathAllocatesNothingAfterWarmUp) {
     s.output = c.output;
     s.loss = c.loss;
     s.l2 = 1e-3;
+    s.precision = precision;
     const Network net(s);
     std::mt19937_64 rng(1);
     std::normal_distribution<double> d;
@@ -75,7 +77,8 @@ TEST(Allocation, HotPathAllocatesNothingAfterWarmUp) {
         net.forward(out.data(), p.data(), X.data(), c.N, opt);
       }
       EXPECT_EQ(g_allocations.load() - before, 0)
-          << "allocations in 80 warm calls, N=" << c.N << ", threads=" << threads;
+          << "allocations in 80 warm calls, N=" << c.N << ", threads=" << threads << ", "
+          << quasinet::precision_name(precision);
     }
   }
 }

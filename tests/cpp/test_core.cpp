@@ -171,6 +171,34 @@ TEST(Core, BlockSizeAndThreadsDoNotChangeTheAnswerBeyondRounding) {
   }
 }
 
+TEST(Float32, AgreesWithFloat64AndIsIndependentOfThreads) {
+  Spec s64 = make_spec({8, 32, 16, 4}, Activation::Sigmoid, Activation::Identity);
+  Spec s32 = s64;
+  s32.precision = quasinet::Precision::Float32;
+  Problem p64(s64, 3001, 5), p32(s32, 3001, 5);
+  std::vector<double> g64, g32, g;
+  const double J64 = p64.cost_grad(g64), J32 = p32.cost_grad(g32);
+  double diff = 0.0, norm = 0.0;
+  for (std::size_t i = 0; i < g64.size(); ++i) {
+    diff += (g32[i] - g64[i]) * (g32[i] - g64[i]);
+    norm += g64[i] * g64[i];
+  }
+  EXPECT_LT(std::sqrt(diff / norm), 2e-5);
+  EXPECT_GT(std::sqrt(diff / norm), 1e-10);  // really float32
+  EXPECT_NEAR(J32, J64, 2e-6 * std::fabs(J64));
+  for (std::size_t threads : {1, 2, 3}) {
+    Options opt;
+    opt.threads = threads;
+    opt.block_rows = 256;
+    Options one = opt;
+    one.threads = 1;
+    std::vector<double> g1;
+    const double J1 = p32.cost_grad(g1, one);
+    EXPECT_NEAR(p32.cost_grad(g, opt), J1, 1e-13 * std::fabs(J1));
+    for (std::size_t i = 0; i < g.size(); ++i) ASSERT_NEAR(g[i], g1[i], 1e-12 * (1.0 + std::fabs(g1[i])));
+  }
+}
+
 TEST(Core, SameOptionsGiveBitwiseEqualResults) {
   Problem pr(make_spec({8, 32, 4}), 5000, 4);
   std::vector<double> g0, g;
