@@ -11,7 +11,14 @@ from numpy.typing import ArrayLike, NDArray
 
 class Network:
     def __init__(
-        self, layer_sizes: List[int], activation: str, output_activation: str, bias: bool, loss: str, l2: float
+        self,
+        layer_sizes: List[int],
+        activation: str,
+        output_activation: str,
+        bias: bool,
+        loss: str,
+        l2: float,
+        dtype: str = "float64",
     ) -> None: ...
     @property
     def n_params(self) -> int: ...
@@ -27,6 +34,8 @@ class Network:
     def loss(self) -> str: ...
     @property
     def l2(self) -> float: ...
+    @property
+    def dtype(self) -> str: ...
     @property
     def layout(self) -> List[Tuple[int, int, int, Optional[int]]]: ...
     def forward(

@@ -223,7 +223,7 @@ def _cmd_train(args, out: TextIO, err: TextIO) -> int:
     def make_net(hidden):
         try:
             return Network([len(inputs), *hidden, Y.shape[1]], activation=args.activation, output_activation=out_act,
-                           loss=args.loss, l2=l2, seed=rng)
+                           loss=args.loss, l2=l2, seed=rng, dtype=args.dtype)
         except (ValueError, TypeError) as exc:
             raise UserError(str(exc)) from None
 
@@ -412,6 +412,7 @@ def _cmd_info(args, out: TextIO, err: TextIO) -> int:
     say("network", f"{'-'.join(map(str, net.layer_sizes))} ({net.n_params} parameters), bias {'on' if net.bias else 'off'}")
     say("activation", f"{net.activation} (hidden), {net.output_activation} (output)")
     say("loss", f"{net.loss}, l2 {net.l2:g}")
+    say("dtype", net.dtype)
     if model.inputs is not None:
         say("inputs", ", ".join(model.inputs))
     if model.targets is not None:
@@ -488,7 +489,7 @@ def _cmd_demo(args, out: TextIO, err: TextIO) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     from . import evidence
-    from .network import ACTIVATIONS, LOSSES, OUTPUT_ACTIVATIONS
+    from .network import ACTIVATIONS, DTYPES, LOSSES, OUTPUT_ACTIVATIONS
     from .train import METHODS
 
     parser = argparse.ArgumentParser(prog="quasinet", description="Feedforward networks on a C++ core.")
@@ -515,6 +516,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="output activation (default identity; sigmoid/softmax for the cross-entropies)")
     p.add_argument("--loss", choices=LOSSES, default="mse", help="loss (default mse)")
     p.add_argument("--l2", type=float, default=1e-4, help="L2 penalty (default 1e-4; not used by BR)")
+    p.add_argument("--dtype", choices=DTYPES, default="float64",
+                   help="precision of the forward and backward passes (default float64; float32 is about twice as "
+                        "fast on large networks; the model file records it)")
     p.add_argument("--method", choices=METHODS, default="L-BFGS-B",
                    help="optimiser (default L-BFGS-B; LM: Levenberg-Marquardt; BR: Bayesian regularisation, which "
                         "learns the regularisation from the data and saves the posterior for predict --std)")

@@ -126,14 +126,15 @@ _NETWORKS: dict = {}
 def _worker_spec(net) -> tuple:
     loss = net.loss
     return (tuple(net.layer_sizes), net.activation, net.output_activation, net.bias,
-            "sse" if loss == "mse" else loss, loss in ("binary_crossentropy", "softmax_crossentropy"))
+            "sse" if loss == "mse" else loss, loss in ("binary_crossentropy", "softmax_crossentropy"), net.dtype)
 
 
 def _network(spec) -> "_core.Network":
-    core = _NETWORKS.get(spec[:5])
+    key = spec[:5] + spec[6:7]  # the architecture, the loss and the dtype
+    core = _NETWORKS.get(key)
     if core is None:
         sizes, act, out, bias, loss = spec[:5]
-        core = _NETWORKS[spec[:5]] = _core.Network(list(sizes), act, out, bias, loss, 0.0)
+        core = _NETWORKS[key] = _core.Network(list(sizes), act, out, bias, loss, 0.0, spec[6])
     return core
 
 

@@ -1,7 +1,7 @@
 """Model files: save a network (and the scaling around it) and load it back, safely.
 
-Format, versions 1 and 2
-------------------------
+Format, versions 1 to 3
+-----------------------
 A model file is a NumPy ``.npz`` archive (a zip file of ``.npy`` members; the extension does
 not matter, ``.qnet`` is customary). Members:
 
@@ -22,6 +22,11 @@ not matter, ``.qnet`` is customary). Members:
     float64, shape (n_inputs,): the network sees ``(X - x_offset) / x_scale``.
 ``y_offset.npy``, ``y_scale.npy`` (optional, together)
     float64, shape (n_outputs,): predictions in target units are ``out * y_scale + y_offset``.
+
+Version 3 adds one optional header key, written only for a network that computes in float32
+(a float64 network's file stays version 1 or 2): ``"dtype"``, ``"float32"`` or ``"float64"``
+(the precision of the forward and backward passes, :class:`~quasinet.Network`'s ``dtype``;
+absent means float64). Parameters and scaling are float64 in every version.
 
 Version 2 adds what a network trained by Bayesian regularisation (:mod:`quasinet.evidence`)
 needs for ``predict(X, return_std=True)`` and moderated class probabilities; everything else
@@ -62,7 +67,7 @@ import numpy as np
 from . import modelfile
 from .metrics import class_probabilities
 from .modelfile import FORMAT, VERSION
-from .network import ACTIVATIONS, GAUSS_NEWTON_MAX_PARAMS, LOSSES, OUTPUT_ACTIVATIONS, Network
+from .network import ACTIVATIONS, DTYPES, GAUSS_NEWTON_MAX_PARAMS, LOSSES, OUTPUT_ACTIVATIONS, Network
 from .posterior import Posterior, moderated_probabilities, predictive_moments
 
 #: Refuse networks wider or larger than this when loading: a hostile header could ask for any
@@ -79,6 +84,7 @@ _HEADER_KEYS = {
     "n_params", "inputs", "targets", "classes", "info",
 }
 _HEADER_KEYS_V2 = _HEADER_KEYS | {"method", "posterior"}
+_HEADER_KEYS_V3 = _HEADER_KEYS_V2 | {"dtype"}
 _POSTERIOR_KEYS = {"beta", "alpha", "group_names", "gamma", "log_evidence", "ard", "feature_relevance", "moderate"}
 
 PathLike = Union[str, "os.PathLike[str]"]
@@ -256,7 +262,8 @@ def save(path: PathLike, net: Network, *, x_offset=None, x_scale=None, y_offset=
     """Write ``net`` (and optional scaling, column names, classes, info, posterior and method) to a model file.
 
     The file is written to a temporary name beside ``path`` and renamed, so a reader never
-    sees half a file. It is version 2 if it holds a posterior or a method, else version 1.
+    sees half a file. It is version 3 for a float32 network, else version 2 if it holds a
+    posterior or a method, else version 1.
     See the module docstring for the format.
     """
     model = Model(net, x_offset, x_scale, y_offset, y_scale, inputs, targets, classes, info, posterior, method)
@@ -353,9 +360,11 @@ def _check_header(h, fail) -> dict:
     if version not in modelfile.VERSIONS or not isinstance(version, int) or isinstance(version, bool):
         raise fail(f"unsupported model file version {version!r} (this quasinet reads versions "
                    f"{', '.join(map(str, modelfile.VERSIONS))})")
-    unknown = set(h) - (_HEADER_KEYS if version == 1 else _HEADER_KEYS_V2)
+    unknown = set(h) - {1: _HEADER_KEYS, 2: _HEADER_KEYS_V2, 3: _HEADER_KEYS_V3}[version]
     if unknown:
         raise fail(f"unknown header keys {sorted(unknown)}")
+    if h.setdefault("dtype", "float64") not in DTYPES:
+        raise fail(f"dtype must be one of {', '.join(DTYPES)}, got {_short(h['dtype'])}")
     sizes = h.get("layer_sizes")
     if (not isinstance(sizes, list) or len(sizes) < 2
             or not all(isinstance(n, int) and not isinstance(n, bool) for n in sizes)):
@@ -494,7 +503,7 @@ def _read(zf: zipfile.ZipFile, where: str) -> Model:
             raise ValueError(f"{where}: truncated or corrupted model file ({type(exc).__name__}: {exc})") from None
     try:
         net = Network(sizes, activation=h["activation"], output_activation=h["output_activation"],
-                      bias=h["bias"], loss=h["loss"], l2=h["l2"])
+                      bias=h["bias"], loss=h["loss"], l2=h["l2"], dtype=h["dtype"])
         net.params[...] = params
         model = Model(net, vectors.get("x_offset"), vectors.get("x_scale"), vectors.get("y_offset"),
                       vectors.get("y_scale"), h.get("inputs"), h.get("targets"), h.get("classes"), h.get("info"),

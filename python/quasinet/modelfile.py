@@ -19,14 +19,23 @@ FORMAT = "quasinet-model"
 #: The newest format version, and every version the loader reads. A file is written in the
 #: oldest version that holds its content (version 1 without a posterior), so that files that
 #: need nothing new stay readable by older quasinet releases.
-VERSION = 2
-VERSIONS = (1, 2)
+VERSION = 3
+VERSIONS = (1, 2, 3)
 
 
 def header(spec: dict, n_params: int, version: int = 1) -> dict:
-    """The header of a model file for a network with this specification (``Network._spec()``)."""
+    """The header of a model file for a network with this specification (``Network._spec()``).
+
+    A float64 network's header carries no ``dtype`` (float64 is what versions 1 and 2 mean); a
+    float32 network's carries ``"dtype": "float32"``, which makes the file version 3.
+    """
     if version not in VERSIONS:
         raise ValueError(f"version must be one of {VERSIONS}, got {version!r}")
+    spec = dict(spec)
+    if spec.get("dtype", "float64") == "float64":
+        spec.pop("dtype", None)
+    else:
+        version = 3
     return dict(format=FORMAT, version=version, n_params=int(n_params), **spec)
 
 

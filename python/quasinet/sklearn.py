@@ -59,7 +59,7 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
 
 from . import evidence, posterior
 from .metrics import class_probabilities
-from .network import ACTIVATIONS, Network, _is_dask, count_params
+from .network import ACTIVATIONS, Network, _is_dask, check_dtype, count_params
 from .scaling import standardisation
 from .train import STOPPABLE_METHODS, EarlyStopping, Trainer, check_int, method_name
 
@@ -213,6 +213,7 @@ class _QuasiNetBase(BaseEstimator, metaclass=abc.ABCMeta):
             raise TypeError(f"callback must be callable, got {type(self.callback).__name__}")
         return dict(
             sizes=sizes,
+            dtype=check_dtype(self.dtype),
             method=method,
             committee=committee,
             restarts=restarts,
@@ -308,7 +309,7 @@ class _QuasiNetBase(BaseEstimator, metaclass=abc.ABCMeta):
         self.method_ = method
         layer_sizes = [X.shape[1], *self.hidden_layer_sizes_, Y.shape[1]]
         net = Network(layer_sizes, activation=self.activation, output_activation=out_act, loss=loss,
-                      l2=p["l2"], seed=int(rng.randint(np.iinfo(np.int32).max)))
+                      l2=p["l2"], seed=int(rng.randint(np.iinfo(np.int32).max)), dtype=p["dtype"])
         # The validation loss is the data term alone: the penalty says nothing about held-out data.
         monitor = self._monitor(p, lambda: net.bind(Xtr, Ytr, wtr),
                                 lambda: Network(**{**net._spec(), "l2": 0.0}).bind(Xval, Yval, wval))
@@ -380,7 +381,7 @@ class _QuasiNetBase(BaseEstimator, metaclass=abc.ABCMeta):
 
         def make_net(hidden):
             return Network([n_in, *hidden, n_out], activation=self.activation, output_activation=out_act, loss=loss,
-                           seed=int(rng.randint(np.iinfo(np.int32).max)))
+                           seed=int(rng.randint(np.iinfo(np.int32).max)), dtype=p["dtype"])
 
         def monitor(net):
             # verbose and callback report the training loss (the data term) of the candidate being fitted.
@@ -612,6 +613,11 @@ _COMMON_DOC = """
     restarts : int or None, default=None
         Further random starts (per candidate width for BR, ranked by log evidence; for the
         other methods the lowest training cost wins). None: 2 for BR, 0 otherwise.
+    dtype : {"float64", "float32"}, default="float64"
+        The precision of the network's forward and backward passes (:class:`quasinet.Network`'s
+        ``dtype``): ``"float32"`` runs the products in float32, about twice as fast on large
+        networks, with gradients within about 1e-5 of the float64 ones. Inputs, parameters and
+        predictions stay float64; the curvature passes of LM and BR always run in float64.
 """
 
 _COMMON_ATTRS = """
@@ -688,7 +694,8 @@ class QuasiNetRegressor(RegressorMixin, _QuasiNetBase):
     def __init__(self, hidden_layer_sizes="auto", activation="tanh", output_activation="identity", loss="mse",
                  l2=1e-4, method="auto", max_iter=500, tol=None, random_state=None, standardize=True,
                  early_stopping=False, validation_fraction=0.1, n_iter_no_change=10, verbose=False,
-                 callback=None, ard=True, committee=1, restarts=None):
+                 callback=None, ard=True, committee=1, restarts=None, dtype="float64"):
+        self.dtype = dtype
         self.ard = ard
         self.committee = committee
         self.restarts = restarts
@@ -808,7 +815,8 @@ class QuasiNetClassifier(ClassifierMixin, _QuasiNetBase):
     def __init__(self, hidden_layer_sizes="auto", activation="tanh", loss="auto", l2=1e-4, method="auto",
                  max_iter=500, tol=None, random_state=None, standardize=True, early_stopping=False,
                  validation_fraction=0.1, n_iter_no_change=10, verbose=False, callback=None, ard=True,
-                 committee=1, restarts=None, moderate=True):
+                 committee=1, restarts=None, moderate=True, dtype="float64"):
+        self.dtype = dtype
         self.ard = ard
         self.committee = committee
         self.restarts = restarts
