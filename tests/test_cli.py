@@ -419,3 +419,20 @@ def test_bayesian_regularisation_argument_errors_exit_2(data, capsys, bad, messa
         cli.main(["train", str(path), "--target", "t1", *bad])
     assert exc.value.code == 2
     assert re.search(message, capsys.readouterr().err)
+
+
+def test_train_with_dtype_float32(tmp_path, data, capsys):
+    path, X, Y, _ = data
+    model_path = tmp_path / "m32.qnet"
+    rc, out, _ = _run(capsys, "train", path, "--target", "t1", "--inputs", "a,b,c", "--hidden", "8",
+                      "--dtype", "float32", "--max-iter", "200", "--seed", "0", "--out", model_path)
+    assert rc == 0
+    model = qio.load_model(model_path)
+    assert model.net.dtype == "float32" and model.file_version == 3
+    rc, out, _ = _run(capsys, "info", model_path)
+    assert rc == 0 and "dtype           float32" in out
+    rc, out, err = _run(capsys, "predict", model_path, path)
+    assert rc == 0
+    with pytest.raises(SystemExit):
+        cli.main(["train", str(path), "--target", "t1", "--dtype", "float16"])
+    assert "invalid choice: 'float16'" in capsys.readouterr().err
