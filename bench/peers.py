@@ -1,7 +1,7 @@
 """Peer benchmark: one cost+gradient evaluation of the same network in quasinet and its peers.
 
     python bench/peers.py [--json FILE] [--sizes tiny small medium large] [--quick]
-                          [--no-fit] [--no-two-threads]
+                          [--no-fit] [--no-two-threads] [--dtypes float64 float32]
 
 The network at every size: tanh hidden layers, identity output, loss ``mse``
 (J = sum_i |y_i - yhat_i|^2 / (2N), no penalty). Every peer computes the same cost and gradient
@@ -12,6 +12,12 @@ Peers: a plain-NumPy implementation written here; scikit-learn's ``MLPRegressor.
 (the function its ``_fit_lbfgs`` hands to L-BFGS, with its state set up the same way);
 PyTorch float64 CPU forward+backward and JAX ``jit(value_and_grad)`` float64 when they are
 installed. NumPy's dgemm on large square matrices gives the machine's practical ceiling.
+
+float32 rows (``--dtypes``, both by default): quasinet's float32 path (``Network(dtype="float32")``)
+against the NumPy implementation, PyTorch and JAX all in float32, each checked against
+quasinet's float64 cost and gradient to 1e-4 (the float32 accuracy target) before timing; the
+ceiling for those rows is NumPy's sgemm. The L-BFGS-B fit is run from the same start with a
+float32 network too, and its final cost compared with the float64 fit's.
 
 All timings except the two-thread row use one thread: OpenBLAS, MKL, PyTorch and XLA are all
 limited to one thread before they are imported. Reported figures are medians over repeats.
@@ -66,6 +72,7 @@ SIZES = {
 }
 HIDDEN, OUTPUT, LOSS = "tanh", "identity", "mse"
 AGREE = 1e-10
+AGREE32 = 1e-4  # float32 peers against quasinet's float64 result
 
 
 def dense_flops(sizes, N):
@@ -101,17 +108,23 @@ def unpack(net, p):
 
 
 # -- peers: each make_* returns fg(p) -> (cost, grad in quasinet's layout) and a timed call ----
-def make_quasinet(net, X, Y):
+def make_quasinet(net, X, Y, dtype="float64"):
+    if dtype != net.dtype:
+        other = qn.Network(**{**net._spec(), "dtype": dtype})
+        other.params[...] = net.params
+        net = other
     fg = net.bind(X, Y)
     return fg, fg
 
 
-def make_numpy(net, X, Y):
+def make_numpy(net, X, Y, dtype="float64"):
     """A plain NumPy implementation: the layer loop a careful user would write."""
     N = X.shape[0]
     L = len(net.layout)
+    X, Y = X.astype(dtype), Y.astype(dtype)
 
     def fg(p):
+        p = p.astype(dtype, copy=False)
         Ws, bs = unpack(net, p)
         acts = [X]
         for l in range(L):
@@ -130,7 +143,7 @@ def make_numpy(net, X, Y):
                 delta = delta @ Ws[l].T
                 a = acts[l]
                 delta *= 1.0 - a * a
-        return J, g
+        return float(J), g.astype(np.float64, copy=False)
 
     return fg, fg
 
@@ -178,16 +191,16 @@ def make_sklearn(net, X, Y):
     return fg, timed, perm, mlp
 
 
-def make_torch(net, X, Y):
+def make_torch(net, X, Y, dtype="float64"):
     import torch
 
     torch.set_num_threads(1)
     L = len(net.layout)
-    Xt, Yt = torch.from_numpy(X), torch.from_numpy(Y)
+    Xt, Yt = torch.from_numpy(X.astype(dtype)), torch.from_numpy(Y.astype(dtype))
     N = X.shape[0]
 
     def tensors(p):
-        Ws, bs = unpack(net, p)
+        Ws, bs = unpack(net, p.astype(dtype))
         return [torch.tensor(W, requires_grad=True) for W in Ws], [torch.tensor(b, requires_grad=True) for b in bs]
 
     def run(Ws, bs):
@@ -220,15 +233,15 @@ def make_torch(net, X, Y):
     return fg, timed
 
 
-def make_jax(net, X, Y):
+def make_jax(net, X, Y, dtype="float64"):
     import jax
 
-    jax.config.update("jax_enable_x64", True)
+    jax.config.update("jax_enable_x64", True)  # float64 available; float32 arrays stay float32
     import jax.numpy as jnp
 
     layout = list(net.layout)
     L = len(layout)
-    Xj, Yj = jnp.asarray(X), jnp.asarray(Y)
+    Xj, Yj = jnp.asarray(X, dtype=dtype), jnp.asarray(Y, dtype=dtype)
     N = X.shape[0]
 
     def cost(p):
@@ -243,14 +256,14 @@ def make_jax(net, X, Y):
     vg = jax.jit(jax.value_and_grad(cost))
 
     def fg(p):
-        J, g = vg(jnp.asarray(p))
-        return float(J), np.asarray(g)
+        J, g = vg(jnp.asarray(p, dtype=dtype))
+        return float(J), np.asarray(g, dtype=np.float64)
 
     state = {}
 
     def timed(p):
         if "p" not in state:
-            state["p"] = jnp.asarray(p)
+            state["p"] = jnp.asarray(p, dtype=dtype)
         J, g = vg(state["p"])
         g.block_until_ready()
         return J, g
@@ -290,7 +303,7 @@ def median_time(fn, arg, budget, min_reps=5, max_reps=100_000, timer=None):
     return statistics.median(samples)
 
 
-def check_agree(name, net, J, g, J0, g0):
+def check_agree(name, net, J, g, J0, g0, AGREE=AGREE):
     if not abs(J - J0) <= AGREE * abs(J0):
         raise AssertionError(f"{name}: cost {J!r} differs from quasinet's {J0!r}")
     for l, (W, W0) in enumerate(zip(*[unpack(net, v)[0] for v in (g, g0)])):
@@ -309,10 +322,11 @@ def empty_pybind_call_time(budget):
     return median_time(lambda _: f(), None, budget)
 
 
-def dgemm_ceiling(n, budget):
-    A = np.random.default_rng(0).normal(size=(n, n))
-    B = np.random.default_rng(1).normal(size=(n, n))
-    C = np.empty((n, n))
+def dgemm_ceiling(n, budget, dtype="float64"):
+    """GFLOP/s of NumPy's square matrix product in this dtype (dgemm, or sgemm for float32)."""
+    A = np.random.default_rng(0).normal(size=(n, n)).astype(dtype)
+    B = np.random.default_rng(1).normal(size=(n, n)).astype(dtype)
+    C = np.empty((n, n), dtype=dtype)
     t = median_time(lambda _: np.dot(A, B, out=C), None, budget, min_reps=5)
     return 2.0 * n**3 / t / 1e9
 
@@ -328,6 +342,10 @@ def lbfgs_fit(sizes, N, maxiter, seed=1):
     t0 = time.perf_counter()
     res = scipy.optimize.minimize(fg, net.get_params(), jac=True, method="L-BFGS-B", options=opts)
     t_qn = time.perf_counter() - t0
+    fg32 = make_quasinet(net, X, Y, "float32")[0]
+    t0 = time.perf_counter()
+    res32 = scipy.optimize.minimize(fg32, net.get_params(), jac=True, method="L-BFGS-B", options=opts)
+    t_qn32 = time.perf_counter() - t0
     mlp = MLPRegressor(hidden_layer_sizes=tuple(sizes[1:-1]), activation=HIDDEN, solver="lbfgs", alpha=0.0,
                        max_iter=maxiter, max_fun=10 * maxiter, tol=0.0, random_state=0)
     t0 = time.perf_counter()
@@ -338,6 +356,9 @@ def lbfgs_fit(sizes, N, maxiter, seed=1):
     return {
         "quasinet_s": t_qn, "quasinet_iters": int(res.nit), "quasinet_fev": int(res.nfev),
         "quasinet_final_cost": float(res.fun),
+        "quasinet_float32_s": t_qn32, "quasinet_float32_iters": int(res32.nit),
+        # The float32 run's end point, costed in float64 (its own cost carries float32 rounding).
+        "quasinet_float32_final_cost": float(fg.cost(res32.x)),
         "sklearn_s": t_sk, "sklearn_iters": int(mlp.n_iter_),
         # scikit-learn's loss_ averages over outputs too; times K it is quasinet's mse.
         "sklearn_final_cost": float(mlp.loss_) * sizes[-1],
@@ -353,6 +374,8 @@ def main(argv=None):
     ap.add_argument("--quick", action="store_true", help="short time budgets (a smoke run, noisier)")
     ap.add_argument("--no-fit", action="store_true", help="skip the 200-iteration L-BFGS-B fit")
     ap.add_argument("--no-two-threads", action="store_true", help="skip the two-thread row")
+    ap.add_argument("--dtypes", nargs="+", choices=["float64", "float32"], default=["float64", "float32"],
+                    help="precisions to time (default both; float32 peers: quasinet, NumPy, PyTorch, JAX)")
     ap.add_argument("--fit-size", choices=list(SIZES), default="medium")
     ap.add_argument("--fit-iters", type=int, default=200)
     ap.add_argument("--clock", choices=list(CLOCKS), default="wall",
@@ -385,53 +408,62 @@ def main(argv=None):
     empty = empty_pybind_call_time(budget)
     print(f"# NumPy dgemm ceiling (1 thread, square): {ceiling:.1f} GFLOP/s; empty pybind11 call: {empty * 1e6:.3f} us")
 
+    ceiling32 = dgemm_ceiling(2000 if not args.quick else 1000, budget, "float32") if "float32" in args.dtypes else None
+    if ceiling32:
+        print(f"# NumPy sgemm ceiling (1 thread, square, for the float32 rows): {ceiling32:.1f} GFLOP/s")
+
     rows = []
     for size in args.sizes:
         sizes, N = SIZES[size]
         net, X, Y = problem(sizes, N)
         p = net.get_params()
         flops = dense_flops(sizes, N)
-        peers = {"quasinet": make_quasinet(net, X, Y), "numpy": make_numpy(net, X, Y)}
-        sk = make_sklearn(net, X, Y)
-        peers["sklearn"] = (sk[0], sk[1])
-        sk_arg = p[sk[2]]
-        if peers_available["torch"]:
-            peers["torch"] = make_torch(net, X, Y)
-        if peers_available["jax"]:
-            peers["jax"] = make_jax(net, X, Y)
-        # Agreement first: every peer's cost and gradient against quasinet's.
-        J0, g0 = peers["quasinet"][0](p)
-        ref_J = net.cost(X, Y)
-        assert abs(ref_J - J0) <= AGREE * abs(J0)
-        for name, (fg, _) in peers.items():
-            J, g = fg(p)
-            check_agree(name, net, J, g, J0, g0)
-        result = {"size": size, "sizes": sizes, "N": N, "flops": flops, "cost": J0, "times": {}}
-        for name, (_, timed) in peers.items():
-            arg = sk_arg if name == "sklearn" else p
-            result["times"][name] = median_time(timed, arg, budget)
-        t_q = result["times"]["quasinet"]
-        result["ratios"] = {k: v / t_q for k, v in result["times"].items()}
-        result["gflops"] = {k: flops / v / 1e9 for k, v in result["times"].items()}
-        result["fraction_of_ceiling"] = result["gflops"]["quasinet"] / ceiling
-        if size == "large" and not args.no_two_threads:
-            if PINNED:
-                os.sched_setaffinity(0, set(ALL_CPUS[-2:]))
-            qn.set_num_threads(2)
-            try:
-                t2 = median_time(peers["quasinet"][1], p, budget, timer=time.perf_counter)
-                # The one-thread time again by wall clock, right before, for the speedup.
-                qn.set_num_threads(1)
-                t1 = median_time(peers["quasinet"][1], p, budget, timer=time.perf_counter)
-            finally:
-                qn.set_num_threads(1)
+        J0, g0 = make_quasinet(net, X, Y)[0](p)
+        assert abs(net.cost(X, Y) - J0) <= AGREE * abs(J0)
+        for dtype in args.dtypes:
+            peers = {"quasinet": make_quasinet(net, X, Y, dtype), "numpy": make_numpy(net, X, Y, dtype)}
+            sk_arg = None
+            if dtype == "float64":  # scikit-learn's L-BFGS loss function is a float64 peer only
+                sk = make_sklearn(net, X, Y)
+                peers["sklearn"] = (sk[0], sk[1])
+                sk_arg = p[sk[2]]
+            if peers_available["torch"]:
+                peers["torch"] = make_torch(net, X, Y, dtype)
+            if peers_available["jax"]:
+                peers["jax"] = make_jax(net, X, Y, dtype)
+            # Agreement first: every peer's cost and gradient against quasinet's float64 ones.
+            for name, (fg, _) in peers.items():
+                J, g = fg(p)
+                check_agree(f"{name} {dtype}", net, J, g, J0, g0, AGREE if dtype == "float64" else AGREE32)
+            result = {"size": size, "dtype": dtype, "sizes": sizes, "N": N, "flops": flops, "cost": J0, "times": {}}
+            for name, (_, timed) in peers.items():
+                arg = sk_arg if name == "sklearn" else p
+                result["times"][name] = median_time(timed, arg, budget)
+            t_q = result["times"]["quasinet"]
+            result["ratios"] = {k: v / t_q for k, v in result["times"].items()}
+            result["gflops"] = {k: flops / v / 1e9 for k, v in result["times"].items()}
+            result["fraction_of_ceiling"] = result["gflops"]["quasinet"] / (ceiling if dtype == "float64" else ceiling32)
+            twin = [r for r in rows if r["size"] == size and r["dtype"] == "float64"]
+            if dtype == "float32" and twin:
+                result["speedup_over_float64"] = twin[0]["times"]["quasinet"] / t_q
+            if size == "large" and dtype == "float64" and not args.no_two_threads:
                 if PINNED:
-                    os.sched_setaffinity(0, {ALL_CPUS[-1]})
-            result["quasinet_1_thread_wall"] = t1
-            result["quasinet_2_threads"] = t2
-            result["two_thread_speedup"] = t1 / t2
-        rows.append(result)
-        print_row(result)
+                    os.sched_setaffinity(0, set(ALL_CPUS[-2:]))
+                qn.set_num_threads(2)
+                try:
+                    t2 = median_time(peers["quasinet"][1], p, budget, timer=time.perf_counter)
+                    # The one-thread time again by wall clock, right before, for the speedup.
+                    qn.set_num_threads(1)
+                    t1 = median_time(peers["quasinet"][1], p, budget, timer=time.perf_counter)
+                finally:
+                    qn.set_num_threads(1)
+                    if PINNED:
+                        os.sched_setaffinity(0, {ALL_CPUS[-1]})
+                result["quasinet_1_thread_wall"] = t1
+                result["quasinet_2_threads"] = t2
+                result["two_thread_speedup"] = t1 / t2
+            rows.append(result)
+            print_row(result)
 
     fit = None
     if not args.no_fit:
@@ -444,9 +476,16 @@ def main(argv=None):
             f"final mse {fit['quasinet_final_cost']:.5g}); MLPRegressor {fit['sklearn_s']:.2f} s "
             f"({fit['sklearn_iters']} it, final mse {fit['sklearn_final_cost']:.5g}); ratio {fit['speedup']:.2f}x"
         )
+        print(
+            f"# the same fit in float32: {fit['quasinet_float32_s']:.2f} s ({fit['quasinet_float32_iters']} it), "
+            f"final mse {fit['quasinet_float32_final_cost']:.5g} (costed in float64), "
+            f"{100 * (fit['quasinet_float32_final_cost'] / fit['quasinet_final_cost'] - 1):+.2f}% of the float64 fit's; "
+            f"{fit['quasinet_s'] / fit['quasinet_float32_s']:.2f}x faster"
+        )
     if limits is not None:
         limits.unregister() if hasattr(limits, "unregister") else None
-    out = {"info": info, "dgemm_ceiling_gflops": ceiling, "empty_pybind_call_s": empty, "rows": rows, "fit": fit}
+    out = {"info": info, "dgemm_ceiling_gflops": ceiling, "sgemm_ceiling_gflops": ceiling32,
+           "empty_pybind_call_s": empty, "rows": rows, "fit": fit}
     if args.json:
         with open(args.json, "w") as f:
             json.dump(out, f, indent=2)
@@ -469,12 +508,15 @@ def print_row(r):
     if not _header_done:
         print(f"{'size':<7} {'peer':<9} {'median':>11} {'ratio':>7} {'GFLOP/s':>8}")
         _header_done = True
-    label = f"{r['size']}"
+    label = f"{r['size']}" + ("" if r["dtype"] == "float64" else "/32")
     for name, t in r["times"].items():
         print(f"{label:<7} {name:<9} {fmt_time(t):>11} {r['ratios'][name]:>6.2f}x {r['gflops'][name]:>8.2f}")
         label = ""
-    print(f"{'':<7} quasinet at {100 * r['fraction_of_ceiling']:.0f}% of the dgemm ceiling"
+    gemm = "dgemm" if r["dtype"] == "float64" else "sgemm"
+    print(f"{'':<7} quasinet {r['dtype']} at {100 * r['fraction_of_ceiling']:.0f}% of the {gemm} ceiling"
           f" ({'-'.join(map(str, r['sizes']))} x {r['N']}, {r['flops'] / 1e6:.4g} MFLOP per call)")
+    if "speedup_over_float64" in r:
+        print(f"{'':<7} quasinet float32 {r['speedup_over_float64']:.2f}x faster than quasinet float64 (same run)")
     if "quasinet_2_threads" in r:
         print(f"{'':<7} quasinet 2 threads {fmt_time(r['quasinet_2_threads'])} vs 1 thread "
               f"{fmt_time(r['quasinet_1_thread_wall'])} (wall clock): {r['two_thread_speedup']:.2f}x")
