@@ -130,6 +130,22 @@ def test_local_scheduler_and_reread(loss, output, K, persist):
     assert abs(c - c0) <= 1e-12 * abs(c0) and rel(g, g0) <= 1e-12
 
 
+def test_float32_networks_compute_in_float32_on_the_workers():
+    X, Y, w = data("mse", "identity", 2, N=501)
+    net = qn.Network([5, 16, 2], activation="tanh", output_activation="identity", loss="mse", seed=1,
+                     dtype="float32")
+    net64 = qn.Network([5, 16, 2], activation="tanh", output_activation="identity", loss="mse", seed=1)
+    net64.params[...] = net.params
+    fg = qd.bind(net, uneven(X, (60, 200, 0, 241)), uneven(Y, (60, 200, 0, 241)), w)
+    c, g = fg(net.params)
+    c32, g32 = net.cost_grad(X, Y, w)
+    c64, g64 = net64.cost_grad(X, Y, w)
+    # The partitions are other row blocks than the local call's, so float32 sums differ a little,
+    # but far less than float32 differs from float64: the workers did compute in float32.
+    assert rel(g, g32) < 1e-6 and abs(c - c32) <= 1e-6 * c32
+    assert 1e-10 < rel(g, g64) < 2e-5
+
+
 def test_reread_on_cluster_and_forward(client):
     X, Y, w = data("mse", "identity", 2, N=700)
     net = qn.Network([5, 6, 2], activation="relu", output_activation="identity", loss="mse", seed=2)
