@@ -298,7 +298,7 @@ std::string Network::param_name(std::size_t i) const {
 }
 
 std::string Network::nonfinite_cause(const double* params, const double* X, const double* Y, const double* w,
-                                     std::size_t N, const Options& opt) const {
+                                     std::size_t N, const Options& opt, Precision pass) const {
   const std::size_t P = n_params(), n0 = n_inputs(), nL = n_outputs(), L = layout_.layers.size();
   if (const std::size_t i = detail::first_nonfinite(params, P); i < P)
     return "params[" + str(i) + "] (" + param_name(i) + ") is " + detail::num(params[i]) + ": parameters must be finite";
@@ -307,8 +307,8 @@ std::string Network::nonfinite_cause(const double* params, const double* X, cons
   if (Y)
     if (const std::size_t i = detail::first_nonfinite(Y, N * nL); i < N * nL)
       return "y[" + str(i / nL) + ", " + str(i % nL) + "] is " + detail::num(Y[i]) + ": targets must be finite";
-  const bool f32 = spec_.precision == Precision::Float32;
-  const std::string fp = precision_name(spec_.precision);
+  const bool f32 = pass == Precision::Float32;
+  const std::string fp = precision_name(pass);
   if (f32) {
     // Finite in float64 but beyond float32: rounded to infinity on the way in.
     if (const std::size_t i = detail::first_beyond(params, P, FLT_MAX); i < P)
@@ -380,7 +380,7 @@ std::string Network::nonfinite_cause(const double* params, const double* X, cons
 
 void Network::throw_nonfinite(const char* entry, const double* result, const double* params, const double* X,
                               const double* Y, const double* w, std::size_t N, const Options& opt,
-                              const double* grad) const {
+                              const double* grad, Precision pass) const {
   std::string what = std::string(entry) + ": ";
   if (!Y) {  // forward: result is the output (N, n_L)
     const std::size_t nL = n_outputs(), i = detail::first_nonfinite(result, N * nL);
@@ -392,7 +392,7 @@ void Network::throw_nonfinite(const char* entry, const double* result, const dou
     what += "gradient entry " + str(i) + " (" + param_name(i) + ") is " + detail::num(grad[i]) + " (the cost is " +
             detail::num(*result) + ")";
   }
-  throw NonFinite(what + "; " + nonfinite_cause(params, X, Y, w, N, opt));
+  throw NonFinite(what + "; " + nonfinite_cause(params, X, Y, w, N, opt, pass));
 }
 
 void Network::forward(double* out, const double* params, const double* X, std::size_t N, const Options& opt) const {
@@ -409,7 +409,7 @@ void Network::forward(double* out, const double* params, const double* X, std::s
     std::copy(a, a + rows * nL, out + r0 * nL);
     return 0.0;
   });
-  if (!detail::all_finite(out, N * nL)) throw_nonfinite("forward", out, params, X, nullptr, nullptr, N, opt);
+  if (!detail::all_finite(out, N * nL)) throw_nonfinite("forward", out, params, X, nullptr, nullptr, N, opt, nullptr, spec_.precision);
 }
 
 double Network::cost(const double* params, const double* X, const double* Y, const double* w, std::size_t N,
@@ -428,7 +428,7 @@ double Network::cost(const double* params, const double* X, const double* Y, con
                           Y + r0 * nL, w ? w + r0 : nullptr, c, nullptr, rows, nL);
   });
   const double J = c * data + l2_term(nullptr, params);
-  if (!std::isfinite(J)) throw_nonfinite("cost", &J, params, X, Y, w, N, opt);
+  if (!std::isfinite(J)) throw_nonfinite("cost", &J, params, X, Y, w, N, opt, nullptr, spec_.precision);
   return J;
 }
 
@@ -457,7 +457,7 @@ double Network::cost_grad(double* grad, const double* params, const double* X, c
   });
   const double J = c * data + l2_term(grad, params);
   if (!(std::isfinite(J) && detail::all_finite(grad, layout_.n_params)))
-    throw_nonfinite("cost_grad", &J, params, X, Y, w, N, opt, grad);
+    throw_nonfinite("cost_grad", &J, params, X, Y, w, N, opt, grad, spec_.precision);
   return J;
 }
 

@@ -183,15 +183,17 @@ class Network {
   double l2_term(double* grad, const double* params) const;
   // Error path only: why a result is not finite (non-finite params or X, the first layer whose
   // activations overflow, the first sample whose loss overflows, the l2 penalty).
+  // `pass`: the precision the failed call computed in (the curvature passes: always float64).
   std::string nonfinite_cause(const double* params, const double* X, const double* Y, const double* w,
-                              std::size_t N, const Options& opt) const;
+                              std::size_t N, const Options& opt, Precision pass = Precision::Float64) const;
   std::string param_name(std::size_t i) const;  // "weights[l][r, c]" or "biases[l][c]"
   // Throws NonFinite naming the first non-finite entry of `result` (forward: the output (N, n_L),
   // Y null; cost and cost_grad: the cost, then grad (P)) and its cause. Kept out of line so the
   // entry points' hot paths stay small.
   [[noreturn]] __attribute__((noinline, cold)) void throw_nonfinite(
       const char* entry, const double* result, const double* params, const double* X, const double* Y,
-      const double* w, std::size_t N, const Options& opt, const double* grad = nullptr) const;
+      const double* w, std::size_t N, const Options& opt, const double* grad = nullptr,
+      Precision pass = Precision::Float64) const;
 
   Spec spec_;
   Layout layout_;
