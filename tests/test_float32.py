@@ -284,3 +284,19 @@ def test_estimators_take_dtype():
                              dtype=np.float32)
     clf.fit(X, (y > 0).astype(int))
     assert clf.network_.dtype == "float32" and clf.score(X, (y > 0).astype(int)) > 0.8
+
+
+def test_curvature_of_a_float32_network_runs_in_float64():
+    # X = 1e39 is beyond float32 but harmless in float64: the cost (float32 path) refuses it, the
+    # Gauss-Newton pass (float64) returns the float64 network's figures exactly.
+    net = qn.Network([2, 3, 1], activation="softplus", output_activation="identity", loss="sse", seed=0,
+                     dtype="float32")
+    net64 = qn.Network([2, 3, 1], activation="softplus", output_activation="identity", loss="sse", seed=0)
+    net64.params[...] = net.params
+    X, y = np.array([[1e39, 1.0], [0.5, -0.5]]), np.zeros((2, 1))
+    with pytest.raises(FloatingPointError, match="beyond the float32 range"):
+        net.cost(X, y)
+    J, g, G = net.gauss_newton(X, y)
+    J64, g64, G64 = net64.gauss_newton(X, y)
+    assert J == J64 and np.array_equal(g, g64) and np.array_equal(G, G64)
+    np.testing.assert_array_equal(net.jacobian(X), net64.jacobian(X))
