@@ -3,6 +3,8 @@
 #include <climits>
 #include <stdexcept>
 
+#include "skinny_gemm.h"
+
 #ifdef QUASINET_HAVE_BLAS
 // The scipy-openblas32 wheel declares its symbols with a scipy_ prefix so that they never clash
 // with another OpenBLAS in the process.
@@ -99,6 +101,7 @@ void gemm(Kernel kernel, bool trans_a, bool trans_b, std::size_t M, std::size_t 
   if (use_blas && K > 0) {
     if (M > INT_MAX || N > INT_MAX || K > INT_MAX || lda > INT_MAX || ldb > INT_MAX || ldc > INT_MAX)
       throw std::invalid_argument("matrix dimension exceeds the 32-bit BLAS index range");
+    if (kernel == Kernel::Auto && skinny_gemm(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc)) return;
     QN_DGEMM(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans,
                 static_cast<int>(M), static_cast<int>(N), static_cast<int>(K), alpha, A, static_cast<int>(lda), B,
                 static_cast<int>(ldb), beta, C, static_cast<int>(ldc));
