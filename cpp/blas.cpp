@@ -2,6 +2,9 @@
 
 #include <climits>
 #include <stdexcept>
+#include <type_traits>
+
+#include "skinny_gemm.h"
 
 #ifdef QUASINET_HAVE_BLAS
 // The scipy-openblas32 wheel declares its symbols with a scipy_ prefix so that they never clash
@@ -121,6 +124,9 @@ void gemm_any(Kernel kernel, bool trans_a, bool trans_b, std::size_t M, std::siz
   if (use_blas && K > 0) {
     if (M > INT_MAX || N > INT_MAX || K > INT_MAX || lda > INT_MAX || ldb > INT_MAX || ldc > INT_MAX)
       throw std::invalid_argument("matrix dimension exceeds the 32-bit BLAS index range");
+    if constexpr (std::is_same_v<T, double>)
+      if (kernel == Kernel::Auto && skinny_gemm(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc))
+        return;
     blas_gemm(trans_a, trans_b, static_cast<int>(M), static_cast<int>(N), static_cast<int>(K), alpha, A,
               static_cast<int>(lda), B, static_cast<int>(ldb), beta, C, static_cast<int>(ldc));
     return;
