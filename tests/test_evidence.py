@@ -155,9 +155,11 @@ def test_the_linear_model_is_a_candidate_of_the_default():
     reg = QuasiNetRegressor(random_state=0).fit(X, y)
     assert reg.hidden_layer_sizes_ == () and tuple(reg.network_.layer_sizes) == (4, 1)
     assert reg.log_model_evidence_ == reg.evidence_candidates_[0][2]
-    # With the width given, no linear candidate.
+    # With the width given, no linear candidate; ard=False: one precision for the linear model too.
     reg3 = QuasiNetRegressor(hidden_layer_sizes=(3,), random_state=0).fit(X, y)
-    assert {h for h, _, _ in reg3.evidence_candidates_} == {(3,)}
+    assert {(h, a) for h, a, _ in reg3.evidence_candidates_} == {((3,), True)}
+    one = QuasiNetRegressor(ard=False, random_state=0).fit(X, y)
+    assert not any(a for _, a, _ in one.evidence_candidates_) and one.feature_relevance_ is None
 
 
 def test_restarts_are_ranked_by_evidence_not_by_training_cost():
@@ -236,10 +238,12 @@ def test_estimator_defaults_use_br_and_report_the_evidence():
     assert reg.feature_relevance_.shape == (10,) and reg.feature_relevance_.sum() == pytest.approx(1.0)
     # Friedman #1 uses inputs 0-4 only: the three nonlinear ones carry most of the relevance.
     assert reg.feature_relevance_[:3].sum() > 0.9
-    # The models tried (the linear one and the widths, each with and without ARD), each with
-    # its log model evidence; the kept network is the best of them.
+    # The models tried (the linear one with and without ARD, the widths with ARD), each with its
+    # log model evidence; the kept network is the best of them.
     assert reg.log_model_evidence_ == max(e for _, _, e in reg.evidence_candidates_)
-    assert {(h, a) for h, a, _ in reg.evidence_candidates_} >= {((), False), ((), True), ((1,), False), ((1,), True)}
+    tried = {(h, a) for h, a, _ in reg.evidence_candidates_}
+    assert tried >= {((), False), ((), True), ((1,), True), ((2,), True)}
+    assert not any(h and not a for h, a in tried)
     assert reg.log_model_evidence_ < reg.log_evidence_  # the hyperparameters' Occam factors are below 1
     # Noise std 1 in target units: 1/sqrt(beta) in standardised units times y_scale.
     assert reg.y_scale_[0] / math.sqrt(reg.beta_) == pytest.approx(1.0, rel=0.25)

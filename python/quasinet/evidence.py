@@ -423,17 +423,18 @@ def fit_candidates(make_net: Callable, candidates, X, Y, sample_weight=None, *, 
                    maxiter: int = CYCLES, tol: Optional[float] = None, rng=None,
                    callback_for: Optional[Callable] = None, search: bool = True,
                    threads: Optional[int] = None,
-                   linear: bool = False) -> List[Tuple[float, object, optimize.OptimizeResult]]:
+                   linear=False) -> List[Tuple[float, object, optimize.OptimizeResult]]:
     """Bayesian regularisation of several architectures, each from ``restarts + 1`` starts.
 
     ``make_net(hidden) -> Network`` builds an initialised network for one candidate hidden
     layout; the candidates are tried in order and, with ``search``, the search stops at the first
     candidate whose best log model evidence is below the previous one's. ``ard`` is True, False
     or ``"auto"``: both, the whole search once for each (one alpha for all first). With
-    ``linear``, the network without hidden layer (``make_net(())``) is fitted too, from one start
-    for each ``ard`` setting (at fixed alpha, beta its objective has one minimum), outside the
-    search: it competes with every candidate but does not stop the search (a linear model can
-    beat one or two hidden units on data that need many). The starts of one candidate are
+    ``linear`` the network without hidden layer (``make_net(())``) is fitted too, with the
+    ``ard`` setting(s) (``linear=True``) or with each setting of a sequence of bools, from one
+    start each (at fixed alpha, beta its objective has one minimum) and outside the search: it
+    competes with every candidate but does not stop the search (a linear model can beat one or
+    two hidden units on data that need many). The starts of one candidate are
     independent and run on up to ``threads`` threads (default: quasinet's thread count; the
     core and LAPACK release the GIL); without callbacks only, so that a callback is never called
     from two threads. Their results do not depend on the thread count. ``callback_for(net)``, if
@@ -452,6 +453,12 @@ def fit_candidates(make_net: Callable, candidates, X, Y, sample_weight=None, *, 
         settings = (bool(ard),)
     else:
         raise TypeError(f"ard must be a bool or 'auto', got {ard!r}")
+    if isinstance(linear, (bool, np.bool_)):
+        linear_settings = settings if linear else ()
+    else:
+        linear_settings = tuple(linear)
+        if not all(isinstance(a, (bool, np.bool_)) for a in linear_settings):
+            raise TypeError(f"linear must be a bool or a sequence of bools, got {linear!r}")
     rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
     n_rows = float(np.sum(sample_weight)) if sample_weight is not None else float(np.shape(X)[0])
     n_targets = n_rows * (np.shape(Y)[1] if np.ndim(Y) > 1 else 1)
@@ -486,9 +493,9 @@ def fit_candidates(make_net: Callable, candidates, X, Y, sample_weight=None, *, 
             out.append((res.log_model_evidence, member, res))
         return out
 
+    for setting in linear_settings:
+        fits.extend(fit((), bool(setting), 0))
     for setting in settings:
-        if linear:
-            fits.extend(fit((), setting, 0))
         previous = -np.inf
         for hidden in candidates:
             runs = fit(tuple(hidden), setting, restarts)

@@ -377,7 +377,10 @@ class _QuasiNetBase(BaseEstimator, metaclass=abc.ABCMeta):
         n_targets = (Xtr.shape[0] if wtr is None else float(np.sum(wtr))) * n_out
         candidates = ([(h,) for h in evidence.auto_widths(n_in, n_out, n_targets)] if p["sizes"] is None
                       else [tuple(p["sizes"])])
-        ard = self.ard if isinstance(self.ard, str) else bool(self.ard)
+        # ard="auto": ARD for the networks with hidden layers, and the linear model both with one
+        # precision for all (Bayesian ridge regression) and with ARD.
+        ard = True if isinstance(self.ard, str) else bool(self.ard)
+        linear = p["sizes"] is None and ((False, True) if isinstance(self.ard, str) else True)
 
         def make_net(hidden):
             return Network([n_in, *hidden, n_out], activation=self.activation, output_activation=out_act, loss=loss,
@@ -393,7 +396,7 @@ class _QuasiNetBase(BaseEstimator, metaclass=abc.ABCMeta):
             make_net, candidates, Xtr, Ytr, wtr, restarts=2 if p["restarts"] is None else p["restarts"],
             ard=ard, maxiter=p["max_iter"],
             rng=np.random.default_rng(rng.randint(np.iinfo(np.int32).max)),
-            callback_for=monitor, linear=p["sizes"] is None,
+            callback_for=monitor, linear=linear,
         )
         ev, net, res = fits[0]
         self.network_ = net
@@ -608,8 +611,11 @@ _COMMON_DOC = """
     ard : bool or "auto", default="auto"
         Bayesian regularisation with one prior precision per input's outgoing weights, per
         layer's biases and per later layer's weights (automatic relevance determination);
-        False: one precision for all parameters; ``"auto"``: both, each model chosen by its
-        evidence with the hyperparameters integrated out
+        False: one precision for all parameters; ``"auto"``: ARD for the networks with hidden
+        layers (one precision for all their weights and biases is a poor prior: it ignores
+        how differently inputs, biases and output weights scale) and, for the linear model
+        that ``hidden_layer_sizes="auto"`` also fits, both one precision (Bayesian ridge
+        regression) and ARD, chosen by the evidence with the hyperparameters integrated out
         (:func:`quasinet.evidence.model_log_evidence`), which charges ARD for its extra
         precisions.
     committee : int, default=1
