@@ -11,6 +11,7 @@ from sklearn.linear_model import BayesianRidge
 
 import quasinet as qn
 from quasinet import evidence
+from quasinet.io import load_model
 from quasinet.sklearn import QuasiNetClassifier, QuasiNetRegressor
 
 
@@ -150,11 +151,18 @@ def test_model_evidence_prefers_one_precision_when_inputs_are_alike():
     assert fits[0][2].ard is True
 
 
-def test_the_linear_model_is_a_candidate_of_the_default():
+def test_the_linear_model_is_a_candidate_of_the_default(tmp_path):
     X, y = linear_data(seed=8, N=120)
     reg = QuasiNetRegressor(random_state=0).fit(X, y)
     assert reg.hidden_layer_sizes_ == () and tuple(reg.network_.layer_sizes) == (4, 1)
     assert reg.log_model_evidence_ == reg.evidence_candidates_[0][2]
+    # A model file holds the linear model and its posterior: the same means and standard deviations.
+    path = tmp_path / "linear.qnet"
+    reg.save(path)
+    mean, std = load_model(path).predict(X, return_std=True)
+    want_mean, want_std = reg.predict(X, return_std=True)
+    np.testing.assert_array_equal(np.ravel(mean), want_mean)
+    np.testing.assert_array_equal(np.ravel(std), want_std)
     # With the width given, no linear candidate; ard=False: one precision for the linear model too.
     reg3 = QuasiNetRegressor(hidden_layer_sizes=(3,), random_state=0).fit(X, y)
     assert {(h, a) for h, a, _ in reg3.evidence_candidates_} == {((3,), True)}
