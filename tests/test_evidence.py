@@ -11,6 +11,7 @@ from sklearn.linear_model import BayesianRidge
 
 import quasinet as qn
 from quasinet import evidence
+from quasinet.io import load_model
 from quasinet.sklearn import QuasiNetClassifier, QuasiNetRegressor
 
 
@@ -87,6 +88,88 @@ def test_symmetry_term():
     assert evidence.symmetry_log_factor(qn.Network([2, 1])) == 0.0
 
 
+def test_effective_symmetry_counts_the_determined_units():
+    net = qn.Network([2, 3, 1], activation="tanh")
+    P = net.n_params
+    w_off = net.layout[1][0]  # the output weights: one per hidden unit
+    determined = np.ones(P)
+    assert evidence.symmetry_log_factor(net, determined) == pytest.approx(math.log(6 * 8))
+    pruned = np.ones(P)
+    pruned[w_off:w_off + 3] = 0.0
+    assert evidence.symmetry_log_factor(net, pruned) == pytest.approx(0.0, abs=1e-12)
+    # Two units determined, one pruned: 3!/1! placements of the two, 2^2 flips.
+    two = np.ones(P)
+    two[w_off + 1] = 0.0
+    assert evidence.symmetry_log_factor(net, two) == pytest.approx(math.log(6 * 4))
+    # Only the outgoing weights count, and each layer has its own count (relu: no flips).
+    deep = qn.Network([2, 3, 2, 1], activation="relu")
+    g = np.zeros(deep.n_params)
+    w2, n2_in, n2_out, _ = deep.layout[1]
+    g[w2:w2 + n2_in * n2_out] = 1.0  # the 3 first-layer units determined, the 2 second-layer ones not
+    assert evidence.symmetry_log_factor(deep, g) == pytest.approx(math.log(6))
+
+
+def test_hyperparameter_occam_factors():
+    R_alpha, R_beta = math.log(1e16), math.log(1e20)
+    gamma_g = np.array([1.0, 4.0, 1e-6])
+    want_alpha = sum(min(0.0, 0.5 * math.log(2 * math.pi * 2 / g) - math.log(R_alpha)) for g in gamma_g)
+    want_beta = 0.5 * math.log(2 * math.pi * 2 / (100 - 5.0)) - math.log(R_beta)
+    got = evidence.hyperparameter_log_occam(gamma_g, 5.0, 100.0, classification=False)
+    assert got == pytest.approx(want_alpha + want_beta, rel=1e-12)
+    # A precision the data leave undetermined (gamma_g -> 0) costs nothing: its factor is capped at 1.
+    assert evidence.hyperparameter_log_occam([1e-6], 0.0, 100.0, True) == 0.0
+    # Classification learns no beta; every further determined precision costs evidence.
+    one = evidence.hyperparameter_log_occam([3.0], 3.0, 100.0, True)
+    assert one < 0
+    assert evidence.hyperparameter_log_occam([3.0, 3.0], 6.0, 100.0, True) == pytest.approx(2 * one)
+
+
+def test_model_evidence_prefers_one_precision_when_inputs_are_alike():
+    # A linear target in which every input matters equally: the ARD model's evidence at its own
+    # alphas is higher (it contains the one-alpha model), but once its 8 further precisions are
+    # paid for, the one-alpha model is the more probable, and it is what fit_candidates ranks first.
+    rng = np.random.default_rng(11)
+    X = rng.normal(size=(150, 8))
+    y = (X @ np.full(8, 0.5) + rng.normal(size=150))[:, None]
+    X, y = (X - X.mean(0)) / X.std(0), (y - y.mean()) / y.std()
+
+    def make_net(hidden):
+        return qn.Network([8, *hidden, 1], activation="tanh", output_activation="identity", loss="mse", seed=0)
+
+    fits = evidence.fit_candidates(make_net, [], X, y, ard="auto", linear=True, rng=0)
+    assert [(len(m.layer_sizes), r.ard) for _, m, r in fits] == [(2, False), (2, True)]
+    (e_one, net_one, r_one), (e_ard, net_ard, r_ard) = fits
+    assert r_ard.log_evidence > r_one.log_evidence
+    assert e_one > e_ard
+    n = 150.0
+    for e, net, r in fits:
+        want = r.log_evidence + evidence.hyperparameter_log_occam(r.gamma_groups, r.gamma, n, False)
+        assert e == pytest.approx(want, rel=1e-12) and r.log_model_evidence == e
+    # Half the inputs irrelevant: ARD is worth its precisions.
+    y2 = (X[:, :4] @ np.full(4, 0.7) + 0.3 * rng.normal(size=150))[:, None]
+    fits = evidence.fit_candidates(make_net, [], X, (y2 - y2.mean()) / y2.std(), ard="auto", linear=True, rng=0)
+    assert fits[0][2].ard is True
+
+
+def test_the_linear_model_is_a_candidate_of_the_default(tmp_path):
+    X, y = linear_data(seed=8, N=120)
+    reg = QuasiNetRegressor(random_state=0).fit(X, y)
+    assert reg.hidden_layer_sizes_ == () and tuple(reg.network_.layer_sizes) == (4, 1)
+    assert reg.log_model_evidence_ == reg.evidence_candidates_[0][2]
+    # A model file holds the linear model and its posterior: the same means and standard deviations.
+    path = tmp_path / "linear.qnet"
+    reg.save(path)
+    mean, std = load_model(path).predict(X, return_std=True)
+    want_mean, want_std = reg.predict(X, return_std=True)
+    np.testing.assert_array_equal(np.ravel(mean), want_mean)
+    np.testing.assert_array_equal(np.ravel(std), want_std)
+    # With the width given, no linear candidate; ard=False: one precision for the linear model too.
+    reg3 = QuasiNetRegressor(hidden_layer_sizes=(3,), random_state=0).fit(X, y)
+    assert {(h, a) for h, a, _ in reg3.evidence_candidates_} == {((3,), True)}
+    one = QuasiNetRegressor(ard=False, random_state=0).fit(X, y)
+    assert not any(a for _, a, _ in one.evidence_candidates_) and one.feature_relevance_ is None
+
+
 def test_restarts_are_ranked_by_evidence_not_by_training_cost():
     X, y = make_friedman1(n_samples=100, noise=1.0, random_state=1)
     X, y = (X - X.mean(0)) / X.std(0), (y - y.mean()) / y.std()
@@ -157,12 +240,19 @@ def test_estimator_defaults_use_br_and_report_the_evidence():
     reg = QuasiNetRegressor(random_state=0).fit(X, y)
     assert reg.method_ == "BR" and reg.hidden_layer_sizes_ in [(1,), (2,), (4,), (8,), (16,)]
     assert 0 < reg.n_effective_params_ < reg.network_.n_params
+    # Half the inputs are noise: the evidence, even charged for the extra precisions, picks ARD.
+    assert reg.ard_ is True
     assert reg.alpha_.shape == (10 + 3,) and reg.beta_ > 0 and np.isfinite(reg.log_evidence_)
     assert reg.feature_relevance_.shape == (10,) and reg.feature_relevance_.sum() == pytest.approx(1.0)
     # Friedman #1 uses inputs 0-4 only: the three nonlinear ones carry most of the relevance.
     assert reg.feature_relevance_[:3].sum() > 0.9
-    # The widths tried, each with its log evidence; the kept network is the best of them.
-    assert reg.log_evidence_ == max(e for _, e in reg.evidence_candidates_)
+    # The models tried (the linear one with and without ARD, the widths with ARD), each with its
+    # log model evidence; the kept network is the best of them.
+    assert reg.log_model_evidence_ == max(e for _, _, e in reg.evidence_candidates_)
+    tried = {(h, a) for h, a, _ in reg.evidence_candidates_}
+    assert tried >= {((), False), ((), True), ((1,), True), ((2,), True)}
+    assert not any(h and not a for h, a in tried)
+    assert reg.log_model_evidence_ < reg.log_evidence_  # the hyperparameters' Occam factors are below 1
     # Noise std 1 in target units: 1/sqrt(beta) in standardised units times y_scale.
     assert reg.y_scale_[0] / math.sqrt(reg.beta_) == pytest.approx(1.0, rel=0.25)
 
@@ -241,7 +331,7 @@ def test_auto_method_falls_back_to_lbfgs_for_large_networks():
 @pytest.mark.parametrize(
     "params, error, message",
     [
-        (dict(ard="yes"), TypeError, "ard must be a bool, got str"),
+        (dict(ard="yes"), TypeError, "ard must be a bool or 'auto', got 'yes'"),
         (dict(committee=0), ValueError, "committee must be >= 1, got 0"),
         (dict(committee=2.0), TypeError, "committee must be an int"),
         (dict(restarts=-1), ValueError, "restarts must be >= 1|restarts must be >= 0, got -1"),

@@ -26,6 +26,17 @@ the last term counting the h_l! 2^h_l equivalent minima of each hidden layer of 
 :func:`symmetry_log_factor`), which matters only when networks of different widths are
 compared.
 
+That is the evidence at the re-estimated alpha, beta. Architectures are compared
+(:func:`fit_candidates`) by :func:`model_log_evidence`, which changes two things. First, models
+with different numbers of hyperparameters (one alpha for all against one per input: ARD) need
+the hyperparameters integrated out (MacKay 1992): each of ln alpha_g and ln beta gets a flat
+prior over its bounds (:data:`ALPHA_BOUNDS`, :data:`BETA_BOUNDS`), of width R, and a Gaussian
+posterior of variance 2 / gamma_g (for ln beta 2 / (N_e - gamma)), so each adds
+ln(sqrt(2 pi) sigma / R), at most 0 (:func:`hyperparameter_log_occam`); without it the ARD
+model, which contains the one-alpha model, would always win. Second, the symmetry factor
+counts only the hidden units whose outgoing weights the data determine: pruned units give no
+distinct minima, and counting all h_l! 2^h_l would reward width for its own sake.
+
 For the cross-entropies (classification) E_D is the summed cross-entropy, beta is fixed at 1
 and only the alphas are learned (MacKay's classification evidence): the N_e and ln beta terms
 drop out, and G is the generalised Gauss-Newton matrix, so A is the Laplace posterior
@@ -95,16 +106,61 @@ def parameter_groups(net, ard: bool) -> Tuple[np.ndarray, List[str]]:
     return index, names
 
 
-def symmetry_log_factor(net) -> float:
+def symmetry_log_factor(net, param_gamma=None) -> float:
     """ln prod_l (h_l! 2^h_l) over the hidden layers: h_l! permutations of the units, times 2^h_l
     sign flips where flipping a unit's incoming and outgoing weights leaves the function
     unchanged (odd activations, tanh and identity, and sigmoid when the next layer has biases
-    to absorb sigmoid(-z) = 1 - sigmoid(z)); relu and softplus have no such flip."""
+    to absorb sigmoid(-z) = 1 - sigmoid(z)); relu and softplus have no such flip.
+
+    With ``param_gamma`` (shape ``(n_params,)``, each parameter's well-determinedness
+    1 - alpha_i (A^-1)_ii, between 0 and 1), only the units the data determine count: a unit
+    whose outgoing weights the prior has pruned gives no distinct minimum when permuted with
+    another such unit or flipped (its posterior is the prior, the same in every copy). Layer l
+    then has u_l = sum over its units of the mean gamma of the unit's outgoing weights
+    (0 <= u_l <= h_l), placed in h_l! / (h_l - u_l)! ways, times 2^u_l flips (lgamma for
+    fractional u_l); u_l = h_l gives the full count.
+    """
     flips = net.activation in ("tanh", "identity") or (net.activation == "sigmoid" and net.bias)
     total = 0.0
-    for h in net.layer_sizes[1:-1]:
-        total += math.lgamma(h + 1) + (h * math.log(2.0) if flips else 0.0)
+    for l, h in enumerate(net.layer_sizes[1:-1]):
+        u = float(h)
+        if param_gamma is not None:
+            w_off, n_in, n_out, _ = net.layout[l + 1]  # the next layer's weights: row j = unit j's outgoing
+            g = np.clip(np.asarray(param_gamma, dtype=float)[w_off : w_off + n_in * n_out], 0.0, 1.0)
+            u = float(np.clip(g.reshape(n_in, n_out).mean(axis=1).sum(), 0.0, h))
+        total += math.lgamma(h + 1) - math.lgamma(h - u + 1) + (u * math.log(2.0) if flips else 0.0)
     return total
+
+
+def hyperparameter_log_occam(gamma_groups, gamma: float, n_targets: float, classification: bool) -> float:
+    """ln of the Occam factors of the learned hyperparameters (module docstring): for each alpha_g
+    min(0, ln(sqrt(2 pi) sigma_g / R_alpha)) with sigma_g^2 = 2 / gamma_g and R_alpha the width of
+    ln alpha's range, and for regression the same for beta with sigma^2 = 2 / (N_e - gamma).
+
+    Each term is negative: every hyperparameter the data must fix costs evidence, less the
+    better the data fix it. Added to the log evidence it gives ``log_model_evidence``.
+    """
+    tiny = 1e-300
+    log_r_alpha = math.log(math.log(ALPHA_BOUNDS[1] / ALPHA_BOUNDS[0]))
+    g = np.maximum(np.asarray(gamma_groups, dtype=float), tiny)
+    total = float(np.sum(np.minimum(0.5 * np.log(4.0 * math.pi / g) - log_r_alpha, 0.0)))
+    if not classification:
+        log_r_beta = math.log(math.log(BETA_BOUNDS[1] / BETA_BOUNDS[0]))
+        total += min(0.5 * math.log(4.0 * math.pi / max(n_targets - gamma, tiny)) - log_r_beta, 0.0)
+    return total
+
+
+def model_log_evidence(net, res, ard: bool, n_targets: float) -> float:
+    """ln p(D | architecture, ard) for comparing models: the log evidence of a BR result ``res``
+    (:func:`evidence_fit` on ``net``), with the hyperparameters integrated out
+    (:func:`hyperparameter_log_occam`) and the symmetry factor counted over the units the data
+    determine (:func:`symmetry_log_factor` with each parameter's gamma) instead of all units.
+    ``n_targets`` is N_e."""
+    groups = parameter_groups(net, ard)[0]
+    param_gamma = 1.0 - np.asarray(res.alpha)[groups] * np.diag(res.covariance)
+    classification = net.loss in ("binary_crossentropy", "softmax_crossentropy")
+    return float(res.log_evidence - symmetry_log_factor(net) + symmetry_log_factor(net, param_gamma)
+                 + hyperparameter_log_occam(res.gamma_groups, res.gamma, n_targets, classification))
 
 
 class DataTerm:
@@ -363,42 +419,65 @@ def auto_widths(n_in: int, n_out: int, n_targets: float) -> List[int]:
     return out
 
 
-def fit_candidates(make_net: Callable, candidates, X, Y, sample_weight=None, *, restarts: int = 2, ard: bool = True,
+def fit_candidates(make_net: Callable, candidates, X, Y, sample_weight=None, *, restarts: int = 2, ard=True,
                    maxiter: int = CYCLES, tol: Optional[float] = None, rng=None,
                    callback_for: Optional[Callable] = None, search: bool = True,
-                   threads: Optional[int] = None) -> List[Tuple[float, object, optimize.OptimizeResult]]:
+                   threads: Optional[int] = None,
+                   linear=False) -> List[Tuple[float, object, optimize.OptimizeResult]]:
     """Bayesian regularisation of several architectures, each from ``restarts + 1`` starts.
 
     ``make_net(hidden) -> Network`` builds an initialised network for one candidate hidden
     layout; the candidates are tried in order and, with ``search``, the search stops at the first
-    candidate whose best log evidence is below the previous one's. The starts of one candidate
-    are independent and run on up to ``threads`` threads (default: quasinet's thread count; the
+    candidate whose best log model evidence is below the previous one's. ``ard`` is True, False
+    or ``"auto"``: both, the whole search once for each (one alpha for all first). With
+    ``linear`` the network without hidden layer (``make_net(())``) is fitted too, with the
+    ``ard`` setting(s) (``linear=True``) or with each setting of a sequence of bools, from one
+    start each (at fixed alpha, beta its objective has one minimum) and outside the search: it
+    competes with every candidate but does not stop the search (a linear model can beat one or
+    two hidden units on data that need many). The starts of one candidate are
+    independent and run on up to ``threads`` threads (default: quasinet's thread count; the
     core and LAPACK release the GIL); without callbacks only, so that a callback is never called
     from two threads. Their results do not depend on the thread count. ``callback_for(net)``, if
     given, returns the Trainer callback for that candidate (or None). Returns every fitted
-    ``(log_evidence, network, result)``, highest evidence first.
+    ``(log_model_evidence, network, result)``, highest first (:func:`model_log_evidence`; also
+    set on each result as ``log_model_evidence``, with ``ard`` the setting it was fitted with).
     """
     from concurrent.futures import ThreadPoolExecutor
 
     from . import get_num_threads
     from .train import Trainer
 
+    if isinstance(ard, str) and ard == "auto":
+        settings = (False, True)
+    elif isinstance(ard, (bool, np.bool_)):
+        settings = (bool(ard),)
+    else:
+        raise TypeError(f"ard must be a bool or 'auto', got {ard!r}")
+    if isinstance(linear, (bool, np.bool_)):
+        linear_settings = settings if linear else ()
+    else:
+        linear_settings = tuple(linear)
+        if not all(isinstance(a, (bool, np.bool_)) for a in linear_settings):
+            raise TypeError(f"linear must be a bool or a sequence of bools, got {linear!r}")
     rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+    n_rows = float(np.sum(sample_weight)) if sample_weight is not None else float(np.shape(X)[0])
+    n_targets = n_rows * (np.shape(Y)[1] if np.ndim(Y) > 1 else 1)
     fits: List[Tuple[float, object, optimize.OptimizeResult]] = []
-    previous = -np.inf
-    for hidden in candidates:
+
+    def fit(hidden, setting, n_restarts):
+        """Every start of one candidate: [(log model evidence, network, result)]."""
         net = make_net(hidden)
         callback = callback_for(net) if callback_for is not None else None
         starts = [net.get_params()]
-        for _ in range(restarts):  # drawn in order, before any run: the same starts on any thread count
+        for _ in range(n_restarts):  # drawn in order, before any run: the same starts on any thread count
             net.initialize(rng)
             starts.append(net.get_params())
 
-        def run(x0, callback=callback, net=net):
+        def run(x0):
             member = net.copy()
             member.set_params(x0)
             trainer = Trainer(member, method="BR", maxiter=maxiter, tol=tol, callback=callback,
-                              options={"ard": ard})
+                              options={"ard": setting})
             return member, trainer.train(X, Y, sample_weight=sample_weight)
 
         n_threads = 1 if callback is not None else min(len(starts), threads or get_num_threads())
@@ -407,10 +486,23 @@ def fit_candidates(make_net: Callable, candidates, X, Y, sample_weight=None, *, 
                 runs = list(pool.map(run, starts))
         else:
             runs = [run(x0) for x0 in starts]
-        best_here = max(float(res.log_evidence) for _, res in runs)
-        fits.extend((float(res.log_evidence), member, res) for member, res in runs)
-        if search and best_here < previous:
-            break
-        previous = max(previous, best_here)
+        out = []
+        for member, res in runs:
+            res.log_model_evidence = model_log_evidence(member, res, setting, n_targets)
+            res.ard = setting
+            out.append((res.log_model_evidence, member, res))
+        return out
+
+    for setting in linear_settings:
+        fits.extend(fit((), bool(setting), 0))
+    for setting in settings:
+        previous = -np.inf
+        for hidden in candidates:
+            runs = fit(tuple(hidden), setting, restarts)
+            fits.extend(runs)
+            best_here = max(e for e, _, _ in runs)
+            if search and best_here < previous:
+                break
+            previous = max(previous, best_here)
     fits.sort(key=lambda f: -f[0])
     return fits

@@ -194,8 +194,8 @@ class _QuasiNetBase(BaseEstimator, metaclass=abc.ABCMeta):
         if not isinstance(self.activation, str) or self.activation not in ACTIVATIONS + ("logistic", "linear"):
             raise ValueError(f"activation must be one of {', '.join(ACTIVATIONS)}, got {self.activation!r}")
         method = "auto" if isinstance(self.method, str) and self.method.lower() == "auto" else method_name(self.method)
-        if not isinstance(self.ard, (bool, np.bool_)):
-            raise TypeError(f"ard must be a bool, got {type(self.ard).__name__}")
+        if not (isinstance(self.ard, (bool, np.bool_)) or (isinstance(self.ard, str) and self.ard == "auto")):
+            raise TypeError(f"ard must be a bool or 'auto', got {self.ard!r}")
         committee = check_int("committee", self.committee, 1)
         restarts = None if self.restarts is None else check_int("restarts", self.restarts, 0)
         if method == "BR" and self.early_stopping:
@@ -350,7 +350,7 @@ class _QuasiNetBase(BaseEstimator, metaclass=abc.ABCMeta):
         self.out_activation_ = net.output_activation
         self.loss_function_ = loss
         self.n_effective_params_ = self.alpha_ = self.beta_ = self.log_evidence_ = None
-        self.feature_relevance_ = None
+        self.log_model_evidence_ = self.ard_ = self.feature_relevance_ = None
         method = self.method_
         limit_hit = res.nfev >= p["max_iter"] if method == "TNC" else res.nit >= p["max_iter"]
         if not res.success and not self.stopped_early_ and limit_hit:
@@ -378,6 +378,10 @@ class _QuasiNetBase(BaseEstimator, metaclass=abc.ABCMeta):
         n_targets = (Xtr.shape[0] if wtr is None else float(np.sum(wtr))) * n_out
         candidates = ([(h,) for h in evidence.auto_widths(n_in, n_out, n_targets)] if p["sizes"] is None
                       else [tuple(p["sizes"])])
+        # ard="auto": ARD for the networks with hidden layers, and the linear model both with one
+        # precision for all (Bayesian ridge regression) and with ARD.
+        ard = True if isinstance(self.ard, str) else bool(self.ard)
+        linear = p["sizes"] is None and ((False, True) if isinstance(self.ard, str) else True)
 
         def make_net(hidden):
             return Network([n_in, *hidden, n_out], activation=self.activation, output_activation=out_act, loss=loss,
@@ -391,9 +395,9 @@ class _QuasiNetBase(BaseEstimator, metaclass=abc.ABCMeta):
 
         fits = evidence.fit_candidates(
             make_net, candidates, Xtr, Ytr, wtr, restarts=2 if p["restarts"] is None else p["restarts"],
-            ard=bool(self.ard), maxiter=p["max_iter"],
+            ard=ard, maxiter=p["max_iter"],
             rng=np.random.default_rng(rng.randint(np.iinfo(np.int32).max)),
-            callback_for=monitor,
+            callback_for=monitor, linear=linear,
         )
         ev, net, res = fits[0]
         self.network_ = net
@@ -413,10 +417,12 @@ class _QuasiNetBase(BaseEstimator, metaclass=abc.ABCMeta):
         self.alpha_ = np.array(res.alpha)
         self.beta_ = float(res.beta)
         self.log_evidence_ = float(res.log_evidence)
+        self.log_model_evidence_ = float(ev)
+        self.ard_ = bool(res.ard)
         self.evidence_history_ = list(res.history)
-        self.evidence_candidates_ = [(tuple(m.layer_sizes[1:-1]), e) for e, m, _ in fits]
+        self.evidence_candidates_ = [(tuple(m.layer_sizes[1:-1]), bool(r.ard), e) for e, m, r in fits]
         self.feature_relevance_ = None
-        if self.ard:
+        if self.ard_:
             self.feature_relevance_ = posterior.feature_relevance(self.alpha_, n_in)
         if res.status == 1:
             warnings.warn(f"{type(self).__name__}: BR stopped on its cycle limit (max_iter={p['max_iter']}) before "
@@ -559,7 +565,8 @@ _COMMON_DOC = """
     hidden_layer_sizes : "auto", int or sequence of int, default="auto"
         Widths of the hidden layers. ``"auto"``: with Bayesian regularisation, one hidden layer
         whose width the log evidence chooses among 1, 2, 4, 8, 16 (searched upwards, widths
-        with more parameters than training targets skipped); otherwise ``(32,)``.
+        with more parameters than training targets skipped), or none (a linear model, fitted
+        too and compared by evidence); otherwise ``(32,)``.
     activation : {"tanh", "sigmoid", "relu", "softplus", "identity"}, default="tanh"
         Hidden activation (``logistic`` and ``linear`` are accepted aliases).
     l2 : float, default=1e-4
@@ -602,13 +609,19 @@ _COMMON_DOC = """
         Called after every iteration as ``callback(iteration, loss, validation_loss)``
         (``validation_loss`` is None without early stopping). With ``verbose`` or a callback,
         each iteration costs one extra forward pass over the training data.
-    ard : bool, default=True
+    ard : bool or "auto", default="auto"
         Bayesian regularisation with one prior precision per input's outgoing weights, per
         layer's biases and per later layer's weights (automatic relevance determination);
-        False: one precision for all parameters.
+        False: one precision for all parameters; ``"auto"``: ARD for the networks with hidden
+        layers (one precision for all their weights and biases is a poor prior: it ignores
+        how differently inputs, biases and output weights scale) and, for the linear model
+        that ``hidden_layer_sizes="auto"`` also fits, both one precision (Bayesian ridge
+        regression) and ARD, chosen by the evidence with the hyperparameters integrated out
+        (:func:`quasinet.evidence.model_log_evidence`), which charges ARD for its extra
+        precisions.
     committee : int, default=1
         Bayesian regularisation: average the predictions of the best ``committee`` networks
-        by log evidence (over the widths and starts tried; at most as many as were fitted).
+        by log model evidence (over the models and starts tried; at most as many as were fitted).
         Model files and exports hold one network and refuse a committee.
     restarts : int or None, default=None
         Further random starts (per candidate width for BR, ranked by log evidence; for the
@@ -648,13 +661,19 @@ _COMMON_ATTRS = """
     n_effective_params_, alpha_, beta_, log_evidence_ : float, ndarray, float, float or None
         After BR: gamma (the effective number of parameters), the prior precision of each
         group (:func:`quasinet.evidence.parameter_groups`), the noise precision (standardised
-        target units; 1 for a classifier) and the log evidence; None otherwise.
+        target units; 1 for a classifier) and the log evidence at these alpha, beta; None
+        otherwise.
+    log_model_evidence_, ard_ : float, bool or None
+        After BR: the log evidence that chose the model
+        (:func:`quasinet.evidence.model_log_evidence`) and whether the chosen model has ARD
+        groups; None otherwise.
     feature_relevance_ : ndarray of shape (n_features_in_,) or None
-        After BR with ``ard``: each input's share of the prior variance 1/alpha of the input
-        groups (sums to 1). An input used almost linearly can get a small share.
+        After BR, when the chosen model has ARD groups: each input's share of the prior
+        variance 1/alpha of the input groups (sums to 1). An input used almost linearly can get
+        a small share.
     evidence_history_, evidence_candidates_ : list
         After BR: the kept run's per-cycle record (gamma, alpha, beta, log_evidence, E_D, M)
-        and every (hidden layers, log evidence) fitted, best first.
+        and every (hidden layers, ard, log model evidence) fitted, best first.
     members_ : list of (Network, ndarray, float)
         After BR: the networks averaged (``committee``), each with its posterior covariance
         A^-1 and beta; empty otherwise.
@@ -694,7 +713,7 @@ class QuasiNetRegressor(RegressorMixin, _QuasiNetBase):
     def __init__(self, hidden_layer_sizes="auto", activation="tanh", output_activation="identity", loss="mse",
                  l2=1e-4, method="auto", max_iter=500, tol=None, random_state=None, standardize=True,
                  early_stopping=False, validation_fraction=0.1, n_iter_no_change=10, verbose=False,
-                 callback=None, ard=True, committee=1, restarts=None, dtype="float64"):
+                 callback=None, ard="auto", committee=1, restarts=None, dtype="float64"):
         self.dtype = dtype
         self.ard = ard
         self.committee = committee
@@ -814,7 +833,7 @@ class QuasiNetClassifier(ClassifierMixin, _QuasiNetBase):
 
     def __init__(self, hidden_layer_sizes="auto", activation="tanh", loss="auto", l2=1e-4, method="auto",
                  max_iter=500, tol=None, random_state=None, standardize=True, early_stopping=False,
-                 validation_fraction=0.1, n_iter_no_change=10, verbose=False, callback=None, ard=True,
+                 validation_fraction=0.1, n_iter_no_change=10, verbose=False, callback=None, ard="auto",
                  committee=1, restarts=None, moderate=True, dtype="float64"):
         self.dtype = dtype
         self.ard = ard
@@ -998,6 +1017,7 @@ def from_sklearn(estimator, *, l2=0.0):
     est.method_ = "from_sklearn"
     est.hidden_layer_sizes_ = tuple(sizes[1:-1])
     est.n_effective_params_ = est.alpha_ = est.beta_ = est.log_evidence_ = est.feature_relevance_ = None
+    est.log_model_evidence_ = est.ard_ = None
     est.n_features_in_ = sizes[0]
     if hasattr(estimator, "feature_names_in_"):
         est.feature_names_in_ = np.asarray(estimator.feature_names_in_).copy()
