@@ -176,12 +176,14 @@ void Network::forward_block(Workspace& ws, const double* params, const double* x
 }
 
 void Network::forward_block32(Workspace& ws, const double* params, const double* x, std::size_t rows,
-                              Kernel kernel) const {
+                              Kernel kernel, std::uint64_t call) const {
   const std::size_t L = layout_.layers.size(), n0 = n_inputs(), P = layout_.n_params;
   const Math math = detail::math_for(kernel);
-  // Rounded once per block: O(P + B n_0) against the block's O(B P) products.
   float* p32 = ws.params32.data();
-  for (std::size_t i = 0; i < P; ++i) p32[i] = static_cast<float>(params[i]);
+  if (ws.params32_call != call) {  // the first block of this call on this workspace
+    for (std::size_t i = 0; i < P; ++i) p32[i] = static_cast<float>(params[i]);
+    ws.params32_call = call;
+  }
   float* x32 = ws.x32.data();
   for (std::size_t i = 0; i < rows * n0; ++i) x32[i] = static_cast<float>(x[i]);
   const float* in = x32;  // (B, n_in)
@@ -308,6 +310,7 @@ std::string Network::nonfinite_cause(const double* params, const double* X, cons
     if (const std::size_t i = detail::first_nonfinite(Y, N * nL); i < N * nL)
       return "y[" + str(i / nL) + ", " + str(i % nL) + "] is " + detail::num(Y[i]) + ": targets must be finite";
   const bool f32 = pass == Precision::Float32;
+  const std::uint64_t call = f32 ? ++calls32_ : 0;
   const std::string fp = precision_name(pass);
   if (f32) {
     // Finite in float64 but beyond float32: rounded to infinity on the way in.
@@ -329,7 +332,7 @@ std::string Network::nonfinite_cause(const double* params, const double* X, cons
   run_blocks(nullptr, N, one, [&](Workspace& ws, double*, std::size_t r0, std::size_t rows) {
     if (!found.empty()) return 0.0;
     if (f32)
-      forward_block32(ws, params, X + r0 * n0, rows, opt.kernel);
+      forward_block32(ws, params, X + r0 * n0, rows, opt.kernel, call);
     else
       forward_block(ws, params, X + r0 * n0, rows, opt.kernel);
     for (std::size_t l = 0; l < L; ++l) {
@@ -400,9 +403,10 @@ void Network::forward(double* out, const double* params, const double* X, std::s
   const std::size_t n0 = n_inputs(), nL = n_outputs();
   const Kernel kernel = opt.kernel;
   const bool f32 = spec_.precision == Precision::Float32;
+  const std::uint64_t call = f32 ? ++calls32_ : 0;
   run_blocks(nullptr, N, opt, [&](Workspace& ws, double*, std::size_t r0, std::size_t rows) {
     if (f32)
-      forward_block32(ws, params, X + r0 * n0, rows, kernel);
+      forward_block32(ws, params, X + r0 * n0, rows, kernel, call);
     else
       forward_block(ws, params, X + r0 * n0, rows, kernel);
     const double* a = ws.act(layout_.layers.size() - 1);
@@ -419,9 +423,10 @@ double Network::cost(const double* params, const double* X, const double* Y, con
   const double c = detail::loss_scale(spec_.loss, w, N);
   const Kernel kernel = opt.kernel;
   const bool f32 = spec_.precision == Precision::Float32;
+  const std::uint64_t call = f32 ? ++calls32_ : 0;
   const double data = run_blocks(nullptr, N, opt, [&](Workspace& ws, double*, std::size_t r0, std::size_t rows) {
     if (f32)
-      forward_block32(ws, params, X + r0 * n0, rows, kernel);
+      forward_block32(ws, params, X + r0 * n0, rows, kernel, call);
     else
       forward_block(ws, params, X + r0 * n0, rows, kernel);
     return loss_and_delta(spec_.loss, spec_.output, ws.act(layout_.layers.size() - 1), ws.z_out.data(),
@@ -440,11 +445,12 @@ double Network::cost_grad(double* grad, const double* params, const double* X, c
   const double c = detail::loss_scale(spec_.loss, w, N);
   const Kernel kernel = opt.kernel;
   const bool f32 = spec_.precision == Precision::Float32;
+  const std::uint64_t call = f32 ? ++calls32_ : 0;
   std::fill(grad, grad + layout_.n_params, 0.0);
   const double data = run_blocks(grad, N, opt, [&](Workspace& ws, double* target, std::size_t r0, std::size_t rows) {
     const double* x = X + r0 * n0;
     if (f32)
-      forward_block32(ws, params, x, rows, kernel);
+      forward_block32(ws, params, x, rows, kernel, call);
     else
       forward_block(ws, params, x, rows, kernel);
     const double loss = loss_and_delta(spec_.loss, spec_.output, ws.act(layout_.layers.size() - 1), ws.z_out.data(),

@@ -5,7 +5,9 @@
 // (n_0 inputs, n_L outputs), P parameters.
 #pragma once
 
+#include <atomic>
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <mutex>
 #include <stdexcept>
@@ -131,8 +133,10 @@ class Network {
   // and the parameters to float32 in ws, leaves the hidden activations in ws.act32 and the output
   // layer's (float64) in ws.act; backward_block32 adds each layer's float32 block gradient into
   // the float64 grad.
+  // `call` (from calls32_, >= 1) identifies the entry point's call: the parameters are rounded
+  // into ws once per call and workspace.
   void forward_block32(Workspace& ws, const double* params, const double* x /* (B, n_0) */, std::size_t rows,
-                       Kernel kernel) const;
+                       Kernel kernel, std::uint64_t call) const;
   void backward_block32(double* grad /* (P) */, Workspace& ws, const double* params, std::size_t rows,
                         Kernel kernel) const;
 
@@ -201,6 +205,9 @@ class Network {
   mutable std::mutex pool_mutex_;
   mutable std::vector<std::unique_ptr<Workspace>> pool_;
   mutable std::size_t n_workspaces_ = 0;  // leased or pooled; guarded by pool_mutex_
+  // Numbers the float32 path's calls, so each workspace rounds the parameters once per call
+  // (not once per block): Workspace::params32_call holds the call they were rounded for.
+  mutable std::atomic<std::uint64_t> calls32_{0};
 };
 
 struct Workspace {
@@ -220,6 +227,7 @@ struct Workspace {
   std::vector<float> acts32;        // hidden layers, laid out as acts (the output layer stays in acts)
   std::vector<float> x32;           // (B, n_0) the block's inputs
   std::vector<float> params32;      // (P) the parameters
+  std::uint64_t params32_call = 0;  // the call params32 was rounded for (0: none)
   std::vector<float> delta32;       // (B, widest)
   std::vector<float> delta_prev32;  // (B, widest)
   std::vector<float> grad32;        // (largest n_in n_out) one layer's weight gradient for the block
