@@ -196,7 +196,9 @@ void elementwise_activate(Activation f, T* a, const double* bias, std::size_t ro
       if (fast) return tanh_rows(a, bias, rows, cols);
       map_rows(a, bias, rows, cols, [](double z) { return std::tanh(z); });
       return;
-    case Activation::Relu: map_rows(a, bias, rows, cols, [](double z) { return z > 0.0 ? z : 0.0; }); return;
+    // z <= 0 ? 0 : z, not z > 0 ? z : 0: a NaN (inf - inf in an overflowing product) must stay NaN,
+    // so that the result is refused, not silently zero.
+    case Activation::Relu: map_rows(a, bias, rows, cols, [](double z) { return z <= 0.0 ? 0.0 : z; }); return;
     case Activation::Softplus: map_rows(a, bias, rows, cols, [](double z) { return softplus(z); }); return;
     case Activation::Identity:
       if (bias) map_rows(a, bias, rows, cols, [](double z) { return z; });

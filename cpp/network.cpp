@@ -18,6 +18,16 @@ namespace {
 
 std::string str(std::size_t v) { return std::to_string(v); }
 
+// Runs body(); a detail::Float32Range from the float32 path becomes NonFinite: "entry: " + cause().
+template <class Body, class Cause>
+auto refusing_float32_range(const char* entry, Body&& body, Cause&& cause) -> decltype(body()) {
+  try {
+    return body();
+  } catch (const detail::Float32Range&) {
+    throw NonFinite(std::string(entry) + ": " + cause());
+  }
+}
+
 }  // namespace
 
 Precision parse_precision(const std::string& name) {
@@ -181,11 +191,12 @@ void Network::forward_block32(Workspace& ws, const double* params, const double*
   const Math math = detail::math_for(kernel);
   float* p32 = ws.params32.data();
   if (ws.params32_call != call) {  // the first block of this call on this workspace
-    for (std::size_t i = 0; i < P; ++i) p32[i] = static_cast<float>(params[i]);
+    if (!detail::round_to_float32(p32, params, P)) throw detail::Float32Range();
     ws.params32_call = call;
   }
+  // An input beyond float32's range must not pass as a saturated activation: refuse it.
   float* x32 = ws.x32.data();
-  for (std::size_t i = 0; i < rows * n0; ++i) x32[i] = static_cast<float>(x[i]);
+  if (!detail::round_to_float32(x32, x, rows * n0)) throw detail::Float32Range();
   const float* in = x32;  // (B, n_in)
   for (std::size_t l = 0; l < L; ++l) {
     const LayerLayout& layer = layout_.layers[l];
@@ -314,10 +325,10 @@ std::string Network::nonfinite_cause(const double* params, const double* X, cons
   const std::string fp = precision_name(pass);
   if (f32) {
     // Finite in float64 but beyond float32: rounded to infinity on the way in.
-    if (const std::size_t i = detail::first_beyond(params, P, FLT_MAX); i < P)
+    if (const std::size_t i = detail::first_beyond_float32(params, P); i < P)
       return "params[" + str(i) + "] (" + param_name(i) + ") is " + detail::num(params[i]) +
              ", beyond the float32 range (+-3.4e38) this network computes in (dtype float32)";
-    if (const std::size_t i = detail::first_beyond(X, N * n0, FLT_MAX); i < N * n0)
+    if (const std::size_t i = detail::first_beyond_float32(X, N * n0); i < N * n0)
       return "X[" + str(i / n0) + ", " + str(i % n0) + "] is " + detail::num(X[i]) +
              ", beyond the float32 range (+-3.4e38) this network computes in (dtype float32)";
   }
@@ -404,7 +415,8 @@ void Network::forward(double* out, const double* params, const double* X, std::s
   const Kernel kernel = opt.kernel;
   const bool f32 = spec_.precision == Precision::Float32;
   const std::uint64_t call = f32 ? ++calls32_ : 0;
-  run_blocks(nullptr, N, opt, [&](Workspace& ws, double*, std::size_t r0, std::size_t rows) {
+  const auto cause = [&] { return nonfinite_cause(params, X, nullptr, nullptr, N, opt, spec_.precision); };
+  refusing_float32_range("forward", [&] { return run_blocks(nullptr, N, opt, [&](Workspace& ws, double*, std::size_t r0, std::size_t rows) {
     if (f32)
       forward_block32(ws, params, X + r0 * n0, rows, kernel, call);
     else
@@ -412,7 +424,7 @@ void Network::forward(double* out, const double* params, const double* X, std::s
     const double* a = ws.act(layout_.layers.size() - 1);
     std::copy(a, a + rows * nL, out + r0 * nL);
     return 0.0;
-  });
+  }); }, cause);
   if (!detail::all_finite(out, N * nL)) throw_nonfinite("forward", out, params, X, nullptr, nullptr, N, opt, nullptr, spec_.precision);
 }
 
@@ -424,14 +436,15 @@ double Network::cost(const double* params, const double* X, const double* Y, con
   const Kernel kernel = opt.kernel;
   const bool f32 = spec_.precision == Precision::Float32;
   const std::uint64_t call = f32 ? ++calls32_ : 0;
-  const double data = run_blocks(nullptr, N, opt, [&](Workspace& ws, double*, std::size_t r0, std::size_t rows) {
+  const auto cause = [&] { return nonfinite_cause(params, X, Y, w, N, opt, spec_.precision); };
+  const double data = refusing_float32_range("cost", [&] { return run_blocks(nullptr, N, opt, [&](Workspace& ws, double*, std::size_t r0, std::size_t rows) {
     if (f32)
       forward_block32(ws, params, X + r0 * n0, rows, kernel, call);
     else
       forward_block(ws, params, X + r0 * n0, rows, kernel);
     return loss_and_delta(spec_.loss, spec_.output, ws.act(layout_.layers.size() - 1), ws.z_out.data(),
                           Y + r0 * nL, w ? w + r0 : nullptr, c, nullptr, rows, nL);
-  });
+  }); }, cause);
   const double J = c * data + l2_term(nullptr, params);
   if (!std::isfinite(J)) throw_nonfinite("cost", &J, params, X, Y, w, N, opt, nullptr, spec_.precision);
   return J;
@@ -447,7 +460,8 @@ double Network::cost_grad(double* grad, const double* params, const double* X, c
   const bool f32 = spec_.precision == Precision::Float32;
   const std::uint64_t call = f32 ? ++calls32_ : 0;
   std::fill(grad, grad + layout_.n_params, 0.0);
-  const double data = run_blocks(grad, N, opt, [&](Workspace& ws, double* target, std::size_t r0, std::size_t rows) {
+  const auto cause = [&] { return nonfinite_cause(params, X, Y, w, N, opt, spec_.precision); };
+  const double data = refusing_float32_range("cost_grad", [&] { return run_blocks(grad, N, opt, [&](Workspace& ws, double* target, std::size_t r0, std::size_t rows) {
     const double* x = X + r0 * n0;
     if (f32)
       forward_block32(ws, params, x, rows, kernel, call);
@@ -460,7 +474,7 @@ double Network::cost_grad(double* grad, const double* params, const double* X, c
     else
       backward_block(target, ws, params, x, rows, kernel);
     return loss;
-  });
+  }); }, cause);
   const double J = c * data + l2_term(grad, params);
   if (!(std::isfinite(J) && detail::all_finite(grad, layout_.n_params)))
     throw_nonfinite("cost_grad", &J, params, X, Y, w, N, opt, grad, spec_.precision);

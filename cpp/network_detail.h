@@ -63,11 +63,26 @@ std::size_t first_nonfinite(const T* v, std::size_t n) {
   return n;
 }
 
-// Index of the first entry of v (n) whose magnitude exceeds limit, or n.
-inline std::size_t first_beyond(const double* v, std::size_t n, double limit) {
+// Index of the first finite entry of v (n) that rounds to infinity in float32, or n.
+inline std::size_t first_beyond_float32(const double* v, std::size_t n) {
   for (std::size_t i = 0; i < n; ++i)
-    if (std::fabs(v[i]) > limit) return i;
+    if (std::isfinite(v[i]) && std::isinf(static_cast<float>(v[i]))) return i;
   return n;
+}
+
+// Thrown by forward_block32 when an input or parameter rounds to infinity in float32; the entry
+// points turn it into NonFinite naming the value (Network::nonfinite_cause).
+struct Float32Range {};
+
+// Rounds v (n) to float32 into out; returns false when an entry became infinite (or was NaN).
+// One branch-free pass that the compiler vectorises.
+inline bool round_to_float32(float* out, const double* v, std::size_t n) {
+  bool ok = true;
+  for (std::size_t i = 0; i < n; ++i) {
+    out[i] = static_cast<float>(v[i]);
+    ok &= std::fabs(out[i]) <= std::numeric_limits<float>::max();
+  }
+  return ok;
 }
 
 inline std::string num(double v) {

@@ -144,6 +144,13 @@ def test_float32_networks_compute_in_float32_on_the_workers():
     # but far less than float32 differs from float64: the workers did compute in float32.
     assert rel(g, g32) < 1e-6 and abs(c - c32) <= 1e-6 * c32
     assert 1e-10 < rel(g, g64) < 2e-5
+    # and the estimators' dask path builds the network in the dtype asked for
+    from quasinet.sklearn import QuasiNetRegressor
+    est = QuasiNetRegressor(hidden_layer_sizes=(4,), method="L-BFGS-B", max_iter=5, random_state=0, dtype="float32")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # 5 iterations do not converge
+        est.fit(uneven(X, (60, 200, 0, 241)), uneven(Y[:, 0], (60, 200, 0, 241)))
+    assert est.network_.dtype == "float32"
 
 
 def test_reread_on_cluster_and_forward(client):

@@ -121,11 +121,10 @@ def test_float32_gradient_check_uses_its_own_step_and_tolerance():
         assert err < gradcheck.TOLERANCE["float32"]
         # With float64's step the float32 cost's rounding noise dominates the difference quotient.
         assert qn.check_gradient(net, X, Y, eps=gradcheck.DEFAULT_STEP["float64"]) > 10 * err
-        # A wrong gradient fails the float32 check by orders of magnitude.
-        bad = net.bind(X, Y)
-        J, g = bad(net.params)
+        # A wrong gradient (the float32 gradient at slightly different parameters) fails the check.
+        _, g_wrong = net.bind(X, Y)(net.params + 0.01)
         n = qn.numerical_gradient(net, X, Y)
-        assert gradcheck._relative_error(g * 1.01, n) > 10 * gradcheck.TOLERANCE["float32"]
+        assert gradcheck._relative_error(g_wrong, n) > 10 * gradcheck.TOLERANCE["float32"]
 
 
 def test_float32_lbfgs_fit_ends_close_to_the_float64_fit():
@@ -160,6 +159,39 @@ def test_float32_names_values_beyond_its_range():
         net.forward(np.ones((1, 2)))
 
 
+def test_float32_refuses_out_of_range_values_even_when_the_result_would_be_finite():
+    # tanh saturates, so an input rounded to infinity would pass as +-1: refused instead, in every
+    # entry point.
+    net = qn.Network([2, 3, 1], activation="tanh", output_activation="identity", loss="sse", seed=0,
+                     dtype="float32")
+    X, y = np.array([[1e39, 0.5]]), np.zeros((1, 1))
+    for call in (lambda: net.forward(X), lambda: net.cost(X, y), lambda: net.cost_grad(X, y),
+                 lambda: net.bind(X, y)(net.params)):
+        with pytest.raises(FloatingPointError, match=r"X\[0, 0\] is 1e\+39, beyond the float32 range"):
+            call()
+    net.params[0] = -1e39
+    with pytest.raises(FloatingPointError, match=r"params\[0\] \(weights\[0\]\[0, 0\]\) is -1e\+39, beyond"):
+        net.forward(np.ones((1, 2)))
+    # Just above FLT_MAX but rounding to FLT_MAX is representable: no error from the range check.
+    net.params[0] = 3.4028235e38
+    assert np.isfinite(net.forward(np.zeros((1, 2)))).all()
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_relu_keeps_the_nan_of_an_overflowing_product(dtype):
+    # 1e19 * 1e20 - 0.9e19 * 1e20 overflows to inf - inf = NaN in float32 (and 1e300-scale
+    # weights do the same in float64); relu must not turn that NaN into a silent 0.
+    big = {"float32": (1e19, 1e20), "float64": (1e300, 1e10)}[dtype]
+    net = qn.Network([2, 1, 1], activation="relu", output_activation="identity", loss="sse", seed=0, dtype=dtype)
+    net.params[...] = 0.0
+    net.weights[0][:, 0] = [big[0], -0.9 * big[0]]
+    net.weights[1][...] = 1e-30
+    X = np.array([[big[1], big[1]]])
+    with pytest.raises(FloatingPointError, match=f"{dtype} overflowed in the forward pass: the output of layer 0 "
+                                                 r"\(relu\) is nan"):
+        net.cost_grad(X, np.zeros((1, 1)))
+
+
 def test_float32_overflow_in_the_forward_pass_is_named():
     # Finite in float32 on the way in, but the first layer's products pass 3.4e38.
     net = qn.Network([2, 2, 1], activation="relu", output_activation="identity", loss="sse", seed=0, dtype="float32")
@@ -184,6 +216,8 @@ def test_dtype_spellings(given, name):
 
 @pytest.mark.parametrize("bad, exc, msg", [
     ("float16", ValueError, "dtype must be 'float64' or 'float32', got 'float16'"),
+    ("f4,(2", ValueError, "dtype must be 'float64' or 'float32', got 'f4,(2'"),
+    ("x" * 100, ValueError, "dtype must be 'float64' or 'float32', got 'xxxx"),
     (int, ValueError, "dtype must be 'float64' or 'float32', got <class 'int'>"),
     ("bogus", ValueError, "dtype must be 'float64' or 'float32', got 'bogus'"),
     (3, TypeError, "dtype must be 'float64' or 'float32', got int"),

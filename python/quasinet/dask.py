@@ -790,7 +790,7 @@ def fit_estimator(est, p: dict, X, y, sample_weight):
     est.method_, est.members_ = method, []
     est.hidden_layer_sizes_ = tuple(DEFAULT_HIDDEN if p["sizes"] is None else p["sizes"])
     net = Network([d, *est.hidden_layer_sizes_, n_out], activation=est.activation, output_activation=out_act,
-                  loss=loss, l2=p["l2"], seed=int(rng.randint(np.iinfo(np.int32).max)))
+                  loss=loss, l2=p["l2"], seed=int(rng.randint(np.iinfo(np.int32).max)), dtype=p["dtype"])
     with DaskBound(net, Xs, Y, w_tr) as fg:
         # The validation cost (the data term alone) reads the same partitions with the held-out rows' weights.
         val = fg.reweighted(w_val, Network(**{**net._spec(), "l2": 0.0})) if est.early_stopping else None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numbers
+import warnings
 from typing import Optional, Sequence, Tuple, Union
 
 import numpy as np
@@ -91,12 +92,17 @@ def check_dtype(dtype) -> str:
     """
     if isinstance(dtype, (bool, np.bool_)) or not isinstance(dtype, (str, type, np.dtype)):
         raise TypeError(f"dtype must be 'float64' or 'float32', got {type(dtype).__name__}")
+    shown = repr(dtype) if len(repr(dtype)) <= 40 else f"{repr(dtype)[:40]}... ({len(repr(dtype))} characters)"
     try:
-        name = np.dtype(dtype).name
-    except TypeError:
-        raise ValueError(f"dtype must be 'float64' or 'float32', got {dtype!r}") from None
+        # NumPy parses some strings (comma lists) with its own parser, which can raise anything,
+        # and warns about deprecated names: neither may escape as anything but ValueError.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            name = np.dtype(dtype).name
+    except Exception:  # noqa: BLE001
+        raise ValueError(f"dtype must be 'float64' or 'float32', got {shown}") from None
     if name not in DTYPES:
-        raise ValueError(f"dtype must be 'float64' or 'float32', got {dtype!r}")
+        raise ValueError(f"dtype must be 'float64' or 'float32', got {shown}")
     return name
 
 
