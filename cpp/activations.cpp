@@ -329,6 +329,7 @@ QN_VECTOR_CLONES void derivative_sum_rows(Activation f, float* g, const float* a
 
 template <class T>
 void derivative_sum(Activation f, T* g, const T* a, std::size_t rows, std::size_t cols, double* colsum) {
+  if (!colsum) return derivative_times(f, g, a, rows, cols);  // no biases: nothing to sum
   switch (f) {
     case Activation::Sigmoid:
     case Activation::Tanh:

@@ -68,7 +68,8 @@ void multiply_by_derivative(Activation f, float* g /* (B, K) */, const float* a 
                             std::size_t cols);
 
 // The same, fused with the next step of backpropagation: also adds the column sums of the
-// result into colsum (K) (the bias gradient of the layer), in one pass over the block.
+// result into colsum (K) (the bias gradient of the layer), in one pass over the block. A null
+// colsum (a network without biases) sums nothing: multiply_by_derivative alone.
 void multiply_by_derivative_sum(Activation f, double* g /* (B, K) */, const double* a /* (B, K) */,
                                 std::size_t rows, std::size_t cols, double* colsum /* (K) */);
 // float32 storage; the column sums are accumulated in float64.

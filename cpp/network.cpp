@@ -245,18 +245,13 @@ void Network::backward_block(double* grad, Workspace& ws, const double* params, 
     // (dJ/db of layer l-1) in the same pass.
     gemm(kernel, false, true, rows, layer.n_in, layer.n_out, 1.0, d, layer.n_out, params + layer.w, layer.n_out,
          0.0, d_prev, layer.n_in);
-    if (spec_.bias)
-      multiply_by_derivative_sum(spec_.hidden, d_prev, ws.act(l - 1), rows, layer.n_in,
-                                 grad + layout_.layers[l - 1].b);
-    else
-      multiply_by_derivative(spec_.hidden, d_prev, ws.act(l - 1), rows, layer.n_in);
+    multiply_by_derivative_sum(spec_.hidden, d_prev, ws.act(l - 1), rows, layer.n_in,
+                               spec_.bias ? grad + layout_.layers[l - 1].b : nullptr);
     std::swap(d, d_prev);
   }
 }
 
-void Network::backward_block32(double* grad, Workspace& ws, const double* params, std::size_t rows,
-                               Kernel kernel) const {
-  (void)params;  // forward_block32 left them in ws.params32
+void Network::backward_block32(double* grad, Workspace& ws, std::size_t rows, Kernel kernel) const {
   const std::size_t L = layout_.layers.size(), nL = n_outputs();
   if (spec_.bias) output_bias_grad(grad, ws, rows);
   float* d = ws.delta32.data();            // (B, n_out) dJ/dz of layer l
@@ -276,11 +271,8 @@ void Network::backward_block32(double* grad, Workspace& ws, const double* params
     if (l == 0) break;
     gemm(kernel, false, true, rows, layer.n_in, layer.n_out, 1.0f, d, layer.n_out, p32 + layer.w, layer.n_out, 0.0f,
          d_prev, layer.n_in);
-    if (spec_.bias)
-      multiply_by_derivative_sum(spec_.hidden, d_prev, ws.act32(l - 1), rows, layer.n_in,
-                                 grad + layout_.layers[l - 1].b);
-    else
-      multiply_by_derivative(spec_.hidden, d_prev, ws.act32(l - 1), rows, layer.n_in);
+    multiply_by_derivative_sum(spec_.hidden, d_prev, ws.act32(l - 1), rows, layer.n_in,
+                               spec_.bias ? grad + layout_.layers[l - 1].b : nullptr);
     std::swap(d, d_prev);
   }
 }
@@ -470,7 +462,7 @@ double Network::cost_grad(double* grad, const double* params, const double* X, c
     const double loss = loss_and_delta(spec_.loss, spec_.output, ws.act(layout_.layers.size() - 1), ws.z_out.data(),
                                        Y + r0 * nL, w ? w + r0 : nullptr, c, ws.delta.data(), rows, nL);
     if (f32)
-      backward_block32(target, ws, params, rows, kernel);
+      backward_block32(target, ws, rows, kernel);
     else
       backward_block(target, ws, params, x, rows, kernel);
     return loss;

@@ -137,8 +137,8 @@ class Network {
   // into ws once per call and workspace.
   void forward_block32(Workspace& ws, const double* params, const double* x /* (B, n_0) */, std::size_t rows,
                        Kernel kernel, std::uint64_t call) const;
-  void backward_block32(double* grad /* (P) */, Workspace& ws, const double* params, std::size_t rows,
-                        Kernel kernel) const;
+  // (The parameters it needs are the float32 ones forward_block32 left in ws.params32.)
+  void backward_block32(double* grad /* (P) */, Workspace& ws, std::size_t rows, Kernel kernel) const;
 
   std::size_t block_rows(const Options& opt) const;
 
