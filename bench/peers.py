@@ -110,7 +110,7 @@ def unpack(net, p):
 # -- peers: each make_* returns fg(p) -> (cost, grad in quasinet's layout) and a timed call ----
 def make_quasinet(net, X, Y, dtype="float64"):
     if dtype != net.dtype:
-        other = qn.Network(**{**net._spec(), "dtype": dtype})
+        other = qn.Network(**{**net.spec(), "dtype": dtype})
         other.params[...] = net.params
         net = other
     fg = net.bind(X, Y)

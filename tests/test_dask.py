@@ -175,7 +175,7 @@ def test_reweighted_shares_the_partitions(client):
                      l2=0.1, seed=6)
     fg = net.bind(da.from_array(X, chunks=(200, 5)), da.from_array(Y, chunks=(300, 2)), da.from_array(w, chunks=100))
     v = np.where(w > 0, 0.0, 1.0 + np.arange(900) % 3)
-    plain = qn.Network(**{**net._spec(), "l2": 0.0})
+    plain = qn.Network(**{**net.spec(), "l2": 0.0})
     plain.set_params(net.params)
     val = fg.reweighted(da.from_array(v, chunks=450), plain)
     assert val.n_partitions == fg.n_partitions == 5

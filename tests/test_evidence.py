@@ -10,7 +10,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import BayesianRidge
 
 import quasinet as qn
-from quasinet import evidence
+from quasinet import evidence, fitting
 from quasinet.io import load_model
 from quasinet.sklearn import QuasiNetClassifier, QuasiNetRegressor
 
@@ -136,7 +136,7 @@ def test_model_evidence_prefers_one_precision_when_inputs_are_alike():
     def make_net(hidden):
         return qn.Network([8, *hidden, 1], activation="tanh", output_activation="identity", loss="mse", seed=0)
 
-    fits = evidence.fit_candidates(make_net, [], X, y, ard="auto", linear=True, rng=0)
+    fits = fitting.search(make_net, [], X, y, ard="auto", linear=True, rng=0)
     assert [(len(m.layer_sizes), r.ard) for _, m, r in fits] == [(2, False), (2, True)]
     (e_one, net_one, r_one), (e_ard, net_ard, r_ard) = fits
     assert r_ard.log_evidence > r_one.log_evidence
@@ -147,7 +147,7 @@ def test_model_evidence_prefers_one_precision_when_inputs_are_alike():
         assert e == pytest.approx(want, rel=1e-12) and r.log_model_evidence == e
     # Half the inputs irrelevant: ARD is worth its precisions.
     y2 = (X[:, :4] @ np.full(4, 0.7) + 0.3 * rng.normal(size=150))[:, None]
-    fits = evidence.fit_candidates(make_net, [], X, (y2 - y2.mean()) / y2.std(), ard="auto", linear=True, rng=0)
+    fits = fitting.search(make_net, [], X, (y2 - y2.mean()) / y2.std(), ard="auto", linear=True, rng=0)
     assert fits[0][2].ard is True
 
 
@@ -208,7 +208,7 @@ def test_classification_learns_alpha_only():
     assert res.beta == 1.0 and all(h["beta"] == 1.0 for h in res.history)
     assert 0 < res.gamma < net.n_params
     # The data term is the summed cross-entropy: E_D = N * (the network's mean loss).
-    plain = qn.Network(**{**net._spec(), "l2": 0.0})
+    plain = qn.Network(**{**net.spec(), "l2": 0.0})
     plain.set_params(net.params)
     assert res.E_D == pytest.approx(120 * plain.cost(X, y), rel=1e-12)
 

@@ -64,7 +64,7 @@ def test_round_trip_is_bitwise_exact(tmp_path, kw):
     net.save(path)
     back = quasinet.load(path)
     assert back.params.tobytes() == net.params.tobytes()
-    assert back._spec() == net._spec()
+    assert back.spec() == net.spec()
     X = np.random.default_rng(0).normal(size=(7, net.layer_sizes[0]))
     np.testing.assert_array_equal(back.forward(X), net.forward(X))
     assert (tmp_path / "m.qnet").exists() and not (tmp_path / "m.qnet.npz").exists()

@@ -130,16 +130,26 @@ def _fraction(text: str) -> float:
     return v
 
 
-class _Progress:
-    """One status line, rewritten in place after every iteration (an EarlyStopping's on_iteration)."""
+def _ard(text: str):
+    v = text.strip().lower()
+    if v == "auto":
+        return "auto"
+    if v in ("on", "true", "yes", "1"):
+        return True
+    if v in ("off", "false", "no", "0"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected auto, on or off, got {text!r}")
 
-    def __init__(self, stream: TextIO, train_fg):
-        self.stream, self.train_fg = stream, train_fg
+
+class _Progress:
+    """One status line, rewritten in place after every iteration (the fitting module's report)."""
+
+    def __init__(self, stream: TextIO):
+        self.stream = stream
         self.shown = False
 
-    def __call__(self, iteration: int, params, val: Optional[float]) -> None:
-        # The training cost at this iterate costs one extra forward pass: only for the display.
-        line = f"iteration {iteration:5d}  training cost {float(self.train_fg.cost(params)):.6e}"
+    def __call__(self, iteration: int, loss: float, val: Optional[float]) -> None:
+        line = f"iteration {iteration:5d}  training cost {loss:.6e}"
         if val is not None:
             line += f"  validation cost {val:.6e}"
         self.stream.write("\r" + line)
@@ -152,14 +162,35 @@ class _Progress:
             self.stream.flush()
 
 
-def _cmd_train(args, out: TextIO, err: TextIO) -> int:
-    from . import evidence, io, posterior
-    from .metrics import r2_score
-    from .network import Network
-    from .scaling import standardisation
-    from .train import EarlyStopping, Trainer
+def _labels(texts: List[str]) -> np.ndarray:
+    """Class labels as the estimators would get them from a table: numbers when every label is one
+    (so 2 < 10 sorts as numbers), else the text itself."""
+    numbers = [_as_number(t) for t in texts]
+    if all(v is not None for v in numbers):
+        arr = np.array(numbers, dtype=np.float64)
+        return arr.astype(np.int64) if np.all(arr == np.round(arr)) and np.all(np.abs(arr) < 2**53) else arr
+    return np.array(texts, dtype=object)
 
-    t0 = time.perf_counter()
+
+def settings_from_args(args, classifier: bool, report=None):
+    """The command line's flags as the fitting module's settings (the estimators' defaults)."""
+    from . import fitting
+
+    early = args.patience is not None
+    holdout = args.val_fraction if args.val_fraction > 0 else (0.1 if early else 0.0)
+    loss = args.loss or ("auto" if classifier else "mse")
+    return fitting.Settings(
+        classifier=classifier, hidden="auto" if args.hidden == "auto" else tuple(args.hidden),
+        activation=args.activation, output_activation=args.output_activation or "identity", loss=loss, l2=args.l2,
+        method=args.method, ard=args.ard, restarts=args.restarts, max_iter=args.max_iter, tol=args.tol,
+        early_stopping=early, holdout=holdout, n_iter_no_change=args.patience or 10, dtype=args.dtype,
+        moderate=not args.no_moderate, report=report)
+
+
+def _cmd_train(args, out: TextIO, err: TextIO) -> int:
+    from . import fitting
+    from .metrics import r2_score
+
     out_dir = os.path.dirname(os.path.abspath(args.out))
     if not os.path.isdir(out_dir):
         raise UserError(f"cannot write {args.out}: no such directory {out_dir}")  # before, not after, training
@@ -177,147 +208,86 @@ def _cmd_train(args, out: TextIO, err: TextIO) -> int:
     if not inputs:
         raise UserError(f"{args.data}: no input columns left besides the targets")
     X = table.numbers(inputs)
-    classification = args.loss in CLASSIFICATION_LOSSES
-    classes = None
-    if classification:
+
+    classifier = args.task == "classify" or args.loss in CLASSIFICATION_LOSSES
+    if args.task == "auto" and not classifier and len(targets) == 1:
+        # A target column that is not numeric holds class labels.
+        classifier = any(_as_number(t) is None for t in table.text(targets[0]))
+    if classifier:
+        if args.task == "regress" or args.loss in REGRESSION_LOSSES:
+            raise UserError(f"--loss {args.loss} is a regression loss, but the task is classification")
         if len(targets) != 1:
-            raise UserError(f"--loss {args.loss} needs exactly one --target column of class labels, got {len(targets)}")
-        labels = table.text(targets[0])
-        classes = sorted(set(labels), key=lambda s: (_as_number(s) is None, _as_number(s) or 0.0, s))
-        if len(classes) < 2:
-            raise UserError(f"{args.data}: column {targets[0]!r} has only one class ({classes[0]!r})")
-        if args.loss == "binary_crossentropy" and len(classes) != 2:
-            raise UserError(f"--loss binary_crossentropy needs 2 classes, column {targets[0]!r} has {len(classes)}; "
-                            "use --loss softmax_crossentropy")
-        idx = np.array([classes.index(s) for s in labels])
-        Y = idx.reshape(-1, 1).astype(float) if args.loss == "binary_crossentropy" else np.eye(len(classes))[idx]
-        out_act = "sigmoid" if args.loss == "binary_crossentropy" else "softmax"
-        if args.output_activation not in (None, out_act):
-            raise UserError(f"--loss {args.loss} needs output activation {out_act}, got {args.output_activation}")
+            raise UserError(f"a classifier needs exactly one --target column of class labels, got {len(targets)}")
+        if args.output_activation is not None:
+            raise UserError("--output-activation is for regression: a classifier's output is sigmoid or softmax")
+        y = _labels(table.text(targets[0]))
+        if np.unique(y).size < 2:
+            raise UserError(f"{args.data}: column {targets[0]!r} has only one class ({y[0]!r})")
     else:
-        Y = table.numbers(targets)
-        out_act = args.output_activation or "identity"
-
-    rng = np.random.default_rng(args.seed)
-    n = X.shape[0]
-    n_val = int(round(args.val_fraction * n))
-    if args.val_fraction > 0 and (n_val < 1 or n - n_val < 1):
-        raise UserError(f"--val-fraction {args.val_fraction} leaves no validation or no training rows out of {n}")
-    if args.patience is not None and n_val == 0:
-        raise UserError("--patience (early stopping) needs a validation part: give --val-fraction > 0")
-    perm = rng.permutation(n)
-    tr, va = perm[n_val:], perm[:n_val]
-
-    x_off, x_sc = standardisation(X[tr])
-    scale_y = not classification and out_act in ("identity", "linear")
-    y_off, y_sc = standardisation(Y[tr]) if scale_y else (None, None)
-    Xs = (X - x_off) / x_sc
-    Ys = (Y - y_off) / y_sc if scale_y else Y
-
-    bayes = args.method == "BR"
-    # Bayesian regularisation learns the prior precisions that replace the l2 penalty.
-    l2 = 0.0 if bayes else args.l2
-    candidates = ([[h] for h in evidence.auto_widths(len(inputs), Y.shape[1], tr.size * Y.shape[1])]
-                  if args.hidden == "auto" else [args.hidden])
-
-    def make_net(hidden):
-        try:
-            return Network([len(inputs), *hidden, Y.shape[1]], activation=args.activation, output_activation=out_act,
-                           loss=args.loss, l2=l2, seed=rng, dtype=args.dtype)
-        except (ValueError, TypeError) as exc:
-            raise UserError(str(exc)) from None
+        y = table.numbers(targets)
 
     show = args.progress == "always" or (args.progress == "auto" and err.isatty())
-    monitors: List[EarlyStopping] = []
-
-    def monitor_for(net):
-        # The parser refuses --patience for TNC, whose callback cannot stop the run, and for BR.
-        train_fg = net.bind(Xs[tr], Ys[tr])
-        val_fg = net.bind(Xs[va], Ys[va]) if n_val else None
-        progress = _Progress(err, train_fg)
-        monitor = EarlyStopping(val_fg.cost if val_fg is not None else None, patience=args.patience,
-                                on_iteration=progress if show else None)
-        monitors.append((tuple(net.layer_sizes), monitor, progress, train_fg, val_fg))
-        return monitor
-
-    restarts = 2 if args.restarts is None else args.restarts
+    progress = _Progress(err)
     try:
-        if bayes:
-            # Widths (with --hidden auto) and restarts ranked by log evidence (quasinet.evidence).
-            fits = evidence.fit_candidates(make_net, candidates, Xs[tr], Ys[tr], restarts=restarts, ard=args.ard,
-                                           maxiter=args.max_iter, rng=rng, callback_for=monitor_for)
-            _, net, res = fits[0]
-            method = "BR"
-        else:
-            net = make_net(candidates[0])
-            monitor = monitor_for(net)
-            trainer = Trainer(net, method=args.method, maxiter=args.max_iter, tol=args.tol, callback=monitor)
-            res = trainer.train(Xs[tr], Ys[tr])
-            method = trainer.method
-    except (ValueError, FloatingPointError) as exc:
+        settings = settings_from_args(args, classifier, report=progress if show else None)
+        result = fitting.fit(X, y if classifier or len(targets) > 1 else y[:, 0], settings=settings,
+                             random_state=args.seed)
+    except (ValueError, TypeError, FloatingPointError) as exc:
         raise UserError(str(exc)) from None
     finally:
-        for entry in monitors:
-            entry[2].close()
-    # The monitor of the chosen network's width (one per candidate width; BR's restarts share it).
-    _, monitor, _, train_fg, val_fg = next(e for e in monitors if e[0] == tuple(net.layer_sizes))
-    stopped_early = monitor.stopped
-    if stopped_early and monitor.best_params is not None:
-        net.set_params(monitor.best_params)
-    seconds = time.perf_counter() - t0
-
-    post = None
-    if bayes:
-        post = posterior.Posterior(
-            covariance=res.covariance, beta=float(res.beta), alpha=np.asarray(res.alpha), group_names=res.group_names,
-            gamma=float(res.gamma), log_evidence=float(res.log_evidence), ard=args.ard,
-            feature_relevance=posterior.feature_relevance(res.alpha, len(inputs)) if args.ard else None,
-            moderate=classification and not args.no_moderate)
-    model = io.Model(net, x_off, x_sc, y_off, y_sc, inputs=inputs, targets=targets, classes=classes,
-                     posterior=post, method=method)
+        progress.close()
+    for _, message in result.warnings:
+        print(f"quasinet train: warning: {message}", file=err)
+    net = result.network
+    model = result.to_model(inputs=inputs, targets=targets, moderate=not args.no_moderate)
+    n = X.shape[0]
+    mask = result.validation_mask
+    n_val = result.n_validation
+    rows_for_metric = mask if mask is not None else np.ones(n, dtype=bool)
+    part = "validation" if mask is not None else "training"
     summary: Dict[str, object] = dict(
-        data=os.path.basename(args.data), rows=n, training_rows=int(tr.size), validation_rows=int(n_val),
-        method=method, iterations=int(res.nit), stopped_early=bool(stopped_early),
-        training_cost=float(train_fg.cost(net.params)), seconds=round(seconds, 3),
-    )
+        data=os.path.basename(args.data), rows=n, training_rows=n - int(n_val if mask is not None else 0),
+        validation_rows=int(n_val), method=result.method, iterations=int(result.n_iter),
+        stopped_early=bool(result.stopped_early), training_cost=float(result.loss_value),
+        seconds=round(result.seconds, 3))
+    out_act = net.output_activation
     lines = [f"trained {'-'.join(map(str, net.layer_sizes))} network ({net.n_params} parameters, "
-             f"{args.activation}/{out_act}, loss {args.loss}) on {tr.size} rows, validated on {n_val}",
-             f"{method}: {res.nit} iterations"
-             + (f", stopped early: best validation cost at iteration {monitor.best_iteration}" if stopped_early
-                else f", {res.message}" + (" (raise --max-iter)" if not res.success and getattr(res, "cycles", res.nit) >= args.max_iter else "")),
+             f"{net.activation}/{out_act}, loss {result.loss}) on {summary['training_rows']} rows, validated on "
+             f"{n_val}",
+             f"{result.method}: {result.n_iter} iterations"
+             + (f", stopped early: best validation cost {result.best_validation_loss:.6e}" if result.stopped_early
+                else f", {result.message}"),
              f"final training cost {summary['training_cost']:.6e}"]
-    if bayes:
-        summary["evidence_cycles"] = int(res.cycles)
-        lines.insert(2, f"Bayesian regularisation: {res.cycles} evidence cycles (best {res.best_cycle}), "
-                        f"gamma {res.gamma:.2f} effective parameters of {net.n_params}, log evidence "
-                        f"{res.log_evidence:.6g}" + (f"; width {net.layer_sizes[1]} chosen by evidence from "
-                                                     + ", ".join(str(c[0]) for c in candidates)
-                                                     if args.hidden == "auto" else ""))
-    rows_for_metric = va if n_val else tr
-    part = "validation" if n_val else "training"
-    if n_val:
-        summary["validation_cost"] = float(val_fg.cost(net.params))
-        lines[-1] += f", validation cost {summary['validation_cost']:.6e}"
-    if classification:
+    if result.method == "BR":
+        summary["evidence_cycles"] = int(result.evidence_cycles)
+        chosen = ", ".join(f"{'-'.join(map(str, h)) or 'linear'}{' ARD' if a else ''} {e:.4g}"
+                           for h, a, e in result.evidence_candidates[:5])
+        lines.insert(2, f"Bayesian regularisation: {result.evidence_cycles} evidence cycles (best "
+                        f"{result.best_cycle}), gamma {result.n_effective_params:.2f} effective parameters of "
+                        f"{net.n_params}, log evidence {result.log_evidence:.6g}"
+                        + ("" if len(result.evidence_candidates) < 2 else
+                           f"; models by log evidence: {chosen}"))
+    if result.best_validation_loss is not None:
+        summary["validation_cost"] = float(result.best_validation_loss)
+    if classifier:
         predicted = model.predict_classes(X[rows_for_metric])
-        truth = np.array(labels, dtype=object)[rows_for_metric]
-        acc = float(np.mean(predicted == truth))
+        truth = np.asarray(y, dtype=object)[rows_for_metric]
+        acc = float(np.mean(np.array([p == t for p, t in zip(predicted, truth)])))
         summary[f"{part}_accuracy"] = acc
         lines.append(f"accuracy on the {part} part: {acc:.4f}")
     else:
-        r2 = r2_score(Y[rows_for_metric], model.predict(X[rows_for_metric]))
+        r2 = r2_score(y[rows_for_metric], model.predict(X[rows_for_metric]))
         # R^2 of a constant target is undefined: null in the model file (JSON has no NaN).
         summary[f"{part}_r2"] = {t: None if np.isnan(v) else float(v) for t, v in zip(targets, r2)}
         lines.append(f"R^2 on the {part} part: " + ", ".join(
             f"{t} {v:.4f}" if np.isfinite(v) else f"{t} undefined (constant target)" for t, v in zip(targets, r2)))
     model.info = summary
     model.save(args.out)
-    lines.append(f"time {seconds:.2f} s; model written to {args.out}")
+    lines.append(f"time {result.seconds:.2f} s; model written to {args.out}")
 
     if args.plot_dir:
-        # BR's restarts share one monitor: its validation curve spans them all, so none is drawn.
-        for path in _train_plots(args.plot_dir, res.J, None if bayes else monitor.curve, model, targets,
-                                 None if classification else (Y[rows_for_metric], model.predict(X[rows_for_metric])),
+        for path in _train_plots(args.plot_dir, result.loss_curve, result.validation_curve, model, targets,
+                                 None if classifier else (y[rows_for_metric], model.predict(X[rows_for_metric])),
                                  part):
             lines.append(f"plot written to {path}")
     print("\n".join(lines), file=out)
@@ -488,8 +458,8 @@ def _cmd_demo(args, out: TextIO, err: TextIO) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from . import evidence
-    from .network import ACTIVATIONS, DTYPES, LOSSES, OUTPUT_ACTIVATIONS
+    from . import fitting
+    from .network import ACTIVATIONS, DTYPES, LOSSES
     from .train import METHODS
 
     parser = argparse.ArgumentParser(prog="quasinet", description="Feedforward networks on a C++ core.")
@@ -500,42 +470,64 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--plot", metavar="FILE.png", help="write the cost curves to this image (needs matplotlib)")
     p.set_defaults(func=_cmd_demo)
 
-    p = sub.add_parser("train", help="train a network on a CSV file and save it",
-                       description="Train on a CSV file with a header row. Inputs and targets are standardised "
-                                   "with the training part's mean and standard deviation (stored in the model); "
-                                   "cross-entropy losses train a classifier on one column of class labels.")
+    p = sub.add_parser(
+        "train", help="train a network on a CSV file and save it",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Train on a CSV file with a header row, with the estimators' defaults "
+                    "(quasinet.sklearn.QuasiNetRegressor / QuasiNetClassifier): Bayesian regularisation with the "
+                    "hidden width, ARD and the linear model chosen by the evidence. Inputs (and numeric targets) "
+                    "are standardised with the training part's mean and standard deviation (stored in the model). "
+                    "A target column of labels that are not numbers trains a classifier.",
+        epilog="examples:\n"
+               "  quasinet train data.csv --target y                 regression, the default model\n"
+               "  quasinet train iris.csv --target species           classification (labels are text)\n"
+               "  quasinet train data.csv --target y --hidden 16 --method L-BFGS-B --l2 1e-3\n"
+               "  quasinet predict model.qnet new.csv --std          predictions with standard deviations")
     p.add_argument("data", metavar="DATA.csv")
     p.add_argument("--target", action="append", required=True, metavar="COLUMN",
                    help="target column (repeat for several targets)")
     p.add_argument("--inputs", metavar="A,B,...", help="input columns (default: every column that is not a target)")
-    p.add_argument("--hidden", type=_hidden, default=[16], metavar="16,16",
-                   help="hidden layer widths (default 16); with --method BR also auto: one hidden layer whose width "
-                        "the evidence chooses among " + ", ".join(map(str, evidence.AUTO_WIDTHS)))
+    p.add_argument("--task", choices=("auto", "regress", "classify"), default="auto",
+                   help="default auto: classify when the target holds labels that are not numbers or --loss is a "
+                        "cross-entropy, else regress")
+    p.add_argument("--hidden", type=_hidden, default="auto", metavar="auto|16,16",
+                   help="hidden layer widths (default auto: with BR one hidden layer whose width the evidence "
+                        "chooses among " + ", ".join(map(str, fitting.AUTO_WIDTHS)) + ", or none; otherwise "
+                        + ",".join(map(str, fitting.DEFAULT_HIDDEN)) + ")")
     p.add_argument("--activation", choices=ACTIVATIONS, default="tanh", help="hidden activation (default tanh)")
-    p.add_argument("--output-activation", choices=OUTPUT_ACTIVATIONS,
-                   help="output activation (default identity; sigmoid/softmax for the cross-entropies)")
-    p.add_argument("--loss", choices=LOSSES, default="mse", help="loss (default mse)")
+    p.add_argument("--output-activation", choices=ACTIVATIONS,
+                   help="regression output activation (default identity); a classifier's is sigmoid or softmax")
+    p.add_argument("--loss", choices=LOSSES + ("auto",), default=None,
+                   help="loss (default: mse for regression, auto for classification: binary or softmax "
+                        "cross-entropy by the number of classes)")
     p.add_argument("--l2", type=float, default=1e-4, help="L2 penalty (default 1e-4; not used by BR)")
     p.add_argument("--dtype", choices=DTYPES, default="float64",
                    help="precision of the forward and backward passes (default float64; float32 is about twice as "
                         "fast on large networks; the model file records it)")
-    p.add_argument("--method", choices=METHODS, default="L-BFGS-B",
-                   help="optimiser (default L-BFGS-B; LM: Levenberg-Marquardt; BR: Bayesian regularisation, which "
-                        "learns the regularisation from the data and saves the posterior for predict --std)")
-    p.add_argument("--ard", action="store_true",
+    p.add_argument("--method", choices=("auto",) + METHODS, default="auto",
+                   help=f"optimiser (default auto: BR when the widest candidate network has at most "
+                        f"{fitting.BR_MAX_PARAMS} parameters and there is no early stopping, else L-BFGS-B; "
+                        "LM: Levenberg-Marquardt; BR: Bayesian regularisation, which learns the regularisation "
+                        "from the data and saves the posterior for predict --std)")
+    p.add_argument("--ard", type=_ard, nargs="?", const=True, default="auto", metavar="auto|on|off",
                    help="BR: one prior precision per input (and per layer's biases and later weights) instead of "
-                        "one for all; info then shows each input's relevance")
+                        "one for all (default auto: ARD for networks with hidden layers, the evidence chooses for "
+                        "the linear model); info then shows each input's relevance")
     p.add_argument("--restarts", type=int, default=None, metavar="N",
-                   help="BR: further random starts, ranked by log evidence (default 2)")
+                   help="further random starts (default: 2 for BR, ranked by log evidence; 0 otherwise)")
     p.add_argument("--no-moderate", action="store_true",
                    help="BR classifier: predict with the network's own probabilities, not MacKay's moderated ones")
-    p.add_argument("--max-iter", type=int, default=500, help="iteration limit (default 500)")
+    p.add_argument("--max-iter", type=int, default=500,
+                   help="iteration limit (BR: evidence cycles; default 500)")
     p.add_argument("--tol", type=float, default=None, help="tolerance for scipy.optimize.minimize")
-    p.add_argument("--val-fraction", type=_fraction, default=0.2,
-                   help="share of rows held out for validation (default 0.2)")
+    p.add_argument("--val-fraction", type=_fraction, default=0.0,
+                   help="share of rows held out and scored (default 0: train on every row, as the estimators do; "
+                        "with --patience 0.1)")
     p.add_argument("--patience", type=int, default=None, metavar="N",
-                   help="early stopping: stop after N iterations without a better validation cost, keep the best")
-    p.add_argument("--seed", type=int, default=0, help="seed of the split and the initial weights (default 0)")
+                   help="early stopping: stop after N iterations without a better validation cost, keep the best "
+                        "(method auto then means L-BFGS-B)")
+    p.add_argument("--seed", type=int, default=0,
+                   help="seed of the split and the initial weights (default 0; random_state of the estimators)")
     p.add_argument("--out", default="model.qnet", help="model file to write (default model.qnet)")
     p.add_argument("--plot-dir", metavar="DIR", help="write cost and fit plots (PNG) into this directory")
     p.add_argument("--progress", choices=("auto", "always", "never"), default="auto",
@@ -578,14 +570,10 @@ def main(argv: Optional[List[str]] = None) -> int:
     if args.command == "train":
         if args.max_iter < 1:
             parser.error(f"--max-iter must be >= 1, got {args.max_iter}")  # exits with status 2
-        if args.patience is not None and (args.patience < 1 or args.method not in STOPPABLE_METHODS):
+        if args.patience is not None and (args.patience < 1 or args.method not in ("auto",) + STOPPABLE_METHODS):
             parser.error("--patience needs N >= 1 and a method other than TNC (whose callback cannot stop it)")
         if args.method == "BR" and args.patience is not None:
             parser.error("--patience (early stopping) does not apply to --method BR: the evidence stops it")
-        for flag, given in (("--ard", args.ard), ("--no-moderate", args.no_moderate),
-                            ("--hidden auto", args.hidden == "auto"), ("--restarts", args.restarts is not None)):
-            if given and args.method != "BR":
-                parser.error(f"{flag} needs --method BR, got --method {args.method}")
         if args.restarts is not None and args.restarts < 0:
             parser.error(f"--restarts must be >= 0, got {args.restarts}")
     try:

@@ -54,7 +54,8 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
     raise ImportError("quasinet.dask needs the extra 'dask': pip install 'quasinet[dask]'") from exc
 
 from . import _core
-from .network import _is_dask
+from .checks import check_gauss_newton_size, check_kind, is_dask
+from .scaling import unit_scale_for_constant
 
 __all__ = ["DaskBound", "bind", "cost", "cost_grad", "forward", "gauss_newton", "hessp", "options"]
 
@@ -252,7 +253,7 @@ def _as_dask(a, name: str, like=None):
     """``a`` as a dask array: dask arrays as they are, NumPy data (already on the client) chunked like ``like``."""
     if isinstance(a, da.Array):
         return a
-    if _is_dask(a):
+    if is_dask(a):
         raise TypeError(f"{name} must be a dask array (or array-like), got {type(a).__module__}.{type(a).__name__}; "
                         "for a dask DataFrame use .to_dask_array(lengths=True)")
     arr = np.asarray(a)
@@ -453,21 +454,17 @@ class DaskBound:
 
         Each partition returns its own (P, P) partial: P^2 floats per partition travel to the client.
         """
-        from .network import check_gauss_newton_size
-
         check_gauss_newton_size(self._n_params)
         return self._evaluate("gauss_newton", params)
 
     def hessp(self, params, v, kind: str = "exact") -> np.ndarray:
         """The cost's Hessian (``kind="exact"``) or Gauss-Newton matrix (``"gauss-newton"``) times ``v``."""
-        from .network import _check_kind
-
-        kind = _check_kind(kind)
+        kind = check_kind(kind)
         v = self._check_params(v, "v")
         return self._evaluate("hessp", params, (v, kind))[0]
 
     def _check_params(self, params, name: str = "params") -> np.ndarray:
-        if _is_dask(params):
+        if is_dask(params):
             raise TypeError(f"{name} must be a NumPy array, got a dask collection")
         p = np.ascontiguousarray(params, dtype=np.float64)
         if p.shape != (self._n_params,):
@@ -651,156 +648,124 @@ def forward(net, X):
                         chunks=(X.chunks[0], (n_out,)), meta=np.empty((0, 0)))
 
 
-# -- the estimators' fit -----------------------------------------------------------------------------
+
+
+# -- the fitting module's data interface ------------------------------------------------------------
 def _label_index(b, classes):
     return np.searchsorted(classes, b)
 
 
-def _standardisation(A, w):
-    """Weighted column means and standard deviations of a dask array, as :func:`quasinet.scaling.standardisation`.
+class DaskRows:
+    """The Dask side of :mod:`quasinet.fitting`'s data interface (:class:`quasinet.rows.ArrayRows`
+    is the NumPy side): the same methods, computed as reductions on the workers.
 
-    Two passes over the data (the mean first), each returning only per-column sums.
+    No row of X or y reaches the client. What does: per-column sums (standardisation), the
+    sorted class labels, the sum of the weights, and, for a held-out part, a boolean mask of N
+    rows made on the client (for a stratified one, each row's class index comes to the client).
+    A held-out part is a second set of weights over the same partitions (zero on the other
+    part's rows), so the training and validation parts share the rows held on the workers.
+    Repeated rows are not merged (:meth:`merged` returns the rows as they are): the fit then
+    differs from NumPy's by floating-point summation order only.
     """
-    if w is None:
-        mean = np.asarray(A.mean(axis=0).compute())
-        std = np.sqrt(np.asarray(((A - mean) ** 2).mean(axis=0).compute()))
-    else:
-        sw, s = dask.compute(w.sum(), (A * w[:, None]).sum(axis=0))
-        mean = np.asarray(s) / sw
-        std = np.sqrt(np.asarray(((A - mean) ** 2 * w[:, None]).sum(axis=0).compute()) / sw)
-    from .scaling import unit_scale_for_constant
 
-    return mean, unit_scale_for_constant(mean, std)
-
-
-def fit_estimator(est, p: dict, X, y, sample_weight):
-    """``fit`` of a :mod:`quasinet.sklearn` estimator on dask arrays (the estimators call it).
-
-    The same loss and parameters as on NumPy data, with three differences that keep every row
-    on the workers: samples are not merged or sorted (the fit depends on the row order through
-    summation order only); with ``early_stopping`` the validation part is a random subset of the
-    rows (each row with probability ``validation_fraction``, not stratified), held out by giving
-    it zero training weight and evaluated over the same partitions; standardisation and the
-    class labels come from reductions computed on the workers.
-    """
-    from sklearn.base import ClassifierMixin
-    from sklearn.utils import check_random_state
-
-    from .network import Network
-    from .sklearn import DEFAULT_HIDDEN
-    from .train import Trainer
-
-    X = _known_rows(_as_dask(X, "X"))
-    if X.ndim != 2:
-        raise ValueError(f"Expected a 2-D array X (n_samples, n_features), got shape {X.shape}")
-    _check_real(X, "X")
-    N, d = X.shape
-    if N < 1 or d < 1:
-        raise ValueError(f"X must have at least 1 sample and 1 feature, got shape {X.shape}")
-    rows = X.chunks[0]
-    y = _known_rows(_as_dask(y, "y", like=X))
-    if y.shape[0] != N:
-        raise ValueError(f"y has {y.shape[0]} rows but X has {N}")
-    w = None
-    if sample_weight is not None:
-        w = _checked_weights(sample_weight, X, N).astype(np.float64)
-    est.n_features_in_ = d
-    if hasattr(est, "feature_names_in_"):
-        del est.feature_names_in_
-    rng = check_random_state(est.random_state)
-    classifier = isinstance(est, ClassifierMixin)
-
-    checks = {}
-    if w is not None:
-        checks["w_ok"] = (da.isfinite(w) & (w >= 0)).all()
-        checks["w_any"] = (w > 0).any()
-    if classifier:
-        if y.ndim != 1:
-            raise ValueError(f"y must be 1-D (n_samples,) for a classifier, got shape {y.shape}")
-        checks["classes"] = da.unique(y)
-    else:
-        _check_real(y, "y")
-    checks = dask.compute(checks)[0]
-    if w is not None and not checks["w_ok"]:
-        raise ValueError("sample_weight must be finite and non-negative")
-    if w is not None and not checks["w_any"]:
-        raise ValueError("sample_weight must not be all zero")
-
-    if classifier:
-        if est.loss not in ("auto", "binary_crossentropy", "softmax_crossentropy"):
-            raise ValueError(
-                f"loss must be 'auto', 'binary_crossentropy' or 'softmax_crossentropy' for a classifier, got {est.loss!r}")
-        classes = np.unique(checks["classes"])
-        if classes.dtype.kind == "f" and not np.all(classes == np.round(classes)):
-            raise ValueError("Unknown label type: continuous. A classifier needs discrete class labels")
-        est.classes_ = classes
-        k = classes.size
-        idx = y.map_blocks(_label_index, classes, dtype=np.intp)
-        present = k
-        if w is not None:
-            present = int((da.bincount(idx, weights=(w > 0).astype(float), minlength=k) > 0).sum().compute())
-        if min(present, k) < 2:
-            raise ValueError(f"a classifier needs samples of at least 2 classes (with positive sample weight), "
-                             f"got {min(present, k)} class")
-        loss = est.loss if est.loss != "auto" else ("binary_crossentropy" if k == 2 else "softmax_crossentropy")
-        if loss == "binary_crossentropy":
-            if k != 2:
-                raise ValueError(f"loss 'binary_crossentropy' needs exactly 2 classes, got {k}; use 'softmax_crossentropy'")
-            Y, out_act, n_out = idx.astype(np.float64)[:, None], "sigmoid", 1
-        else:
-            Y, out_act, n_out = idx, "softmax", k  # integer labels: one-hot rows made on the workers
-    else:
+    def __init__(self, X, y, sample_weight=None, *, _n_rows: Optional[int] = None):
+        X = _known_rows(_as_dask(X, "X"))
+        if X.ndim != 2:
+            raise ValueError(f"Expected a 2-D array X (n_samples, n_features), got shape {X.shape}")
+        _check_real(X, "X")
+        N, d = X.shape
+        if N < 1 or d < 1:
+            raise ValueError(f"X must have at least 1 sample and 1 feature, got shape {X.shape}")
+        y = _known_rows(_as_dask(y, "y", like=X))
+        if y.shape[0] != N:
+            raise ValueError(f"y has {y.shape[0]} rows but X has {N}")
         if y.ndim not in (1, 2):
             raise ValueError(f"y must be 1-D or 2-D, got shape {y.shape}")
-        est._y_ndim = y.ndim
-        Y, out_act, loss = est._encode_targets(y.astype(np.float64), w)  # checks and a lazy reshape only
-        n_out = Y.shape[1]
+        w = None if sample_weight is None else _checked_weights(sample_weight, X, N).astype(np.float64)
+        self.X, self.Y, self.w = X, y, w
+        self.n_rows = N if _n_rows is None else _n_rows
 
-    if est.early_stopping:
-        held_out = da.random.default_rng(int(rng.randint(np.iinfo(np.int32).max))).random(N, chunks=(rows,))
-        held_out = held_out < p["validation_fraction"]
-        base = w if w is not None else da.ones(N, chunks=(rows,))
-        w_tr, w_val = da.where(held_out, 0.0, base), da.where(held_out, base, 0.0)
-        tr_any, val_any = dask.compute((w_tr > 0).any(), (w_val > 0).any())
-        if not tr_any:
-            raise ValueError("the training part (after removing validation_fraction) has only zero sample weights")
-        if not val_any:
-            raise ValueError("the validation part (validation_fraction) has only zero sample weights")
-    else:
-        w_tr, w_val = w, None
+    def _like(self, X=None, Y=None, w=None, n_rows=None) -> "DaskRows":
+        other = DaskRows.__new__(DaskRows)
+        other.X = self.X if X is None else X
+        other.Y = self.Y if Y is None else Y
+        other.w = w if w is not None else self.w
+        other.n_rows = self.n_rows if n_rows is None else n_rows
+        return other
 
-    if est.standardize:
-        est.x_mean_, est.x_scale_ = _standardisation(X.astype(np.float64), w_tr)
-    else:
-        est.x_mean_, est.x_scale_ = np.zeros(d), np.ones(d)
-    Xs = (X - est.x_mean_) / est.x_scale_
-    if not classifier:
-        if est.standardize and out_act in ("identity", "linear"):
-            est.y_mean_, est.y_scale_ = _standardisation(Y, w_tr)
+    @property
+    def n_features(self) -> int:
+        return int(self.X.shape[1])
+
+    @property
+    def n_outputs(self) -> int:
+        return int(self.Y.shape[1])
+
+    def total_weight(self) -> float:
+        return float(self.n_rows if self.w is None else self.w.sum().compute())
+
+    def check_weights(self) -> None:
+        if self.w is None:
+            return
+        ok, anything = dask.compute((da.isfinite(self.w) & (self.w >= 0)).all(), (self.w > 0).any())
+        if not ok:
+            raise ValueError("sample_weight must be finite and non-negative")
+        if not anything:
+            raise ValueError("sample_weight must not be all zero")
+
+    def classes(self):
+        if self.Y.ndim != 1:
+            raise ValueError(f"y must be 1-D (n_samples,) for a classifier, got shape {self.Y.shape}")
+        classes = np.unique(da.unique(self.Y).compute())
+        if classes.dtype.kind == "f" and not np.all(classes == np.round(classes)):
+            raise ValueError("Unknown label type: continuous. A classifier needs discrete class labels")
+        return classes, self.Y.map_blocks(_label_index, classes, dtype=np.intp)
+
+    def present_classes(self, index, n_classes: int) -> int:
+        if self.w is None:
+            return n_classes
+        counts = da.bincount(index, weights=(self.w > 0).astype(float), minlength=n_classes)
+        return int((counts > 0).sum().compute())
+
+    def with_targets(self, Y) -> "DaskRows":
+        if Y.ndim == 2:
+            _check_real(Y, "y")
+        return self._like(Y=Y)
+
+    def one_hot(self, index, k: int):
+        """Integer class labels: the core makes the one-hot rows on the workers."""
+        return index
+
+    def label_vector(self, index) -> np.ndarray:
+        return np.asarray(index.compute())
+
+    def split(self, held_out: np.ndarray):
+        m = da.from_array(np.asarray(held_out, dtype=bool), chunks=(self.X.chunks[0],))
+        base = self.w if self.w is not None else da.ones(self.X.shape[0], chunks=(self.X.chunks[0],))
+        n_val = int(np.count_nonzero(held_out))
+        return (self._like(w=da.where(m, 0.0, base), n_rows=self.n_rows - n_val),
+                self._like(w=da.where(m, base, 0.0), n_rows=n_val))
+
+    def merged(self) -> "DaskRows":
+        return self
+
+    def standardisation(self, which: str):
+        """Weighted column means and standard deviations, as :func:`quasinet.scaling.standardisation`:
+        two passes over the data (the mean first), each returning only per-column sums."""
+        A = (self.X if which == "X" else self.Y).astype(np.float64)
+        w = self.w
+        if w is None:
+            mean = np.asarray(A.mean(axis=0).compute())
+            std = np.sqrt(np.asarray(((A - mean) ** 2).mean(axis=0).compute()))
         else:
-            est.y_mean_, est.y_scale_ = np.zeros(n_out), np.ones(n_out)
-        Y = (Y - est.y_mean_) / est.y_scale_
+            sw, s = dask.compute(w.sum(), (A * w[:, None]).sum(axis=0))
+            mean = np.asarray(s) / sw
+            std = np.sqrt(np.asarray(((A - mean) ** 2 * w[:, None]).sum(axis=0).compute()) / sw)
+        return mean, unit_scale_for_constant(mean, std)
 
-    # method "auto" means L-BFGS-B here: the estimators' Bayesian regularisation (its width search
-    # and restarts) runs on NumPy data; Trainer(method="BR") takes dask arrays directly.
-    method = "L-BFGS-B" if p["method"] == "auto" else p["method"]
-    if method == "BR" or p["committee"] > 1:
-        raise ValueError("method 'BR' (and a committee) in the estimators needs NumPy data; on dask arrays use "
-                         "method 'auto' or 'L-BFGS-B', or quasinet.Trainer(net, method='BR') directly")
-    est.method_, est.members_ = method, []
-    est.hidden_layer_sizes_ = tuple(DEFAULT_HIDDEN if p["sizes"] is None else p["sizes"])
-    net = Network([d, *est.hidden_layer_sizes_, n_out], activation=est.activation, output_activation=out_act,
-                  loss=loss, l2=p["l2"], seed=int(rng.randint(np.iinfo(np.int32).max)), dtype=p["dtype"])
-    with DaskBound(net, Xs, Y, w_tr) as fg:
-        # The validation cost (the data term alone) reads the same partitions with the held-out rows' weights.
-        val = fg.reweighted(w_val, Network(**{**net._spec(), "l2": 0.0})) if est.early_stopping else None
-        try:
-            monitor = est._monitor(p, lambda: fg, lambda: val)
-            trainer = Trainer(net, method=method, maxiter=p["max_iter"], tol=est.tol, callback=monitor,
-                              restarts=p["restarts"] or 0, seed=rng.randint(np.iinfo(np.int32).max))
-            res = trainer._train_bound(fg)
-            return est._store_fit(p, net, trainer, res, monitor, lambda: fg.cost(net.params), n_out, loss,
-                                  stacklevel=4)
-        finally:
-            if val is not None:
-                val.close()
+    def scaled(self, x_mean, x_scale, y_mean=None, y_scale=None) -> "DaskRows":
+        Y = self.Y if y_mean is None else (self.Y - y_mean) / y_scale
+        return self._like(X=(self.X - x_mean) / x_scale, Y=Y)
+
+    def close(self) -> None:
+        """Nothing is held: each bound objective holds (and frees) its own partitions."""

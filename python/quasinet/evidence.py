@@ -27,7 +27,7 @@ the last term counting the h_l! 2^h_l equivalent minima of each hidden layer of 
 compared.
 
 That is the evidence at the re-estimated alpha, beta. Architectures are compared
-(:func:`fit_candidates`) by :func:`model_log_evidence`, which changes two things. First, models
+(:func:`quasinet.fitting.search`) by :func:`model_log_evidence`, which changes two things. First, models
 with different numbers of hyperparameters (one alpha for all against one per input: ARD) need
 the hyperparameters integrated out (MacKay 1992): each of ln alpha_g and ln beta gets a flat
 prior over its bounds (:data:`ALPHA_BOUNDS`, :data:`BETA_BOUNDS`), of width R, and a Gaussian
@@ -56,7 +56,6 @@ import numpy as np
 from scipy import linalg, optimize
 
 from . import lm
-from .network import count_params
 
 #: Most evidence cycles (each: a few Levenberg-Marquardt steps at fixed alpha, beta, then one
 #: re-estimation of them).
@@ -389,7 +388,7 @@ def bind_data(net, X, y, sample_weight=None) -> Tuple[DataTerm, float, bool]:
     no part: the prior precisions replace it.
     """
     classification = net.loss in ("binary_crossentropy", "softmax_crossentropy")
-    spec = dict(net._spec(), l2=0.0, loss=net.loss if classification else "sse")
+    spec = dict(net.spec(), l2=0.0, loss=net.loss if classification else "sse")
     data_net = type(net)(**spec)
     fg = data_net.bind(X, y, sample_weight)
     n_rows = float(np.sum(sample_weight)) if sample_weight is not None else float(fg.n_samples)
@@ -400,109 +399,3 @@ def bind_data(net, X, y, sample_weight=None) -> Tuple[DataTerm, float, bool]:
 def predictive_variance(jacobian: np.ndarray, covariance: np.ndarray) -> np.ndarray:
     """g^T A^-1 g for every row and output: ``jacobian`` (N, k, P), ``covariance`` (P, P) -> (N, k)."""
     return np.einsum("nkp,pq,nkq->nk", jacobian, covariance, jacobian, optimize=True)
-
-
-#: Hidden widths the estimators try, in this order, when ``hidden_layer_sizes="auto"``; the
-#: search stops at the first width whose best log evidence falls below the previous width's.
-#: Widths whose network would have more parameters than there are target values are skipped
-#: (the smallest is always tried): on a few rows the evidence cannot tell them apart, and the
-#: symmetry term ln(h! 2^h) would favour the widest.
-AUTO_WIDTHS = (1, 2, 4, 8, 16)
-
-
-def auto_widths(n_in: int, n_out: int, n_targets: float) -> List[int]:
-    """The widths of :data:`AUTO_WIDTHS` that fit the data (see there), smallest first."""
-    out = []
-    for h in AUTO_WIDTHS:
-        if not out or count_params([n_in, h, n_out]) <= n_targets:
-            out.append(h)
-    return out
-
-
-def fit_candidates(make_net: Callable, candidates, X, Y, sample_weight=None, *, restarts: int = 2, ard=True,
-                   maxiter: int = CYCLES, tol: Optional[float] = None, rng=None,
-                   callback_for: Optional[Callable] = None, search: bool = True,
-                   threads: Optional[int] = None,
-                   linear=False) -> List[Tuple[float, object, optimize.OptimizeResult]]:
-    """Bayesian regularisation of several architectures, each from ``restarts + 1`` starts.
-
-    ``make_net(hidden) -> Network`` builds an initialised network for one candidate hidden
-    layout; the candidates are tried in order and, with ``search``, the search stops at the first
-    candidate whose best log model evidence is below the previous one's. ``ard`` is True, False
-    or ``"auto"``: both, the whole search once for each (one alpha for all first). With
-    ``linear`` the network without hidden layer (``make_net(())``) is fitted too, with the
-    ``ard`` setting(s) (``linear=True``) or with each setting of a sequence of bools, from one
-    start each (at fixed alpha, beta its objective has one minimum) and outside the search: it
-    competes with every candidate but does not stop the search (a linear model can beat one or
-    two hidden units on data that need many). The starts of one candidate are
-    independent and run on up to ``threads`` threads (default: quasinet's thread count; the
-    core and LAPACK release the GIL); without callbacks only, so that a callback is never called
-    from two threads. Their results do not depend on the thread count. ``callback_for(net)``, if
-    given, returns the Trainer callback for that candidate (or None). Returns every fitted
-    ``(log_model_evidence, network, result)``, highest first (:func:`model_log_evidence`; also
-    set on each result as ``log_model_evidence``, with ``ard`` the setting it was fitted with).
-    """
-    from concurrent.futures import ThreadPoolExecutor
-
-    from . import get_num_threads
-    from .train import Trainer
-
-    if isinstance(ard, str) and ard == "auto":
-        settings = (False, True)
-    elif isinstance(ard, (bool, np.bool_)):
-        settings = (bool(ard),)
-    else:
-        raise TypeError(f"ard must be a bool or 'auto', got {ard!r}")
-    if isinstance(linear, (bool, np.bool_)):
-        linear_settings = settings if linear else ()
-    else:
-        linear_settings = tuple(linear)
-        if not all(isinstance(a, (bool, np.bool_)) for a in linear_settings):
-            raise TypeError(f"linear must be a bool or a sequence of bools, got {linear!r}")
-    rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
-    n_rows = float(np.sum(sample_weight)) if sample_weight is not None else float(np.shape(X)[0])
-    n_targets = n_rows * (np.shape(Y)[1] if np.ndim(Y) > 1 else 1)
-    fits: List[Tuple[float, object, optimize.OptimizeResult]] = []
-
-    def fit(hidden, setting, n_restarts):
-        """Every start of one candidate: [(log model evidence, network, result)]."""
-        net = make_net(hidden)
-        callback = callback_for(net) if callback_for is not None else None
-        starts = [net.get_params()]
-        for _ in range(n_restarts):  # drawn in order, before any run: the same starts on any thread count
-            net.initialize(rng)
-            starts.append(net.get_params())
-
-        def run(x0):
-            member = net.copy()
-            member.set_params(x0)
-            trainer = Trainer(member, method="BR", maxiter=maxiter, tol=tol, callback=callback,
-                              options={"ard": setting})
-            return member, trainer.train(X, Y, sample_weight=sample_weight)
-
-        n_threads = 1 if callback is not None else min(len(starts), threads or get_num_threads())
-        if n_threads > 1:
-            with ThreadPoolExecutor(n_threads) as pool:
-                runs = list(pool.map(run, starts))
-        else:
-            runs = [run(x0) for x0 in starts]
-        out = []
-        for member, res in runs:
-            res.log_model_evidence = model_log_evidence(member, res, setting, n_targets)
-            res.ard = setting
-            out.append((res.log_model_evidence, member, res))
-        return out
-
-    for setting in linear_settings:
-        fits.extend(fit((), bool(setting), 0))
-    for setting in settings:
-        previous = -np.inf
-        for hidden in candidates:
-            runs = fit(tuple(hidden), setting, restarts)
-            fits.extend(runs)
-            best_here = max(e for e, _, _ in runs)
-            if search and best_here < previous:
-                break
-            previous = max(previous, best_here)
-    fits.sort(key=lambda f: -f[0])
-    return fits

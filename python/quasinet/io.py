@@ -268,7 +268,7 @@ def save(path: PathLike, net: Network, *, x_offset=None, x_scale=None, y_offset=
     """
     model = Model(net, x_offset, x_scale, y_offset, y_scale, inputs, targets, classes, info, posterior, method)
     v2 = model.posterior is not None or model.method is not None
-    header = modelfile.header(net._spec(), net.n_params, version=2 if v2 else 1)
+    header = modelfile.header(net.spec(), net.n_params, version=2 if v2 else 1)
     for key in ("inputs", "targets", "classes", "method"):
         if getattr(model, key) is not None:
             header[key] = getattr(model, key)

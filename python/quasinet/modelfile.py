@@ -24,7 +24,7 @@ VERSIONS = (1, 2, 3)
 
 
 def header(spec: dict, n_params: int, version: int = 1) -> dict:
-    """The header of a model file for a network with this specification (``Network._spec()``).
+    """The header of a model file for a network with this specification (``Network.spec()``).
 
     A float64 network's header carries no ``dtype`` (float64 is what versions 1 and 2 mean); a
     float32 network's carries ``"dtype": "float32"``, which makes the file version 3.

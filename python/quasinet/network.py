@@ -9,6 +9,14 @@ from typing import Optional, Sequence, Tuple, Union
 import numpy as np
 
 from . import _core, modelfile
+from .checks import (  # noqa: F401  (public names of this module too)
+    GAUSS_NEWTON_MAX_PARAMS,
+    HESSIAN_KINDS,
+    check_gauss_newton_size,
+    check_kind,
+    count_params,
+    is_dask,
+)
 
 #: Hidden-layer activations (aliases: ``logistic`` for sigmoid, ``linear`` for identity).
 ACTIVATIONS = ("sigmoid", "tanh", "relu", "softplus", "identity")
@@ -23,59 +31,15 @@ DTypeLike = Union[str, type, np.dtype]
 #: The precisions a network computes in (``Network(dtype=...)``).
 DTYPES = ("float64", "float32")
 
-#: Largest parameter count for which quasinet forms the (P, P) Gauss-Newton matrix
-#: (:meth:`Network.gauss_newton`, Levenberg-Marquardt, Bayesian regularisation): 8192
-#: parameters need 512 MiB for the matrix and as much again for its Cholesky factor.
-GAUSS_NEWTON_MAX_PARAMS = 8192
-#: Hessian-vector product kinds of :meth:`Network.hessp`.
-HESSIAN_KINDS = ("exact", "gauss-newton")
 
+def _on_dask(what: str, *args):
+    """The one point where a Network hands dask arrays on: ``quasinet.dask.<what>(*args)``.
 
-def count_params(layer_sizes, bias: bool = True) -> int:
-    """The parameter count of a network with these layer sizes (the layout's total), without building it."""
-    return sum(a * b + (b if bias else 0) for a, b in zip(layer_sizes[:-1], layer_sizes[1:]))
-
-
-def check_gauss_newton_size(n_params: int) -> None:
-    """ValueError when a (P, P) Gauss-Newton matrix would exceed :data:`GAUSS_NEWTON_MAX_PARAMS`."""
-    if n_params > GAUSS_NEWTON_MAX_PARAMS:
-        need = 2 * 8 * n_params * n_params
-        raise ValueError(
-            f"the network has P = {n_params} parameters: its (P, P) Gauss-Newton matrix and Cholesky factor would "
-            f"need {need:,} bytes ({need / 2**30:.1f} GiB), above the limit of P = {GAUSS_NEWTON_MAX_PARAMS}; "
-            "use method='L-BFGS-B' (or 'trust-krylov', which needs only Hessian-vector products)"
-        )
-
-
-def _check_kind(kind) -> str:
-    if not isinstance(kind, str):
-        raise TypeError(f"kind must be a string, got {type(kind).__name__}")
-    if kind not in HESSIAN_KINDS:
-        raise ValueError(f"kind must be 'exact' or 'gauss-newton', got {kind!r}")
-    return kind
-
-
-def _is_dask(*arrays) -> bool:
-    """Whether any argument is a Dask collection (told without importing dask, an optional extra).
-
-    Objects of other libraries that implement the protocol (an xarray DataArray) count only
-    when dask-backed: their ``__dask_graph__()`` is None otherwise.
+    quasinet.dask is an optional extra, imported only when dask data arrive.
     """
-    for a in arrays:
-        if a is None:
-            continue
-        if type(a).__module__.split(".")[0] == "dask":
-            return True
-        graph = getattr(a, "__dask_graph__", None)
-        if callable(graph) and graph() is not None:
-            return True
-    return False
-
-
-def _dask():
     from . import dask
 
-    return dask
+    return getattr(dask, what)(*args)
 
 
 def _check_name(value, what: str) -> str:
@@ -337,8 +301,8 @@ class Network:
         Raises FloatingPointError if an output is not finite (see the class notes).
         For a dask array X, a lazy dask array chunked like X's rows (see :mod:`quasinet.dask`).
         """
-        if _is_dask(X):
-            return _dask().forward(self, X)
+        if is_dask(X):
+            return _on_dask("forward", self, X)
         return self._core.forward(self._params, X)
 
     predict = forward
@@ -374,8 +338,8 @@ class Network:
         X, y and sample_weight may be dask arrays: the cost is then computed on the current
         Dask scheduler from partial sums over X's row partitions (see :mod:`quasinet.dask`).
         """
-        if _is_dask(X, y, sample_weight):
-            return _dask().cost(self, X, y, sample_weight)
+        if is_dask(X, y, sample_weight):
+            return _on_dask("cost", self, X, y, sample_weight)
         return self._core.cost(self._params, X, self._targets(y), sample_weight)
 
     def cost_grad(self, X, y, sample_weight=None) -> Tuple[float, np.ndarray]:
@@ -385,8 +349,8 @@ class Network:
         notes).
         Dask arrays are accepted as in :meth:`cost`.
         """
-        if _is_dask(X, y, sample_weight):
-            return _dask().cost_grad(self, X, y, sample_weight)
+        if is_dask(X, y, sample_weight):
+            return _on_dask("cost_grad", self, X, y, sample_weight)
         return self._core.cost_grad(self._params, X, self._targets(y), sample_weight)
 
     # -- curvature -----------------------------------------------------------------------------
@@ -417,8 +381,8 @@ class Network:
         when P exceeds :data:`GAUSS_NEWTON_MAX_PARAMS`. Dask arrays are accepted as in :meth:`cost`.
         """
         check_gauss_newton_size(self.n_params)
-        if _is_dask(X, y, sample_weight):
-            return _dask().gauss_newton(self, X, y, sample_weight)
+        if is_dask(X, y, sample_weight):
+            return _on_dask("gauss_newton", self, X, y, sample_weight)
         return self._core.gauss_newton(self._params, X, self._targets(y), sample_weight)
 
     def hessp(self, X, y, v, sample_weight=None, kind: str = "exact") -> np.ndarray:
@@ -430,9 +394,9 @@ class Network:
         P x P matrix; each costs about two gradient evaluations. Dask arrays are accepted as in
         :meth:`cost`.
         """
-        kind = _check_kind(kind)
-        if _is_dask(X, y, sample_weight):
-            return _dask().hessp(self, X, y, v, sample_weight, kind)
+        kind = check_kind(kind)
+        if is_dask(X, y, sample_weight):
+            return _on_dask("hessp", self, X, y, v, sample_weight, kind)
         return self._core.hessp(self._params, X, self._targets(y), v, sample_weight, kind=kind)
 
     def bind(self, X, y, sample_weight=None):
@@ -455,12 +419,13 @@ class Network:
         computed once and held on the workers of the current Dask scheduler, and each call sends
         only the parameter vector (see :mod:`quasinet.dask`).
         """
-        if _is_dask(X, y, sample_weight):
-            return _dask().bind(self, X, y, sample_weight)
+        if is_dask(X, y, sample_weight):
+            return _on_dask("bind", self, X, y, sample_weight)
         return self._core.bind(X, self._targets(y), sample_weight)
 
     # -- housekeeping --------------------------------------------------------------------------
-    def _spec(self) -> dict:
+    def spec(self) -> dict:
+        """The architecture as keyword arguments of :class:`Network` (``Network(**net.spec())`` builds a twin)."""
         return dict(
             layer_sizes=list(self.layer_sizes),
             activation=self.activation,
@@ -473,7 +438,7 @@ class Network:
 
     def copy(self) -> "Network":
         """An independent network with the same architecture and parameters."""
-        other = Network(**self._spec())
+        other = Network(**self.spec())
         other._params[...] = self._params
         return other
 
@@ -482,17 +447,17 @@ class Network:
 
         The format (versioned ``.npz`` with a JSON header) is described in :mod:`quasinet.io`.
         """
-        modelfile.write(path, modelfile.header(self._spec(), self.n_params), {"params": self._params})
+        modelfile.write(path, modelfile.header(self.spec(), self.n_params), {"params": self._params})
 
     def __getstate__(self) -> dict:
-        return {"spec": self._spec(), "params": self._params.copy()}
+        return {"spec": self.spec(), "params": self._params.copy()}
 
     def __setstate__(self, state: dict) -> None:
         self.__init__(**state["spec"])
         self.set_params(state["params"])  # checks shape and values: no silent broadcast
 
     def __repr__(self) -> str:
-        s = self._spec()
+        s = self.spec()
         return (
             f"Network({s['layer_sizes']}, activation={s['activation']!r}, "
             f"output_activation={s['output_activation']!r}, bias={s['bias']}, loss={s['loss']!r}, l2={s['l2']!r}"

@@ -81,7 +81,7 @@ def predictive_moments(members: Sequence[Tuple[Network, np.ndarray, float]], Xs)
 
 def logit_twin(net: Network) -> Network:
     """A network with ``net``'s parameters and an identity output: its outputs are the logits z."""
-    twin = Network(**{**net._spec(), "output_activation": "identity", "loss": "sse"})
+    twin = Network(**{**net.spec(), "output_activation": "identity", "loss": "sse"})
     twin.set_params(net.params)
     return twin
 

@@ -48,8 +48,6 @@ import numpy as np
 try:
     from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
     from sklearn.exceptions import ConvergenceWarning
-    from sklearn.model_selection import train_test_split
-    from sklearn.utils import check_random_state
     from sklearn.utils.multiclass import check_classification_targets
     from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 except ImportError as exc:  # pragma: no cover - depends on the environment
@@ -57,181 +55,47 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
         "quasinet.sklearn needs scikit-learn >= 1.6: pip install 'quasinet[sklearn]'"
     ) from exc
 
-from . import evidence, posterior
+from . import fitting, posterior
+from .fitting import BR_MAX_PARAMS, DEFAULT_HIDDEN, real_param  # noqa: F401  (documented here too)
 from .metrics import class_probabilities
-from .network import ACTIVATIONS, Network, _is_dask, check_dtype, count_params
-from .scaling import standardisation
-from .train import STOPPABLE_METHODS, EarlyStopping, Trainer, check_int, method_name
-
-#: ``method="auto"`` trains by Bayesian regularisation (``BR``) when the network (with
-#: ``hidden_layer_sizes="auto"``, the widest candidate) has at most this many parameters, and
-#: by L-BFGS-B otherwise: BR forms and factorises a P x P matrix at every step.
-BR_MAX_PARAMS = 2000
-#: Hidden layers of ``hidden_layer_sizes="auto"`` for methods other than BR.
-DEFAULT_HIDDEN = (32,)
+from .network import Network, is_dask
 
 __all__ = ["QuasiNetClassifier", "QuasiNetRegressor", "from_sklearn"]
-
-
-def _real_param(name, value, low, high=np.inf, *, low_open=False, high_open=False):
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
-    v = float(value)
-    ok = np.isfinite(v) and (v > low if low_open else v >= low) and (v < high if high_open else v <= high)
-    if not ok:
-        raise ValueError(f"{name} must lie in {'(' if low_open else '['}{low}, {high}{')' if high_open else ']'}, got {value}")
-    return v
 
 
 def _take(index, values):
     return values[index]
 
 
-_HASH_CHUNK = 1 << 14  # rows hashed at a time: the temporaries stay in cache (128 KiB each)
-_GOLDEN, _MIX1, _MIX2 = np.uint64(0x9E3779B97F4A7C15), np.uint64(0xBF58476D1CE4E5B9), np.uint64(0x94D049BB133111EB)
-
-
-def _row_hashes(X, Y):
-    """A 64-bit hash of every row of [X, Y], shape (N,), read in place (any memory layout).
-
-    Equal rows (as floats: -0.0 equals 0.0) get equal hashes; each column is folded in with a
-    multiply and an xor-shift, and the result finished with splitmix64's mixer. Distinct rows
-    may collide, which _merge_duplicates detects.
-    """
-    N = X.shape[0]
-    h = np.empty(N, dtype=np.uint64)
-    cols = [X[:, j] for j in range(X.shape[1])] + [Y[:, j] for j in range(Y.shape[1])]
-    t = np.empty(min(_HASH_CHUNK, N), dtype=np.uint64)
-    for r0 in range(0, N, _HASH_CHUNK):
-        r1 = min(N, r0 + _HASH_CHUNK)
-        acc, tmp = h[r0:r1], t[: r1 - r0]
-        acc[...] = _GOLDEN
-        for c in cols:
-            np.add(c[r0:r1], 0.0, out=tmp.view(np.float64))  # -0.0 + 0.0 is +0.0
-            acc ^= tmp
-            acc *= _MIX1
-            np.right_shift(acc, np.uint64(32), out=tmp)
-            acc ^= tmp
-        np.right_shift(acc, np.uint64(29), out=tmp)
-        acc ^= tmp
-        acc *= _MIX2
-        np.right_shift(acc, np.uint64(32), out=tmp)
-        acc ^= tmp
-    return h
-
-
-def _has_ties(sorted_hashes):
-    return bool(np.any(sorted_hashes[1:] == sorted_hashes[:-1]))
-
-
-def _merge_sorted(X, Y, w):
-    """The exact merge in lexicographic row order (np.unique on the rows); the fallback when two
-    distinct rows share a hash."""
-    rows = np.ascontiguousarray(np.hstack([X, Y])) + 0.0
-    uniq, inverse = np.unique(rows, axis=0, return_inverse=True)
-    weights = np.bincount(inverse.ravel(), weights=w, minlength=uniq.shape[0])
-    d = X.shape[1]
-    return np.ascontiguousarray(uniq[:, :d]), np.ascontiguousarray(uniq[:, d:]), weights
-
-
-def _merge_duplicates(X, Y, w):
-    """Drop zero-weight samples and merge identical (x, y) samples into one, summing weights.
-
-    J is unchanged (a sample of weight w counts as w repeated samples). Without repeated rows
-    and with no weight other than 0 and 1 (the common case) X and Y come back as given, in
-    place and in their order (minus zero-weight rows): no copy, no reordering. Otherwise the
-    merged rows come in a canonical order (by row hash, each group checked row by row; the
-    lexicographic order if two distinct rows share a hash), so such fits do not depend on the
-    order of the samples, and repeating a sample gives bitwise the same model as weighting it.
-    Detecting repeats costs one hashing pass over the rows and one sort of N 64-bit hashes.
-    Returns weights None when they are all 1 (the core's unweighted path).
-    """
-    if w is not None:
-        keep = w > 0
-        if not np.all(keep):
-            X, Y, w = X[keep], Y[keep], w[keep]
-        if np.all(w == 1.0):
-            w = None
-    h = _row_hashes(X, Y)
-    if w is None and not _has_ties(np.sort(h)):
-        return X, Y, None
-    # Canonical order: by hash (equal rows are adjacent, distinct rows rarely tie).
-    order = np.argsort(h, kind="stable")
-    hs = h[order]
-    tie = hs[1:] == hs[:-1]
-    if not tie.any():  # weights, no repeats: only the order changes
-        return X[order] + 0.0, Y[order] + 0.0, w[order]  # + 0.0: one sign for zeros, as merged rows have
-    if w is not None:  # equal rows ordered by weight: their sum no longer depends on the input order
-        order = np.lexsort((w, h))
-        hs = h[order]
-    start = np.flatnonzero(np.concatenate([[True], ~tie]))
-    sizes = np.diff(np.append(start, hs.size))
-    first = np.repeat(order[start], sizes)  # for each sorted row, the first row of its group
-    later = first != order
-    a, b = order[later], first[later]
-    if not (np.array_equal(X[a], X[b]) and np.array_equal(Y[a], Y[b])):
-        return _merge_sorted(X, Y, w)  # two distinct rows share a hash
-    weights = np.add.reduceat(w[order], start) if w is not None else sizes.astype(float)
-    if np.all(weights == 1.0):
-        weights = None
-    return X[order[start]] + 0.0, Y[order[start]] + 0.0, weights  # + 0.0: one sign for the zeros of a group
-
-
 class _QuasiNetBase(BaseEstimator, metaclass=abc.ABCMeta):
     """Shared fitting machinery; see :class:`QuasiNetRegressor` for the parameters."""
 
-    def _check_params(self) -> dict:
-        sizes = self.hidden_layer_sizes
-        if isinstance(sizes, str) and sizes == "auto":
-            sizes = None
-        else:
-            if isinstance(sizes, numbers.Integral) and not isinstance(sizes, (bool, np.bool_)):
-                sizes = (sizes,)
-            if isinstance(sizes, (str, bytes)) or not hasattr(sizes, "__iter__"):
-                raise TypeError(
-                    f"hidden_layer_sizes must be 'auto', an int or a sequence of ints, got {type(sizes).__name__}")
-            sizes = [check_int("hidden_layer_sizes entries", n, 1) for n in sizes]
-        if not isinstance(self.activation, str) or self.activation not in ACTIVATIONS + ("logistic", "linear"):
-            raise ValueError(f"activation must be one of {', '.join(ACTIVATIONS)}, got {self.activation!r}")
-        method = "auto" if isinstance(self.method, str) and self.method.lower() == "auto" else method_name(self.method)
-        if not (isinstance(self.ard, (bool, np.bool_)) or (isinstance(self.ard, str) and self.ard == "auto")):
-            raise TypeError(f"ard must be a bool or 'auto', got {self.ard!r}")
-        committee = check_int("committee", self.committee, 1)
-        restarts = None if self.restarts is None else check_int("restarts", self.restarts, 0)
-        if method == "BR" and self.early_stopping:
-            raise ValueError("early_stopping cannot be used with method 'BR': the evidence decides when to stop")
-        if committee > 1 and method not in ("BR", "auto"):
-            raise ValueError(f"committee > 1 needs method 'BR' (networks ranked by evidence), got {method}")
-        if self.early_stopping and method != "auto" and method not in STOPPABLE_METHODS:
-            raise ValueError(
-                f"early_stopping needs a method whose callback can stop the run ({', '.join(STOPPABLE_METHODS)}), "
-                f"got {method}"
-            )
-        if self.tol is not None:
-            _real_param("tol", self.tol, 0.0, low_open=True)
+    def _settings(self) -> fitting.Settings:
+        """The estimator's parameters as the fitting module's settings (checked there)."""
+        real_param("validation_fraction", self.validation_fraction, 0.0, 1.0, low_open=True, high_open=True)
+        report = self._report if (self.verbose or self.callback is not None) else None
         if self.callback is not None and not callable(self.callback):
             raise TypeError(f"callback must be callable, got {type(self.callback).__name__}")
-        return dict(
-            sizes=sizes,
-            dtype=check_dtype(self.dtype),
-            method=method,
-            committee=committee,
-            restarts=restarts,
-            l2=_real_param("l2", self.l2, 0.0),
-            max_iter=check_int("max_iter", self.max_iter, 1),
-            validation_fraction=_real_param("validation_fraction", self.validation_fraction, 0.0, 1.0,
-                                            low_open=True, high_open=True),
-            n_iter_no_change=check_int("n_iter_no_change", self.n_iter_no_change, 1),
-        )
+        return fitting.Settings(
+            classifier=isinstance(self, ClassifierMixin), hidden=self.hidden_layer_sizes, activation=self.activation,
+            output_activation=getattr(self, "output_activation", "identity"), loss=self.loss, l2=self.l2,
+            method=self.method, ard=self.ard, committee=self.committee, restarts=self.restarts,
+            max_iter=self.max_iter, tol=self.tol, standardize=self.standardize, early_stopping=self.early_stopping,
+            holdout=self.validation_fraction if self.early_stopping else 0.0, n_iter_no_change=self.n_iter_no_change,
+            dtype=self.dtype, moderate=bool(getattr(self, "moderate", False)), report=report)
+
+    def _report(self, iteration, loss, validation_loss):
+        """``verbose`` lines and the user's callback, after every iteration."""
+        if self.verbose:
+            tail = "" if validation_loss is None else f", validation loss = {validation_loss:.8g}"
+            print(f"Iteration {iteration}, loss = {loss:.8g}{tail}", file=sys.stdout, flush=True)
+        if self.callback is not None:
+            self.callback(iteration, loss, validation_loss)
 
     # -- provided by each estimator ---------------------------------------------------------------
     @abc.abstractmethod
     def _validate_xy(self, X, y):
         """Return X and y checked by scikit-learn's helpers."""
-
-    @abc.abstractmethod
-    def _encode_targets(self, y, w):
-        """Return (Y for the network, output activation, loss)."""
 
     # -- fitting ---------------------------------------------------------------------------------
     def fit(self, X, y, sample_weight=None):
@@ -245,219 +109,66 @@ class _QuasiNetBase(BaseEstimator, metaclass=abc.ABCMeta):
             Non-negative weights, not all zero; see the module docstring for the weighted loss.
 
         Any of X, y and sample_weight may be dask arrays: the fit then runs on the current Dask
-        scheduler and no row reaches this process (:func:`quasinet.dask.fit_estimator` lists
-        the differences), and ``predict`` accepts dask arrays too.
+        scheduler by the same code (:mod:`quasinet.fitting`) and no row reaches this process
+        (:class:`quasinet.dask.DaskRows` lists what does), and ``predict`` accepts dask arrays too.
 
         Returns
         -------
         self
         """
-        p = self._check_params()
-        if _is_dask(X, y, sample_weight):
-            from . import dask
-
-            return dask.fit_estimator(self, p, X, y, sample_weight)
-        X, y = self._validate_xy(X, y)
-        if sample_weight is None:
-            w = None
+        settings = self._settings()
+        if is_dask(X, y, sample_weight):
+            if hasattr(self, "feature_names_in_"):
+                del self.feature_names_in_
+            w = sample_weight
+            if not isinstance(self, ClassifierMixin):
+                self._y_ndim = len(y.shape)
         else:
-            w = _check_sample_weight(sample_weight, X, dtype=np.float64)
-            if not np.all(np.isfinite(w)) or np.any(w < 0):
-                raise ValueError("sample_weight must be finite and non-negative")
-            if not np.any(w > 0):
-                raise ValueError("sample_weight must not be all zero")
-        Y, out_act, loss = self._encode_targets(y, w)
-        rng = check_random_state(self.random_state)
-
-        if self.early_stopping:
-            labels = Y.argmax(axis=1) if loss == "softmax_crossentropy" else (
-                Y[:, 0].astype(np.intp) if loss == "binary_crossentropy" else None)
-            parts = train_test_split(
-                *(a for a in (X, Y, w) if a is not None),
-                test_size=p["validation_fraction"],
-                random_state=rng,
-                stratify=labels if labels is not None and self._can_stratify(labels, p) else None,
-            )
-            Xtr, Xval, Ytr, Yval = parts[:4]
-            wtr, wval = (parts[4], parts[5]) if w is not None else (None, None)
-            if wtr is not None and not np.any(wtr > 0):
-                raise ValueError("the training part (after removing validation_fraction) has only zero sample weights")
-            if wval is not None and not np.any(wval > 0):
-                raise ValueError("the validation part (validation_fraction) has only zero sample weights")
-            Xval, Yval, wval = _merge_duplicates(Xval, Yval, wval)
-        else:
-            Xtr, Ytr, wtr = X, Y, w
-        Xtr, Ytr, wtr = _merge_duplicates(Xtr, Ytr, wtr)
-
-        if self.standardize:
-            self.x_mean_, self.x_scale_ = standardisation(Xtr, wtr)
-        else:
-            self.x_mean_, self.x_scale_ = np.zeros(X.shape[1]), np.ones(X.shape[1])
-        self._set_target_scaling(Ytr, wtr, out_act)
-        Xtr, Ytr = self._scaled(Xtr, Ytr)
-        if self.early_stopping:
-            Xval, Yval = self._scaled(Xval, Yval)
-
-        method = self._resolve_method(p, X.shape[1], Y.shape[1])
-        if p["committee"] > 1 and method != "BR":
-            raise ValueError(f"committee={p['committee']} needs Bayesian regularisation, but method 'auto' chose "
-                             f"{method} here (early_stopping, or more than {BR_MAX_PARAMS} parameters)")
-        if method == "BR":
-            return self._fit_bayes(p, Xtr, Ytr, wtr, out_act, loss, rng)
-        self.members_ = []
-        self.hidden_layer_sizes_ = tuple(DEFAULT_HIDDEN if p["sizes"] is None else p["sizes"])
-        self.method_ = method
-        layer_sizes = [X.shape[1], *self.hidden_layer_sizes_, Y.shape[1]]
-        net = Network(layer_sizes, activation=self.activation, output_activation=out_act, loss=loss,
-                      l2=p["l2"], seed=int(rng.randint(np.iinfo(np.int32).max)), dtype=p["dtype"])
-        # The validation loss is the data term alone: the penalty says nothing about held-out data.
-        monitor = self._monitor(p, lambda: net.bind(Xtr, Ytr, wtr),
-                                lambda: Network(**{**net._spec(), "l2": 0.0}).bind(Xval, Yval, wval))
-        trainer = Trainer(net, method=method, maxiter=p["max_iter"], tol=self.tol, callback=monitor,
-                          restarts=p["restarts"] or 0, seed=rng.randint(np.iinfo(np.int32).max))
-        res = trainer.train(Xtr, Ytr, sample_weight=wtr)
-        return self._store_fit(p, net, trainer, res, monitor, lambda: net.cost(Xtr, Ytr, wtr), Y.shape[1], loss)
-
-    def _monitor(self, p, train, val):
-        """The Trainer callback for early stopping, ``verbose`` and ``callback`` (None without them).
-
-        ``train()`` and ``val()`` return the bound training objective and the validation one
-        (the data term on the held-out part); each is called only when needed.
-        """
-        if not (self.early_stopping or self.verbose or self.callback is not None):
-            return None
-        val_fg = val() if self.early_stopping else None
-        report = self._reporter(train()) if (self.verbose or self.callback is not None) else None
-        return EarlyStopping(val_fg.cost if val_fg is not None else None,
-                             patience=p["n_iter_no_change"] if self.early_stopping else None,
-                             on_iteration=report)
-
-    def _store_fit(self, p, net, trainer, res, monitor, train_cost, n_outputs, loss, stacklevel=3):
-        """Set the fitted attributes after training; ``train_cost()`` is J on the training part at net's parameters.
-
-        ``stacklevel`` points the ConvergenceWarning at the caller of ``fit``.
-        """
-        if monitor is not None and monitor.best_params is not None:
-            net.set_params(monitor.best_params)
-        self.network_ = net
-        self.n_iter_ = max(int(res.nit), 1)
-        self.loss_curve_ = list(trainer.J)
-        self.validation_curve_ = list(monitor.curve) if monitor is not None else []
-        self.best_validation_loss_ = monitor.best_cost if self.early_stopping else None
-        self.stopped_early_ = monitor is not None and monitor.stopped
-        self.loss_ = float(train_cost())
-        self.n_outputs_ = n_outputs
-        self.out_activation_ = net.output_activation
-        self.loss_function_ = loss
-        self.n_effective_params_ = self.alpha_ = self.beta_ = self.log_evidence_ = None
-        self.log_model_evidence_ = self.ard_ = self.feature_relevance_ = None
-        method = self.method_
-        limit_hit = res.nfev >= p["max_iter"] if method == "TNC" else res.nit >= p["max_iter"]
-        if not res.success and not self.stopped_early_ and limit_hit:
-            warnings.warn(
-                f"{type(self).__name__}: {method} stopped on its iteration limit (max_iter={p['max_iter']}) "
-                "before converging; raise max_iter or tol",
-                ConvergenceWarning,
-                stacklevel=stacklevel,
-            )
+            X, y = self._validate_xy(X, y)
+            w = None if sample_weight is None else _check_sample_weight(sample_weight, X, dtype=np.float64)
+        result = fitting.fit(X, y, w, settings=settings, random_state=self.random_state)
+        self._store(result)
+        for kind, message in result.warnings:
+            warnings.warn(f"{type(self).__name__}: {message}",
+                          ConvergenceWarning if kind == "convergence" else UserWarning, stacklevel=2)
         return self
 
-    def _resolve_method(self, p, n_in, n_out) -> str:
-        """``method="auto"``: BR when the (widest candidate) network has at most BR_MAX_PARAMS
-        parameters and early stopping is off, else L-BFGS-B."""
-        if p["method"] != "auto":
-            return p["method"]
-        if self.early_stopping:
-            return "L-BFGS-B"
-        hidden = (max(evidence.AUTO_WIDTHS),) if p["sizes"] is None else tuple(p["sizes"])
-        return "BR" if count_params([n_in, *hidden, n_out]) <= BR_MAX_PARAMS else "L-BFGS-B"
-
-    def _fit_bayes(self, p, Xtr, Ytr, wtr, out_act, loss, rng):
-        """Bayesian regularisation: candidates and restarts ranked by log evidence (quasinet.evidence)."""
-        n_in, n_out = Xtr.shape[1], Ytr.shape[1]
-        n_targets = (Xtr.shape[0] if wtr is None else float(np.sum(wtr))) * n_out
-        candidates = ([(h,) for h in evidence.auto_widths(n_in, n_out, n_targets)] if p["sizes"] is None
-                      else [tuple(p["sizes"])])
-        # ard="auto": ARD for the networks with hidden layers, and the linear model both with one
-        # precision for all (Bayesian ridge regression) and with ARD.
-        ard = True if isinstance(self.ard, str) else bool(self.ard)
-        linear = p["sizes"] is None and ((False, True) if isinstance(self.ard, str) else True)
-
-        def make_net(hidden):
-            return Network([n_in, *hidden, n_out], activation=self.activation, output_activation=out_act, loss=loss,
-                           seed=int(rng.randint(np.iinfo(np.int32).max)), dtype=p["dtype"])
-
-        def monitor(net):
-            # verbose and callback report the training loss (the data term) of the candidate being fitted.
-            if not (self.verbose or self.callback is not None):
-                return None
-            return EarlyStopping(on_iteration=self._reporter(Network(**{**net._spec(), "l2": 0.0}).bind(Xtr, Ytr, wtr)))
-
-        fits = evidence.fit_candidates(
-            make_net, candidates, Xtr, Ytr, wtr, restarts=2 if p["restarts"] is None else p["restarts"],
-            ard=ard, maxiter=p["max_iter"],
-            rng=np.random.default_rng(rng.randint(np.iinfo(np.int32).max)),
-            callback_for=monitor, linear=linear,
-        )
-        ev, net, res = fits[0]
-        self.network_ = net
-        self.members_ = [(m, r.covariance, r.beta) for _, m, r in fits[: p["committee"]]]
-        self.method_ = "BR"
-        self.hidden_layer_sizes_ = tuple(net.layer_sizes[1:-1])
-        self.n_iter_ = max(int(res.nit), 1)
-        self.loss_curve_ = list(res.J)
-        self.validation_curve_ = []
-        self.best_validation_loss_ = None
-        self.stopped_early_ = False
-        self.loss_ = float(net.cost(Xtr, Ytr, wtr))
-        self.n_outputs_ = n_out
-        self.out_activation_ = net.output_activation
-        self.loss_function_ = loss
-        self.n_effective_params_ = float(res.gamma)
-        self.alpha_ = np.array(res.alpha)
-        self.beta_ = float(res.beta)
-        self.log_evidence_ = float(res.log_evidence)
-        self.log_model_evidence_ = float(ev)
-        self.ard_ = bool(res.ard)
-        self.evidence_history_ = list(res.history)
-        self.evidence_candidates_ = [(tuple(m.layer_sizes[1:-1]), bool(r.ard), e) for e, m, r in fits]
-        self.feature_relevance_ = None
-        if self.ard_:
-            self.feature_relevance_ = posterior.feature_relevance(self.alpha_, n_in)
-        if res.status == 1:
-            warnings.warn(f"{type(self).__name__}: BR stopped on its cycle limit (max_iter={p['max_iter']}) before "
-                          "the evidence settled; raise max_iter", ConvergenceWarning, stacklevel=3)
-        return self
+    def _store(self, r: fitting.FitResult) -> None:
+        """Copy one fit result into the fitted attributes: the only place that sets them."""
+        self.n_features_in_ = int(r.x_mean.size)
+        self.network_ = r.network
+        self.members_ = list(r.members)
+        self.method_ = r.method
+        self.hidden_layer_sizes_ = tuple(r.hidden)
+        self.x_mean_, self.x_scale_ = r.x_mean, r.x_scale
+        if r.classes is not None:
+            self.classes_ = r.classes
+        else:
+            self.y_mean_, self.y_scale_ = r.y_mean, r.y_scale
+        self.n_iter_ = r.n_iter
+        self.loss_ = r.loss_value
+        self.loss_curve_ = list(r.loss_curve)
+        self.validation_curve_ = list(r.validation_curve)
+        self.best_validation_loss_ = r.best_validation_loss
+        self.stopped_early_ = r.stopped_early
+        self.n_outputs_ = r.n_outputs
+        self.out_activation_ = r.network.output_activation
+        self.loss_function_ = r.loss
+        self.n_effective_params_ = r.n_effective_params
+        self.alpha_ = r.alpha
+        self.beta_ = r.beta
+        self.log_evidence_ = r.log_evidence
+        self.log_model_evidence_ = r.log_model_evidence
+        self.ard_ = r.ard
+        self.feature_relevance_ = r.feature_relevance
+        if r.method == "BR":
+            self.evidence_history_ = list(r.evidence_history)
+            self.evidence_candidates_ = list(r.evidence_candidates)
 
     def _standardised_X(self, X):
         check_is_fitted(self, "network_")
         X = validate_data(self, X, reset=False, dtype=np.float64)
         return (X - self.x_mean_) / self.x_scale_
-
-    def _reporter(self, train):
-        """on_iteration for the EarlyStopping callback: ``verbose`` lines and the user's callback."""
-
-        def report(iteration, params, val):
-            cost = float(train.cost(params))
-            if self.verbose:
-                tail = "" if val is None else f", validation loss = {val:.8g}"
-                print(f"Iteration {iteration}, loss = {cost:.8g}{tail}", file=sys.stdout, flush=True)
-            if self.callback is not None:
-                self.callback(iteration, cost, val)
-
-        return report
-
-    def _can_stratify(self, labels, p) -> bool:
-        counts = np.bincount(labels)
-        counts = counts[counts > 0]
-        n_val = int(np.ceil(p["validation_fraction"] * labels.size))
-        return counts.min() >= 2 and n_val >= counts.size and labels.size - n_val >= counts.size
-
-    def _set_target_scaling(self, Y, w, out_act):
-        pass
-
-    def _scaled(self, X, Y):
-        return (X - self.x_mean_) / self.x_scale_, Y
 
     @property
     def coefs_(self) -> List[np.ndarray]:
@@ -480,33 +191,18 @@ class _QuasiNetBase(BaseEstimator, metaclass=abc.ABCMeta):
         model's ``predict(X, return_std=True)`` and ``predict_proba`` equal the estimator's.
         A committee (``committee > 1``) cannot be saved: ValueError.
         """
-        from . import io
-
         check_is_fitted(self, "network_")
-        members = getattr(self, "members_", None) or []
-        if len(members) > 1:
-            raise ValueError(f"model files hold one network; fit with committee=1 (this model is a committee of "
-                             f"{len(members)})")
-        post = None
-        if members:
-            net, cov, beta = members[0]
-            ard = self.alpha_.size > 1  # one group for all without ARD (evidence.parameter_groups)
-            post = posterior.Posterior(
-                covariance=np.array(cov, dtype=np.float64), beta=float(beta), alpha=np.array(self.alpha_),
-                group_names=evidence.parameter_groups(net, ard)[1], gamma=float(self.n_effective_params_),
-                log_evidence=float(self.log_evidence_), ard=ard,
-                feature_relevance=None if self.feature_relevance_ is None else np.array(self.feature_relevance_),
-                moderate=isinstance(self, ClassifierMixin) and bool(self.moderate))
         names = getattr(self, "feature_names_in_", None)
         inputs = [str(c) for c in names] if names is not None else [f"x{i}" for i in range(self.n_features_in_)]
-        method = getattr(self, "method_", None)
-        if isinstance(self, ClassifierMixin):
-            return io.Model(self.network_.copy(), self.x_mean_, self.x_scale_, inputs=inputs, targets=["y"],
-                            classes=[c.item() if isinstance(c, np.generic) else c for c in self.classes_],
-                            posterior=post, method=method)
-        targets = ["y"] if self.n_outputs_ == 1 else [f"y{k}" for k in range(self.n_outputs_)]
-        return io.Model(self.network_.copy(), self.x_mean_, self.x_scale_, self.y_mean_, self.y_scale_,
-                        inputs=inputs, targets=targets, posterior=post, method=method)
+        classifier = isinstance(self, ClassifierMixin)
+        targets = ["y"] if classifier or self.n_outputs_ == 1 else [f"y{k}" for k in range(self.n_outputs_)]
+        return fitting.model_of(
+            self.network_, getattr(self, "members_", None) or [], x_mean=self.x_mean_, x_scale=self.x_scale_,
+            y_mean=None if classifier else self.y_mean_, y_scale=None if classifier else self.y_scale_,
+            classes=self.classes_ if classifier else None, alpha=self.alpha_, gamma=self.n_effective_params_,
+            log_evidence=self.log_evidence_, feature_relevance=self.feature_relevance_,
+            moderate=classifier and bool(self.moderate), inputs=inputs, targets=targets,
+            method=getattr(self, "method_", None))
 
     def save(self, path) -> None:
         """Write the fitted model to a model file (:mod:`quasinet.io`): ``quasinet predict`` and
@@ -515,7 +211,7 @@ class _QuasiNetBase(BaseEstimator, metaclass=abc.ABCMeta):
 
     def _forward(self, X) -> np.ndarray:
         check_is_fitted(self, "network_")
-        if _is_dask(X):  # a lazy dask array of outputs, computed block by block on the workers
+        if is_dask(X):  # a lazy dask array of outputs, computed block by block on the workers
             if X.ndim != 2 or X.shape[1] != self.n_features_in_:
                 raise ValueError(f"X must have shape (n_samples, {self.n_features_in_}), got {X.shape}")
             return self.network_.forward((X - self.x_mean_) / self.x_scale_)
@@ -739,24 +435,6 @@ class QuasiNetRegressor(RegressorMixin, _QuasiNetBase):
         self._y_ndim = y.ndim
         return X, y
 
-    def _encode_targets(self, y, w):
-        if self.loss not in ("mse", "sse"):
-            raise ValueError(f"loss must be 'mse' or 'sse' for a regressor, got {self.loss!r}")
-        act = self.output_activation
-        if not isinstance(act, str) or act not in ACTIVATIONS + ("logistic", "linear"):
-            raise ValueError(f"output_activation must be one of {', '.join(ACTIVATIONS)}, got {act!r}")
-        Y = y.reshape(-1, 1) if y.ndim == 1 else y
-        return Y, act, self.loss
-
-    def _set_target_scaling(self, Y, w, out_act):
-        if self.standardize and out_act in ("identity", "linear"):
-            self.y_mean_, self.y_scale_ = standardisation(Y, w)
-        else:
-            self.y_mean_, self.y_scale_ = np.zeros(Y.shape[1]), np.ones(Y.shape[1])
-
-    def _scaled(self, X, Y):
-        return (X - self.x_mean_) / self.x_scale_, (Y - self.y_mean_) / self.y_scale_
-
     def predict(self, X, return_std=False):
         """Predictions in target units: shape (n_samples,) if y was 1-D, else (n_samples, n_outputs).
 
@@ -860,29 +538,6 @@ class QuasiNetClassifier(ClassifierMixin, _QuasiNetBase):
         check_classification_targets(y)
         return X, y
 
-    def _encode_targets(self, y, w):
-        if self.loss not in ("auto", "binary_crossentropy", "softmax_crossentropy"):
-            raise ValueError(
-                f"loss must be 'auto', 'binary_crossentropy' or 'softmax_crossentropy' for a classifier, got {self.loss!r}"
-            )
-        self.classes_, idx = np.unique(y, return_inverse=True)
-        k = self.classes_.size
-        present = np.unique(idx if w is None else idx[w > 0]).size
-        if present < 2:
-            raise ValueError(
-                f"a classifier needs samples of at least 2 classes (with positive sample weight), got {present} class"
-            )
-        loss = self.loss
-        if loss == "auto":
-            loss = "binary_crossentropy" if k == 2 else "softmax_crossentropy"
-        if loss == "binary_crossentropy":
-            if k != 2:
-                raise ValueError(f"loss 'binary_crossentropy' needs exactly 2 classes, got {k}; use 'softmax_crossentropy'")
-            return idx.astype(np.float64).reshape(-1, 1), "sigmoid", loss
-        onehot = np.zeros((idx.size, k))
-        onehot[np.arange(idx.size), idx] = 1.0
-        return onehot, "softmax", loss
-
     def predict_proba(self, X) -> np.ndarray:
         """Class probabilities, shape (n_samples, n_classes), columns in the order of ``classes_``.
 
@@ -913,7 +568,7 @@ class QuasiNetClassifier(ClassifierMixin, _QuasiNetBase):
     def predict(self, X) -> np.ndarray:
         """The most probable class for each sample."""
         proba = self.predict_proba(X)  # checks that the estimator is fitted
-        if _is_dask(proba):
+        if is_dask(proba):
             return proba.argmax(axis=1).map_blocks(_take, self.classes_, dtype=self.classes_.dtype)
         return self.classes_[np.argmax(proba, axis=1)]
 

@@ -1,0 +1,574 @@
+"""From data to a fitted model: the one road that the estimators, the command line and Dask take.
+
+:func:`fit` turns (X, y, sample_weight, :class:`Settings`) into a :class:`FitResult`:
+
+1. the targets are encoded (class labels to indices or one-hot rows for a classifier, a 2-D
+   float array for a regressor);
+2. a held-out part is split off when asked for (early stopping, or the command line's
+   ``--val-fraction``), stratified by class when every class can give rows to both parts;
+3. zero-weight rows are dropped and repeated rows merged (NumPy data);
+4. inputs (and the targets of a regressor with an identity output) are standardised with the
+   weighted mean and standard deviation of the training part;
+5. the method is chosen (``"auto"``: :func:`resolve_method`);
+6. Bayesian regularisation runs the model search (:func:`search`: widths, ARD, the linear
+   model, restarts, ranked by the evidence with the hyperparameters integrated out), any other
+   method one :class:`~quasinet.Trainer` with early stopping and reporting;
+7. the result carries the network(s), the posterior, the scaling and the curves.
+
+The data are seen only through a small interface (:class:`quasinet.rows.ArrayRows` for NumPy
+arrays, :class:`quasinet.dask.DaskRows` for dask arrays): reductions for labels, weights and
+standardisation, the held-out split, and the arrays that :meth:`quasinet.Network.bind` turns
+into the bound objective. So the same code fits on NumPy and on Dask, Bayesian regularisation
+and its model search included; the two differ only in floating-point summation order (and on
+Dask, repeated rows are not merged, which changes nothing but that order either).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import numbers
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Callable, List, Optional, Sequence, Tuple, Union
+
+import numpy as np
+
+from . import evidence, io, posterior
+from .network import ACTIVATIONS, Network, check_dtype, count_params, is_dask
+from .rows import ArrayRows
+from .train import STOPPABLE_METHODS, EarlyStopping, Trainer, check_int, method_name
+
+#: ``method="auto"`` trains by Bayesian regularisation (``BR``) when the network (with
+#: ``hidden="auto"``, the widest candidate) has at most this many parameters, and by L-BFGS-B
+#: otherwise: BR forms and factorises a P x P matrix at every step.
+BR_MAX_PARAMS = 2000
+#: Hidden layers of ``hidden="auto"`` for methods other than BR.
+DEFAULT_HIDDEN = (32,)
+#: Hidden widths tried, in this order, by the model search when ``hidden="auto"``; the search
+#: stops at the first width whose best log model evidence falls below the previous width's.
+#: Widths whose network would have more parameters than there are target values are skipped
+#: (the smallest is always tried): on a few rows the evidence cannot tell them apart, and the
+#: symmetry term ln(h! 2^h) would favour the widest.
+AUTO_WIDTHS = (1, 2, 4, 8, 16)
+
+REGRESSION_LOSSES = ("mse", "sse")
+CLASSIFICATION_LOSSES = ("auto", "binary_crossentropy", "softmax_crossentropy")
+
+
+# -- settings -------------------------------------------------------------------------------------
+def real_param(name, value, low, high=np.inf, *, low_open=False, high_open=False) -> float:
+    """``value`` as a float in the given interval: TypeError for a non-number, ValueError outside."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
+    v = float(value)
+    ok = np.isfinite(v) and (v > low if low_open else v >= low) and (v < high if high_open else v <= high)
+    if not ok:
+        raise ValueError(f"{name} must lie in {'(' if low_open else '['}{low}, {high}{')' if high_open else ']'}, "
+                         f"got {value}")
+    return v
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    """What to fit, checked: the estimators' parameters and the command line's flags both become one.
+
+    The fields and their defaults are the estimators' (see :class:`quasinet.sklearn.QuasiNetRegressor`);
+    ``hidden`` None means ``"auto"``; ``holdout`` is the share of rows held out (0: none; with
+    ``early_stopping`` at least one row); ``report(iteration, loss, validation_loss)`` is called
+    after every iteration of the model being fitted (None: no extra forward pass is spent on it).
+    """
+
+    classifier: bool = False
+    hidden: Optional[Tuple[int, ...]] = None
+    activation: str = "tanh"
+    output_activation: str = "identity"
+    loss: str = "mse"
+    l2: float = 1e-4
+    method: str = "auto"
+    ard: Union[bool, str] = "auto"
+    committee: int = 1
+    restarts: Optional[int] = None
+    max_iter: int = 500
+    tol: Optional[float] = None
+    standardize: bool = True
+    early_stopping: bool = False
+    holdout: float = 0.0
+    n_iter_no_change: int = 10
+    dtype: str = "float64"
+    moderate: bool = True
+    report: Optional[Callable] = None
+
+    def __post_init__(self):
+        put = lambda k, v: object.__setattr__(self, k, v)  # noqa: E731  (frozen: set once, here)
+        sizes = self.hidden
+        if isinstance(sizes, str):
+            if sizes != "auto":
+                raise TypeError(f"hidden_layer_sizes must be 'auto', an int or a sequence of ints, got {sizes!r}")
+            sizes = None
+        elif sizes is not None:
+            if isinstance(sizes, numbers.Integral) and not isinstance(sizes, (bool, np.bool_)):
+                sizes = (sizes,)
+            if isinstance(sizes, bytes) or not hasattr(sizes, "__iter__"):
+                raise TypeError(
+                    f"hidden_layer_sizes must be 'auto', an int or a sequence of ints, got {type(sizes).__name__}")
+            sizes = tuple(check_int("hidden_layer_sizes entries", n, 1) for n in sizes)
+        put("hidden", sizes)
+        acts = ACTIVATIONS + ("logistic", "linear")
+        if not isinstance(self.activation, str) or self.activation not in acts:
+            raise ValueError(f"activation must be one of {', '.join(ACTIVATIONS)}, got {self.activation!r}")
+        if self.classifier:
+            if self.loss not in CLASSIFICATION_LOSSES:
+                raise ValueError("loss must be 'auto', 'binary_crossentropy' or 'softmax_crossentropy' for a "
+                                 f"classifier, got {self.loss!r}")
+        else:
+            if self.loss not in REGRESSION_LOSSES:
+                raise ValueError(f"loss must be 'mse' or 'sse' for a regressor, got {self.loss!r}")
+            act = self.output_activation
+            if not isinstance(act, str) or act not in acts:
+                raise ValueError(f"output_activation must be one of {', '.join(ACTIVATIONS)}, got {act!r}")
+        method = "auto" if isinstance(self.method, str) and self.method.lower() == "auto" else method_name(self.method)
+        put("method", method)
+        if not (isinstance(self.ard, (bool, np.bool_)) or (isinstance(self.ard, str) and self.ard == "auto")):
+            raise TypeError(f"ard must be a bool or 'auto', got {self.ard!r}")
+        put("committee", check_int("committee", self.committee, 1))
+        if self.restarts is not None:
+            put("restarts", check_int("restarts", self.restarts, 0))
+        if method == "BR" and self.early_stopping:
+            raise ValueError("early_stopping cannot be used with method 'BR': the evidence decides when to stop")
+        if self.committee > 1 and method not in ("BR", "auto"):
+            raise ValueError(f"committee > 1 needs method 'BR' (networks ranked by evidence), got {method}")
+        if self.early_stopping and method != "auto" and method not in STOPPABLE_METHODS:
+            raise ValueError(f"early_stopping needs a method whose callback can stop the run "
+                             f"({', '.join(STOPPABLE_METHODS)}), got {method}")
+        if self.tol is not None:
+            put("tol", real_param("tol", self.tol, 0.0, low_open=True))
+        put("l2", real_param("l2", self.l2, 0.0))
+        put("max_iter", check_int("max_iter", self.max_iter, 1))
+        put("holdout", real_param("validation_fraction", self.holdout, 0.0, 1.0, high_open=True))
+        if self.early_stopping and self.holdout == 0.0:
+            raise ValueError("early_stopping needs a validation part: validation_fraction must be > 0")
+        put("n_iter_no_change", check_int("n_iter_no_change", self.n_iter_no_change, 1))
+        put("dtype", check_dtype(self.dtype))
+        if self.report is not None and not callable(self.report):
+            raise TypeError(f"callback must be callable, got {type(self.report).__name__}")
+
+
+# -- the result -----------------------------------------------------------------------------------
+@dataclasses.dataclass
+class FitResult:
+    """A fitted model: what the estimators copy into their ``*_`` attributes and the CLI saves.
+
+    Scaling arrays are zeros and ones where no scaling was applied. ``members`` holds
+    (network, posterior covariance, beta) of each network a BR model averages (empty for other
+    methods); the ``evidence_*``, ``alpha`` ... fields are None unless BR fitted the model.
+    ``classes`` is None for a regressor. ``warnings`` lists (category, message) for the caller
+    to emit with its own stack level.
+    """
+
+    network: Network
+    method: str
+    hidden: Tuple[int, ...]
+    x_mean: np.ndarray
+    x_scale: np.ndarray
+    y_mean: Optional[np.ndarray]
+    y_scale: Optional[np.ndarray]
+    classes: Optional[np.ndarray]
+    loss: str
+    n_outputs: int
+    n_iter: int
+    loss_value: float
+    loss_curve: List[float]
+    members: List[Tuple[Network, np.ndarray, float]] = dataclasses.field(default_factory=list)
+    validation_curve: List[float] = dataclasses.field(default_factory=list)
+    best_validation_loss: Optional[float] = None
+    stopped_early: bool = False
+    n_train: int = 0
+    n_validation: int = 0
+    validation_mask: Optional[np.ndarray] = None
+    n_effective_params: Optional[float] = None
+    alpha: Optional[np.ndarray] = None
+    beta: Optional[float] = None
+    log_evidence: Optional[float] = None
+    log_model_evidence: Optional[float] = None
+    ard: Optional[bool] = None
+    feature_relevance: Optional[np.ndarray] = None
+    evidence_history: List[dict] = dataclasses.field(default_factory=list)
+    evidence_candidates: List[tuple] = dataclasses.field(default_factory=list)
+    evidence_cycles: Optional[int] = None
+    best_cycle: Optional[int] = None
+    message: str = ""
+    seconds: float = 0.0
+    warnings: List[Tuple[type, str]] = dataclasses.field(default_factory=list)
+
+    def to_model(self, *, inputs=None, targets=None, moderate: bool = True, info=None):
+        """The fitted model as a :class:`quasinet.io.Model` (what a model file holds): :func:`model_of`."""
+        return model_of(self.network, self.members, x_mean=self.x_mean, x_scale=self.x_scale, y_mean=self.y_mean,
+                        y_scale=self.y_scale, classes=self.classes, alpha=self.alpha, gamma=self.n_effective_params,
+                        log_evidence=self.log_evidence, feature_relevance=self.feature_relevance,
+                        moderate=moderate, inputs=inputs, targets=targets, method=self.method, info=info)
+
+
+def model_of(network: Network, members, *, x_mean, x_scale, y_mean=None, y_scale=None, classes=None, alpha=None,
+             gamma=None, log_evidence=None, feature_relevance=None, moderate=False, inputs=None, targets=None,
+             method=None, info=None) -> io.Model:
+    """A fitted network with its scaling and (for one BR network) its posterior as a :class:`quasinet.io.Model`.
+
+    The one place that turns a fit (a :class:`FitResult`, or an estimator's fitted attributes)
+    into a model file's content. A committee (several members) cannot be saved: ValueError.
+    """
+    if len(members) > 1:
+        raise ValueError(f"model files hold one network; fit with committee=1 (this model is a committee of "
+                         f"{len(members)})")
+    post = None
+    if members:
+        net, cov, beta = members[0]
+        ard = np.size(alpha) > 1  # one group for all without ARD (evidence.parameter_groups)
+        post = posterior.Posterior(
+            covariance=np.array(cov, dtype=np.float64), beta=float(beta), alpha=np.array(alpha),
+            group_names=evidence.parameter_groups(net, ard)[1], gamma=float(gamma),
+            log_evidence=float(log_evidence), ard=ard,
+            feature_relevance=None if feature_relevance is None else np.array(feature_relevance),
+            moderate=classes is not None and bool(moderate))
+    labels = None if classes is None else [c.item() if isinstance(c, np.generic) else c for c in classes]
+    return io.Model(network.copy(), x_mean, x_scale, y_mean, y_scale, inputs=inputs, targets=targets,
+                    classes=labels, posterior=post, method=method, info=info)
+
+
+# -- the data -------------------------------------------------------------------------------------
+def rows_of(X, y, sample_weight=None):
+    """The data interface for these arrays: :class:`quasinet.dask.DaskRows` for dask arrays (the
+    one point where fitting looks at the kind of data), :class:`quasinet.rows.ArrayRows` otherwise."""
+    if is_dask(X, y, sample_weight):
+        from . import dask  # an optional extra: imported only for dask data
+
+        return dask.DaskRows(X, y, sample_weight)
+    return ArrayRows(X, y, sample_weight)
+
+
+def as_generator(random_state) -> np.random.Generator:
+    """None, an int, a numpy RandomState or Generator as a Generator (an int: ``default_rng(int)``)."""
+    if isinstance(random_state, np.random.Generator):
+        return random_state
+    if isinstance(random_state, np.random.RandomState):
+        return np.random.default_rng(int(random_state.randint(np.iinfo(np.int32).max)))
+    if random_state is None or (isinstance(random_state, numbers.Integral) and not isinstance(random_state, bool)):
+        return np.random.default_rng(random_state)
+    raise TypeError(f"random_state must be None, an int, a numpy RandomState or Generator, got {random_state!r}")
+
+
+def holdout_mask(n_rows: int, fraction: float, rng: np.random.Generator, labels=None) -> np.ndarray:
+    """A boolean mask of about ``ceil(fraction * n_rows)`` held-out rows (at least one, and at least
+    one row left), drawn at random; with ``labels`` (class indices) stratified when every class
+    has at least 2 rows and both parts can hold one row of each class."""
+    n_val = int(math.ceil(fraction * n_rows))
+    if n_val < 1 or n_rows - n_val < 1:
+        raise ValueError(f"validation_fraction {fraction} leaves no validation or no training rows out of {n_rows}")
+    mask = np.zeros(n_rows, dtype=bool)
+    order = rng.permutation(n_rows)
+    if labels is not None:
+        labels = np.asarray(labels)
+        counts = np.bincount(labels)
+        present = counts[counts > 0]
+        if present.min() >= 2 and n_val >= present.size and n_rows - n_val >= present.size:
+            # Each class gives its share of n_val rows (largest remainders first), at least one.
+            share = n_val * counts / n_rows
+            take = np.where(counts > 0, np.maximum(np.floor(share), 1), 0).astype(int)
+            rest = n_val - take.sum()
+            for c in np.argsort(-(share - np.floor(share)), kind="stable"):
+                if rest <= 0:
+                    break
+                if counts[c] > take[c] + 1:
+                    take[c] += 1
+                    rest -= 1
+            shuffled = labels[order]
+            for c in np.flatnonzero(counts):
+                mask[order[shuffled == c][: take[c]]] = True
+            return mask
+    mask[order[:n_val]] = True
+    return mask
+
+
+def _encode_targets(rows, settings: Settings):
+    """(rows with encoded targets, classes or None, class index per row or None, output activation, loss)."""
+    if not settings.classifier:
+        return rows.with_targets(rows.Y.reshape(-1, 1) if rows.Y.ndim == 1 else rows.Y), None, None, \
+            settings.output_activation, settings.loss
+    classes, index = rows.classes()
+    k = len(classes)
+    present = rows.present_classes(index, k)
+    if present < 2:
+        raise ValueError(f"a classifier needs samples of at least 2 classes (with positive sample weight), "
+                         f"got {present} class")
+    loss = settings.loss
+    if loss == "auto":
+        loss = "binary_crossentropy" if k == 2 else "softmax_crossentropy"
+    if loss == "binary_crossentropy":
+        if k != 2:
+            raise ValueError(f"loss 'binary_crossentropy' needs exactly 2 classes, got {k}; use 'softmax_crossentropy'")
+        return rows.with_targets(index.astype(np.float64).reshape(-1, 1)), classes, index, "sigmoid", loss
+    return rows.with_targets(rows.one_hot(index, k)), classes, index, "softmax", loss
+
+
+def resolve_method(settings: Settings, n_in: int, n_out: int) -> str:
+    """``method="auto"``: BR when the (widest candidate) network has at most :data:`BR_MAX_PARAMS`
+    parameters and early stopping is off, else L-BFGS-B."""
+    if settings.method != "auto":
+        return settings.method
+    if settings.early_stopping:
+        return "L-BFGS-B"
+    hidden = (max(AUTO_WIDTHS),) if settings.hidden is None else settings.hidden
+    return "BR" if count_params([n_in, *hidden, n_out]) <= BR_MAX_PARAMS else "L-BFGS-B"
+
+
+def auto_widths(n_in: int, n_out: int, n_targets: float) -> List[int]:
+    """The widths of :data:`AUTO_WIDTHS` that fit the data (see there), smallest first."""
+    out = []
+    for h in AUTO_WIDTHS:
+        if not out or count_params([n_in, h, n_out]) <= n_targets:
+            out.append(h)
+    return out
+
+
+def _seed(rng: np.random.Generator) -> int:
+    return int(rng.integers(np.iinfo(np.int32).max))
+
+
+# -- fitting --------------------------------------------------------------------------------------
+def fit(X, y, sample_weight=None, *, settings: Settings, random_state=None) -> FitResult:
+    """Fit a model to (X, y) with ``settings``: see the module docstring for the steps.
+
+    X (N, d) and y ((N,) labels for a classifier; (N,) or (N, k) for a regressor) are NumPy
+    arrays already checked by the caller (finite floats), or dask arrays (checked here, on the
+    workers). ``random_state`` seeds the held-out split, the initial weights and the restarts.
+    """
+    t0 = time.perf_counter()
+    rng = as_generator(random_state)
+    rows = rows_of(X, y, sample_weight)
+    try:
+        rows.check_weights()
+        rows, classes, index, out_act, loss = _encode_targets(rows, settings)
+        n_in = rows.n_features
+        n_out = rows.n_outputs if classes is None or len(classes) == 2 else len(classes)
+        val = None
+        mask = None
+        if settings.holdout > 0:
+            labels = None if index is None else rows.label_vector(index)
+            mask = holdout_mask(rows.n_rows, settings.holdout, rng, labels)
+            train, val = rows.split(mask)
+            if train.total_weight() <= 0:
+                raise ValueError("the training part (after removing validation_fraction) has only zero sample weights")
+            if val.total_weight() <= 0:
+                raise ValueError("the validation part (validation_fraction) has only zero sample weights")
+            val = val.merged()
+        else:
+            train = rows
+        train = train.merged()
+
+        if settings.standardize:
+            x_mean, x_scale = train.standardisation("X")
+        else:
+            x_mean, x_scale = np.zeros(n_in), np.ones(n_in)
+        y_mean = y_scale = None
+        if not settings.classifier:
+            if settings.standardize and out_act in ("identity", "linear"):
+                y_mean, y_scale = train.standardisation("Y")
+            else:
+                y_mean, y_scale = np.zeros(n_out), np.ones(n_out)
+        train = train.scaled(x_mean, x_scale, y_mean, y_scale)
+        if val is not None:
+            val = val.scaled(x_mean, x_scale, y_mean, y_scale)
+
+        method = resolve_method(settings, n_in, n_out)
+        if settings.committee > 1 and method != "BR":
+            raise ValueError(f"committee={settings.committee} needs Bayesian regularisation, but method 'auto' chose "
+                             f"{method} here (early_stopping, or more than {BR_MAX_PARAMS} parameters)")
+        common = dict(method=method, x_mean=x_mean, x_scale=x_scale, y_mean=y_mean, y_scale=y_scale,
+                      classes=classes, loss=loss, n_outputs=n_out, n_train=train.n_rows,
+                      n_validation=0 if val is None else val.n_rows, validation_mask=mask)
+        if method == "BR":
+            result = _fit_bayes(settings, train, out_act, loss, rng, common)
+        else:
+            result = _fit_trainer(settings, method, train, val, out_act, loss, rng, common)
+    finally:
+        rows.close()
+    result.seconds = time.perf_counter() - t0
+    return result
+
+
+def _reporter(settings: Settings, train_fg):
+    """EarlyStopping's on_iteration: the training loss (one extra forward pass) to ``settings.report``."""
+    if settings.report is None:
+        return None
+
+    def report(iteration, params, val):
+        settings.report(iteration, float(train_fg.cost(params)), val)
+
+    return report
+
+
+def _fit_trainer(settings, method, train, val, out_act, loss, rng, common) -> FitResult:
+    hidden = DEFAULT_HIDDEN if settings.hidden is None else settings.hidden
+    net = Network([train.n_features, *hidden, common["n_outputs"]], activation=settings.activation,
+                  output_activation=out_act, loss=loss, l2=settings.l2, seed=_seed(rng), dtype=settings.dtype)
+    monitor = None
+    val_fg = None
+    if settings.early_stopping or settings.report is not None or val is not None:
+        # The validation loss is the data term alone: the penalty says nothing about held-out data.
+        if val is not None:
+            val_fg = Network(**{**net.spec(), "l2": 0.0}).bind(val.X, val.Y, val.w)
+        report = _reporter(settings, net.bind(train.X, train.Y, train.w)) if settings.report is not None else None
+        monitor = EarlyStopping(val_fg.cost if val_fg is not None else None,
+                                patience=settings.n_iter_no_change if settings.early_stopping else None,
+                                on_iteration=report)
+    try:
+        trainer = Trainer(net, method=method, maxiter=settings.max_iter, tol=settings.tol, callback=monitor,
+                          restarts=settings.restarts or 0, seed=_seed(rng))
+        res = trainer.train(train.X, train.Y, sample_weight=train.w)
+        stopped = monitor is not None and monitor.stopped
+        if settings.early_stopping and monitor.best_params is not None:
+            net.set_params(monitor.best_params)
+        warnings = []
+        limit_hit = res.nfev >= settings.max_iter if method == "TNC" else res.nit >= settings.max_iter
+        if not res.success and not stopped and limit_hit:
+            warnings.append(("convergence", f"{method} stopped on its iteration limit (max_iter={settings.max_iter}) "
+                                            "before converging; raise max_iter or tol"))
+        return FitResult(
+            network=net, hidden=tuple(hidden), n_iter=max(int(res.nit), 1),
+            loss_value=float(net.cost(train.X, train.Y, train.w)), loss_curve=list(trainer.J),
+            validation_curve=list(monitor.curve) if monitor is not None and val_fg is not None else [],
+            best_validation_loss=monitor.best_cost if settings.early_stopping else None,
+            stopped_early=stopped, message=str(res.message), warnings=warnings, **common)
+    finally:
+        if val_fg is not None and hasattr(val_fg, "close"):
+            val_fg.close()
+
+
+def _fit_bayes(settings, train, out_act, loss, rng, common) -> FitResult:
+    """Bayesian regularisation: candidates and restarts ranked by log model evidence."""
+    n_in, n_out = train.n_features, common["n_outputs"]
+    n_targets = train.total_weight() * n_out
+    candidates = ([(h,) for h in auto_widths(n_in, n_out, n_targets)] if settings.hidden is None
+                  else [settings.hidden])
+    # ard="auto": ARD for the networks with hidden layers, and the linear model both with one
+    # precision for all (Bayesian ridge regression) and with ARD.
+    ard = True if isinstance(settings.ard, str) else bool(settings.ard)
+    linear = () if settings.hidden is not None else ((False, True) if isinstance(settings.ard, str) else (ard,))
+
+    def make_net(hidden):
+        return Network([n_in, *hidden, n_out], activation=settings.activation, output_activation=out_act, loss=loss,
+                       seed=_seed(rng), dtype=settings.dtype)
+
+    def callback_for(net):
+        # report() follows the training loss (the data term) of the candidate being fitted.
+        if settings.report is None:
+            return None
+        fg = Network(**{**net.spec(), "l2": 0.0}).bind(train.X, train.Y, train.w)
+        return EarlyStopping(on_iteration=_reporter(settings, fg))
+
+    fits = search(make_net, candidates, train.X, train.Y, train.w, restarts=2 if settings.restarts is None
+                  else settings.restarts, ard=ard, maxiter=settings.max_iter, rng=rng, callback_for=callback_for,
+                  linear=linear, threads=1 if is_dask(train.X) else None)
+    ev, net, res = fits[0]
+    warnings = []
+    if res.status == 1:
+        warnings.append(("convergence", f"BR stopped on its cycle limit (max_iter={settings.max_iter}) before the "
+                                        "evidence settled; raise max_iter"))
+    alpha = np.array(res.alpha)
+    return FitResult(
+        network=net, hidden=tuple(net.layer_sizes[1:-1]), n_iter=max(int(res.nit), 1),
+        loss_value=float(net.cost(train.X, train.Y, train.w)), loss_curve=list(res.J),
+        members=[(m, r.covariance, r.beta) for _, m, r in fits[: settings.committee]],
+        n_effective_params=float(res.gamma), alpha=alpha, beta=float(res.beta),
+        log_evidence=float(res.log_evidence), log_model_evidence=float(ev), ard=bool(res.ard),
+        feature_relevance=posterior.feature_relevance(alpha, n_in) if res.ard else None,
+        evidence_history=list(res.history),
+        evidence_candidates=[(tuple(m.layer_sizes[1:-1]), bool(r.ard), e) for e, m, r in fits],
+        evidence_cycles=int(res.cycles), best_cycle=int(res.best_cycle), message=str(res.message),
+        warnings=warnings, **common)
+
+
+def search(make_net: Callable, candidates: Sequence, X, Y, sample_weight=None, *, restarts: int = 2, ard=True,
+           maxiter: int = evidence.CYCLES, tol: Optional[float] = None, rng=None,
+           callback_for: Optional[Callable] = None, stop_early: bool = True, threads: Optional[int] = None,
+           linear=False) -> List[Tuple[float, Network, object]]:
+    """Bayesian regularisation of several architectures, each from ``restarts + 1`` starts.
+
+    ``make_net(hidden) -> Network`` builds an initialised network for one candidate hidden
+    layout; the candidates are tried in order and, with ``stop_early``, the search stops at the
+    first candidate whose best log model evidence is below the previous one's. ``ard`` is True,
+    False or ``"auto"``: both, the whole search once for each (one alpha for all first). With
+    ``linear`` the network without hidden layer (``make_net(())``) is fitted too, with the
+    ``ard`` setting(s) (``linear=True``) or with each setting of a sequence of bools, from one
+    start each (at fixed alpha, beta its objective has one minimum) and outside the search: it
+    competes with every candidate but does not stop the search (a linear model can beat one or
+    two hidden units on data that need many). The starts of one candidate are independent and
+    run on up to ``threads`` threads (default: quasinet's thread count; the core and LAPACK
+    release the GIL); without callbacks only, so that a callback is never called from two
+    threads. Their results do not depend on the thread count. ``callback_for(net)``, if given,
+    returns the Trainer callback for that candidate (or None). Returns every fitted
+    ``(log_model_evidence, network, result)``, highest first
+    (:func:`quasinet.evidence.model_log_evidence`; also set on each result as
+    ``log_model_evidence``, with ``ard`` the setting it was fitted with).
+    """
+    from . import get_num_threads
+
+    if isinstance(ard, str) and ard == "auto":
+        settings = (False, True)
+    elif isinstance(ard, (bool, np.bool_)):
+        settings = (bool(ard),)
+    else:
+        raise TypeError(f"ard must be a bool or 'auto', got {ard!r}")
+    if isinstance(linear, (bool, np.bool_)):
+        linear_settings = settings if linear else ()
+    else:
+        linear_settings = tuple(linear)
+        if not all(isinstance(a, (bool, np.bool_)) for a in linear_settings):
+            raise TypeError(f"linear must be a bool or a sequence of bools, got {linear!r}")
+    rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+    n_rows = float(np.sum(sample_weight)) if sample_weight is not None else float(np.shape(X)[0])
+    n_targets = n_rows * (np.shape(Y)[1] if np.ndim(Y) > 1 else 1)
+    fits: List[Tuple[float, Network, object]] = []
+
+    def fit_one(hidden, setting, n_restarts):
+        """Every start of one candidate: [(log model evidence, network, result)]."""
+        net = make_net(hidden)
+        callback = callback_for(net) if callback_for is not None else None
+        starts = [net.get_params()]
+        for _ in range(n_restarts):  # drawn in order, before any run: the same starts on any thread count
+            net.initialize(rng)
+            starts.append(net.get_params())
+
+        def run(x0):
+            member = net.copy()
+            member.set_params(x0)
+            trainer = Trainer(member, method="BR", maxiter=maxiter, tol=tol, callback=callback,
+                              options={"ard": setting})
+            return member, trainer.train(X, Y, sample_weight=sample_weight)
+
+        n_threads = 1 if callback is not None else min(len(starts), threads or get_num_threads())
+        if n_threads > 1:
+            with ThreadPoolExecutor(n_threads) as pool:
+                runs = list(pool.map(run, starts))
+        else:
+            runs = [run(x0) for x0 in starts]
+        out = []
+        for member, res in runs:
+            res.log_model_evidence = evidence.model_log_evidence(member, res, setting, n_targets)
+            res.ard = setting
+            out.append((res.log_model_evidence, member, res))
+        return out
+
+    for setting in linear_settings:
+        fits.extend(fit_one((), bool(setting), 0))
+    for setting in settings:
+        previous = -np.inf
+        for hidden in candidates:
+            runs = fit_one(tuple(hidden), setting, restarts)
+            fits.extend(runs)
+            best_here = max(e for e, _, _ in runs)
+            if stop_early and best_here < previous:
+                break
+            previous = max(previous, best_here)
+    fits.sort(key=lambda f: -f[0])
+    return fits
