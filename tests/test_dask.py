@@ -466,7 +466,6 @@ def test_estimators_fit_and_predict_on_dask(client):
     labels = np.where(X[:, 0] + X[:, 1] > 0, "a", np.where(X[:, 2] > 0, "b", "c"))
     Xd, yd, wd = da.from_array(X, chunks=(150, 2)), da.from_array(y, chunks=100), da.from_array(w, chunks=100)
 
-    # On dask, method "auto" is L-BFGS-B (the estimators' BR runs on NumPy data): compare like with like.
     kw = dict(hidden_layer_sizes=(5,), method="L-BFGS-B", random_state=0, max_iter=25, tol=1e-12)
     with pytest.warns(Warning, match="iteration limit"):
         a = QuasiNetRegressor(**kw).fit(X, y, w)
@@ -512,10 +511,63 @@ def test_estimators_fit_and_predict_on_dask(client):
         QuasiNetClassifier().fit(Xd, yd)
     with pytest.raises(ValueError, match=r"at least 2 classes"):
         QuasiNetClassifier().fit(Xd, da.zeros(600, chunks=100))
-    # The estimators' Bayesian regularisation (and its committee) runs on NumPy data only.
-    for kw in (dict(method="BR"), dict(committee=2)):
-        with pytest.raises(ValueError, match=r"method 'BR' \(and a committee\) in the estimators needs NumPy data"):
-            QuasiNetRegressor(**kw).fit(Xd, yd)
+
+
+def _pair_fit(make, X, y, w=None, chunks=150):
+    """The same estimator fitted on NumPy arrays and on dask arrays of the same rows (several partitions)."""
+    Xd = da.from_array(X, chunks=(chunks, X.shape[1]))
+    yd = da.from_array(y, chunks=chunks)
+    wd = None if w is None else da.from_array(w, chunks=chunks)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # iteration limits: the same on both sides
+        return make().fit(X, y, w), make().fit(Xd, yd, wd)
+
+
+def _close(a, b, tol):
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    assert np.max(np.abs(a - b)) <= tol * max(1.0, np.max(np.abs(a))), np.max(np.abs(a - b))
+
+
+def test_one_road_numpy_and_dask_give_the_same_bayesian_model(client):
+    """Bayesian regularisation, its model search and the posterior run on dask data by the same
+    code as on NumPy (quasinet.fitting): same width, evidence, predictions and standard deviations."""
+    from quasinet.sklearn import QuasiNetClassifier, QuasiNetRegressor
+
+    rng = np.random.default_rng(3)
+    X = rng.uniform(-2, 2, (240, 2))
+    y = np.sin(2 * X[:, 0]) + 0.3 * X[:, 1] + 0.1 * rng.standard_normal(240)
+    w = rng.uniform(0.5, 2.0, 240)
+    # The search over widths 1 and 2 (and the linear models), one start each, a few cycles: the
+    # whole machinery at a cost a test can pay (each evaluation is a round trip to the cluster).
+    make = lambda: QuasiNetRegressor(hidden_layer_sizes="auto", restarts=0, max_iter=8, random_state=0)  # noqa: E731
+    for weights in (None, w):
+        a, b = _pair_fit(make, X, y, weights, chunks=80)
+        assert b.method_ == a.method_ == "BR" and b.hidden_layer_sizes_ == a.hidden_layer_sizes_
+        assert [c[:2] for c in b.evidence_candidates_] == [c[:2] for c in a.evidence_candidates_]
+        assert abs(b.log_model_evidence_ - a.log_model_evidence_) <= 1e-6 * abs(a.log_model_evidence_)
+        pa, sa = a.predict(X, return_std=True)
+        pb, sb = b.predict(X, return_std=True)
+        _close(pb, pa, 1e-6)
+        _close(sb, sa, 1e-6)
+    labels = np.where(X[:, 0] * X[:, 1] > 0, "same", "other")
+    make = lambda: QuasiNetClassifier(hidden_layer_sizes=(2,), restarts=0, max_iter=8, random_state=0)  # noqa: E731
+    a, b = _pair_fit(make, X, labels, chunks=80)
+    assert b.method_ == "BR" and list(b.classes_) == list(a.classes_)
+    _close(b.predict_proba(X), a.predict_proba(X), 1e-6)
+
+
+def test_one_road_numpy_and_dask_early_stopping_hold_out_the_same_rows(client):
+    from quasinet.sklearn import QuasiNetRegressor
+
+    rng = np.random.default_rng(4)
+    X = rng.standard_normal((300, 3))
+    y = np.tanh(X[:, 0]) + 0.5 * X[:, 2] + 0.05 * rng.standard_normal(300)
+    make = lambda: QuasiNetRegressor(hidden_layer_sizes=(4,), early_stopping=True, validation_fraction=0.2,  # noqa: E731
+                                     n_iter_no_change=5, max_iter=60, random_state=2)
+    a, b = _pair_fit(make, X, y, chunks=100)
+    assert a.method_ == b.method_ == "L-BFGS-B" and len(b.validation_curve_) == len(a.validation_curve_)
+    _close(b.validation_curve_, a.validation_curve_, 1e-6)
+    _close(b.predict(X), a.predict(X), 1e-6)
 
 
 def test_numpy_paths_never_import_dask():

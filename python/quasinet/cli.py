@@ -203,11 +203,16 @@ def _cmd_train(args, out: TextIO, err: TextIO) -> int:
         overlap = set(inputs) & set(targets)
         if overlap:
             raise UserError(f"columns {sorted(overlap)} are both inputs and targets")
+        if args.weight in inputs:
+            raise UserError(f"column {args.weight!r} is both an input and the sample weight")
     else:
-        inputs = [c for c in table.columns if c not in targets]
+        inputs = [c for c in table.columns if c not in targets and c != args.weight]
+    if args.weight in targets:
+        raise UserError(f"column {args.weight!r} is both a target and the sample weight")
     if not inputs:
         raise UserError(f"{args.data}: no input columns left besides the targets")
     X = table.numbers(inputs)
+    w = table.numbers([args.weight])[:, 0] if args.weight else None
 
     classifier = args.task == "classify" or args.loss in CLASSIFICATION_LOSSES
     if args.task == "auto" and not classifier and len(targets) == 1:
@@ -230,7 +235,7 @@ def _cmd_train(args, out: TextIO, err: TextIO) -> int:
     progress = _Progress(err)
     try:
         settings = settings_from_args(args, classifier, report=progress if show else None)
-        result = fitting.fit(X, y if classifier or len(targets) > 1 else y[:, 0], settings=settings,
+        result = fitting.fit(X, y if classifier or len(targets) > 1 else y[:, 0], w, settings=settings,
                              random_state=args.seed)
     except (ValueError, TypeError, FloatingPointError) as exc:
         raise UserError(str(exc)) from None
@@ -487,6 +492,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--target", action="append", required=True, metavar="COLUMN",
                    help="target column (repeat for several targets)")
     p.add_argument("--inputs", metavar="A,B,...", help="input columns (default: every column that is not a target)")
+    p.add_argument("--weight", metavar="COLUMN",
+                   help="column of sample weights (non-negative; an integer weight counts as that many repeated rows)")
     p.add_argument("--task", choices=("auto", "regress", "classify"), default="auto",
                    help="default auto: classify when the target holds labels that are not numbers or --loss is a "
                         "cross-entropy, else regress")

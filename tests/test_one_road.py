@@ -1,0 +1,108 @@
+"""One road from data to a model: the estimators and the command line fit through quasinet.fitting
+and give the same model from the same data (the Dask side is in test_dask.py)."""
+
+import csv
+import re
+
+import numpy as np
+import pytest
+
+from quasinet import cli, fitting
+from quasinet import io as qio
+from quasinet.sklearn import QuasiNetClassifier, QuasiNetRegressor
+
+
+@pytest.fixture(scope="module")
+def table(tmp_path_factory):
+    """80 rows: inputs a, b; a noisy target y; a text label; a positive weight column."""
+    rng = np.random.default_rng(11)
+    X = rng.uniform(-2, 2, (80, 2))
+    y = np.sin(2 * X[:, 0]) + 0.3 * X[:, 1] + 0.1 * rng.standard_normal(80)
+    labels = np.where(X[:, 0] * X[:, 1] + 0.3 * rng.standard_normal(80) > 0, "same", "other")
+    w = rng.integers(1, 4, 80).astype(float)
+    path = tmp_path_factory.mktemp("road") / "table.csv"
+    with open(path, "w", newline="") as f:
+        out = csv.writer(f)
+        out.writerow(["a", "b", "y", "label", "w"])
+        for r, t, lab, wi in zip(X, y, labels, w):
+            out.writerow([repr(float(r[0])), repr(float(r[1])), repr(float(t)), lab, repr(float(wi))])
+    return path, X, y, labels, w
+
+
+def _cli_model(tmp_path, path, *flags):
+    out = tmp_path / "m.qnet"
+    assert cli.main(["train", str(path), "--inputs", "a,b", "--out", str(out), "--progress", "never", *flags]) == 0
+    return qio.load_model(out)
+
+
+def test_cli_and_regressor_defaults_give_the_same_model(tmp_path, table, capsys):
+    path, X, y, _, _ = table
+    est = QuasiNetRegressor(random_state=5).fit(X, y)
+    model = _cli_model(tmp_path, path, "--target", "y", "--seed", "5")
+    assert est.method_ == "BR" and model.method == "BR" and model.posterior is not None
+    p_cli, s_cli = model.predict(X, return_std=True)
+    p_est, s_est = est.predict(X, return_std=True)
+    np.testing.assert_allclose(p_cli[:, 0], p_est, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(s_cli[:, 0], s_est, rtol=1e-12, atol=1e-12)
+    assert tuple(model.net.layer_sizes[1:-1]) == est.hidden_layer_sizes_
+    # ... and a different seed is a different fit (the test would notice a seed that is ignored)
+    other = QuasiNetRegressor(random_state=6).fit(X, y)
+    assert np.max(np.abs(other.predict(X) - p_est)) > 1e-9
+
+
+def test_cli_and_classifier_defaults_give_the_same_model(tmp_path, table, capsys):
+    path, X, _, labels, _ = table
+    est = QuasiNetClassifier(random_state=1).fit(X, labels)
+    model = _cli_model(tmp_path, path, "--target", "label", "--seed", "1")  # text labels: a classifier
+    assert model.classes == list(est.classes_) == ["other", "same"]
+    assert model.moderated and est.method_ == "BR"
+    np.testing.assert_allclose(model.predict_proba(X), est.predict_proba(X), rtol=1e-12, atol=1e-12)
+
+
+def test_cli_and_estimator_with_early_stopping_and_sample_weights(tmp_path, table, capsys):
+    path, X, y, _, w = table
+    kw = dict(hidden_layer_sizes=(5,), early_stopping=True, validation_fraction=0.25, n_iter_no_change=4,
+              max_iter=80, random_state=3)
+    est = QuasiNetRegressor(**kw).fit(X, y)
+    model = _cli_model(tmp_path, path, "--target", "y", "--hidden", "5", "--patience", "4", "--val-fraction",
+                       "0.25", "--max-iter", "80", "--seed", "3")
+    assert est.method_ == model.method == "L-BFGS-B" and est.stopped_early_ == model.info["stopped_early"]
+    np.testing.assert_allclose(model.predict(X)[:, 0], est.predict(X), rtol=1e-12, atol=1e-12)
+    assert model.info["validation_rows"] == 20
+
+    est = QuasiNetRegressor(hidden_layer_sizes=(3,), restarts=0, max_iter=30, random_state=2).fit(X, y, w)
+    model = _cli_model(tmp_path, path, "--target", "y", "--inputs", "a,b", "--weight", "w", "--hidden", "3",
+                       "--restarts", "0", "--max-iter", "30", "--seed", "2")
+    np.testing.assert_allclose(model.predict(X, return_std=True)[1][:, 0], est.predict(X, return_std=True)[1],
+                               rtol=1e-12, atol=1e-12)
+    # Integer weights are repeated rows: the same model from the table with its rows repeated.
+    rep = np.repeat(np.arange(80), w.astype(int))
+    again = QuasiNetRegressor(hidden_layer_sizes=(3,), restarts=0, max_iter=30, random_state=2).fit(X[rep], y[rep])
+    np.testing.assert_array_equal(again.predict(X), est.predict(X))
+
+
+def test_cli_help_shows_the_estimators_defaults():
+    defaults = QuasiNetRegressor().get_params()
+    text = " ".join(cli.build_parser()._subparsers._group_actions[0].choices["train"].format_help().split())
+    args = cli.build_parser().parse_args(["train", "d.csv", "--target", "y"])
+    settings = cli.settings_from_args(args, classifier=False)
+    reference = fitting.Settings(hidden=defaults["hidden_layer_sizes"], method=defaults["method"],
+                                 ard=defaults["ard"], l2=defaults["l2"], max_iter=defaults["max_iter"],
+                                 restarts=defaults["restarts"], activation=defaults["activation"],
+                                 loss=defaults["loss"], dtype=defaults["dtype"], tol=defaults["tol"])
+    assert settings == reference
+    for flag, value in (("method", "auto"), ("hidden", "auto"), ("ard", "auto"), ("l2", "1e-4"),
+                        ("activation", "tanh"), ("max-iter", "500")):
+        assert re.search(rf"--{flag}\b.*?default {re.escape(value)}", text), flag
+
+
+def test_holdout_mask_is_stratified_and_sized():
+    rng = np.random.default_rng(0)
+    labels = np.repeat([0, 1, 2], [50, 30, 20])
+    mask = fitting.holdout_mask(100, 0.2, rng, labels)
+    assert mask.sum() == 20
+    assert [int(mask[labels == c].sum()) for c in range(3)] == [10, 6, 4]
+    plain = fitting.holdout_mask(100, 0.15, np.random.default_rng(0))
+    assert plain.sum() == 15
+    with pytest.raises(ValueError, match="leaves no validation or no training rows"):
+        fitting.holdout_mask(1, 0.5, rng)
