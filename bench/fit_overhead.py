@@ -35,6 +35,7 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 import numpy as np  # noqa: E402
 
 import quasinet as qn  # noqa: E402
+from quasinet import fitting, rows  # noqa: E402
 from quasinet import sklearn as qsk  # noqa: E402
 
 
@@ -56,10 +57,10 @@ def merge_before(X, Y, w):
     return np.ascontiguousarray(uniq[:, :d]), np.ascontiguousarray(uniq[:, d:]), weights
 
 
-MERGE = {"before": merge_before, "after": qsk._merge_duplicates}
+MERGE = {"before": merge_before, "after": rows.merge_duplicates}
 
 
-class TimedTrainer(qsk.Trainer):
+class TimedTrainer(fitting.Trainer):
     seconds = 0.0
 
     def train(self, *args, **kwargs):
@@ -71,8 +72,8 @@ class TimedTrainer(qsk.Trainer):
 
 
 def one_fit(X, y, w, variant, max_iter):
-    qsk._merge_duplicates = MERGE[variant]
-    qsk.Trainer = TimedTrainer
+    rows.merge_duplicates = MERGE[variant]
+    fitting.Trainer = TimedTrainer
     est = qsk.QuasiNetRegressor(hidden_layer_sizes=(16,), max_iter=max_iter, tol=1e-300, random_state=0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # ConvergenceWarning: the iteration limit is the point

@@ -197,10 +197,10 @@ def test_early_stopping_stops_the_run_and_restores_the_best(method):
     assert est.n_iter_ == best + 1 + 5  # stopped after 5 iterations without improvement
     assert est.best_validation_loss_ == curve[best]
     # The kept parameters are the best validation point, not the last iterate: recompute its loss.
-    from sklearn.model_selection import train_test_split
-    from sklearn.utils import check_random_state
+    from quasinet import fitting
 
-    _, Xv, _, yv = train_test_split(X, y, test_size=0.25, random_state=check_random_state(0))
+    held_out = fitting.holdout_mask(len(X), 0.25, fitting.as_generator(0))  # the fit's first draw
+    Xv, yv = X[held_out], y[held_out]
     out = est.network_.forward((Xv - est.x_mean_) / est.x_scale_)[:, 0]
     yv_s = (yv - est.y_mean_[0]) / est.y_scale_[0]
     np.testing.assert_allclose(0.5 * np.mean((yv_s - out) ** 2), est.best_validation_loss_, rtol=1e-10)
@@ -272,7 +272,7 @@ def _as_dict(X, Y, w):
 
 
 def test_merge_duplicates_common_case_is_in_place():
-    from quasinet.sklearn import _merge_duplicates
+    from quasinet.rows import merge_duplicates as _merge_duplicates
 
     rng = np.random.default_rng(0)
     X, Y = rng.normal(size=(1000, 4)), rng.normal(size=(1000, 1))
@@ -300,7 +300,7 @@ def test_merge_duplicates_common_case_is_in_place():
 
 @pytest.mark.parametrize("weighted", [False, True])
 def test_merge_duplicates_matches_a_plain_reference_in_a_canonical_order(weighted):
-    from quasinet.sklearn import _merge_duplicates
+    from quasinet.rows import merge_duplicates as _merge_duplicates
 
     rng = np.random.default_rng(1)
     base = rng.integers(0, 3, size=(40, 3)).astype(float)  # many repeats
@@ -326,20 +326,20 @@ def test_merge_duplicates_matches_a_plain_reference_in_a_canonical_order(weighte
 def test_merge_duplicates_survives_hash_collisions(monkeypatch):
     # Every row given the same hash: the group check sees distinct rows and falls back to the
     # exact lexicographic merge, which still merges only truly equal rows.
-    from quasinet import sklearn as qsk
+    from quasinet import rows as qrows
 
     rng = np.random.default_rng(2)
     X = rng.integers(0, 3, size=(30, 2)).astype(float)
     Y = np.zeros((30, 1))
-    honest = qsk._merge_duplicates(X, Y, None)
-    monkeypatch.setattr(qsk, "_row_hashes", lambda X, Y: np.zeros(X.shape[0], dtype=np.uint64))
-    Xm, Ym, wm = qsk._merge_duplicates(X, Y, None)
+    honest = qrows.merge_duplicates(X, Y, None)
+    monkeypatch.setattr(qrows, "row_hashes", lambda X, Y: np.zeros(X.shape[0], dtype=np.uint64))
+    Xm, Ym, wm = qrows.merge_duplicates(X, Y, None)
     assert _as_dict(Xm, Ym, wm) == _as_dict(*honest) == _merge_reference(X, Y, None)
     np.testing.assert_array_equal(Xm, np.unique(X, axis=0))  # lexicographic
 
 
 def test_row_hashes_are_equal_for_equal_rows_and_spread_otherwise():
-    from quasinet.sklearn import _row_hashes
+    from quasinet.rows import row_hashes as _row_hashes
 
     rng = np.random.default_rng(3)
     X = rng.normal(size=(50000, 3))

@@ -209,22 +209,6 @@ class Trainer:
         opts.update(self.options)
         return opts
 
-    def _minimize(self, run: _Run) -> optimize.OptimizeResult:
-        x0 = self.net.get_params()
-        if self.method == "LM":
-            options = dict(self.options)
-            if self.tol is not None:
-                options.setdefault("min_grad", self.tol)
-            return lm.levenberg_marquardt(run.fun_gn, run.trial_cost, x0, self.maxiter, options, run.iteration)
-        extra = {"hessp": run.hessp} if self.method in HESSP_METHODS else {}
-        res = optimize.minimize(
-            run.fun, x0, jac=True, method=self.method, tol=self.tol, callback=run.iteration,
-            options=self._options(), **extra,
-        )
-        if self.method == "trust-constr" and res.status == 3:
-            res.status = 99  # its code for a callback's StopIteration; every other method says 99
-        return res
-
     def train(self, X, y, X_test=None, y_test=None, sample_weight=None) -> optimize.OptimizeResult:
         """Minimise the network's cost on (X, y); record costs per iteration; return SciPy's result.
 
@@ -243,92 +227,132 @@ class Trainer:
         if (X_test is None) != (y_test is None):
             raise ValueError("give both X_test and y_test, or neither")
         if self.method == "BR":
-            return self._train_bayes(X, y, X_test, y_test, sample_weight)
-        fg = self.net.bind(X, y, sample_weight)
+            strategy = _Bayes(self, *evidence.bind_data(self.net, X, y, sample_weight))
+        else:
+            strategy = _Minimize(self, self.net.bind(X, y, sample_weight))
         test = self.net.bind(X_test, y_test) if X_test is not None else None
-        return self._train_bound(fg, test)
+        return self._restarts(strategy, test)
 
-    def _train_bound(self, fg, test=None) -> optimize.OptimizeResult:
+    def train_bound(self, fg, test=None) -> optimize.OptimizeResult:
         """:meth:`train` on an objective already bound: ``fg(p) -> (cost, grad)`` with ``fg.cost``, and
-        ``fg.hessp`` / ``fg.gauss_newton`` for the methods that use them (a core Bound or a DaskBound)."""
-        self.runs = []
-        best_run, best = None, None
-        for start in range(self.restarts + 1):
-            if start > 0:
-                self.net.initialize(self.rng)
-            run = _Run(fg, test, self.callback)
-            try:
-                res = self._minimize(run)
-            except BaseException:
-                # FloatingPointError, KeyboardInterrupt, a callback's error: keep the best point.
-                candidates = [r for r in (best_run, run) if r is not None and r.best_x is not None]
-                if candidates:
-                    self.net.set_params(min(candidates, key=lambda r: r.best_f).best_x)
-                raise
-            # SciPy reports its last iterate; the best point evaluated can only be as good or better.
-            if run.best_x is not None and not (res.fun <= run.best_f):
-                res.x, res.fun = run.best_x, run.best_f
-            res.J, res.testJ = run.J, run.testJ
-            self.runs.append(res)
-            if best is None or res.fun < best.fun:
-                best_run, best = run, res
-            if self.target_cost is not None and best.fun <= self.target_cost:
-                break
-        self.net.set_params(best.x)
-        self.J, self.testJ, self.result = list(best.J), list(best.testJ), best
-        return best
+        ``fg.hessp`` / ``fg.gauss_newton`` for the methods that use them (a core Bound or a
+        :class:`quasinet.dask.DaskBound`), and ``test`` an optional bound test objective. Not for BR,
+        which binds its own data term."""
+        if self.method == "BR":
+            raise ValueError("train_bound does not take method 'BR': use train(X, y)")
+        return self._restarts(_Minimize(self, fg), test)
 
+    def _restarts(self, strategy, test) -> optimize.OptimizeResult:
+        """The one restart loop: a run from each start by the method's strategy; the best run is kept.
 
-    def _train_bayes(self, X, y, X_test, y_test, sample_weight) -> optimize.OptimizeResult:
-        """Bayesian regularisation from each start; the run of highest log evidence is kept."""
-        opts = evidence.check_options(self.options)
-        data, n_targets, classification = evidence.bind_data(self.net, X, y, sample_weight)
-        test = self.net.bind(X_test, y_test) if X_test is not None else None
-        groups, names = evidence.parameter_groups(self.net, opts["ard"])
+        On any exception (FloatingPointError, KeyboardInterrupt, a callback's error) the network
+        keeps the best point reached, in a finished run or in the one interrupted, and the
+        exception propagates.
+        """
         self.runs = []
         best = None
         for start in range(self.restarts + 1):
             if start > 0:
                 self.net.initialize(self.rng)
-            J: List[float] = []
-            testJ: List[float] = []
-            progress: dict = {}
-
-            def step(w, M):
-                J.append(float(M))
-                if test is not None:
-                    testJ.append(_test_cost(test, w))
-                if self.callback is not None:
-                    self.callback(np.array(w, copy=True))
-
-            def on_cycle(record, w):
-                if record["log_evidence"] > progress.get("log_evidence", -np.inf):
-                    progress.update(log_evidence=record["log_evidence"], x=np.array(w, copy=True))
-
             try:
-                res = evidence.evidence_fit(
-                    data, self.net.get_params(), groups, n_targets, classification, cycles=self.maxiter,
-                    patience=opts["patience"], alpha0=opts["alpha0"], beta0=opts["beta0"],
-                    min_gain=evidence.EVIDENCE_GAIN if self.tol is None else self.tol,
-                    log_symmetry=evidence.symmetry_log_factor(self.net), callback=step, on_cycle=on_cycle,
-                )
+                res = strategy.run(self.net.get_params(), test)
             except BaseException:
-                # KeyboardInterrupt, FloatingPointError, a callback's error: keep the point of the
-                # highest log evidence reached, in a finished run or in this one.
-                candidates = [(r.log_evidence, r.x) for r in self.runs] + (
-                    [(progress["log_evidence"], progress["x"])] if progress else [])
-                if candidates:
-                    self.net.set_params(max(candidates, key=lambda c: c[0])[1])
+                x = strategy.best_point(self.runs)
+                if x is not None:
+                    self.net.set_params(x)
                 raise
-            res.J, res.testJ, res.group_names = J, testJ, names
             self.runs.append(res)
-            if best is None or res.log_evidence > best.log_evidence:
+            if best is None or strategy.score(res) < strategy.score(best):
                 best = res
             if self.target_cost is not None and best.fun <= self.target_cost:
                 break
         self.net.set_params(best.x)
         self.J, self.testJ, self.result = list(best.J), list(best.testJ), best
         return best
+
+
+class _Minimize:
+    """The strategy of SciPy's methods and LM: minimise the cost; the lowest cost wins."""
+
+    def __init__(self, trainer: Trainer, fg):
+        self.trainer, self.fg = trainer, fg
+        self.current: Optional[_Run] = None
+
+    def run(self, x0, test) -> optimize.OptimizeResult:
+        t = self.trainer
+        run = self.current = _Run(self.fg, test, t.callback)
+        if t.method == "LM":
+            options = dict(t.options)
+            if t.tol is not None:
+                options.setdefault("min_grad", t.tol)
+            res = lm.levenberg_marquardt(run.fun_gn, run.trial_cost, x0, t.maxiter, options, run.iteration)
+        else:
+            extra = {"hessp": run.hessp} if t.method in HESSP_METHODS else {}
+            res = optimize.minimize(run.fun, x0, jac=True, method=t.method, tol=t.tol, callback=run.iteration,
+                                    options=t._options(), **extra)
+            if t.method == "trust-constr" and res.status == 3:
+                res.status = 99  # its code for a callback's StopIteration; every other method says 99
+        # SciPy reports its last iterate; the best point evaluated can only be as good or better.
+        if run.best_x is not None and not (res.fun <= run.best_f):
+            res.x, res.fun = run.best_x, run.best_f
+        res.J, res.testJ = run.J, run.testJ
+        return res
+
+    @staticmethod
+    def score(res) -> float:
+        return res.fun
+
+    def best_point(self, runs):
+        points = [(r.fun, r.x) for r in runs]
+        if self.current is not None and self.current.best_x is not None:
+            points.append((self.current.best_f, self.current.best_x))
+        return min(points, key=lambda p: p[0])[1] if points else None
+
+
+class _Bayes:
+    """The strategy of Bayesian regularisation (:mod:`quasinet.evidence`): the highest log evidence wins."""
+
+    def __init__(self, trainer: Trainer, data, n_targets: float, classification: bool):
+        self.trainer, self.data, self.n_targets, self.classification = trainer, data, n_targets, classification
+        self.opts = evidence.check_options(trainer.options)
+        self.groups, self.names = evidence.parameter_groups(trainer.net, self.opts["ard"])
+        self.progress: dict = {}
+
+    def run(self, x0, test) -> optimize.OptimizeResult:
+        t, opts = self.trainer, self.opts
+        J: List[float] = []
+        testJ: List[float] = []
+        progress = self.progress = {}
+
+        def step(w, M):
+            J.append(float(M))
+            if test is not None:
+                testJ.append(_test_cost(test, w))
+            if t.callback is not None:
+                t.callback(np.array(w, copy=True))
+
+        def on_cycle(record, w):
+            if record["log_evidence"] > progress.get("log_evidence", -np.inf):
+                progress.update(log_evidence=record["log_evidence"], x=np.array(w, copy=True))
+
+        res = evidence.evidence_fit(
+            self.data, x0, self.groups, self.n_targets, self.classification, cycles=t.maxiter,
+            patience=opts["patience"], alpha0=opts["alpha0"], beta0=opts["beta0"],
+            min_gain=evidence.EVIDENCE_GAIN if t.tol is None else t.tol,
+            log_symmetry=evidence.symmetry_log_factor(t.net), callback=step, on_cycle=on_cycle,
+        )
+        res.J, res.testJ, res.group_names = J, testJ, self.names
+        return res
+
+    @staticmethod
+    def score(res) -> float:
+        return -res.log_evidence
+
+    def best_point(self, runs):
+        points = [(r.log_evidence, r.x) for r in runs]
+        if self.progress:
+            points.append((self.progress["log_evidence"], self.progress["x"]))
+        return max(points, key=lambda p: p[0])[1] if points else None
 
 
 class EarlyStopping:
