@@ -216,8 +216,10 @@ def _cmd_train(args, out: TextIO, err: TextIO) -> int:
 
     classifier = args.task == "classify" or args.loss in CLASSIFICATION_LOSSES
     if args.task == "auto" and not classifier and len(targets) == 1:
-        # A target column that is not numeric holds class labels.
-        classifier = any(_as_number(t) is None for t in table.text(targets[0]))
+        # A target column of labels that are mostly not numbers holds class labels; a few stray
+        # words in a numeric column are more likely mistakes, reported cell by cell below.
+        texts = table.text(targets[0])
+        classifier = 2 * sum(_as_number(t) is None for t in texts) > len(texts)
     if classifier:
         if args.task == "regress" or args.loss in REGRESSION_LOSSES:
             raise UserError(f"--loss {args.loss} is a regression loss, but the task is classification")
@@ -229,7 +231,11 @@ def _cmd_train(args, out: TextIO, err: TextIO) -> int:
         if np.unique(y).size < 2:
             raise UserError(f"{args.data}: column {targets[0]!r} has only one class ({y[0]!r})")
     else:
-        y = table.numbers(targets)
+        try:
+            y = table.numbers(targets)
+        except UserError as exc:
+            hint = "" if args.task == "regress" else " (for a column of class labels give --task classify)"
+            raise UserError(f"{exc}{hint}") from None
 
     show = args.progress == "always" or (args.progress == "auto" and err.isatty())
     progress = _Progress(err)
@@ -260,7 +266,7 @@ def _cmd_train(args, out: TextIO, err: TextIO) -> int:
              f"{net.activation}/{out_act}, loss {result.loss}) on {summary['training_rows']} rows, validated on "
              f"{n_val}",
              f"{result.method}: {result.n_iter} iterations"
-             + (f", stopped early: best validation cost {result.best_validation_loss:.6e}" if result.stopped_early
+             + (f", stopped early: best validation cost at iteration {result.best_iteration}" if result.stopped_early
                 else f", {result.message}"),
              f"final training cost {summary['training_cost']:.6e}"]
     if result.method == "BR":
@@ -272,8 +278,9 @@ def _cmd_train(args, out: TextIO, err: TextIO) -> int:
                         f"{net.n_params}, log evidence {result.log_evidence:.6g}"
                         + ("" if len(result.evidence_candidates) < 2 else
                            f"; models by log evidence: {chosen}"))
-    if result.best_validation_loss is not None:
-        summary["validation_cost"] = float(result.best_validation_loss)
+    if result.validation_loss is not None:
+        summary["validation_cost"] = result.validation_loss
+        lines[-1] += f", validation cost {result.validation_loss:.6e}"
     if classifier:
         predicted = model.predict_classes(X[rows_for_metric])
         truth = np.asarray(y, dtype=object)[rows_for_metric]

@@ -182,6 +182,8 @@ class FitResult:
     members: List[Tuple[Network, np.ndarray, float]] = dataclasses.field(default_factory=list)
     validation_curve: List[float] = dataclasses.field(default_factory=list)
     best_validation_loss: Optional[float] = None
+    best_iteration: Optional[int] = None
+    validation_loss: Optional[float] = None
     stopped_early: bool = False
     n_train: int = 0
     n_validation: int = 0
@@ -390,6 +392,9 @@ def fit(X, y, sample_weight=None, *, settings: Settings, random_state=None) -> F
             result = _fit_bayes(settings, train, out_act, loss, rng, common)
         else:
             result = _fit_trainer(settings, method, train, val, out_act, loss, rng, common)
+        if val is not None:
+            # The data term alone on the held-out part: the penalty says nothing about held-out data.
+            result.validation_loss = float(Network(**{**result.network.spec(), "l2": 0.0}).cost(val.X, val.Y, val.w))
     finally:
         rows.close()
     result.seconds = time.perf_counter() - t0
@@ -438,7 +443,7 @@ def _fit_trainer(settings, method, train, val, out_act, loss, rng, common) -> Fi
             loss_value=float(net.cost(train.X, train.Y, train.w)), loss_curve=list(trainer.J),
             validation_curve=list(monitor.curve) if monitor is not None and val_fg is not None else [],
             best_validation_loss=monitor.best_cost if settings.early_stopping else None,
-            stopped_early=stopped, message=str(res.message), warnings=warnings, **common)
+            best_iteration=monitor.best_iteration if settings.early_stopping else None, stopped_early=stopped, message=str(res.message), warnings=warnings, **common)
     finally:
         if val_fg is not None and hasattr(val_fg, "close"):
             val_fg.close()
