@@ -156,6 +156,13 @@ class _Progress:
         self.stream.flush()
         self.shown = True
 
+    def line(self, text: str) -> None:
+        """A line that stays (one per model of the BR search), over the iteration line."""
+        self.stream.write(("\r\x1b[K" if self.shown and self.stream.isatty() else ("\n" if self.shown else ""))
+                          + text + "\n")
+        self.stream.flush()
+        self.shown = False
+
     def close(self):
         if self.shown:
             self.stream.write("\n")
@@ -172,7 +179,7 @@ def _labels(texts: List[str]) -> np.ndarray:
     return np.array(texts, dtype=object)
 
 
-def settings_from_args(args, classifier: bool, report=None):
+def settings_from_args(args, classifier: bool, report=None, progress=None):
     """The command line's flags as the fitting module's settings (the estimators' defaults)."""
     from . import fitting
 
@@ -184,7 +191,7 @@ def settings_from_args(args, classifier: bool, report=None):
         activation=args.activation, output_activation=args.output_activation or "identity", loss=loss, l2=args.l2,
         method=args.method, ard=args.ard, restarts=args.restarts, max_iter=args.max_iter, tol=args.tol,
         early_stopping=early, holdout=holdout, n_iter_no_change=args.patience or 10, dtype=args.dtype,
-        moderate=not args.no_moderate, report=report)
+        moderate=not args.no_moderate, report=report, progress=progress)
 
 
 def _cmd_train(args, out: TextIO, err: TextIO) -> int:
@@ -240,15 +247,17 @@ def _cmd_train(args, out: TextIO, err: TextIO) -> int:
     show = args.progress == "always" or (args.progress == "auto" and err.isatty())
     progress = _Progress(err)
     try:
-        settings = settings_from_args(args, classifier, report=progress if show else None)
+        settings = settings_from_args(args, classifier, report=progress if show else None,
+                                      progress=progress.line if show else None)
         result = fitting.fit(X, y if classifier or len(targets) > 1 else y[:, 0], w, settings=settings,
                              random_state=args.seed)
     except (ValueError, TypeError, FloatingPointError) as exc:
         raise UserError(str(exc)) from None
     finally:
         progress.close()
-    for _, message in result.warnings:
-        print(f"quasinet train: warning: {message}", file=err)
+    for kind, message in result.warnings:
+        if kind != "interrupted":
+            print(f"quasinet train: warning: {message}", file=err)
     net = result.network
     model = result.to_model(inputs=inputs, targets=targets, moderate=not args.no_moderate)
     n = X.shape[0]
@@ -269,7 +278,7 @@ def _cmd_train(args, out: TextIO, err: TextIO) -> int:
              + (f", stopped early: best validation cost at iteration {result.best_iteration}" if result.stopped_early
                 else f", {result.message}"),
              f"final training cost {summary['training_cost']:.6e}"]
-    if result.method == "BR":
+    if result.method == "BR" and result.evidence_cycles is not None:
         summary["evidence_cycles"] = int(result.evidence_cycles)
         chosen = ", ".join(f"{'-'.join(map(str, h)) or 'linear'}{' ARD' if a else ''} {e:.4g}"
                            for h, a, e in result.evidence_candidates[:5])
@@ -293,9 +302,14 @@ def _cmd_train(args, out: TextIO, err: TextIO) -> int:
         summary[f"{part}_r2"] = {t: None if np.isnan(v) else float(v) for t, v in zip(targets, r2)}
         lines.append(f"R^2 on the {part} part: " + ", ".join(
             f"{t} {v:.4f}" if np.isfinite(v) else f"{t} undefined (constant target)" for t, v in zip(targets, r2)))
+    summary["interrupted"] = result.interrupted
     model.info = summary
     model.save(args.out)
     lines.append(f"time {result.seconds:.2f} s; model written to {args.out}")
+    if result.interrupted:
+        print("\n".join(lines), file=out)
+        print(f"quasinet train: interrupted: the best model reached was written to {args.out}", file=err)
+        return 130
 
     if args.plot_dir:
         for path in _train_plots(args.plot_dir, result.loss_curve, result.validation_curve, model, targets,

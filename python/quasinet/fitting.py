@@ -76,7 +76,11 @@ class Settings:
     The fields and their defaults are the estimators' (see :class:`quasinet.sklearn.QuasiNetRegressor`);
     ``hidden`` None means ``"auto"``; ``holdout`` is the share of rows held out (0: none; with
     ``early_stopping`` at least one row); ``report(iteration, loss, validation_loss)`` is called
-    after every iteration of the model being fitted (None: no extra forward pass is spent on it).
+    after every iteration of the model being fitted (None: no extra forward pass is spent on it;
+    with ``report_in_search`` False, not during the BR model search);
+    ``progress(line)`` receives one line of text per model fitted by the BR model search (its
+    architecture, ARD, start, log evidence and time, the running total and an estimate of the
+    time left).
     """
 
     classifier: bool = False
@@ -98,6 +102,8 @@ class Settings:
     dtype: str = "float64"
     moderate: bool = True
     report: Optional[Callable] = None
+    report_in_search: bool = True
+    progress: Optional[Callable] = None
 
     def __post_init__(self):
         put = lambda k, v: object.__setattr__(self, k, v)  # noqa: E731  (frozen: set once, here)
@@ -152,6 +158,8 @@ class Settings:
         put("dtype", check_dtype(self.dtype))
         if self.report is not None and not callable(self.report):
             raise TypeError(f"callback must be callable, got {type(self.report).__name__}")
+        if self.progress is not None and not callable(self.progress):
+            raise TypeError(f"progress must be callable, got {type(self.progress).__name__}")
 
 
 # -- the result -----------------------------------------------------------------------------------
@@ -163,7 +171,8 @@ class FitResult:
     (network, posterior covariance, beta) of each network a BR model averages (empty for other
     methods); the ``evidence_*``, ``alpha`` ... fields are None unless BR fitted the model.
     ``classes`` is None for a regressor. ``warnings`` lists (category, message) for the caller
-    to emit with its own stack level.
+    to emit with its own stack level. ``interrupted``: the fit was stopped by KeyboardInterrupt
+    (Ctrl-C) and the result holds the best model reached until then (see :func:`fit`).
     """
 
     network: Network
@@ -200,6 +209,7 @@ class FitResult:
     evidence_cycles: Optional[int] = None
     best_cycle: Optional[int] = None
     message: str = ""
+    interrupted: bool = False
     seconds: float = 0.0
     warnings: List[Tuple[type, str]] = dataclasses.field(default_factory=list)
 
@@ -343,6 +353,12 @@ def fit(X, y, sample_weight=None, *, settings: Settings, random_state=None) -> F
     X (N, d) and y ((N,) labels for a classifier; (N,) or (N, k) for a regressor) are NumPy
     arrays already checked by the caller (finite floats), or dask arrays (checked here, on the
     workers). ``random_state`` seeds the held-out split, the initial weights and the restarts.
+
+    KeyboardInterrupt (Ctrl-C) during training does not lose the work done: the result holds
+    the best model reached (for BR the best model of the search that finished its evidence
+    fit, with its posterior; if none had, the network being fitted at its best point, without
+    one), with ``interrupted`` True and a warning in ``warnings``. An interrupt before training
+    starts propagates.
     """
     t0 = time.perf_counter()
     rng = as_generator(random_state)
@@ -401,6 +417,18 @@ def fit(X, y, sample_weight=None, *, settings: Settings, random_state=None) -> F
     return result
 
 
+_INTERRUPTED = ("interrupted", "the fit was interrupted (KeyboardInterrupt); the model is the best one reached")
+
+
+class FitInterrupted(KeyboardInterrupt):
+    """KeyboardInterrupt during :func:`search`, carrying the fits finished until then (best first)
+    and the network being fitted, at its best point (or None)."""
+
+    def __init__(self, fits, current):
+        super().__init__("interrupted")
+        self.fits, self.current = fits, current
+
+
 def _reporter(settings: Settings, train_fg):
     """EarlyStopping's on_iteration: the training loss (one extra forward pass) to ``settings.report``."""
     if settings.report is None:
@@ -429,7 +457,19 @@ def _fit_trainer(settings, method, train, val, out_act, loss, rng, common) -> Fi
     try:
         trainer = Trainer(net, method=method, maxiter=settings.max_iter, tol=settings.tol, callback=monitor,
                           restarts=settings.restarts or 0, seed=_seed(rng))
-        res = trainer.train(train.X, train.Y, sample_weight=train.w)
+        try:
+            res = trainer.train(train.X, train.Y, sample_weight=train.w)
+        except KeyboardInterrupt:
+            # The Trainer left the network at the lowest cost reached (with early stopping the
+            # best validation point is restored below).
+            if settings.early_stopping and monitor.best_params is not None:
+                net.set_params(monitor.best_params)
+            return FitResult(
+                network=net, hidden=tuple(hidden), n_iter=max(len(monitor.curve) if monitor else 0, 1),
+                loss_value=float(net.cost(train.X, train.Y, train.w)), loss_curve=[],
+                validation_curve=list(monitor.curve) if monitor is not None and val_fg is not None else [],
+                best_validation_loss=monitor.best_cost if settings.early_stopping else None,
+                interrupted=True, message="interrupted", warnings=[_INTERRUPTED], **common)
         stopped = monitor is not None and monitor.stopped
         if settings.early_stopping and monitor.best_params is not None:
             net.set_params(monitor.best_params)
@@ -466,16 +506,28 @@ def _fit_bayes(settings, train, out_act, loss, rng, common) -> FitResult:
 
     def callback_for(net):
         # report() follows the training loss (the data term) of the candidate being fitted.
-        if settings.report is None:
+        if settings.report is None or not settings.report_in_search:
             return None
         fg = Network(**{**net.spec(), "l2": 0.0}).bind(train.X, train.Y, train.w)
         return EarlyStopping(on_iteration=_reporter(settings, fg))
 
-    fits = search(make_net, candidates, train.X, train.Y, train.w, restarts=2 if settings.restarts is None
-                  else settings.restarts, ard=ard, maxiter=settings.max_iter, rng=rng, callback_for=callback_for,
-                  linear=linear, threads=1 if is_dask(train.X) else None)
-    ev, net, res = fits[0]
     warnings = []
+    try:
+        fits = search(make_net, candidates, train.X, train.Y, train.w, restarts=2 if settings.restarts is None
+                      else settings.restarts, ard=ard, maxiter=settings.max_iter, rng=rng,
+                      callback_for=callback_for, linear=linear, threads=1 if is_dask(train.X) else None,
+                      progress=settings.progress)
+    except FitInterrupted as stop:
+        if not stop.fits:
+            if stop.current is None:
+                raise KeyboardInterrupt from None
+            net = stop.current
+            return FitResult(network=net, hidden=tuple(net.layer_sizes[1:-1]), n_iter=1,
+                             loss_value=float(net.cost(train.X, train.Y, train.w)), loss_curve=[],
+                             interrupted=True, message="interrupted", warnings=[_INTERRUPTED], **common)
+        fits = stop.fits
+        warnings.append(_INTERRUPTED)
+    ev, net, res = fits[0]
     if res.status == 1:
         warnings.append(("convergence", f"BR stopped on its cycle limit (max_iter={settings.max_iter}) before the "
                                         "evidence settled; raise max_iter"))
@@ -490,13 +542,13 @@ def _fit_bayes(settings, train, out_act, loss, rng, common) -> FitResult:
         evidence_history=list(res.history),
         evidence_candidates=[(tuple(m.layer_sizes[1:-1]), bool(r.ard), e) for e, m, r in fits],
         evidence_cycles=int(res.cycles), best_cycle=int(res.best_cycle), message=str(res.message),
-        warnings=warnings, **common)
+        interrupted=_INTERRUPTED in warnings, warnings=warnings, **common)
 
 
 def search(make_net: Callable, candidates: Sequence, X, Y, sample_weight=None, *, restarts: int = 2, ard=True,
            maxiter: int = evidence.CYCLES, tol: Optional[float] = None, rng=None,
            callback_for: Optional[Callable] = None, stop_early: bool = True, threads: Optional[int] = None,
-           linear=False) -> List[Tuple[float, Network, object]]:
+           linear=False, progress: Optional[Callable] = None) -> List[Tuple[float, Network, object]]:
     """Bayesian regularisation of several architectures, each from ``restarts + 1`` starts.
 
     ``make_net(hidden) -> Network`` builds an initialised network for one candidate hidden
@@ -514,7 +566,11 @@ def search(make_net: Callable, candidates: Sequence, X, Y, sample_weight=None, *
     returns the Trainer callback for that candidate (or None). Returns every fitted
     ``(log_model_evidence, network, result)``, highest first
     (:func:`quasinet.evidence.model_log_evidence`; also set on each result as
-    ``log_model_evidence``, with ``ard`` the setting it was fitted with).
+    ``log_model_evidence``, with ``ard`` the setting it was fitted with). ``progress(line)``, if
+    given, receives a line of text after each candidate's starts: the model, its best log
+    evidence, its time, the time so far and at most how long the rest can take (the search may
+    stop earlier). A KeyboardInterrupt is raised again as :class:`FitInterrupted` carrying the
+    finished fits and the network being fitted.
     """
     from . import get_num_threads
 
@@ -534,6 +590,25 @@ def search(make_net: Callable, candidates: Sequence, X, Y, sample_weight=None, *
     n_rows = float(np.sum(sample_weight)) if sample_weight is not None else float(np.shape(X)[0])
     n_targets = n_rows * (np.shape(Y)[1] if np.ndim(Y) > 1 else 1)
     fits: List[Tuple[float, Network, object]] = []
+    planned = [((), bool(a), 0) for a in linear_settings] + [
+        (tuple(h), a, restarts) for a in settings for h in candidates]
+    done = {"starts": 0, "models": 0}
+    t0 = time.perf_counter()
+    current: List[Network] = []
+
+    def tell(hidden, setting, runs, seconds):
+        done["models"] += 1
+        done["starts"] += len(runs)
+        if progress is None:
+            return
+        elapsed = time.perf_counter() - t0
+        left = sum(r + 1 for _, _, r in planned[done["models"]:])
+        per_start = elapsed / max(done["starts"], 1)
+        name = "-".join(str(n) for n in (np.shape(X)[1], *hidden, np.shape(Y)[1] if np.ndim(Y) > 1 else 1))
+        best = max(e for e, _, _ in runs)
+        progress(f"model {done['models']}/{len(planned)}: {name}{' ARD' if setting else ''}, "
+                 f"{len(runs)} start{'s' if len(runs) > 1 else ''}, log evidence {best:.4g}, {seconds:.1f} s; "
+                 f"total {elapsed:.1f} s" + (f", at most about {left * per_start:.0f} s left" if left else ""))
 
     def fit_one(hidden, setting, n_restarts):
         """Every start of one candidate: [(log model evidence, network, result)]."""
@@ -544,9 +619,12 @@ def search(make_net: Callable, candidates: Sequence, X, Y, sample_weight=None, *
             net.initialize(rng)
             starts.append(net.get_params())
 
+        t_start = time.perf_counter()
+
         def run(x0):
             member = net.copy()
             member.set_params(x0)
+            current.append(member)
             trainer = Trainer(member, method="BR", maxiter=maxiter, tol=tol, callback=callback,
                               options={"ard": setting})
             return member, trainer.train(X, Y, sample_weight=sample_weight)
@@ -562,18 +640,26 @@ def search(make_net: Callable, candidates: Sequence, X, Y, sample_weight=None, *
             res.log_model_evidence = evidence.model_log_evidence(member, res, setting, n_targets)
             res.ard = setting
             out.append((res.log_model_evidence, member, res))
-        return out
+        return out, time.perf_counter() - t_start
 
-    for setting in linear_settings:
-        fits.extend(fit_one((), bool(setting), 0))
-    for setting in settings:
-        previous = -np.inf
-        for hidden in candidates:
-            runs = fit_one(tuple(hidden), setting, restarts)
+    try:
+        for setting in linear_settings:
+            runs, seconds = fit_one((), bool(setting), 0)
             fits.extend(runs)
-            best_here = max(e for e, _, _ in runs)
-            if stop_early and best_here < previous:
-                break
-            previous = max(previous, best_here)
+            tell((), setting, runs, seconds)  # after the fits are kept: an interrupt now loses nothing
+        for setting in settings:
+            previous = -np.inf
+            for hidden in candidates:
+                runs, seconds = fit_one(tuple(hidden), setting, restarts)
+                fits.extend(runs)
+                tell(tuple(hidden), setting, runs, seconds)
+                best_here = max(e for e, _, _ in runs)
+                if stop_early and best_here < previous:
+                    done["models"] += len([c for c in candidates[candidates.index(hidden) + 1:]])
+                    break
+                previous = max(previous, best_here)
+    except KeyboardInterrupt:
+        fits.sort(key=lambda f: -f[0])
+        raise FitInterrupted(fits, current[-1] if current else None) from None
     fits.sort(key=lambda f: -f[0])
     return fits

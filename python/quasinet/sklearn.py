@@ -73,7 +73,12 @@ class _QuasiNetBase(BaseEstimator, metaclass=abc.ABCMeta):
     def _settings(self) -> fitting.Settings:
         """The estimator's parameters as the fitting module's settings (checked there)."""
         real_param("validation_fraction", self.validation_fraction, 0.0, 1.0, low_open=True, high_open=True)
-        report = self._report if (self.verbose or self.callback is not None) else None
+        verbose = self.verbose
+        if isinstance(verbose, (bool, np.bool_)):
+            verbose = int(verbose)
+        if not isinstance(verbose, numbers.Integral) or verbose < 0:
+            raise ValueError(f"verbose must be a bool or an int >= 0, got {self.verbose!r}")
+        report = self._report if (verbose or self.callback is not None) else None
         if self.callback is not None and not callable(self.callback):
             raise TypeError(f"callback must be callable, got {type(self.callback).__name__}")
         return fitting.Settings(
@@ -82,7 +87,12 @@ class _QuasiNetBase(BaseEstimator, metaclass=abc.ABCMeta):
             method=self.method, ard=self.ard, committee=self.committee, restarts=self.restarts,
             max_iter=self.max_iter, tol=self.tol, standardize=self.standardize, early_stopping=self.early_stopping,
             holdout=self.validation_fraction if self.early_stopping else 0.0, n_iter_no_change=self.n_iter_no_change,
-            dtype=self.dtype, moderate=bool(getattr(self, "moderate", False)), report=report)
+            dtype=self.dtype, moderate=bool(getattr(self, "moderate", False)), report=report,
+            report_in_search=self.callback is not None or verbose >= 2,
+            progress=self._progress if verbose else None)
+
+    def _progress(self, line: str) -> None:
+        print(f"{type(self).__name__}: {line}", file=sys.stdout, flush=True)
 
     def _report(self, iteration, loss, validation_loss):
         """``verbose`` lines and the user's callback, after every iteration."""
@@ -299,8 +309,11 @@ _COMMON_DOC = """
         Share of the samples held out when ``early_stopping``.
     n_iter_no_change : int, default=10
         Patience of early stopping, in iterations.
-    verbose : bool, default=False
-        Print one line per iteration (iteration, training loss, validation loss) to stdout.
+    verbose : bool or int, default=False
+        ``1`` (or True): print one line per model that the Bayesian-regularisation search fits
+        (architecture, ARD, starts, log evidence, time, total and time left) and, for the
+        other methods, one line per iteration (iteration, training loss, validation loss) to
+        stdout; ``2``: also one line per iteration of each BR model.
     callback : callable or None, default=None
         Called after every iteration as ``callback(iteration, loss, validation_loss)``
         (``validation_loss`` is None without early stopping). With ``verbose`` or a callback,
