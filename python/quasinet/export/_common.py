@@ -155,16 +155,15 @@ def check_exportable(arrays: Dict[str, np.ndarray], dtype: str = "float64") -> N
         a = np.asarray(values, dtype=np.float64).ravel()
         bad = np.flatnonzero(~np.isfinite(a))
         if bad.size:
-            raise ValueError(f"{name} holds {a[bad[0]]!r} (entry {bad[0]}): a model with NaN or infinite numbers "
-                             "cannot be exported")
+            raise ValueError(f"{name} holds {float(a[bad[0]])!r} (entry {bad[0]}): a model with NaN or infinite "
+                             "numbers cannot be exported")
         if dtype == "float32":
-            f32 = np.finfo(np.float32)
-            mag = np.abs(a)
-            # Below half the smallest subnormal a value rounds to zero.
-            bad = np.flatnonzero((mag > f32.max) | ((mag > 0) & (mag < float(f32.smallest_subnormal) / 2)))
+            with np.errstate(over="ignore", under="ignore"):
+                rounded = a.astype(np.float32)
+            bad = np.flatnonzero(np.isinf(rounded) | ((rounded == 0) & (a != 0)))
             if bad.size:
-                v = a[bad[0]]
-                what = "infinity" if abs(v) > f32.max else "zero"
+                v = float(a[bad[0]])
+                what = "infinity" if np.isinf(rounded[bad[0]]) else "zero"
                 raise ValueError(f"{name} holds {v!r} (entry {bad[0]}), which float32 cannot represent (it would "
                                  f"become {what}); export with dtype='float64'")
 
