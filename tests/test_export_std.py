@@ -240,14 +240,15 @@ def test_c_std_and_moderation_equal_quasinet_for_every_activation(tmp_path):
 def test_c_factor_is_exact_hex_and_return_std_false_drops_it(tmp_path):
     model = _bayes_model("relu", "identity", seed=3)
     text = c_source(model, name="m")
-    block = text[text.index("m_L["):]
+    block = text[text.index("m_Lcols["):]
     block = block[: block.index("};")]
     literals = [float.fromhex(s) for s in re.findall(r"-?0x[0-9a-f]+\.?[0-9a-f]*p[+-]\d+", block)]
     L = covariance_factor(model.posterior.covariance)
-    assert literals == L[np.tril_indices(L.shape[0])].tolist()
+    P = L.shape[0]
+    assert literals == [L[p, j] for j in range(P) for p in range(j, P)]  # bit for bit, column by column
     assert "malloc" not in text and "predict_std" in text
     lean = c_source(model, name="m", return_std=False)
-    assert "m_L[" not in lean and "predict_std" not in lean
+    assert "m_Lcols[" not in lean and "predict_std" not in lean
     assert lean == c_source(qio.Model(model.net, model.x_offset, model.x_scale, model.y_offset, model.y_scale),
                             name="m")
 

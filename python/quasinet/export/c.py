@@ -24,10 +24,12 @@ exactly the stored doubles, no decimal rounding), needs nothing but ``<math.h>``
 ``const size_t NAME_n_inputs, NAME_n_outputs``
 
 With the posterior the file holds the lower-triangular factor L of the covariance,
-A^-1 = L L^T (:func:`~quasinet.export.covariance_factor`), packed row by row (P (P + 1) / 2
-hex literals), and computes each row's gradient g = d out_k / d theta by a backward pass (for
-a moderated classifier, d z_k / d theta of the logits) and g^T A^-1 g as ||L^T g||^2 in plain
-loops: P^2 / 2 multiply-adds per row and output.
+A^-1 = L L^T (:func:`~quasinet.export.covariance_factor`), packed column by column from the
+diagonal down (P (P + 1) / 2 hex literals), and computes each row's gradient g = d out_k /
+d theta by a backward pass (for a moderated classifier, d z_k / d theta of the logits) and
+g^T A^-1 g as ||L^T g||^2 in plain loops: P^2 / 2 multiply-adds per row and output, the
+factor read once, contiguously (for large P the cost is that of streaming 4 P^2 bytes from
+memory per row and output; bench/results/export_size.txt).
 
 Text from the model (class labels, input and target names) appears only in the leading
 comment, written through :func:`~quasinet.export.escape_text`: it cannot end the comment,
@@ -37,8 +39,8 @@ The arithmetic mirrors the core's reference kernel (the same activation formulas
 added after the product, the derivatives computed from the pre-activations), so the
 outputs equal quasinet's to rounding (the tests ask for 1e-13). It compiles cleanly with
 ``cc -std=c99 -O2 -Wall -Wextra -Werror -shared -fPIC``. Stack use per call: the activations
-of one sample plus two vectors of the widest layer, in doubles (with the posterior, two
-vectors of P doubles more; P is at most :data:`~quasinet.export.MAX_POSTERIOR_PARAMS`).
+of one sample plus two vectors of the widest layer, in doubles (with the posterior, one
+vector of P doubles more; P is at most :data:`~quasinet.export.MAX_POSTERIOR_PARAMS`).
 """
 
 from __future__ import annotations
@@ -117,11 +119,6 @@ def _array(name: str, values) -> str:
 
 
 
-def _packed_lower(L: np.ndarray) -> np.ndarray:
-    """The lower triangle of L row by row: row p holds L[p, 0..p] at offset p (p + 1) / 2."""
-    return L[np.tril_indices(L.shape[0])]
-
-
 def c_source(obj, *, name: str = "quasinet_model", return_std: Optional[bool] = None) -> str:
     """The C source :func:`to_c` writes, as a string (ASCII)."""
     name = _check_name(name)
@@ -165,7 +162,7 @@ def c_source(obj, *, name: str = "quasinet_model", return_std: Optional[bool] = 
     if not moderate:
         w(f" * void {P}_input_jacobian(const double *X, size_t n, double *J);")
         w(f" *     J (n, {nL}, {n0}): J[i][k][j] = dY[i][k] / dX[i][j].")
-    stack = 8 * (2 * sum(sizes[1:]) + 2 * max(sizes[1:]) + n0 + (2 * NP if factor is not None else 0))
+    stack = 8 * (2 * sum(sizes[1:]) + 2 * max(sizes[1:]) + n0 + (NP + sizes[-1] if factor is not None else 0))
     w(" * Numbers are exact hexadecimal float literals. No heap, no mutable state; link with -lm.")
     w(f" * Stack use per call: at most about {stack} bytes.")
     w(" */")
@@ -186,8 +183,9 @@ def c_source(obj, *, name: str = "quasinet_model", return_std: Optional[bool] = 
         if v is not None:
             w(_array(f"{P}_{key}", v))
     if factor is not None:
-        w(f"/* L ({NP}, {NP}) lower triangular, A^-1 = L L^T, packed by rows: row p at p (p + 1) / 2 */")
-        w(_array(f"{P}_L", _packed_lower(factor)))
+        w(f"/* L ({NP}, {NP}) lower triangular, A^-1 = L L^T, packed by columns from the diagonal down:")
+        w(f"   column j holds L[j..{NP - 1}][j] */")
+        w(_array(f"{P}_Lcols", factor.T[np.triu_indices(NP)]))
         if std:
             w(f"static const double {P}_noise_var = {float(1.0 / model.posterior.beta).hex()};  /* 1 / beta */")
     w("")
@@ -365,18 +363,27 @@ def _posterior_functions(w, P, net, sizes, offsets, deriv, NP) -> None:
         w("  (void)zs;")
     w("}")
     w("")
-    w("/* g^T A^-1 g = ||L^T g||^2: a sum of squares, never negative. */")
+    w("/* g^T A^-1 g = ||L^T g||^2 = sum_j (column j of L . g)^2: a sum of squares, never negative.")
+    w("   Each column is read once, contiguously; four partial sums keep the multiply-adds independent. */")
     w(f"static double {P}_quad(const double *g) {{")
-    w(f"  double v[{NP}], s = 0.0;")
-    w("  const double *row = " + f"{P}_L;")
-    w("  size_t p, j;")
-    w(f"  for (j = 0; j < {NP}; ++j) v[j] = 0.0;")
-    w(f"  for (p = 0; p < {NP}; ++p) {{")
-    w("    const double gp = g[p];")
-    w("    for (j = 0; j <= p; ++j) v[j] += row[j] * gp;")
-    w("    row += p + 1;")
+    w("  const double *col = " + f"{P}_Lcols;")
+    w("  double s = 0.0;")
+    w("  size_t j, p;")
+    w(f"  for (j = 0; j < {NP}; ++j) {{")
+    w(f"    const size_t m = {NP} - j;  /* entries of column j from the diagonal down */")
+    w("    const double *gj = g + j;")
+    w("    double a0 = 0.0, a1 = 0.0, a2 = 0.0, a3 = 0.0, v;")
+    w("    for (p = 0; p + 4 <= m; p += 4) {")
+    w("      a0 += col[p] * gj[p];")
+    w("      a1 += col[p + 1] * gj[p + 1];")
+    w("      a2 += col[p + 2] * gj[p + 2];")
+    w("      a3 += col[p + 3] * gj[p + 3];")
+    w("    }")
+    w("    for (; p < m; ++p) a0 += col[p] * gj[p];")
+    w("    v = (a0 + a1) + (a2 + a3);")
+    w("    s += v * v;")
+    w("    col += m;")
     w("  }")
-    w(f"  for (j = 0; j < {NP}; ++j) s += v[j] * v[j];")
     w("  return s;")
     w("}")
     w("")
