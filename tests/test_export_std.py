@@ -253,6 +253,31 @@ def test_c_factor_is_exact_hex_and_return_std_false_drops_it(tmp_path):
                             name="m")
 
 
+@pytest.mark.parametrize("sizes,bias", [((3, 2), True), ((3, 2), False), ((3, 4, 2), False), ((3, 4, 4, 4, 2), True)])
+def test_other_shapes_with_a_posterior(tmp_path, sizes, bias):
+    # No hidden layer, no biases, three hidden layers: the backward pass and the layout.
+    X = np.random.default_rng(3).normal(size=(40, 3))
+    reg = _bayes_model("softplus", "tanh", seed=11, sizes=sizes)
+    clf = _bayes_model("tanh", "softmax", seed=12, sizes=sizes[:-1] + (3,), classes=["a", "b", "c"])
+    models = []
+    for m in (reg, clf):
+        net = qn.Network(list(m.net.layer_sizes), activation=m.net.activation,
+                         output_activation=m.net.output_activation, loss=m.net.loss, bias=bias, seed=1)
+        net.params[...] *= 2
+        P = net.n_params
+        post = Posterior(covariance=_covariance(P, np.random.default_rng(P)), beta=m.posterior.beta,
+                         alpha=np.ones(1), group_names=parameter_groups(net, False)[1], gamma=1.0,
+                         log_evidence=0.0, ard=False, moderate=m.posterior.moderate)
+        models.append(qio.Model(net, m.x_offset, m.x_scale, m.y_offset, m.y_scale, classes=m.classes,
+                                posterior=post))
+    reg, clf = models
+    _assert_std(_session(to_onnx(reg)).run(None, {"X": X})[1], reg, X, 1e-12)
+    _assert_proba(_session(to_onnx(clf)).run(None, {"X": X})[0], clf, X, 1e-12)
+    lib = ctypes.CDLL(str(_compile(tmp_path, c_source(reg, name="r") + c_source(clf, name="c"), "shapes")))
+    _assert_std(_c_predict(lib, "r", X, 2, std=True)[1], reg, X, 1e-13)
+    _assert_proba(_c_predict(lib, "c", X, 3), clf, X, 1e-13)
+
+
 # -- fitted estimators, as the user gets them ------------------------------------------------------
 @pytest.fixture(scope="module")
 def fitted():
