@@ -171,9 +171,11 @@ def main(argv=None):
             cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
     except (OSError, StopIteration):
         pass
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     head = (f"Command: {command.strip()}\n"
-            f"Machine: {cpu}, {os.cpu_count()} cores (shared); rows {args.rows}, median of {args.repeats}; "
-            f"{time.strftime('%Y-%m-%d', time.gmtime())}\n\n")
+            f"Machine: {cpu}, {os.cpu_count()} cores (shared; load average at the end {load}); rows {args.rows}, "
+            f"median of {args.repeats}; {time.strftime('%Y-%m-%d', time.gmtime())}\n"
+            "Sizes are exact; times depend on the load (compare columns of one run only).\n\n")
     text = head + table(rows) + "\n"
     print(text)
     with open(args.out + ".txt", "w") as f:

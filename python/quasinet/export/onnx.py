@@ -24,6 +24,9 @@ lower-triangular factor L of the covariance, A^-1 = L L^T (:func:`covariance_fac
   (g_k = d z_k / d theta) divided by sqrt(1 + pi g_k^T A^-1 g_k / 8) before the sigmoid or
   softmax, as ``predict_proba``.
 
+Cost: per row and output P^2 multiply-adds in one ``MatMul`` by L (P = number of
+parameters), and intermediate tensors of N x P numbers per output; run large N in batches.
+
 The model's input, target and class names are stored as metadata (``inputs``, ``targets``,
 ``classes``, ``info``), each as one line of :func:`~quasinet.export.escape_text` text.
 
