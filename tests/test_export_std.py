@@ -468,6 +468,31 @@ def test_hostile_names_are_plain_text_in_onnx_metadata(tmp_path):
     assert list(got) == list(model.predict_classes(X))  # the labels themselves travel unescaped
 
 
+_NET3 = qn.Network([2, 3], output_activation="softmax", loss="softmax_crossentropy", seed=0)
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.lists(st.text(), min_size=3, max_size=3, unique=True), st.lists(st.text(), min_size=2, max_size=2),
+       st.text())
+def test_fuzzed_names_stay_inside_the_comment_and_the_metadata(classes, inputs, target):
+    # Without compiling (the hostile-name test above compiles): what makes C safe is that the
+    # names sit on comment lines that hold no comment delimiter, trigraph, splice or non-ASCII.
+    model = qio.Model(_NET3, inputs=inputs, targets=[target], classes=classes)
+    source = c_source(model, name="f")
+    assert source.isascii() and "??" not in source and "\\\n" not in source and "\x00" not in source
+    head, code = source.split(" */\n", 1)
+    assert head.startswith("/* ") and "*/" not in head and "/*" not in head[2:]
+    lines = head.splitlines()
+    assert _quoted(next(ln for ln in lines if ln.startswith(" * Inputs:"))) == inputs
+    assert _quoted(next(ln for ln in lines if ln.startswith(" * Targets:"))) == [target]
+    assert _quoted(next(ln for ln in lines if ln.startswith(" * Classifier:"))) == classes
+    # The code after the comment does not depend on the names at all.
+    assert code == c_source(qio.Model(_NET3, classes=["a", "b", "c"]), name="f").split(" */\n", 1)[1]
+    props = {p.key: p.value for p in to_onnx(model).metadata_props}
+    assert all(re.fullmatch(r"[\x20-\x7e]*", v) for v in props.values())
+    assert _quoted(props["classes"]) == classes and _quoted(props["inputs"]) == inputs
+
+
 def test_numeric_classes_are_written_as_numbers():
     model = _bayes_model("tanh", "sigmoid", seed=2, classes=[0.5, -3], sizes=(3, 2, 1))
     assert " * Classifier: classes 0.5, -3; one output" in c_source(model)
