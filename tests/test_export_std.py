@@ -391,14 +391,21 @@ def test_escape_text_round_trips_and_is_safe(text):
 
 def test_escape_text_examples():
     assert escape_text("plain text: a-b (c)") == "plain text: a-b (c)"
-    assert escape_text('*/ x ??/ "q" \\ \n\x00é🐍') == "\\x2a/ x \\x3f\\x3f/ \\x22q\\x22 \\\\ \\x0a\\x00\\xe9\\U0001f40d"
+    assert (escape_text('*/ x ??/ "q" \\ \n\x00é🐍')
+            == "\\x2a/ x \\x3f\\x3f/ \\x22q\\x22 \\\\ \\x0a\\x00\\xe9\\U0001f40d")
     with pytest.raises(TypeError, match="text must be a str, got bytes"):
         escape_text(b"x")
 
 
+def _injection(marker):
+    """Issue 20's label: closes the comment and defines a constructor that runs a command on load."""
+    return ('*/ int system(const char*); __attribute__((constructor)) static void pwn(void)'
+            f'{{system("touch {marker}");}} /*')
+
+
 def _payloads(marker):
     return [
-        f'*/ int system(const char*); __attribute__((constructor)) static void pwn(void){{system("touch {marker}");}} /*',
+        _injection(marker),
         f'line\n#include "/etc/passwd"\n*/ static int x = 1; /*',
         "tri ??/\nint y = 2; ??/",
         "back\\slash\\\n\\",
@@ -559,8 +566,9 @@ def test_float32_refuses_what_float32_cannot_hold(where, value, becomes):
         y_offset[0] = value
         name, entry = "y_offset", 0
     model = qio.Model(net, np.zeros(2), x_scale, y_offset, np.ones(1))
-    with pytest.raises(ValueError, match=re.escape(f"{name} holds {value!r} (entry {entry}), which float32 cannot "
-                                                   f"represent (it would become {becomes}); export with dtype='float64'")):
+    msg = (f"{name} holds {value!r} (entry {entry}), which float32 cannot represent (it would become {becomes}); "
+           "export with dtype='float64'")
+    with pytest.raises(ValueError, match=re.escape(msg)):
         to_onnx(model, dtype="float32")
     to_onnx(model)  # float64 holds it
     # Subnormal float32 values are representable: kept.
@@ -578,7 +586,7 @@ def _run(capsys, *argv):
 def test_cli_export_of_bayesian_models(tmp_path, capsys):
     rng = np.random.default_rng(3)
     X = rng.normal(size=(60, 2))
-    payload = f'*/ int system(const char*); __attribute__((constructor)) static void pwn(void){{system("touch {tmp_path / "x"}");}} /*'
+    payload = _injection(tmp_path / "x")
     label = np.where(X[:, 0] > 0, payload, "other")
     target = np.sin(X[:, 0]) + 0.1 * rng.normal(size=60)
     data = tmp_path / "d.csv"
@@ -615,3 +623,13 @@ def test_cli_export_of_bayesian_models(tmp_path, capsys):
     assert rc == 0
     sess = ort.InferenceSession(str(tmp_path / "reg.onnx"), providers=["CPUExecutionProvider"])
     _assert_std(sess.run(None, {"X": X})[1], reg, X, 1e-12)
+
+
+def test_cli_export_to_a_directory_is_a_clear_error(tmp_path, capsys):
+    qio.Model(qn.Network([2, 3, 1], seed=0)).save(tmp_path / "m.qnet")
+    (tmp_path / "out").mkdir()
+    for fmt in ("c", "onnx"):
+        rc, out, err = _run(capsys, "export", tmp_path / "m.qnet", "--format", fmt, "--out", tmp_path / "out")
+        assert rc == 1 and out == ""
+        assert err == f"quasinet export: error: cannot write {tmp_path / 'out'}: it is a directory\n"
+    assert os.listdir(tmp_path / "out") == [] and sorted(os.listdir(tmp_path)) == ["m.qnet", "out"]

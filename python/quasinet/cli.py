@@ -462,6 +462,8 @@ def _cmd_export(args, out: TextIO, err: TextIO) -> int:
     out_dir = os.path.dirname(os.path.abspath(args.out))
     if not os.path.isdir(out_dir):
         raise UserError(f"cannot write {args.out}: no such directory {out_dir}")
+    if os.path.isdir(args.out):
+        raise UserError(f"cannot write {args.out}: it is a directory")
     try:
         if args.format == "onnx":
             try:
