@@ -294,7 +294,14 @@ def c_source(obj, *, name: str = "quasinet_model", return_std: Optional[bool] = 
         w(f"    for (k = 0; k < {nL}; ++k) {{")
         w("      /* d = d out_k / d z of the output layer */")
         if output == "softmax":
-            w(f"      for (j = 0; j < {nL}; ++j) d[j] = p[k] * ((j == k ? 1.0 : 0.0) - p[j]);")
+            w("      {")
+            w("        double others = 0.0;  /* 1 - p[k] as the sum of the other probabilities */")
+            w(f"        for (j = 0; j < {nL}; ++j) {{")
+            w("          d[j] = -p[k] * p[j];")
+            w("          if (j != k) others += p[j];")
+            w("        }")
+            w("        d[k] = p[k] * others;")
+            w("      }")
         else:
             w(f"      for (j = 0; j < {nL}; ++j) d[j] = 0.0;")
             w(f"      d[k] = {deriv(output, 'z[k]')};")

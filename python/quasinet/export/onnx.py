@@ -16,7 +16,8 @@ backward pass through the network for the gradient g_k = d out_k / d theta of ev
 (``Mul`` of each layer's input by its delta for the weights, ``MatMul`` by the transposed
 weights and the activation's derivative for the next delta), concatenated in the layout of
 the parameters, and the quadratic form g^T A^-1 g = ||g L||^2 with the stored
-lower-triangular factor L of the covariance, A^-1 = L L^T (:func:`covariance_factor`):
+lower-triangular factor L of the covariance, A^-1 = L L^T
+(:func:`~quasinet.export.covariance_factor`):
 
 - a regressor gets a second output ``std`` (N, n_outputs): sqrt(g^T A^-1 g + 1/beta) times
   the target scale, as ``predict(X, return_std=True)``;
@@ -135,8 +136,6 @@ def _class_tensor(classes) -> np.ndarray:
     return np.array([str(c) for c in classes], dtype=object)
 
 
-
-
 def _derivative(g: _Graph, name: str, z: str) -> str:
     """f'(z) of an elementwise activation, computed from z as the core does (module docstring)."""
     if name == "sigmoid":
@@ -161,9 +160,11 @@ class _Layer:
         self.h, self.z, self.W, self.b, self.n_in, self.n_out = h, z, W, b, n_in, n_out
 
 
-def _param_gradient(g: _Graph, layers: List[_Layer], hidden: str, delta: str) -> str:
+def _param_gradient(g: _Graph, layers: List[_Layer], back: List, delta: str) -> str:
     """d out / d theta of every row, (N, P) in the layout of the parameters, from the output
-    layer's delta = d out / d z_L (N, n_out): the backward pass."""
+    layer's delta = d out / d z_L (N, n_out): the backward pass. ``back[l]`` (l >= 1) holds the
+    names of W_l^T and of the hidden derivative f'(z_{l-1}) (None for identity), shared by
+    the passes of all outputs."""
     axis1, axis2 = g.const("axis1", [1], np.int64), g.const("axis2", [2], np.int64)
     flat = g.const("flat", [0, -1], np.int64)
     parts: List[str] = []
@@ -176,9 +177,10 @@ def _param_gradient(g: _Graph, layers: List[_Layer], hidden: str, delta: str) ->
             block.append(delta)
         parts = block + parts
         if l > 0:
-            back = g.op("MatMul", [delta, g.op("Transpose", [lay.W], f"W{l}_T")], f"dh{l - 1}")
-            delta = back if hidden == "identity" else g.op(
-                "Mul", [back, _derivative(g, hidden, layers[l - 1].z)], f"delta{l - 1}")
+            W_T, deriv = back[l]
+            delta = g.op("MatMul", [delta, W_T], f"dh{l - 1}")
+            if deriv is not None:
+                delta = g.op("Mul", [delta, deriv], f"delta{l - 1}")
     return parts[0] if len(parts) == 1 else g.op("Concat", parts, "grad", axis=1)
 
 
@@ -188,20 +190,28 @@ def _variances(g: _Graph, layers: List[_Layer], hidden: str, output: Optional[st
     ``output`` is the output activation the gradient goes through (None: the logits z_L);
     ``out`` its value (for softmax)."""
     zL, K = layers[-1].z, layers[-1].n_out
+    back = [None] + [(g.op("Transpose", [layers[l].W], f"W{l}_T"),
+                      None if hidden == "identity" else _derivative(g, hidden, layers[l - 1].z))
+                     for l in range(1, len(layers))]
     axes = g.const("axes1", [1], np.int64)
     shape = g.op("Shape", [zL], "shape_zL")
+    output_deriv = None if output in (None, "identity", "softmax") else _derivative(g, output, zL)
     columns = []
     for k in range(K):
         onehot = g.const(f"onehot{k}", np.eye(K)[k : k + 1])
-        if output is None or output == "identity":
+        if output_deriv is None and output != "softmax":
             delta = g.op("Expand", [onehot, shape], f"seed{k}")
         elif output == "softmax":
-            # d p_k / d z_j = p_k (delta_jk - p_j)
+            # d p_k / d z_j = -p_k p_j off the diagonal and p_k (1 - p_k) on it, with 1 - p_k
+            # summed from the other probabilities (no cancellation where p_k is near 1).
+            others = g.const(f"not{k}", 1.0 - np.eye(K)[k : k + 1])
             pk = g.op("Gather", [out, g.const(f"k{k}", [k], np.int64)], f"p{k}", axis=1)
-            delta = g.op("Mul", [pk, g.op("Sub", [onehot, out])], f"seed{k}")
+            rest = g.op("ReduceSum", [g.op("Mul", [out, others]), axes], f"others{k}", keepdims=1)
+            signed = g.op("Sub", [g.op("Mul", [onehot, rest]), g.op("Mul", [others, out])])
+            delta = g.op("Mul", [pk, signed], f"seed{k}")
         else:
-            delta = g.op("Mul", [_derivative(g, output, zL), onehot], f"seed{k}")
-        gL = g.op("MatMul", [_param_gradient(g, layers, hidden, delta), L], f"gL{k}")
+            delta = g.op("Mul", [output_deriv, onehot], f"seed{k}")
+        gL = g.op("MatMul", [_param_gradient(g, layers, back, delta), L], f"gL{k}")
         columns.append(g.op("ReduceSum", [g.op("Mul", [gL, gL]), axes], f"var{k}", keepdims=1))
     return columns[0] if K == 1 else g.op("Concat", columns, "var", axis=1)
 
