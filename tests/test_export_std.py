@@ -406,7 +406,7 @@ def _injection(marker):
 def _payloads(marker):
     return [
         _injection(marker),
-        f'line\n#include "/etc/passwd"\n*/ static int x = 1; /*',
+        'line\n#include "/etc/passwd"\n*/ static int x = 1; /*',
         "tri ??/\nint y = 2; ??/",
         "back\\slash\\\n\\",
         "nul\x00byte",
@@ -431,6 +431,7 @@ def test_hostile_names_give_c_that_compiles_and_does_nothing(tmp_path):
                        classes=[labels[0], 7])
     for stem, model in (("clf", clf), ("reg", reg), ("binary", binary)):
         path = to_c(model, tmp_path / f"{stem}.c", name=stem)
+        assert path == str(tmp_path / f"{stem}.c")
         raw = (tmp_path / f"{stem}.c").read_bytes()
         assert raw.isascii() and b"\x00" not in raw and b"??" not in raw and b"\\\n" not in raw
         source = raw.decode("ascii")
