@@ -222,7 +222,7 @@ def test_c_std_and_moderation_equal_quasinet_for_every_activation(tmp_path):
     models = {case[0]: _synthetic(case, widths=(4, 3)) for case in SYNTHETIC}
     source = "".join(c_source(m, name=n) for n, m in models.items())
     lib = ctypes.CDLL(str(_compile(tmp_path, source, "all", optimise=False)))
-    X = np.random.default_rng(5).normal(size=(100, 3)) * 3
+    X = np.random.default_rng(5).normal(size=(103, 3)) * 3  # not a multiple of the C row block
     for name, model in models.items():
         n_out = model.net.layer_sizes[-1]
         if model.classes is None:
@@ -235,6 +235,12 @@ def test_c_std_and_moderation_equal_quasinet_for_every_activation(tmp_path):
             _assert_proba(_c_predict(lib, name, X, n_out), model, X, 1e-13)
             # The network's Jacobian does not describe moderated probabilities.
             assert not hasattr(lib, f"{name}_input_jacobian") and not hasattr(lib, f"{name}_predict_std")
+    # n = 0 touches nothing.
+    Y0 = np.full((1, 2), 7.0)
+    lib.r_tanh_identity_predict_std(Y0.ctypes.data_as(DP), ctypes.c_size_t(0), Y0.ctypes.data_as(DP),
+                                    Y0.ctypes.data_as(DP))
+    lib.c3_tanh_predict(Y0.ctypes.data_as(DP), ctypes.c_size_t(0), Y0.ctypes.data_as(DP))
+    assert (Y0 == 7.0).all()
 
 
 def test_c_factor_is_exact_hex_and_return_std_false_drops_it(tmp_path):

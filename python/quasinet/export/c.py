@@ -28,8 +28,9 @@ A^-1 = L L^T (:func:`~quasinet.export.covariance_factor`), packed column by colu
 diagonal down (P (P + 1) / 2 hex literals), and computes each row's gradient g = d out_k /
 d theta by a backward pass (for a moderated classifier, d z_k / d theta of the logits) and
 g^T A^-1 g as ||L^T g||^2 in plain loops: P^2 / 2 multiply-adds per row and output, the
-factor read once, contiguously (for large P the cost is that of streaming 4 P^2 bytes from
-memory per row and output; bench/results/export_size.txt).
+factor read once, contiguously, for each block of :data:`ROW_BLOCK` rows (for large P the cost
+is that of streaming 4 P^2 bytes from memory per block and output;
+bench/results/export_size.txt).
 
 Text from the model (class labels, input and target names) appears only in the leading
 comment, written through :func:`~quasinet.export.escape_text`: it cannot end the comment,
@@ -39,8 +40,9 @@ The arithmetic mirrors the core's reference kernel (the same activation formulas
 added after the product, the derivatives computed from the pre-activations), so the
 outputs equal quasinet's to rounding (the tests ask for 1e-13). It compiles cleanly with
 ``cc -std=c99 -O2 -Wall -Wextra -Werror -shared -fPIC``. Stack use per call: the activations
-of one sample plus two vectors of the widest layer, in doubles (with the posterior, one
-vector of P doubles more; P is at most :data:`~quasinet.export.MAX_POSTERIOR_PARAMS`).
+of one sample plus two vectors of the widest layer, in doubles (with the posterior, the
+gradients of :data:`ROW_BLOCK` = 4 rows more, 4 P doubles: 64 KB at the largest P,
+:data:`~quasinet.export.MAX_POSTERIOR_PARAMS`).
 """
 
 from __future__ import annotations
@@ -53,6 +55,10 @@ import numpy as np
 
 from ..files import atomic_write
 from ._common import as_model, check_exportable, covariance_factor, format_names, model_arrays, uses_posterior
+
+#: Rows whose ||L^T g||^2 are formed together, so that the factor is read once per block of rows
+#: (4 gradients of P doubles on the stack).
+ROW_BLOCK = 4
 
 _C_KEYWORDS = {
     "auto", "break", "case", "char", "const", "continue", "default", "do", "double", "else", "enum", "extern",
@@ -162,7 +168,8 @@ def c_source(obj, *, name: str = "quasinet_model", return_std: Optional[bool] = 
     if not moderate:
         w(f" * void {P}_input_jacobian(const double *X, size_t n, double *J);")
         w(f" *     J (n, {nL}, {n0}): J[i][k][j] = dY[i][k] / dX[i][j].")
-    stack = 8 * (2 * sum(sizes[1:]) + 2 * max(sizes[1:]) + n0 + (NP + sizes[-1] if factor is not None else 0))
+    stack = 8 * (2 * sum(sizes[1:]) + 2 * max(sizes[1:]) + n0
+                 + (ROW_BLOCK * (NP + 1 + sizes[-1]) if factor is not None else 0))
     w(" * Numbers are exact hexadecimal float literals. No heap, no mutable state; link with -lm.")
     w(f" * Stack use per call: at most about {stack} bytes.")
     w(" */")
@@ -250,66 +257,90 @@ def c_source(obj, *, name: str = "quasinet_model", return_std: Optional[bool] = 
 
     # -- predict -------------------------------------------------------------------------------
     w(f"void {P}_predict(const double *X, size_t n, double *Y) {{")
-    w(f"  double xs[{n0}], zs[{total}], acts[{total}];")
-    w("  size_t r, k;")
-    w("  for (r = 0; r < n; ++r) {")
-    w(f"    {P}_forward1(X + r * {n0}, xs, zs, acts);")
     if moderate:
-        w("    {")
-        w(f"      double d[{widest}], g[{NP}], u[{nL}];")
-        w(f"      const double *z = zs + {offsets[-1]};")
-        w(f"      for (k = 0; k < {nL}; ++k) {{")
-        w("        /* MacKay: the logit over sqrt(1 + pi s^2 / 8), s^2 = g^T A^-1 g, g = d z_k / d theta. */")
-        w("        size_t j;")
+        B = ROW_BLOCK
+        w(f"  double xs[{n0}], zs[{total}], acts[{total}], d[{widest}], g[{B} * {NP}], q[{B}], u[{B}][{nL}];")
+        w("  size_t r0, nb, b, k, j;")
+        w(f"  for (r0 = 0; r0 < n; r0 += {B}) {{")
+        w(f"    nb = n - r0 < {B} ? n - r0 : {B};")
+        w(f"    for (k = 0; k < {nL}; ++k) {{")
+        w(f"      for (b = 0; b < {B}; ++b) {{")
+        w("        double *gb = g + b;  /* row b's gradient: every 4th number from here */")
+        w("        if (b >= nb) {  /* past the last row: a zero gradient */")
+        w(f"          for (j = 0; j < {NP}; ++j) gb[j * {B}] = 0.0;")
+        w("          continue;")
+        w("        }")
+        w(f"        {P}_forward1(X + (r0 + b) * {n0}, xs, zs, acts);")
+        w(f"        u[b][k] = zs[{offsets[-1]} + k];")
         w(f"        for (j = 0; j < {nL}; ++j) d[j] = 0.0;")
-        w("        d[k] = 1.0;")
-        w(f"        {P}_param_grad(xs, zs, acts, d, g);")
-        w(f"        u[k] = z[k] / sqrt(1.0 + {float(np.pi).hex()} * {P}_quad(g) / 8.0);")
+        w("        d[k] = 1.0;  /* g = d z_k / d theta, the logit's gradient */")
+        w(f"        {P}_param_grad(xs, zs, acts, d, gb);")
         w("      }")
-        if output == "softmax":
-            _softmax(w, "u", nL, indent="      ")
-            w(f"      for (k = 0; k < {nL}; ++k) Y[r * {nL} + k] = u[k];")
-        else:
-            w(f"      for (k = 0; k < {nL}; ++k) Y[r * {nL} + k] = {P}_sigmoid(u[k]);")
+        w(f"      {P}_quad_block(g, q);")
+        w("      /* MacKay: the logit over sqrt(1 + pi s^2 / 8), s^2 = g^T A^-1 g. */")
+        w(f"      for (b = 0; b < nb; ++b) u[b][k] = u[b][k] / sqrt(1.0 + {float(np.pi).hex()} * q[b] / 8.0);")
         w("    }")
+        w("    for (b = 0; b < nb; ++b) {")
+        if output == "softmax":
+            w("      double *ub = u[b];")
+            _softmax(w, "ub", nL, indent="      ")
+            w(f"      for (k = 0; k < {nL}; ++k) Y[(r0 + b) * {nL} + k] = ub[k];")
+        else:
+            w(f"      for (k = 0; k < {nL}; ++k) Y[(r0 + b) * {nL} + k] = {P}_sigmoid(u[b][k]);")
+        w("    }")
+        w("  }")
     else:
+        w(f"  double xs[{n0}], zs[{total}], acts[{total}];")
+        w("  size_t r, k;")
+        w("  for (r = 0; r < n; ++r) {")
+        w(f"    {P}_forward1(X + r * {n0}, xs, zs, acts);")
         w(f"    for (k = 0; k < {nL}; ++k) {{")
         if model.y_offset is not None:
             w(f"      Y[r * {nL} + k] = acts[{offsets[-1]} + k] * {P}_y_scale[k] + {P}_y_offset[k];")
         else:
             w(f"      Y[r * {nL} + k] = acts[{offsets[-1]} + k];")
         w("    }")
-    w("  }")
+        w("  }")
     w("}")
     w("")
 
     if std:
+        B = ROW_BLOCK
         w(f"void {P}_predict_std(const double *X, size_t n, double *Y, double *S) {{")
-        w(f"  double xs[{n0}], zs[{total}], acts[{total}], d[{widest}], g[{NP}];")
-        w("  size_t r, k, j;")
+        w(f"  double xs[{n0}], zs[{total}], acts[{total}], d[{widest}], g[{B} * {NP}], q[{B}];")
+        w("  size_t r0, nb, b, k, j;")
         w(f"  const double *p = acts + {offsets[-1]};")
         w(f"  const double *z = zs + {offsets[-1]};")
-        w("  for (r = 0; r < n; ++r) {")
-        w(f"    {P}_forward1(X + r * {n0}, xs, zs, acts);")
+        w(f"  for (r0 = 0; r0 < n; r0 += {B}) {{")
+        w(f"    nb = n - r0 < {B} ? n - r0 : {B};")
         w(f"    for (k = 0; k < {nL}; ++k) {{")
-        w("      /* d = d out_k / d z of the output layer */")
+        w(f"      for (b = 0; b < {B}; ++b) {{")
+        w("        double *gb = g + b;  /* row b's gradient: every 4th number from here */")
+        w("        if (b >= nb) {  /* past the last row: a zero gradient */")
+        w(f"          for (j = 0; j < {NP}; ++j) gb[j * {B}] = 0.0;")
+        w("          continue;")
+        w("        }")
+        w(f"        {P}_forward1(X + (r0 + b) * {n0}, xs, zs, acts);")
+        w("        /* d = d out_k / d z of the output layer */")
         if output == "softmax":
-            w("      {")
-            w("        double others = 0.0;  /* 1 - p[k] as the sum of the other probabilities */")
-            w(f"        for (j = 0; j < {nL}; ++j) {{")
-            w("          d[j] = -p[k] * p[j];")
-            w("          if (j != k) others += p[j];")
+            w("        {")
+            w("          double others = 0.0;  /* 1 - p[k] as the sum of the other probabilities */")
+            w(f"          for (j = 0; j < {nL}; ++j) {{")
+            w("            d[j] = -p[k] * p[j];")
+            w("            if (j != k) others += p[j];")
+            w("          }")
+            w("          d[k] = p[k] * others;")
             w("        }")
-            w("        d[k] = p[k] * others;")
-            w("      }")
         else:
-            w(f"      for (j = 0; j < {nL}; ++j) d[j] = 0.0;")
-            w(f"      d[k] = {deriv(output, 'z[k]')};")
-        w(f"      {P}_param_grad(xs, zs, acts, d, g);")
-        scale = f" * {P}_y_scale[k]" if model.y_scale is not None else ""
+            w(f"        for (j = 0; j < {nL}; ++j) d[j] = 0.0;")
+            w(f"        d[k] = {deriv(output, 'z[k]')};")
+        w(f"        {P}_param_grad(xs, zs, acts, d, gb);")
         shift = f" * {P}_y_scale[k] + {P}_y_offset[k]" if model.y_offset is not None else ""
-        w(f"      S[r * {nL} + k] = sqrt({P}_quad(g) + {P}_noise_var){scale};")
-        w(f"      Y[r * {nL} + k] = p[k]{shift};")
+        w(f"        Y[(r0 + b) * {nL} + k] = p[k]{shift};")
+        w("      }")
+        w(f"      {P}_quad_block(g, q);")
+        scale = f" * {P}_y_scale[k]" if model.y_scale is not None else ""
+        w(f"      for (b = 0; b < nb; ++b) S[(r0 + b) * {nL} + k] = sqrt(q[b] + {P}_noise_var){scale};")
         w("    }")
         w("  }")
         w("  (void)z;  /* used by some output activations only */")
@@ -337,12 +368,13 @@ def _softmax(w, a: str, n: int, indent: str = "    ") -> None:
 
 
 def _posterior_functions(w, P, net, sizes, offsets, deriv, NP) -> None:
-    """NAME_param_grad (the backward pass to the parameters) and NAME_quad (||L^T g||^2)."""
+    """NAME_param_grad (the backward pass to the parameters) and NAME_quad_block (||L^T g||^2 of
+    :data:`ROW_BLOCK` rows at once)."""
     L = len(sizes) - 1
     hidden = net.activation
     widest = max(sizes[1:])
-    w(f"/* g ({NP}) = d out / d theta in the layout of the parameters (per layer W row-major, then b),")
-    w(f"   from d ({widest}, overwritten), which holds d out / d z of the output layer. */")
+    w(f"/* g ({NP}, stride {ROW_BLOCK}) = d out / d theta in the layout of the parameters (per layer W")
+    w(f"   row-major, then b), from d ({widest}, overwritten), which holds d out / d z of the output layer. */")
     w(f"static void {P}_param_grad(const double *xs, const double *zs, const double *acts, double *d, "
       "double *g) {")
     w(f"  double dp[{widest}];")
@@ -353,9 +385,9 @@ def _posterior_functions(w, P, net, sizes, offsets, deriv, NP) -> None:
         w("  {")
         w(f"    const double *in = {src};")
         w(f"    for (i = 0; i < {n_in}; ++i)")
-        w(f"      for (j = 0; j < {n_out}; ++j) g[{w_off} + i * {n_out} + j] = in[i] * d[j];")
+        w(f"      for (j = 0; j < {n_out}; ++j) g[({w_off} + i * {n_out} + j) * {ROW_BLOCK}] = in[i] * d[j];")
         if b_off is not None:
-            w(f"    for (j = 0; j < {n_out}; ++j) g[{b_off} + j] = d[j];")
+            w(f"    for (j = 0; j < {n_out}; ++j) g[({b_off} + j) * {ROW_BLOCK}] = d[j];")
         if l > 0:
             w(f"    for (i = 0; i < {n_in}; ++i) {{")
             w("      double s = 0.0;")
@@ -370,28 +402,27 @@ def _posterior_functions(w, P, net, sizes, offsets, deriv, NP) -> None:
         w("  (void)zs;")
     w("}")
     w("")
-    w("/* g^T A^-1 g = ||L^T g||^2 = sum_j (column j of L . g)^2: a sum of squares, never negative.")
-    w("   Each column is read once, contiguously; four partial sums keep the multiply-adds independent. */")
-    w(f"static double {P}_quad(const double *g) {{")
+    B = ROW_BLOCK
+    w(f"/* q[b] = g_b^T A^-1 g_b = ||L^T g_b||^2 = sum_j (column j of L . g_b)^2 for the {B} gradients")
+    w(f"   interleaved in g ({NP}, {B}): sums of squares, never negative. Each column of L is read once,")
+    w(f"   contiguously, for all {B} rows, whose numbers sit side by side (one vector operation). */")
+    w(f"static void {P}_quad_block(const double *g, double *q) {{")
     w("  const double *col = " + f"{P}_Lcols;")
-    w("  double s = 0.0;")
     w("  size_t j, p;")
+    w("  " + " ".join(f"q[{b}] = 0.0;" for b in range(B)))
     w(f"  for (j = 0; j < {NP}; ++j) {{")
     w(f"    const size_t m = {NP} - j;  /* entries of column j from the diagonal down */")
-    w("    const double *gj = g + j;")
-    w("    double a0 = 0.0, a1 = 0.0, a2 = 0.0, a3 = 0.0, v;")
-    w("    for (p = 0; p + 4 <= m; p += 4) {")
-    w("      a0 += col[p] * gj[p];")
-    w("      a1 += col[p + 1] * gj[p + 1];")
-    w("      a2 += col[p + 2] * gj[p + 2];")
-    w("      a3 += col[p + 3] * gj[p + 3];")
+    w(f"    const double *gj = g + j * {B};")
+    w("    double " + ", ".join(f"a{b} = 0.0" for b in range(B)) + ";")
+    w("    for (p = 0; p < m; ++p) {")
+    w("      const double c = col[p];")
+    for b in range(B):
+        w(f"      a{b} += c * gj[p * {B} + {b}];")
     w("    }")
-    w("    for (; p < m; ++p) a0 += col[p] * gj[p];")
-    w("    v = (a0 + a1) + (a2 + a3);")
-    w("    s += v * v;")
+    for b in range(B):
+        w(f"    q[{b}] += a{b} * a{b};")
     w("    col += m;")
     w("  }")
-    w("  return s;")
     w("}")
     w("")
 
