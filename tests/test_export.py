@@ -21,6 +21,7 @@ from quasinet import cli
 from quasinet import io as qio
 from quasinet.export import to_c, to_onnx
 from quasinet.export.c import c_source
+from quasinet.metrics import class_probabilities
 from quasinet.sklearn import QuasiNetClassifier, QuasiNetRegressor
 
 HIDDEN = list(qn.ACTIVATIONS)
@@ -137,22 +138,29 @@ def test_onnx_binary_classifier_outputs_probabilities_and_labels(labels):
     assert len(set(got_labels)) == 2
 
 
-def test_exports_refuse_what_would_not_reproduce_the_estimator(tmp_path):
-    # Trained by BR, a classifier moderates its probabilities with the posterior and a committee
-    # averages several networks: no exported graph or C file would compute those.
+def test_exports_reproduce_a_moderated_classifier_and_refuse_a_committee(tmp_path):
+    # Trained by BR, a classifier moderates its probabilities with the posterior: the exports
+    # compute the same (tests/test_export_std.py checks every activation). A committee averages
+    # several networks: the exports refuse it.
     rng = np.random.default_rng(5)
     X = rng.normal(size=(80, 2))
     y = np.where(X[:, 0] + 0.3 * rng.normal(size=80) > 0, "a", "b")
     clf = QuasiNetClassifier(hidden_layer_sizes=(3,), method="BR", restarts=1, random_state=0).fit(X, y)
-    with pytest.raises(ValueError, match=r"an export needs the network's own probabilities.*moderate=False"):
-        to_onnx(clf)
+    proba, labels = _session(to_onnx(clf)).run(None, {"X": X})
+    np.testing.assert_allclose(proba, clf.predict_proba(X), rtol=1e-12, atol=1e-16)
+    assert list(labels) == list(clf.predict(X))
+    assert not np.allclose(proba, class_probabilities(clf.network_.forward(clf.to_model().transform_inputs(X))),
+                           rtol=1e-6, atol=0)  # the moderation matters here
     clf.set_params(moderate=False)
     proba, _ = _session(to_onnx(clf)).run(None, {"X": X})
     np.testing.assert_allclose(proba, clf.predict_proba(X), rtol=1e-12, atol=1e-16)
     reg = QuasiNetRegressor(hidden_layer_sizes=(3,), method="BR", restarts=1, committee=2, random_state=0)
     reg.fit(X, X[:, 0] * X[:, 1] + 0.1 * rng.normal(size=80))
-    with pytest.raises(ValueError, match="an export holds one network, but this estimator averages a committee of 2"):
-        to_c(reg, tmp_path / "m.c")
+    for export in (lambda: to_c(reg, tmp_path / "m.c"), lambda: to_onnx(reg)):
+        with pytest.raises(ValueError, match="an export holds one network, but this estimator averages a committee "
+                                             "of 2; fit with committee=1"):
+            export()
+    assert not (tmp_path / "m.c").exists()
 
 
 def test_onnx_from_fitted_estimators():

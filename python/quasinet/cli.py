@@ -458,21 +458,28 @@ def _cmd_export(args, out: TextIO, err: TextIO) -> int:
     out_dir = os.path.dirname(os.path.abspath(args.out))
     if not os.path.isdir(out_dir):
         raise UserError(f"cannot write {args.out}: no such directory {out_dir}")
+    if os.path.isdir(args.out):
+        raise UserError(f"cannot write {args.out}: it is a directory")
     try:
         if args.format == "onnx":
             try:
                 from .export.onnx import to_onnx
             except ImportError:
                 raise UserError("--format onnx needs the onnx package: pip install 'quasinet[export]'") from None
-            to_onnx(model, args.out, dtype=args.dtype)
+            to_onnx(model, args.out, dtype=args.dtype, return_std=False if args.no_std else None)
         else:
             from .export.c import to_c
 
-            to_c(model, args.out, name=args.name)
+            to_c(model, args.out, name=args.name, return_std=False if args.no_std else None)
     except (ValueError, TypeError) as exc:
         raise UserError(str(exc)) from None
     net = model.net
-    print(f"{'-'.join(map(str, net.layer_sizes))} network written to {args.out} ({args.format})", file=out)
+    extra = ""
+    if model.posterior is not None and model.classes is None and not args.no_std:
+        extra = ", with the predictive standard deviation"
+    elif model.moderated:
+        extra = ", with moderated probabilities"
+    print(f"{'-'.join(map(str, net.layer_sizes))} network written to {args.out} ({args.format}{extra})", file=out)
     return 0
 
 
@@ -575,10 +582,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("model", metavar="MODEL.qnet")
     p.set_defaults(func=_cmd_info)
 
+    from .export import MAX_POSTERIOR_PARAMS
+
     p = sub.add_parser("export", help="export a saved model to ONNX or to a standalone C file",
-                       description="Export a saved model with its scaling: --format onnx writes an ONNX model "
-                                   "(needs the onnx package), --format c one self-contained C99 file with "
-                                   "NAME_predict and NAME_input_jacobian.")
+                       description="Export a saved model with its scaling, so that it predicts as `quasinet "
+                                   "predict` does: --format onnx writes an ONNX model (needs the onnx package), "
+                                   "--format c one self-contained C99 file with NAME_predict and "
+                                   "NAME_input_jacobian. A model trained by Bayesian regularisation (--method BR) "
+                                   "carries its posterior: a regressor's export also gives the predictive standard "
+                                   "deviation (ONNX output 'std', C function NAME_predict_std; --no-std leaves it "
+                                   "out), a classifier's gives moderated probabilities (unless trained with "
+                                   f"--no-moderate); that needs a network of at most {MAX_POSTERIOR_PARAMS} "
+                                   "parameters.")
     p.add_argument("model", metavar="MODEL.qnet")
     p.add_argument("--format", required=True, metavar="{onnx,c}", help="onnx or c")
     p.add_argument("--out", required=True, metavar="PATH", help="file to write (.onnx or .c)")
@@ -586,6 +601,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="onnx: element type of the graph (default float64)")
     p.add_argument("--name", default="quasinet_model",
                    help="c: prefix of the exported C symbols (default quasinet_model)")
+    p.add_argument("--no-std", action="store_true",
+                   help="leave out the predictive standard deviation of a model trained by BR (by default "
+                        "exported: ONNX output 'std', C function NAME_predict_std)")
     p.set_defaults(func=_cmd_export)
     return parser
 

@@ -1,13 +1,19 @@
-"""Exports of a fitted network for deployment: ONNX (:func:`to_onnx`) and standalone C (:func:`to_c`).
+"""Exports of a fitted model for deployment: ONNX (:func:`to_onnx`) and standalone C (:func:`to_c`).
 
-Each accepts a :class:`~quasinet.Network`, a model file's :class:`~quasinet.io.Model` (the
-network with its input/target scaling and classes) or a fitted
-:class:`~quasinet.sklearn.QuasiNetRegressor` / :class:`~quasinet.sklearn.QuasiNetClassifier`.
+Each takes a :class:`~quasinet.io.Model` (a model file's model: the network with its
+input/target scaling, classes and posterior), a fitted
+:class:`~quasinet.sklearn.QuasiNetRegressor` / :class:`~quasinet.sklearn.QuasiNetClassifier`
+(its :meth:`to_model`) or a bare :class:`~quasinet.Network` (a model without scaling), and
+exports what the model predicts: for a model trained by Bayesian regularisation the
+predictive standard deviation of a regressor and the moderated probabilities of a classifier,
+from a stored factor of the posterior covariance (networks of at most
+:data:`MAX_POSTERIOR_PARAMS` parameters). A committee is refused. Every text that comes from
+data or a model file is written through :func:`escape_text`.
 :func:`to_onnx` needs the extra ``export`` (``pip install 'quasinet[export]'``, the ``onnx``
 package); :func:`to_c` needs nothing beyond NumPy.
 """
 
-from ._common import Deployable, deployable
+from ._common import MAX_POSTERIOR_PARAMS, as_model, covariance_factor, escape_text, unescape_text
 from .c import to_c
 
 
@@ -24,4 +30,5 @@ def __getattr__(name):
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-__all__ = ["Deployable", "deployable", "to_c", "to_onnx"]
+__all__ = ["MAX_POSTERIOR_PARAMS", "as_model", "covariance_factor", "escape_text", "to_c", "to_onnx",
+           "unescape_text"]

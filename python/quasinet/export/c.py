@@ -1,4 +1,6 @@
-"""Export to one self-contained C99 source file: the network, its scaling and its input Jacobian.
+"""Export to one self-contained C99 source file: the network, its scaling, its input Jacobian and,
+for a model trained by Bayesian regularisation, its predictive standard deviation or moderated
+probabilities.
 
 The file holds the weights as hexadecimal floating-point literals (``0x1.921fb54442d18p+1``:
 exactly the stored doubles, no decimal rounding), needs nothing but ``<math.h>`` and
@@ -7,28 +9,56 @@ exactly the stored doubles, no decimal rounding), needs nothing but ``<math.h>``
 
 ``void NAME_predict(const double *X, size_t n, double *Y)``
     X (n, n_inputs) row-major in, Y (n, n_outputs) out: the outputs in target units (stored
-    scaling applied), as :meth:`quasinet.io.Model.predict` (a classifier: its output
-    probabilities, one sigmoid output being the probability of the second class).
+    scaling applied), as :meth:`quasinet.io.Model.predict`; a classifier: its output
+    probabilities as ``predict_proba`` gives them (moderated when the model moderates), one
+    sigmoid output being the probability of the second class.
+``void NAME_predict_std(const double *X, size_t n, double *Y, double *S)``
+    Only for a regressor with a posterior (``return_std``, on by default for one): Y as
+    ``NAME_predict`` and S (n, n_outputs), the predictive standard deviation in target units,
+    sqrt(g^T A^-1 g + 1/beta) * y_scale with g = d out / d theta, as
+    ``predict(X, return_std=True)``.
 ``void NAME_input_jacobian(const double *X, size_t n, double *J)``
     J (n, n_outputs, n_inputs): ``J[i][k][j] = d Y[i][k] / d X[i][j]``, as
-    :meth:`quasinet.io.Model.input_jacobian` (one backward pass per output).
+    :meth:`quasinet.io.Model.input_jacobian` (one backward pass per output). Not written for
+    a moderated classifier: the network's Jacobian does not describe moderated probabilities.
 ``const size_t NAME_n_inputs, NAME_n_outputs``
+
+With the posterior the file holds the lower-triangular factor L of the covariance,
+A^-1 = L L^T (:func:`~quasinet.export.covariance_factor`), packed column by column from the
+diagonal down (P (P + 1) / 2 hex literals), and computes each row's gradient g = d out_k /
+d theta by a backward pass (for a moderated classifier, d z_k / d theta of the logits) and
+g^T A^-1 g as ||L^T g||^2 in plain loops: P^2 / 2 multiply-adds per row and output, the
+factor read once, contiguously, for each block of :data:`ROW_BLOCK` rows (for large P the cost
+is that of streaming 4 P^2 bytes from memory per block and output;
+bench/results/export_size.txt).
+
+Text from the model (class labels, input and target names) appears only in the leading
+comment, written through :func:`~quasinet.export.escape_text`: it cannot end the comment,
+splice a line or form a trigraph, and the file is ASCII.
 
 The arithmetic mirrors the core's reference kernel (the same activation formulas, the bias
 added after the product, the derivatives computed from the pre-activations), so the
 outputs equal quasinet's to rounding (the tests ask for 1e-13). It compiles cleanly with
 ``cc -std=c99 -O2 -Wall -Wextra -Werror -shared -fPIC``. Stack use per call: the activations
-of one sample plus two vectors of the widest layer, in doubles.
+of one sample plus two vectors of the widest layer, in doubles (with the posterior, the
+gradients of :data:`ROW_BLOCK` = 4 rows more, 4 P doubles: 64 KB at the largest P,
+:data:`~quasinet.export.MAX_POSTERIOR_PARAMS`).
 """
 
 from __future__ import annotations
 
 import os
 import re
+from typing import Optional
 
 import numpy as np
 
-from ._common import deployable
+from ..files import atomic_write
+from ._common import as_model, check_exportable, covariance_factor, format_names, model_arrays, uses_posterior
+
+#: Rows whose ||L^T g||^2 are formed together, so that the factor is read once per block of rows
+#: (4 gradients of P doubles on the stack).
+ROW_BLOCK = 4
 
 _C_KEYWORDS = {
     "auto", "break", "case", "char", "const", "continue", "default", "do", "double", "else", "enum", "extern",
@@ -93,45 +123,61 @@ def _array(name: str, values) -> str:
     return f"static const double {name}[{len(vals)}] = {{\n" + "\n".join(lines) + "\n};"
 
 
-def c_source(obj, *, name: str = "quasinet_model") -> str:
-    """The C source :func:`to_c` writes, as a string."""
+
+
+def c_source(obj, *, name: str = "quasinet_model", return_std: Optional[bool] = None) -> str:
+    """The C source :func:`to_c` writes, as a string (ASCII)."""
     name = _check_name(name)
-    model = deployable(obj)
+    model = as_model(obj)
+    std, moderate = uses_posterior(model, return_std)
+    factor = covariance_factor(model.posterior.covariance) if std or moderate else None
+    check_exportable(model_arrays(model, factor))
     net = model.net
     sizes = list(net.layer_sizes)
     L = len(sizes) - 1
     hidden, output = net.activation, net.output_activation
     P = name  # prefix of every symbol
+    NP = net.n_params
     acts_used = {hidden} if L > 1 else set()
     acts_used.add(output)
+    nL, n0 = sizes[-1], sizes[0]
 
     out = []
     w = out.append
     w(f"/* {name}.c: a quasinet network exported as standalone C99 (generated; do not edit).")
     w(" *")
     w(f" * Network {'-'.join(map(str, sizes))}: {hidden} hidden, {output} output, "
-      f"bias {'on' if net.bias else 'off'}.")
+      f"bias {'on' if net.bias else 'off'}, {NP} parameters.")
     w(f" * Input scaling: {'(X - x_offset) / x_scale' if model.x_offset is not None else 'none'}. "
       f"Target scaling: {'out * y_scale + y_offset' if model.y_offset is not None else 'none'}.")
+    if model.inputs is not None:
+        w(f" * Inputs: {format_names(model.inputs)}.")
+    if model.targets is not None:
+        w(f" * Targets: {format_names(model.targets)}.")
     if model.classes is not None:
-        labels = ", ".join(repr(c) for c in model.classes)
-        what = ("one output, the probability of the second class" if sizes[-1] == 1
+        what = ("one output, the probability of the second class" if nL == 1
                 else "one probability per class, in this order")
-        w(f" * Classifier: classes {labels}; {what}.")
+        w(f" * Classifier: classes {format_names(model.classes)}; {what}"
+          f"{' (moderated by the posterior)' if moderate else ''}.")
     w(" *")
     w(f" * void {P}_predict(const double *X, size_t n, double *Y);")
-    w(f" *     X (n, {sizes[0]}) row-major -> Y (n, {sizes[-1]}).")
-    w(f" * void {P}_input_jacobian(const double *X, size_t n, double *J);")
-    w(f" *     J (n, {sizes[-1]}, {sizes[0]}): J[i][k][j] = dY[i][k] / dX[i][j].")
-    stack = 8 * (2 * sum(sizes[1:]) + 2 * max(sizes[1:]) + sizes[0])
-    w(" * Weights are exact hexadecimal float literals. No heap, no mutable state; link with -lm.")
+    w(f" *     X (n, {n0}) row-major -> Y (n, {nL}).")
+    if std:
+        w(f" * void {P}_predict_std(const double *X, size_t n, double *Y, double *S);")
+        w(f" *     Y as {P}_predict, S (n, {nL}): the predictive standard deviation.")
+    if not moderate:
+        w(f" * void {P}_input_jacobian(const double *X, size_t n, double *J);")
+        w(f" *     J (n, {nL}, {n0}): J[i][k][j] = dY[i][k] / dX[i][j].")
+    stack = 8 * (2 * sum(sizes[1:]) + 2 * max(sizes[1:]) + n0
+                 + (ROW_BLOCK * (NP + 1 + sizes[-1]) if factor is not None else 0))
+    w(" * Numbers are exact hexadecimal float literals. No heap, no mutable state; link with -lm.")
     w(f" * Stack use per call: at most about {stack} bytes.")
     w(" */")
     w("#include <math.h>")
     w("#include <stddef.h>")
     w("")
-    w(f"const size_t {P}_n_inputs = {sizes[0]};")
-    w(f"const size_t {P}_n_outputs = {sizes[-1]};")
+    w(f"const size_t {P}_n_inputs = {n0};")
+    w(f"const size_t {P}_n_outputs = {nL};")
     w("")
     biases = net.biases if net.bias else [None] * L
     for l, (W, b) in enumerate(zip(net.weights, biases)):
@@ -143,12 +189,20 @@ def c_source(obj, *, name: str = "quasinet_model") -> str:
         v = getattr(model, key)
         if v is not None:
             w(_array(f"{P}_{key}", v))
+    if factor is not None:
+        w(f"/* L ({NP}, {NP}) lower triangular, A^-1 = L L^T, packed by columns from the diagonal down:")
+        w(f"   column j holds L[j..{NP - 1}][j] */")
+        w(_array(f"{P}_Lcols", factor.T[np.triu_indices(NP)]))
+        if std:
+            w(f"static const double {P}_noise_var = {float(1.0 / model.posterior.beta).hex()};  /* 1 / beta */")
     w("")
+    # A moderated classifier never differentiates its output activation (no input Jacobian).
+    derivs_used = ({hidden} if L > 1 else set()) | (set() if moderate else {output})
     for a in sorted(acts_used):
         if a in _ACTIVATE:
             w(_ACTIVATE[a].replace("P_", f"{P}_"))
             w("")
-        if a in _DERIV:
+        if a in _DERIV and a in derivs_used:
             w(_DERIV_FN.replace("P_derivative", f"{P}_{a}_derivative").replace("BODY", _DERIV[a]))
             w("")
 
@@ -158,20 +212,26 @@ def c_source(obj, *, name: str = "quasinet_model") -> str:
         total += n
     widest = max(sizes[1:])
 
+    def deriv(act: str, z: str) -> str:
+        return "1.0" if act == "identity" else f"{P}_{act}_derivative({z})"
+
     # -- forward pass of one sample ----------------------------------------------------------
-    w(f"/* One sample: x ({sizes[0]}) -> the pre-activations and activations of every layer, each")
-    w(f"   concatenated over the layers in zs ({total}) and acts ({total}). */")
-    w(f"static void {P}_forward1(const double *x, double *zs, double *acts) {{")
+    w(f"/* One sample: x ({n0}) -> the scaled input xs ({n0}) and the pre-activations and")
+    w(f"   activations of every layer, each concatenated over the layers in zs ({total}) and")
+    applied = "not applied (moderation comes first)" if moderate else "applied"
+    w(f"   acts ({total}). The output layer's activation is {applied}. */")
+    w(f"static void {P}_forward1(const double *x, double *xs, double *zs, double *acts) {{")
     w("  size_t i, j;")
     if model.x_offset is not None:
-        w(f"  double xs[{sizes[0]}];")
-        w(f"  for (j = 0; j < {sizes[0]}; ++j) xs[j] = (x[j] - {P}_x_offset[j]) / {P}_x_scale[j];")
+        w(f"  for (j = 0; j < {n0}; ++j) xs[j] = (x[j] - {P}_x_offset[j]) / {P}_x_scale[j];")
     else:
-        w("  const double *xs = x;")
+        w(f"  for (j = 0; j < {n0}; ++j) xs[j] = x[j];")
     for l in range(L):
         n_in, n_out = sizes[l], sizes[l + 1]
         src = "xs" if l == 0 else f"(acts + {offsets[l - 1]})"
         act = output if l == L - 1 else hidden
+        if moderate and l == L - 1:
+            act = "identity"
         w("  {")
         w(f"    const double *in = {src};")
         w(f"    double *a = acts + {offsets[l]};")
@@ -180,55 +240,202 @@ def c_source(obj, *, name: str = "quasinet_model") -> str:
         w(f"      for (i = 0; i < {n_in}; ++i) z += in[i] * {P}_W{l}[i * {n_out} + j];")
         if biases[l] is not None:
             w(f"      z += {P}_b{l}[j];")
+        w(f"      zs[{offsets[l]} + j] = z;")
         if act == "softmax":
-            w(f"      zs[{offsets[l]} + j] = z;")
             w("      a[j] = z;")
             w("    }")
-            w("    {")
-            w("      /* Shift by the row maximum: every exponent is <= 0, the sum is >= 1. */")
-            w("      double zmax = a[0], sum = 0.0, inv;")
-            w(f"      for (j = 1; j < {n_out}; ++j) zmax = a[j] > zmax ? a[j] : zmax;")
-            w(f"      for (j = 0; j < {n_out}; ++j) {{")
-            w("        a[j] = exp(a[j] - zmax);")
-            w("        sum += a[j];")
-            w("      }")
-            w("      inv = 1.0 / sum;")
-            w(f"      for (j = 0; j < {n_out}; ++j) a[j] *= inv;")
-            w("    }")
+            _softmax(w, "a", n_out)
         else:
-            w(f"      zs[{offsets[l]} + j] = z;")
             w(f"      a[j] = {_APPLY[act].format(z='z').replace('P_', f'{P}_')};")
             w("    }")
         w("  }")
     w("}")
     w("")
 
+    if factor is not None:
+        _posterior_functions(w, P, net, sizes, offsets, deriv, NP)
+
     # -- predict -------------------------------------------------------------------------------
-    nL, n0 = sizes[-1], sizes[0]
     w(f"void {P}_predict(const double *X, size_t n, double *Y) {{")
-    w(f"  double zs[{total}], acts[{total}];")
-    w("  size_t r, k;")
-    w("  for (r = 0; r < n; ++r) {")
-    w(f"    {P}_forward1(X + r * {n0}, zs, acts);")
-    w(f"    for (k = 0; k < {nL}; ++k) {{")
-    if model.y_offset is not None:
-        w(f"      Y[r * {nL} + k] = acts[{offsets[-1]} + k] * {P}_y_scale[k] + {P}_y_offset[k];")
+    if moderate:
+        B = ROW_BLOCK
+        w(f"  double xs[{n0}], zs[{total}], acts[{total}], d[{widest}], g[{B} * {NP}], q[{B}], u[{B}][{nL}];")
+        w("  size_t r0, nb, b, k, j;")
+        w(f"  for (r0 = 0; r0 < n; r0 += {B}) {{")
+        w(f"    nb = n - r0 < {B} ? n - r0 : {B};")
+        w(f"    for (k = 0; k < {nL}; ++k) {{")
+        w(f"      for (b = 0; b < {B}; ++b) {{")
+        w("        double *gb = g + b;  /* row b's gradient: every 4th number from here */")
+        w("        if (b >= nb) {  /* past the last row: a zero gradient */")
+        w(f"          for (j = 0; j < {NP}; ++j) gb[j * {B}] = 0.0;")
+        w("          continue;")
+        w("        }")
+        w(f"        {P}_forward1(X + (r0 + b) * {n0}, xs, zs, acts);")
+        w(f"        u[b][k] = zs[{offsets[-1]} + k];")
+        w(f"        for (j = 0; j < {nL}; ++j) d[j] = 0.0;")
+        w("        d[k] = 1.0;  /* g = d z_k / d theta, the logit's gradient */")
+        w(f"        {P}_param_grad(xs, zs, acts, d, gb);")
+        w("      }")
+        w(f"      {P}_quad_block(g, q);")
+        w("      /* MacKay: the logit over sqrt(1 + pi s^2 / 8), s^2 = g^T A^-1 g. */")
+        w(f"      for (b = 0; b < nb; ++b) u[b][k] = u[b][k] / sqrt(1.0 + {float(np.pi).hex()} * q[b] / 8.0);")
+        w("    }")
+        w("    for (b = 0; b < nb; ++b) {")
+        if output == "softmax":
+            w("      double *ub = u[b];")
+            _softmax(w, "ub", nL, indent="      ")
+            w(f"      for (k = 0; k < {nL}; ++k) Y[(r0 + b) * {nL} + k] = ub[k];")
+        else:
+            w(f"      for (k = 0; k < {nL}; ++k) Y[(r0 + b) * {nL} + k] = {P}_sigmoid(u[b][k]);")
+        w("    }")
+        w("  }")
     else:
-        w(f"      Y[r * {nL} + k] = acts[{offsets[-1]} + k];")
+        w(f"  double xs[{n0}], zs[{total}], acts[{total}];")
+        w("  size_t r, k;")
+        w("  for (r = 0; r < n; ++r) {")
+        w(f"    {P}_forward1(X + r * {n0}, xs, zs, acts);")
+        w(f"    for (k = 0; k < {nL}; ++k) {{")
+        if model.y_offset is not None:
+            w(f"      Y[r * {nL} + k] = acts[{offsets[-1]} + k] * {P}_y_scale[k] + {P}_y_offset[k];")
+        else:
+            w(f"      Y[r * {nL} + k] = acts[{offsets[-1]} + k];")
+        w("    }")
+        w("  }")
+    w("}")
+    w("")
+
+    if std:
+        B = ROW_BLOCK
+        w(f"void {P}_predict_std(const double *X, size_t n, double *Y, double *S) {{")
+        w(f"  double xs[{n0}], zs[{total}], acts[{total}], d[{widest}], g[{B} * {NP}], q[{B}];")
+        w("  size_t r0, nb, b, k, j;")
+        w(f"  const double *p = acts + {offsets[-1]};")
+        w(f"  const double *z = zs + {offsets[-1]};")
+        w(f"  for (r0 = 0; r0 < n; r0 += {B}) {{")
+        w(f"    nb = n - r0 < {B} ? n - r0 : {B};")
+        w(f"    for (k = 0; k < {nL}; ++k) {{")
+        w(f"      for (b = 0; b < {B}; ++b) {{")
+        w("        double *gb = g + b;  /* row b's gradient: every 4th number from here */")
+        w("        if (b >= nb) {  /* past the last row: a zero gradient */")
+        w(f"          for (j = 0; j < {NP}; ++j) gb[j * {B}] = 0.0;")
+        w("          continue;")
+        w("        }")
+        w(f"        {P}_forward1(X + (r0 + b) * {n0}, xs, zs, acts);")
+        w("        /* d = d out_k / d z of the output layer */")
+        if output == "softmax":
+            w("        {")
+            w("          double others = 0.0;  /* 1 - p[k] as the sum of the other probabilities */")
+            w(f"          for (j = 0; j < {nL}; ++j) {{")
+            w("            d[j] = -p[k] * p[j];")
+            w("            if (j != k) others += p[j];")
+            w("          }")
+            w("          d[k] = p[k] * others;")
+            w("        }")
+        else:
+            w(f"        for (j = 0; j < {nL}; ++j) d[j] = 0.0;")
+            w(f"        d[k] = {deriv(output, 'z[k]')};")
+        w(f"        {P}_param_grad(xs, zs, acts, d, gb);")
+        shift = f" * {P}_y_scale[k] + {P}_y_offset[k]" if model.y_offset is not None else ""
+        w(f"        Y[(r0 + b) * {nL} + k] = p[k]{shift};")
+        w("      }")
+        w(f"      {P}_quad_block(g, q);")
+        scale = f" * {P}_y_scale[k]" if model.y_scale is not None else ""
+        w(f"      for (b = 0; b < nb; ++b) S[(r0 + b) * {nL} + k] = sqrt(q[b] + {P}_noise_var){scale};")
+        w("    }")
+        w("  }")
+        w("  (void)z;  /* used by some output activations only */")
+        w("}")
+        w("")
+
+    if not moderate:
+        _input_jacobian(w, P, model, sizes, offsets, deriv, widest, total, output, hidden)
+    return "\n".join(out) + "\n"
+
+
+def _softmax(w, a: str, n: int, indent: str = "    ") -> None:
+    w(f"{indent}{{")
+    w(f"{indent}  /* Shift by the row maximum: every exponent is <= 0, the sum is >= 1. */")
+    w(f"{indent}  double zmax = {a}[0], sum = 0.0, inv;")
+    w(f"{indent}  size_t m;")
+    w(f"{indent}  for (m = 1; m < {n}; ++m) zmax = {a}[m] > zmax ? {a}[m] : zmax;")
+    w(f"{indent}  for (m = 0; m < {n}; ++m) {{")
+    w(f"{indent}    {a}[m] = exp({a}[m] - zmax);")
+    w(f"{indent}    sum += {a}[m];")
+    w(f"{indent}  }}")
+    w(f"{indent}  inv = 1.0 / sum;")
+    w(f"{indent}  for (m = 0; m < {n}; ++m) {a}[m] *= inv;")
+    w(f"{indent}}}")
+
+
+def _posterior_functions(w, P, net, sizes, offsets, deriv, NP) -> None:
+    """NAME_param_grad (the backward pass to the parameters) and NAME_quad_block (||L^T g||^2 of
+    :data:`ROW_BLOCK` rows at once)."""
+    L = len(sizes) - 1
+    hidden = net.activation
+    widest = max(sizes[1:])
+    w(f"/* g ({NP}, stride {ROW_BLOCK}) = d out / d theta in the layout of the parameters (per layer W")
+    w(f"   row-major, then b), from d ({widest}, overwritten), which holds d out / d z of the output layer. */")
+    w(f"static void {P}_param_grad(const double *xs, const double *zs, const double *acts, double *d, "
+      "double *g) {")
+    w(f"  double dp[{widest}];")
+    w("  size_t i, j;")
+    for l in range(L - 1, -1, -1):
+        w_off, n_in, n_out, b_off = net.layout[l]
+        src = "xs" if l == 0 else f"(acts + {offsets[l - 1]})"
+        w("  {")
+        w(f"    const double *in = {src};")
+        w(f"    for (i = 0; i < {n_in}; ++i)")
+        w(f"      for (j = 0; j < {n_out}; ++j) g[({w_off} + i * {n_out} + j) * {ROW_BLOCK}] = in[i] * d[j];")
+        if b_off is not None:
+            w(f"    for (j = 0; j < {n_out}; ++j) g[({b_off} + j) * {ROW_BLOCK}] = d[j];")
+        if l > 0:
+            w(f"    for (i = 0; i < {n_in}; ++i) {{")
+            w("      double s = 0.0;")
+            w(f"      for (j = 0; j < {n_out}; ++j) s += d[j] * {P}_W{l}[i * {n_out} + j];")
+            w(f"      dp[i] = s * {deriv(hidden, f'zs[{offsets[l - 1]} + i]')};")
+            w("    }")
+            w(f"    for (i = 0; i < {n_in}; ++i) d[i] = dp[i];")
+        w("  }")
+    if L == 1:
+        w("  (void)dp; (void)zs; (void)acts;")
+    elif hidden == "identity":
+        w("  (void)zs;")
+    w("}")
+    w("")
+    B = ROW_BLOCK
+    w(f"/* q[b] = g_b^T A^-1 g_b = ||L^T g_b||^2 = sum_j (column j of L . g_b)^2 for the {B} gradients")
+    w(f"   interleaved in g ({NP}, {B}): sums of squares, never negative. Each column of L is read once,")
+    w(f"   contiguously, for all {B} rows, whose numbers sit side by side (one vector operation). */")
+    w(f"static void {P}_quad_block(const double *g, double *q) {{")
+    w("  const double *col = " + f"{P}_Lcols;")
+    w("  size_t j, p;")
+    w("  " + " ".join(f"q[{b}] = 0.0;" for b in range(B)))
+    w(f"  for (j = 0; j < {NP}; ++j) {{")
+    w(f"    const size_t m = {NP} - j;  /* entries of column j from the diagonal down */")
+    w(f"    const double *gj = g + j * {B};")
+    w("    double " + ", ".join(f"a{b} = 0.0" for b in range(B)) + ";")
+    w("    for (p = 0; p < m; ++p) {")
+    w("      const double c = col[p];")
+    for b in range(B):
+        w(f"      a{b} += c * gj[p * {B} + {b}];")
     w("    }")
+    for b in range(B):
+        w(f"    q[{b}] += a{b} * a{b};")
+    w("    col += m;")
     w("  }")
     w("}")
     w("")
 
-    # -- input Jacobian: one backward pass per output ---------------------------------------
-    def deriv(act: str, z: str) -> str:
-        return "1.0" if act == "identity" else f"{P}_{act}_derivative({z})"
 
+def _input_jacobian(w, P, model, sizes, offsets, deriv, widest, total, output, hidden) -> None:
+    """NAME_input_jacobian: one backward pass to the inputs per output."""
+    L = len(sizes) - 1
+    nL, n0 = sizes[-1], sizes[0]
     w(f"void {P}_input_jacobian(const double *X, size_t n, double *J) {{")
-    w(f"  double zs[{total}], acts[{total}], d[{widest}], dp[{widest}];")
+    w(f"  double xs[{n0}], zs[{total}], acts[{total}], d[{widest}], dp[{widest}];")
     w("  size_t r, k, i, j;")
     w("  for (r = 0; r < n; ++r) {")
-    w(f"    {P}_forward1(X + r * {n0}, zs, acts);")
+    w(f"    {P}_forward1(X + r * {n0}, xs, zs, acts);")
     w(f"    for (k = 0; k < {nL}; ++k) {{")
     w("      /* d = d out_k / d z of the output layer */")
     if output == "softmax":
@@ -269,31 +476,38 @@ def c_source(obj, *, name: str = "quasinet_model") -> str:
     if L == 1:
         w("  (void)dp;")
     w("}")
-    return "\n".join(out) + "\n"
 
 
-def to_c(obj, path, *, name: str = "quasinet_model") -> str:
+def to_c(obj, path, *, name: str = "quasinet_model", return_std: Optional[bool] = None) -> str:
     """Write a network, a model or a fitted estimator as one self-contained C99 file.
 
     Parameters
     ----------
     obj : Network, quasinet.io.Model or fitted QuasiNetRegressor / QuasiNetClassifier
+        A committee of several networks is refused (ValueError).
     path : str or os.PathLike
-        The ``.c`` file to write.
+        The ``.c`` file to write, through a temporary file beside it renamed over it when
+        complete (an error or an interrupt leaves any previous file as it was).
     name : str
-        Prefix of the exported symbols (``NAME_predict``, ``NAME_input_jacobian``,
-        ``NAME_n_inputs``, ``NAME_n_outputs``): a C identifier.
+        Prefix of the exported symbols (``NAME_predict``, ``NAME_predict_std``,
+        ``NAME_input_jacobian``, ``NAME_n_inputs``, ``NAME_n_outputs``): a C identifier.
+    return_std : bool or None
+        Write ``NAME_predict_std`` (a regressor with a posterior). None (default): when the
+        model has one. True for a model without a posterior, or for a classifier, raises
+        ValueError.
 
     Returns
     -------
     str
         The path written. See the module docstring for the functions the file defines.
+
+    Raises
+    ------
+    ValueError
+        NaN or infinite numbers in the model; a posterior needed for a network above
+        :data:`~quasinet.export.MAX_POSTERIOR_PARAMS` parameters.
     """
-    source = c_source(obj, name=name)
-    path = os.fspath(path)
-    directory = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(directory):
-        raise FileNotFoundError(f"cannot write {path}: no such directory {directory}")
-    with open(path, "w", encoding="ascii") as f:
+    source = c_source(obj, name=name, return_std=return_std)
+    with atomic_write(path, "w", encoding="ascii", newline="\n") as f:
         f.write(source)
-    return path
+    return os.fspath(path)

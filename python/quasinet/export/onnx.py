@@ -1,4 +1,5 @@
-"""Export to ONNX: one graph computing the network with its scaling (and a classifier's labels).
+"""Export to ONNX: one graph computing what the model predicts, with its scaling, its classes and
+(for a model trained by Bayesian regularisation) its posterior.
 
 The graph, for input ``X`` (N, n_inputs):
 
@@ -10,6 +11,26 @@ The graph, for input ``X`` (N, n_inputs):
   ``labels`` (N,), the most probable class decoded to the original labels (first one on a tie,
   as NumPy's argmax).
 
+With the posterior (a model whose ``posterior`` is set) the graph also runs, per output k, a
+backward pass through the network for the gradient g_k = d out_k / d theta of every row
+(``Mul`` of each layer's input by its delta for the weights, ``MatMul`` by the transposed
+weights and the activation's derivative for the next delta), concatenated in the layout of
+the parameters, and the quadratic form g^T A^-1 g = ||g L||^2 with the stored
+lower-triangular factor L of the covariance, A^-1 = L L^T
+(:func:`~quasinet.export.covariance_factor`):
+
+- a regressor gets a second output ``std`` (N, n_outputs): sqrt(g^T A^-1 g + 1/beta) times
+  the target scale, as ``predict(X, return_std=True)``;
+- a classifier with ``moderate`` gets MacKay's moderated ``probabilities``: each logit z_k
+  (g_k = d z_k / d theta) divided by sqrt(1 + pi g_k^T A^-1 g_k / 8) before the sigmoid or
+  softmax, as ``predict_proba``.
+
+Cost: per row and output P^2 multiply-adds in one ``MatMul`` by L (P = number of
+parameters), and intermediate tensors of N x P numbers per output; run large N in batches.
+
+The model's input, target and class names are stored as metadata (``inputs``, ``targets``,
+``classes``, ``info``), each as one line of :func:`~quasinet.export.escape_text` text.
+
 Activations are written so that onnxruntime reproduces quasinet to rounding in float64:
 
 - sigmoid is composed as ``e = exp(-|z|)``, ``where(z >= 0, 1, e) / (1 + e)``, the core's own
@@ -17,14 +38,18 @@ Activations are written so that onnxruntime reproduces quasinet to rounding in f
 - softplus as ``relu(z) + log1p(exp(-|z|))`` with ``log1p(e) = log(u) * e / (u - 1)``,
   ``u = 1 + e`` (exact when ``u == 1``): onnxruntime has no float64 ``Softplus`` and ONNX no
   ``log1p``, and ``log(1 + e)`` alone would lose all relative accuracy for very negative z;
-- tanh, relu and softmax are the ONNX operators (within an ulp or so in onnxruntime).
+- tanh, relu and softmax are the ONNX operators (within an ulp or so in onnxruntime);
+- the derivatives, as the core computes them from the pre-activation z: tanh'(z) as
+  ``4 e / (1 + e)^2`` with ``e = exp(-2|z|)`` (onnxruntime has no float64 ``Cosh``), sigmoid'
+  as ``e / (1 + e)^2`` with ``e = exp(-|z|)``, softplus' as the sigmoid above, relu' as
+  ``z > 0``.
 """
 
 from __future__ import annotations
 
+import json
 import numbers
-import os
-from typing import List
+from typing import List, Optional
 
 import numpy as np
 
@@ -34,7 +59,8 @@ try:
 except ImportError as exc:  # pragma: no cover - depends on the environment
     raise ImportError("quasinet.export.to_onnx needs the onnx package: pip install 'quasinet[export]'") from exc
 
-from ._common import deployable
+from ..files import atomic_write
+from ._common import as_model, check_exportable, covariance_factor, format_names, model_arrays, uses_posterior
 
 #: Opsets the exporter writes: 13 is the first with today's Softmax (over the last axis).
 MIN_OPSET = 13
@@ -45,8 +71,8 @@ _DTYPES = {"float64": (np.float64, TensorProto.DOUBLE), "float32": (np.float32, 
 class _Graph:
     """Nodes and initializers under construction, with unique names."""
 
-    def __init__(self, np_dtype):
-        self.np_dtype = np_dtype
+    def __init__(self, np_dtype, elem):
+        self.np_dtype, self.elem = np_dtype, elem
         self.nodes: List = []
         self.inits: List = []
         self._count = 0
@@ -110,30 +136,128 @@ def _class_tensor(classes) -> np.ndarray:
     return np.array([str(c) for c in classes], dtype=object)
 
 
-def to_onnx(obj, path=None, *, dtype: str = "float64", opset: int = 17) -> "onnx.ModelProto":
-    """Export a network, a model or a fitted estimator to an ONNX model.
+def _derivative(g: _Graph, name: str, z: str) -> str:
+    """f'(z) of an elementwise activation, computed from z as the core does (module docstring)."""
+    if name == "sigmoid":
+        e = g.op("Exp", [g.op("Neg", [g.op("Abs", [z])])], "exp_neg_abs")
+        u = g.op("Add", [g.const("one", 1.0), e], "u")
+        return g.op("Div", [e, g.op("Mul", [u, u])], "sigmoid_prime")
+    if name == "softplus":
+        return _sigmoid(g, z)
+    if name == "tanh":
+        e = g.op("Exp", [g.op("Mul", [g.const("minus_two", -2.0), g.op("Abs", [z])])], "exp_m2abs")
+        u = g.op("Add", [g.const("one", 1.0), e], "u")
+        return g.op("Div", [g.op("Mul", [g.const("four", 4.0), e]), g.op("Mul", [u, u])], "tanh_prime")
+    if name == "relu":
+        return g.op("Cast", [g.op("Greater", [z, g.const("zero", 0.0)])], "relu_prime", to=g.elem)
+    raise ValueError(f"no elementwise derivative for {name!r}")  # pragma: no cover - callers handle the rest
+
+
+class _Layer:
+    """One layer as the graph holds it: its input h (N, n_in), pre-activation z (N, n_out), W and b."""
+
+    def __init__(self, h: str, z: str, W: str, b: Optional[str], n_in: int, n_out: int):
+        self.h, self.z, self.W, self.b, self.n_in, self.n_out = h, z, W, b, n_in, n_out
+
+
+def _param_gradient(g: _Graph, layers: List[_Layer], back: List, delta: str) -> str:
+    """d out / d theta of every row, (N, P) in the layout of the parameters, from the output
+    layer's delta = d out / d z_L (N, n_out): the backward pass. ``back[l]`` (l >= 1) holds the
+    names of W_l^T and of the hidden derivative f'(z_{l-1}) (None for identity), shared by
+    the passes of all outputs."""
+    axis1, axis2 = g.const("axis1", [1], np.int64), g.const("axis2", [2], np.int64)
+    flat = g.const("flat", [0, -1], np.int64)
+    parts: List[str] = []
+    for l in range(len(layers) - 1, -1, -1):
+        lay = layers[l]
+        # dW[i, j] = h_i delta_j, row-major like W.
+        outer = g.op("Mul", [g.op("Unsqueeze", [lay.h, axis2]), g.op("Unsqueeze", [delta, axis1])], f"dW{l}")
+        block = [g.op("Reshape", [outer, flat], f"dW{l}_flat")]
+        if lay.b is not None:
+            block.append(delta)
+        parts = block + parts
+        if l > 0:
+            W_T, deriv = back[l]
+            delta = g.op("MatMul", [delta, W_T], f"dh{l - 1}")
+            if deriv is not None:
+                delta = g.op("Mul", [delta, deriv], f"delta{l - 1}")
+    return parts[0] if len(parts) == 1 else g.op("Concat", parts, "grad", axis=1)
+
+
+def _variances(g: _Graph, layers: List[_Layer], hidden: str, output: Optional[str], out: str, L: str) -> str:
+    """g_k^T A^-1 g_k = ||g_k L||^2 for every row and output k, (N, n_outputs).
+
+    ``output`` is the output activation the gradient goes through (None: the logits z_L);
+    ``out`` its value (for softmax)."""
+    zL, K = layers[-1].z, layers[-1].n_out
+    back = [None] + [(g.op("Transpose", [layers[l].W], f"W{l}_T"),
+                      None if hidden == "identity" else _derivative(g, hidden, layers[l - 1].z))
+                     for l in range(1, len(layers))]
+    axes = g.const("axes1", [1], np.int64)
+    shape = g.op("Shape", [zL], "shape_zL")
+    output_deriv = None if output in (None, "identity", "softmax") else _derivative(g, output, zL)
+    columns = []
+    for k in range(K):
+        onehot = g.const(f"onehot{k}", np.eye(K)[k : k + 1])
+        if output_deriv is None and output != "softmax":
+            delta = g.op("Expand", [onehot, shape], f"seed{k}")
+        elif output == "softmax":
+            # d p_k / d z_j = -p_k p_j off the diagonal and p_k (1 - p_k) on it, with 1 - p_k
+            # summed from the other probabilities (no cancellation where p_k is near 1).
+            others = g.const(f"not{k}", 1.0 - np.eye(K)[k : k + 1])
+            pk = g.op("Gather", [out, g.const(f"k{k}", [k], np.int64)], f"p{k}", axis=1)
+            rest = g.op("ReduceSum", [g.op("Mul", [out, others]), axes], f"others{k}", keepdims=1)
+            signed = g.op("Sub", [g.op("Mul", [onehot, rest]), g.op("Mul", [others, out])])
+            delta = g.op("Mul", [pk, signed], f"seed{k}")
+        else:
+            delta = g.op("Mul", [output_deriv, onehot], f"seed{k}")
+        gL = g.op("MatMul", [_param_gradient(g, layers, back, delta), L], f"gL{k}")
+        columns.append(g.op("ReduceSum", [g.op("Mul", [gL, gL]), axes], f"var{k}", keepdims=1))
+    return columns[0] if K == 1 else g.op("Concat", columns, "var", axis=1)
+
+
+def to_onnx(obj, path=None, *, dtype: str = "float64", opset: int = 17,
+            return_std: Optional[bool] = None) -> "onnx.ModelProto":
+    """Export a network, a model or a fitted estimator to an ONNX model that predicts as it does.
 
     Parameters
     ----------
     obj : Network, quasinet.io.Model or fitted QuasiNetRegressor / QuasiNetClassifier
-        Its stored input and target scaling become nodes of the graph.
+        Its stored input and target scaling become nodes of the graph; a posterior (Bayesian
+        regularisation) becomes the standard deviation or the moderation (module docstring).
+        A committee of several networks is refused (ValueError).
     path : str or os.PathLike, optional
-        Where to write the model (``.onnx``); nothing is written when None.
+        Where to write the model (``.onnx``), through a temporary file beside it renamed over
+        it when complete (an error or an interrupt leaves any previous file as it was);
+        nothing is written when None.
     dtype : {"float64", "float32"}
         Type of the input, the weights and the outputs. onnxruntime's float64 outputs equal
-        quasinet's to about 1e-15 (tests: 1e-12); float32 to about 1e-6 (tests: 1e-5).
+        quasinet's to about 1e-15 (tests: 1e-12); float32 to about 1e-6 (tests: 1e-5; the
+        standard deviation and moderated probabilities 1e-4). float32 refuses numbers it cannot
+        hold (ValueError) instead of rounding them to infinity or zero.
     opset : int
         ONNX opset of the default domain, at least 13 (default 17). The IR version is the
         lowest one that carries this opset, so current runtimes load the model.
+    return_std : bool or None
+        Add the output ``std``, the predictive standard deviation of a regressor with a
+        posterior. None (default): when the model has one. True for a model without a
+        posterior, or for a classifier, raises ValueError.
 
     Returns
     -------
     onnx.ModelProto
         Input ``X`` (N, n_inputs). Outputs ``predictions`` (N, n_outputs) for a network or a
-        regressor (in target units); ``probabilities`` (N, n_classes) and ``labels`` (N,) for
-        a classifier. Checked with ``onnx.checker.check_model(..., full_check=True)``.
+        regressor (in target units), then ``std`` (N, n_outputs) with ``return_std``;
+        ``probabilities`` (N, n_classes) and ``labels`` (N,) for a classifier (moderated when
+        the model moderates). Checked with ``onnx.checker.check_model(..., full_check=True)``.
+
+    Raises
+    ------
+    ValueError
+        NaN or infinite numbers in the model; float32 values out of its range; a posterior
+        needed for a network above :data:`~quasinet.export.MAX_POSTERIOR_PARAMS` parameters.
     """
-    model = deployable(obj)
+    model = as_model(obj)
     if not isinstance(dtype, str) or dtype not in _DTYPES:
         raise ValueError(f"dtype must be 'float64' or 'float32', got {dtype!r}")
     newest = onnx.defs.onnx_opset_version()
@@ -141,9 +265,13 @@ def to_onnx(obj, path=None, *, dtype: str = "float64", opset: int = 17) -> "onnx
         raise TypeError(f"opset must be an int, got {type(opset).__name__}")
     if not MIN_OPSET <= opset <= newest:
         raise ValueError(f"opset must lie in [{MIN_OPSET}, {newest}] (this onnx package's newest), got {opset}")
+    std, moderate = uses_posterior(model, return_std)
+    factor = covariance_factor(model.posterior.covariance) if std or moderate else None
+    check_exportable(model_arrays(model, factor), dtype)
     np_dtype, elem = _DTYPES[dtype]
-    g = _Graph(np_dtype)
+    g = _Graph(np_dtype, elem)
     net = model.net
+    n_outputs = net.layer_sizes[-1]
 
     h = "X"
     if model.x_offset is not None:
@@ -151,11 +279,30 @@ def to_onnx(obj, path=None, *, dtype: str = "float64", opset: int = 17) -> "onnx
         h = g.op("Div", [h, g.const("x_scale", model.x_scale)], "x_scaled")
     n_layers = len(net.weights)
     biases = net.biases if net.bias else [None] * n_layers
+    layers: List[_Layer] = []
     for l, (W, b) in enumerate(zip(net.weights, biases)):
-        z = g.op("MatMul", [h, g.const(f"W{l}", W)], f"z{l}")
+        W_name = g.const(f"W{l}", W)
+        z = g.op("MatMul", [h, W_name], f"z{l}")
+        b_name = None
         if b is not None:
-            z = g.op("Add", [z, g.const(f"b{l}", b)], f"z{l}")
+            b_name = g.const(f"b{l}", b)
+            z = g.op("Add", [z, b_name], f"z{l}")
+        layers.append(_Layer(h, z, W_name, b_name, W.shape[0], W.shape[1]))
+        if l == n_layers - 1 and moderate:
+            break  # the output activation comes after the moderation
         h = _activate(g, net.output_activation if l == n_layers - 1 else net.activation, z)
+    L_name = g.const("L", factor) if factor is not None else None
+    if moderate:
+        var = _variances(g, layers, net.activation, None, "", L_name)
+        spread = g.op("Div", [g.op("Mul", [g.const("pi", np.pi), var]), g.const("eight", 8.0)])
+        kappa = g.op("Sqrt", [g.op("Add", [g.const("one", 1.0), spread])], "kappa")
+        h = _activate(g, net.output_activation, g.op("Div", [layers[-1].z, kappa], "z_moderated"))
+    std_name = None
+    if std:
+        var = _variances(g, layers, net.activation, net.output_activation, h, L_name)
+        std_name = g.op("Sqrt", [g.op("Add", [var, g.const("noise_var", 1.0 / model.posterior.beta)])], "std_net")
+        if model.y_scale is not None:
+            std_name = g.op("Mul", [std_name, g.const("y_scale", model.y_scale)], "std_y")
     if model.y_offset is not None:
         h = g.op("Mul", [h, g.const("y_scale", model.y_scale)], "y_scaled")
         h = g.op("Add", [h, g.const("y_offset", model.y_offset)], "y")
@@ -163,9 +310,12 @@ def to_onnx(obj, path=None, *, dtype: str = "float64", opset: int = 17) -> "onnx
     outputs = []
     if model.classes is None:
         g.nodes.append(helper.make_node("Identity", [h], ["predictions"]))
-        outputs.append(helper.make_tensor_value_info("predictions", elem, ["N", model.n_outputs]))
+        outputs.append(helper.make_tensor_value_info("predictions", elem, ["N", n_outputs]))
+        if std_name is not None:
+            g.nodes.append(helper.make_node("Identity", [std_name], ["std"]))
+            outputs.append(helper.make_tensor_value_info("std", elem, ["N", n_outputs]))
     else:
-        if model.n_outputs == 1:
+        if n_outputs == 1:
             h = g.op("Concat", [g.op("Sub", [g.const("one", [[1.0]]), h], "p0"), h], "proba", axis=1)
         g.nodes.append(helper.make_node("Identity", [h], ["probabilities"]))
         index = g.op("ArgMax", ["probabilities"], "class_index", axis=1, keepdims=0)
@@ -179,25 +329,32 @@ def to_onnx(obj, path=None, *, dtype: str = "float64", opset: int = 17) -> "onnx
             classes = g.const("classes", labels, dtype=labels.dtype)
             label_type = TensorProto.INT64 if labels.dtype == np.int64 else TensorProto.DOUBLE
         g.nodes.append(helper.make_node("Gather", [classes, index], ["labels"], axis=0))
-        n_classes = 2 if model.n_outputs == 1 else model.n_outputs
+        n_classes = 2 if n_outputs == 1 else n_outputs
         outputs.append(helper.make_tensor_value_info("probabilities", elem, ["N", n_classes]))
         outputs.append(helper.make_tensor_value_info("labels", label_type, ["N"]))
 
+    what = ("moderated probabilities" if moderate else "probabilities" if model.classes is not None
+            else "predictions and predictive standard deviation" if std else "predictions")
     graph = helper.make_graph(
-        g.nodes, "quasinet", [helper.make_tensor_value_info("X", elem, ["N", model.n_inputs])], outputs,
+        g.nodes, "quasinet", [helper.make_tensor_value_info("X", elem, ["N", net.layer_sizes[0]])], outputs,
         initializer=g.inits,
         doc_string=f"quasinet network {'-'.join(map(str, net.layer_sizes))}, {net.activation} hidden, "
-                   f"{net.output_activation} output",
+                   f"{net.output_activation} output: {what}",
     )
     opsets = [helper.make_opsetid("", opset)]
     proto = helper.make_model(graph, opset_imports=opsets, producer_name="quasinet")
     # make_model stamps this onnx package's newest IR version, which older runtimes refuse.
     proto.ir_version = helper.find_min_ir_version_for(opsets)
+    props = {}
+    for key in ("inputs", "targets", "classes"):
+        if getattr(model, key) is not None:
+            props[key] = format_names(getattr(model, key))
+    if model.info:
+        props["info"] = format_names([json.dumps(model.info, sort_keys=True, default=repr, ensure_ascii=False)])
+    helper.set_model_props(proto, props)
     onnx.checker.check_model(proto, full_check=True)
     if path is not None:
-        path = os.fspath(path)
-        directory = os.path.dirname(os.path.abspath(path))
-        if not os.path.isdir(directory):
-            raise FileNotFoundError(f"cannot write {path}: no such directory {directory}")
-        onnx.save_model(proto, path)
+        data = proto.SerializeToString()
+        with atomic_write(path, "wb") as f:
+            f.write(data)
     return proto
