@@ -652,7 +652,7 @@ _COMMON_ATTRS = """
         The lowest validation loss, whose parameters are kept (None without early stopping).
     stopped_early_ : bool
         Whether early stopping ended the run.
-    x_mean_, x_scale_ : ndarray of shape (n_features_in_,)
+    x_mean_, x_scale_ : ndarray of shape (``n_features_in_``,)
         Input standardisation (zeros and ones when ``standardize=False``).
     method_ : str
         The method that trained the model (``method="auto"`` resolved).
@@ -667,7 +667,7 @@ _COMMON_ATTRS = """
         After BR: the log evidence that chose the model
         (:func:`quasinet.evidence.model_log_evidence`) and whether the chosen model has ARD
         groups; None otherwise.
-    feature_relevance_ : ndarray of shape (n_features_in_,) or None
+    feature_relevance_ : ndarray of shape (``n_features_in_``,) or None
         After BR, when the chosen model has ARD groups: each input's share of the prior
         variance 1/alpha of the input groups (sums to 1). An input used almost linearly can get
         a small share.
@@ -705,7 +705,7 @@ class QuasiNetRegressor(RegressorMixin, _QuasiNetBase):
     Attributes
     ----------"""
         + _COMMON_ATTRS
-        + """    y_mean_, y_scale_ : ndarray of shape (n_outputs_,)
+        + """    y_mean_, y_scale_ : ndarray of shape (``n_outputs_``,)
         Target standardisation (zeros and ones when not applied).
     """
     )
