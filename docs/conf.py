@@ -98,5 +98,6 @@ html_theme_options = {
     "footer_start": ["copyright"],
     "footer_end": ["sphinx-version"],
 }
-html_sidebars = {"index": [], "getting-started": []}
+# Pages without sub-pages need no section navigation: their tables get the width.
+html_sidebars = {page: [] for page in ("index", "getting-started", "generalisation", "development")}
 html_show_sourcelink = False

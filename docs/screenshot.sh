@@ -35,11 +35,13 @@ local = (
     '<script type="text/x-mathjax-config">MathJax.Hub.Config({tex2jax: {inlineMath: [["\\\\(", "\\\\)"]], '
     'displayMath: [["\\\\[", "\\\\]"]], processEscapes: true, ignoreClass: "tex2jax_ignore|mathjax_ignore", '
     'processClass: "tex2jax_process|mathjax_process|math|output_area"}});</script>\n'
-    '<script src="/_mathjax/MathJax.js?config=TeX-AMS-MML_HTMLorMML"></script>'
+    '<script src="/_mathjax/MathJax.js?config=TeX-AMS_CHTML"></script>'
 )
 for page in root.rglob("*.html"):
     text = page.read_text(encoding="utf-8")
-    new = re.sub(r'<script>window\.MathJax = .*?</script>\s*<script[^>]*mathjax[^>]*></script>', local, text, flags=re.S)
+    # A function as the replacement: re.sub would read the backslashes of a replacement string.
+    new = re.sub(r'<script>window\.MathJax = .*?</script>\s*<script[^>]*mathjax[^>]*></script>', lambda m: local,
+                 text, flags=re.S)
     if new != text:
         page.write_text(new, encoding="utf-8")
 EOF
@@ -54,7 +56,7 @@ for _ in $(seq 50); do
 done
 
 shoot() {  # shoot NAME PATH [HEIGHT]
-  chromium --headless --no-sandbox --disable-gpu --hide-scrollbars --virtual-time-budget=8000 \
+  chromium --headless --no-sandbox --disable-gpu --hide-scrollbars --virtual-time-budget=30000 \
     --window-size="1280,${3:-1600}" --screenshot="$out/$1.png" "http://127.0.0.1:$port/$2" >/dev/null 2>&1
   echo "$out/$1.png"
 }

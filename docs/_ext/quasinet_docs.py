@@ -29,25 +29,25 @@ HERE = Path(__file__).resolve().parent.parent  # docs/
 # without sample_weight), E = Y - Yhat, W all weight matrices (biases are never penalised).
 LOSS_FORMULAS = {
     "sse": (
-        r"$\tfrac12 \sum_i w_i \sum_k E_{ik}^2 + \tfrac{l_2}{2} \sum W^2$",
+        r"$J = \frac12 \sum_i w_i \sum_k E_{ik}^2 + \frac{l_2}{2} \sum W^2$",
         "any",
-        "the notebook's cost (parts 3-6)",
+        "the notebook's cost, parts 3-6",
     ),
     "mse": (
-        r"$\tfrac12 \sum_i w_i \sum_k E_{ik}^2 / \sum_i w_i + \tfrac{l_2}{2} \sum W^2$",
+        r"$J = \frac{1}{2 \sum_i w_i} \sum_i w_i \sum_k E_{ik}^2 + \frac{l_2}{2} \sum W^2$",
         "any",
-        "the notebook's regularised cost (part 7); the estimators' regression default",
+        "the notebook's regularised cost, part 7; the estimators' regression default",
     ),
     "binary_crossentropy": (
-        r"$-\sum_i w_i \sum_k [y_{ik} \log \hat y_{ik} + (1 - y_{ik}) \log(1 - \hat y_{ik})] / \sum_i w_i"
-        r" + \tfrac{l_2}{2} \sum W^2$",
+        r"$\begin{aligned} J = &-\frac{1}{\sum_i w_i} \sum_i w_i \sum_k \big[y_{ik} \log \hat y_{ik}"
+        r" + (1 - y_{ik}) \log(1 - \hat y_{ik})\big] \\ &+ \frac{l_2}{2} \sum W^2 \end{aligned}$",
         "sigmoid",
         "targets in [0, 1]; computed as softplus(z) - y z from the pre-activation z",
     ),
     "softmax_crossentropy": (
-        r"$-\sum_i w_i \sum_k y_{ik} \log \hat y_{ik} / \sum_i w_i + \tfrac{l_2}{2} \sum W^2$",
+        r"$J = -\frac{1}{\sum_i w_i} \sum_i w_i \sum_k y_{ik} \log \hat y_{ik} + \frac{l_2}{2} \sum W^2$",
         "softmax",
-        "one-hot (or soft) target rows, or integer class labels; computed by log-sum-exp",
+        "one-hot or soft target rows, or integer class labels; computed by log-sum-exp",
     ),
 }
 
@@ -61,15 +61,8 @@ ACTIVATION_FORMULAS = {
     "softmax": (r"$e^{z_k} / \sum_j e^{z_j}$", r"$p_k (\delta_{kj} - p_j)$", ""),
 }
 
-# The public modules of the reference, in page order, with a one-line description each.
-API_MODULES = {
-    "quasinet": "Networks, training and gradient checks: the core API.",
-    "quasinet.sklearn": "scikit-learn estimators (extra ``sklearn``).",
-    "quasinet.io": "Model files: a network with its scaling, names and posterior.",
-    "quasinet.export": "Export to ONNX (extra ``export``) and to standalone C.",
-    "quasinet.dask": "Cost, gradient and curvature over Dask arrays (extra ``dask``).",
-    "quasinet.plot": "Figures (extra ``plot``); each returns a Matplotlib ``Axes``.",
-}
+# The public modules of the reference, in page order (docs/api/index.md describes each).
+API_MODULES = ("quasinet", "quasinet.sklearn", "quasinet.io", "quasinet.export", "quasinet.dask", "quasinet.plot")
 
 
 def _write(path: Path, text: str) -> None:
@@ -89,14 +82,15 @@ def _check_names(kind: str, described, actual) -> None:
 
 
 def loss_table() -> str:
+    """One definition per loss: its name, where it applies, and its cost as display math."""
     import quasinet
 
     _check_names("losses", LOSS_FORMULAS, quasinet.LOSSES)
-    rows = ["| loss | cost $J$ | output activation | notes |", "|---|---|---|---|"]
+    out = []
     for name in quasinet.LOSSES:
         formula, output, note = LOSS_FORMULAS[name]
-        rows.append(f"| `{name}` | {formula} | {output} | {note} |")
-    return "\n".join(rows) + "\n"
+        out += [f"`{name}`, output activation {output}", f": $${formula.strip('$')}$$", "", f"  {note[0].upper()}{note[1:]}.", ""]
+    return "\n".join(out)
 
 
 def activation_table() -> str:
@@ -140,9 +134,10 @@ def _entry(modname: str, name: str) -> str:
     return f".. autodata:: {name}\n   :annotation: = {obj!r}\n\n"
 
 
-def api_page(modname: str, blurb: str) -> str:
+def api_page(modname: str) -> str:
     names = public_names(modname)
-    lines = [modname, "=" * len(modname), "", blurb, "", f".. currentmodule:: {modname}", ""]
+    lines = [modname, "=" * len(modname), "", f".. automodule:: {modname}", "   :no-members:", "",
+             f".. currentmodule:: {modname}", ""]
     lines += [".. autosummary::", ""] + [f"   {n}" for n in names] + ["", ""]
     text = "\n".join(lines)
     for n in names:
@@ -275,8 +270,8 @@ def generate() -> None:
     _write(HERE / "_generated" / "peers.md", peers_table(REPO / "bench" / "results" / "peers-wall.json"))
     _write(HERE / "_generated" / "generalisation.md",
            generalisation_tables(REPO / "bench" / "results" / "generalisation.json"))
-    for modname, blurb in API_MODULES.items():
-        _write(HERE / "api" / "generated" / f"{modname}.rst", api_page(modname, blurb))
+    for modname in API_MODULES:
+        _write(HERE / "api" / "generated" / f"{modname}.rst", api_page(modname))
 
 
 def skip_member(app, what, name, obj, skip, options):

@@ -26,7 +26,7 @@ grid = np.c_[xx.ravel(), yy.ravel()]
 p_moderated = clf.predict_proba(grid)[:, 1].reshape(xx.shape)
 clf.set_params(moderate=False)  # the same network, its own probabilities
 p_network = clf.predict_proba(grid)[:, 1].reshape(xx.shape)
-clf.set_params(moderate=True)
+_ = clf.set_params(moderate=True)
 
 # %%
 fig, axes = plt.subplots(1, 2, figsize=(11, 4.5), layout="constrained", sharey=True)

@@ -13,11 +13,11 @@ penalised), the estimators minimise
 - regressor, ``loss="mse"`` (default):
   J = 0.5 * sum_i w_i * sum_k (y_ik - yhat_ik)^2 / sum_i w_i + (l2 / 2) * sum W^2
 - regressor, ``loss="sse"``: J = 0.5 * sum_i w_i * sum_k (y_ik - yhat_ik)^2 + (l2 / 2) * sum W^2
-- classifier, 2 classes (``loss="binary_crossentropy"``, one sigmoid output p_i = P(classes_[1])):
+- classifier, 2 classes (``loss="binary_crossentropy"``, one sigmoid output p_i = P(``classes_[1]``)):
   J = -sum_i w_i [t_i log p_i + (1 - t_i) log(1 - p_i)] / sum_i w_i + (l2 / 2) * sum W^2,
-  t_i = 1 if y_i is classes_[1] else 0
+  t_i = 1 if y_i is ``classes_[1]`` else 0
 - classifier, more classes (``loss="softmax_crossentropy"``, softmax outputs p_ik):
-  J = -sum_i w_i log p_{i, c(i)} / sum_i w_i + (l2 / 2) * sum W^2, c(i) the index of y_i in classes_
+  J = -sum_i w_i log p_{i, c(i)} / sum_i w_i + (l2 / 2) * sum W^2, c(i) the index of y_i in ``classes_``
 
 Without weights the sums over w_i become plain sums and sum_i w_i = N. An integer weight is the
 same as repeating the sample that many times, and a zero weight the same as leaving it out.
