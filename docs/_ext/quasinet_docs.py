@@ -188,8 +188,8 @@ PEER_NAMES = {"numpy": "NumPy", "sklearn": "scikit-learn", "torch": "PyTorch", "
 def _seconds(t: float) -> str:
     for unit, scale in (("s", 1.0), ("ms", 1e-3), ("us", 1e-6)):
         if t >= scale:
-            return f"{t / scale:.3g} {unit}"
-    return f"{t * 1e9:.3g} ns"
+            return f"{t / scale:.3g}\u00a0{unit}"
+    return f"{t * 1e9:.3g}\u00a0ns"
 
 
 def peers_table(path: Path) -> str:
@@ -252,9 +252,10 @@ def generalisation_tables(path: Path) -> str:
                 err = statistics.median(row[metric])
                 base = statistics.median(sets[n]["rows"][ref][metric])
                 t = statistics.median(row["time"])
-                ratio = "" if m == ref else f" ({err / base:.2f}x)"
+                # No-break spaces: a cell breaks only between the error and the time.
+                ratio = "" if m == ref else f"\u00a0({err / base:.2f}x)"
                 shown = f"{err:,.0f}" if err >= 1000 else f"{err:.4g}"
-                cells.append(f"{shown}{ratio}, {t:.2f} s")
+                cells.append(f"{shown}{ratio}, {t:.2f}\u00a0s")
             out.append(f"| {m} | " + " | ".join(cells) + " |")
         out.append("")
     return "\n".join(out) + "\n"

@@ -15,7 +15,7 @@ import numpy as np
 from quasinet.sklearn import QuasiNetRegressor
 
 rng = np.random.default_rng(1)
-x = np.concatenate([rng.uniform(-4, -0.8, 40), rng.uniform(1.2, 4, 40)])
+x = np.concatenate([rng.uniform(-4, -2, 40), rng.uniform(1.5, 4, 40)])
 y = np.sin(1.5 * x) + 0.3 * x + 0.15 * rng.normal(size=x.size)
 X = x[:, None]
 
