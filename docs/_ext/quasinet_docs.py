@@ -166,7 +166,7 @@ def cli_page() -> str:
     ]
     sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
     for name, p in sub.choices.items():
-        out += [f"## `quasinet {name}`", "", "```text", f"$ quasinet {name} --help", p.format_help().rstrip(), "```", ""]
+        out += [f"## quasinet {name}", "", "```text", f"$ quasinet {name} --help", p.format_help().rstrip(), "```", ""]
     return "\n".join(out)
 
 

@@ -30,4 +30,5 @@ fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4), layout="constrained")
 plot.relevance(reg, names=[f"x{i}" for i in range(10)], ax=ax1,
                title="Friedman #1: inputs x5-x9 are noise")
 plot.evidence_history(reg, ax=ax2)
+ax2.get_legend().set_loc("center right")  # clear of both curves
 plt.show()

@@ -46,7 +46,7 @@ for method, (t, J) in curves.items():
     ax1.semilogy(t * 1e3, J, label=method)
     ax2.semilogy(np.arange(1, J.size + 1), J, label=method)
 ax1.axhline(1e-4, color="0.5", lw=0.8, ls=":")
-ax1.set(xlabel="time (ms)", ylabel="training cost (mse)", title="cost against time")
+ax1.set(xlabel="time (ms)", xscale="log", ylabel="training cost (mse)", title="cost against time")
 ax2.set(xlabel="iteration", xscale="log", title="cost against iteration")
 for ax in (ax1, ax2):
     ax.grid(alpha=0.3, which="both")

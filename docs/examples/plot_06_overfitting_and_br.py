@@ -53,6 +53,6 @@ test = [runs[k][2] for k in labels]
 pos = np.arange(len(labels))
 axes[2].bar(pos - 0.2, train, 0.4, label="training")
 axes[2].bar(pos + 0.2, test, 0.4, label="test")
-axes[2].set(xticks=pos, xticklabels=labels, yscale="log", title="final costs (no penalty term)")
-axes[2].legend()
+axes[2].set(xticks=pos, xticklabels=labels, yscale="log", ylim=(1e-10, 1), title="final costs (no penalty term)")
+axes[2].legend(loc="upper right", ncols=2)
 plt.show()
