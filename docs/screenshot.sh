@@ -71,3 +71,5 @@ shoot performance performance.html 2200
 shoot generalisation generalisation.html 1800
 shoot api-sklearn api/generated/quasinet.sklearn.html 2000
 shoot cli api/generated/cli.html 1600
+shoot reliability reliability.html 1400
+shoot api-quasinet api/generated/quasinet.html 1600

@@ -131,7 +131,33 @@ def _entry(modname: str, name: str) -> str:
         return f".. autoclass:: {name}\n   :members:\n\n"
     if callable(obj):
         return f".. autofunction:: {name}\n\n"
-    return f".. autodata:: {name}\n   :annotation: = {obj!r}\n\n"
+    doc = _attribute_doc(name, obj)
+    body = "\n".join(f"   {line}" if line else "" for line in doc)
+    return f".. py:data:: {name}\n   :value: {obj!r}\n\n{body}\n\n"
+
+
+def _attribute_doc(name: str, obj) -> list:
+    """The ``#:`` comment of a constant, read from the package module that defines it.
+
+    autodoc looks only in the module it documents; ``quasinet.LOSSES`` is defined (and
+    commented) in ``quasinet.network`` and re-exported, and a tuple's own docstring is
+    Python's, not ours.
+    """
+    import sys
+
+    from sphinx.pycode import ModuleAnalyzer
+
+    for modname in sorted(m for m in sys.modules if m == "quasinet" or m.startswith("quasinet.")):
+        if getattr(sys.modules[modname], name, None) is not obj:
+            continue
+        try:
+            docs = ModuleAnalyzer.for_module(modname).find_attr_docs()
+        except Exception:  # noqa: BLE001 - a compiled module has no source to analyse
+            continue
+        lines = docs.get(("", name))
+        if lines:
+            return [line for line in lines if line.strip()]
+    raise RuntimeError(f"{name} is public but has no '#:' comment in the module that defines it")
 
 
 def api_page(modname: str) -> str:
