@@ -164,7 +164,11 @@ def api_page(modname: str) -> str:
     names = public_names(modname)
     lines = [modname, "=" * len(modname), "", f".. automodule:: {modname}", "   :no-members:", "",
              f".. currentmodule:: {modname}", ""]
-    lines += [".. autosummary::", ""] + [f"   {n}" for n in names] + ["", ""]
+    # Constants stay out of the summary table: autosummary would describe them by their type's
+    # docstring (a tuple's); their entries below carry their own comment.
+    mod = importlib.import_module(modname)
+    listed = [n for n in names if inspect.ismodule(getattr(mod, n)) or callable(getattr(mod, n))]
+    lines += [".. autosummary::", ""] + [f"   {n}" for n in listed] + ["", ""]
     text = "\n".join(lines)
     for n in names:
         text += _entry(modname, n)
