@@ -73,3 +73,5 @@ shoot api-sklearn api/generated/quasinet.sklearn.html 2000
 shoot cli api/generated/cli.html 1600
 shoot reliability reliability.html 1400
 shoot api-quasinet api/generated/quasinet.html 1600
+shoot getting-started getting-started.html 2000
+shoot float64-profile float64-profile.html 1400
