@@ -7,6 +7,8 @@
 - ``api/generated/*.rst``: one reference page per public module, one entry per public name
   (``__all__``, or for a module without it every public function and class defined in it).
 - ``_generated/demo.md``: the output of ``quasinet demo`` (seed 0), run at build time.
+- ``_generated/readme_example.md``, ``_generated/readme_more.md``: the README's examples as
+  doctest blocks (the landing page shows the first with its output).
 - ``_generated/peers.md``, ``_generated/generalisation.md``: tables read from the benchmarks'
   JSON results in ``bench/results/`` (the other benchmark outputs are included as text).
 - ``api/generated/cli.md``: the ``--help`` of ``quasinet`` and of each subcommand, printed by
@@ -291,6 +293,27 @@ def generalisation_tables(path: Path) -> str:
     return "\n".join(out) + "\n"
 
 
+def readme_examples() -> tuple:
+    """The README's Python examples as doctest blocks: (the first with its printed output, all).
+
+    The first ``python`` block is followed by the text "prints" and a block of its output; the
+    landing page shows that pair, and the doctest build checks it. Every other block runs (its
+    output, given as comments, is not compared).
+    """
+    import re
+
+    text = (REPO / "README.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"```python\n(.*?)```", text, flags=re.S)
+    first = re.search(r"```python\n(.*?)```\s*\nprints\s*\n\s*```\n(.*?)```", text, flags=re.S)
+    if not blocks or first is None:
+        raise RuntimeError("README.md: expected a ```python example followed by 'prints' and its output")
+    landing = f"```{{testcode}}\n{first.group(1)}```\n\nprints\n\n```{{testoutput}}\n{first.group(2)}```\n"
+    # Their output is not compared ("..." matches any): a testcode block with no output block
+    # would have to print nothing.
+    rest = "".join(f"```{{testcode}}\n{b}```\n\n```{{testoutput}}\n:hide:\n\n...\n```\n\n" for b in blocks[1:])
+    return landing, rest
+
+
 def generate() -> None:
     # argparse wraps its help to $COLUMNS: fix the width so the page is the same everywhere.
     os.environ["COLUMNS"] = "88"
@@ -298,6 +321,9 @@ def generate() -> None:
     _write(HERE / "_generated" / "activations.md", activation_table())
     _write(HERE / "api" / "generated" / "cli.md", cli_page())
     _write(HERE / "_generated" / "demo.md", demo_output())
+    landing, rest = readme_examples()
+    _write(HERE / "_generated" / "readme_example.md", landing)
+    _write(HERE / "_generated" / "readme_more.md", rest)
     _write(HERE / "_generated" / "peers.md", peers_table(REPO / "bench" / "results" / "peers-wall.json"))
     _write(HERE / "_generated" / "generalisation.md",
            generalisation_tables(REPO / "bench" / "results" / "generalisation.json"))
