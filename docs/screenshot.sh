@@ -5,7 +5,7 @@
 #   docs/screenshot.sh [OUTDIR]        (default OUTDIR: docs/_build/screenshots)
 #
 # Build the site first (sphinx-build -W --keep-going docs docs/_build/html). Needs Debian's
-# chromium (apt-get install -y chromium; as root it runs with --no-sandbox). The site loads
+# chromium (installed by this script when run as root; it runs with --no-sandbox). The site loads
 # MathJax from a CDN; when Debian's libjs-mathjax is installed, the screenshots use that local
 # MathJax instead (on a copy of the site), so that the math renders without network access.
 set -euo pipefail
@@ -13,7 +13,16 @@ cd "$(dirname "$0")/.."
 html=docs/_build/html
 out=${1:-docs/_build/screenshots}
 [ -f "$html/index.html" ] || { echo "no built site in $html: run sphinx-build first" >&2; exit 1; }
-command -v chromium >/dev/null || { echo "chromium not found: apt-get install -y chromium" >&2; exit 1; }
+if ! command -v chromium >/dev/null; then
+  # Debian's packages; installed here only when running as root (as CI and the sessions do).
+  if [ "$(id -u)" -eq 0 ]; then
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium libjs-mathjax >/dev/null
+  else
+    echo "chromium not found: apt-get install -y chromium libjs-mathjax" >&2
+    exit 1
+  fi
+fi
 mkdir -p "$out"
 out=$(cd "$out" && pwd)
 
