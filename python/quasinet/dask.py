@@ -8,7 +8,7 @@ estimators' ``fit`` and ``predict`` hand dask arrays to it. It computes on the c
 the active :class:`distributed.Client` if there is one, otherwise Dask's local scheduler.
 
 How an evaluation runs (``B`` row partitions, ``P`` parameters)
---------------------------------------------------------------
+---------------------------------------------------------------
 - :func:`bind` aligns X, y and the sample weights on X's row chunks (column chunks are
   merged, non-float dtypes converted to float64 on the workers), and turns each partition into
   one prepared block ``(X_b, Y_b, w_b, sum w_b)``, checked for NaN and infinity. With a

@@ -104,8 +104,8 @@ class Network:
         With E = Y - Yhat, N samples (or the sum of the sample weights w) and W all weight
         matrices (biases are never penalised):
 
-        - ``sse``: J = 0.5 sum_i w_i |E_i|^2 + (l2/2) sum W^2 (the notebook's cost);
-        - ``mse``: J = 0.5 sum_i w_i |E_i|^2 / sum(w) + (l2/2) sum W^2;
+        - ``sse``: J = 0.5 sum_i w_i ``|E_i|^2`` + (l2/2) sum W^2 (the notebook's cost);
+        - ``mse``: J = 0.5 sum_i w_i ``|E_i|^2`` / sum(w) + (l2/2) sum W^2;
         - ``binary_crossentropy`` (sigmoid outputs):
           J = sum_i w_i sum_k [-y log yhat - (1-y) log(1-yhat)] / sum(w) + (l2/2) sum W^2;
         - ``softmax_crossentropy`` (softmax outputs):
@@ -324,7 +324,7 @@ class Network:
         ndarray of shape (n_samples, n_outputs, n_inputs)
             ``J[i, k, j] = d forward(X)[i, k] / d X[i, j]``, for every activation and output
             activation (softmax included). The activation derivatives are computed from the
-            pre-activations z (e.g. sigmoid's as e / (1 + e)^2 with e = exp(-|z|)), so saturated
+            pre-activations z (e.g. sigmoid's as e / (1 + e)^2 with e = ``exp(-|z|)``), so saturated
             units keep their relative accuracy. Relu's derivative at exactly 0 is taken as 0.
         """
         if not isinstance(mode, str):

@@ -13,11 +13,11 @@ penalised), the estimators minimise
 - regressor, ``loss="mse"`` (default):
   J = 0.5 * sum_i w_i * sum_k (y_ik - yhat_ik)^2 / sum_i w_i + (l2 / 2) * sum W^2
 - regressor, ``loss="sse"``: J = 0.5 * sum_i w_i * sum_k (y_ik - yhat_ik)^2 + (l2 / 2) * sum W^2
-- classifier, 2 classes (``loss="binary_crossentropy"``, one sigmoid output p_i = P(classes_[1])):
+- classifier, 2 classes (``loss="binary_crossentropy"``, one sigmoid output p_i = P(``classes_[1]``)):
   J = -sum_i w_i [t_i log p_i + (1 - t_i) log(1 - p_i)] / sum_i w_i + (l2 / 2) * sum W^2,
-  t_i = 1 if y_i is classes_[1] else 0
+  t_i = 1 if y_i is ``classes_[1]`` else 0
 - classifier, more classes (``loss="softmax_crossentropy"``, softmax outputs p_ik):
-  J = -sum_i w_i log p_{i, c(i)} / sum_i w_i + (l2 / 2) * sum W^2, c(i) the index of y_i in classes_
+  J = -sum_i w_i log p_{i, c(i)} / sum_i w_i + (l2 / 2) * sum W^2, c(i) the index of y_i in ``classes_``
 
 Without weights the sums over w_i become plain sums and sum_i w_i = N. An integer weight is the
 same as repeating the sample that many times, and a zero weight the same as leaving it out.
@@ -361,7 +361,7 @@ _COMMON_ATTRS = """
         The lowest validation loss, whose parameters are kept (None without early stopping).
     stopped_early_ : bool
         Whether early stopping ended the run.
-    x_mean_, x_scale_ : ndarray of shape (n_features_in_,)
+    x_mean_, x_scale_ : ndarray of shape (``n_features_in_``,)
         Input standardisation (zeros and ones when ``standardize=False``).
     method_ : str
         The method that trained the model (``method="auto"`` resolved).
@@ -376,7 +376,7 @@ _COMMON_ATTRS = """
         After BR: the log evidence that chose the model
         (:func:`quasinet.evidence.model_log_evidence`) and whether the chosen model has ARD
         groups; None otherwise.
-    feature_relevance_ : ndarray of shape (n_features_in_,) or None
+    feature_relevance_ : ndarray of shape (``n_features_in_``,) or None
         After BR, when the chosen model has ARD groups: each input's share of the prior
         variance 1/alpha of the input groups (sums to 1). An input used almost linearly can get
         a small share.
@@ -414,7 +414,7 @@ class QuasiNetRegressor(RegressorMixin, _QuasiNetBase):
     Attributes
     ----------"""
         + _COMMON_ATTRS
-        + """    y_mean_, y_scale_ : ndarray of shape (n_outputs_,)
+        + """    y_mean_, y_scale_ : ndarray of shape (``n_outputs_``,)
         Target standardisation (zeros and ones when not applied).
     """
     )
