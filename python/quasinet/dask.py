@@ -746,6 +746,13 @@ class DaskRows:
         return (self._like(w=da.where(m, 0.0, base), n_rows=self.n_rows - n_val),
                 self._like(w=da.where(m, base, 0.0), n_rows=n_val))
 
+    def subset(self, index: np.ndarray) -> "DaskRows":
+        """The rows at the (sorted) integer ``index`` (a lazy selection on the workers)."""
+        index = np.asarray(index)
+        other = self._like(X=self.X[index], Y=self.Y[index], n_rows=int(index.size))
+        other.w = None if self.w is None else self.w[index]
+        return other
+
     def merged(self) -> "DaskRows":
         return self
 

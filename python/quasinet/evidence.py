@@ -198,7 +198,7 @@ def evidence_fit(
     inner_maxiter: Tuple[int, int] = INNER_MAXITER,
     patience: int = PATIENCE,
     min_gain: float = EVIDENCE_GAIN,
-    alpha0: float = ALPHA0,
+    alpha0=ALPHA0,
     beta0: Optional[float] = None,
     log_symmetry: float = 0.0,
     callback: Optional[Callable] = None,
@@ -232,8 +232,8 @@ def evidence_fit(
         Cycles without a higher log evidence before stopping.
     min_gain : float
         Stop when the log evidence rose by less than this over the last ``patience`` cycles.
-    alpha0 : float
-        Starting precision of every group.
+    alpha0 : float or array of shape (n_groups,)
+        Starting precision of every group (one for all, or one per group: a warm start).
     beta0 : float or None
         Starting noise precision; default N_e / (2 E_D(x0)), the precision that the starting
         network's own errors imply (ignored for classification).
@@ -260,7 +260,7 @@ def evidence_fit(
     P = x.size
     n_groups = int(groups.max()) + 1
     sizes = np.bincount(groups, minlength=n_groups).astype(float)
-    alpha = np.full(n_groups, float(alpha0))
+    alpha = np.array(np.broadcast_to(np.asarray(alpha0, dtype=float), (n_groups,)))
     if classification:
         beta = 1.0
     elif beta0 is not None:
@@ -364,7 +364,12 @@ def check_options(options: Optional[dict]) -> dict:
         opts[name] = value
     if not isinstance(opts["ard"], (bool, np.bool_)):
         raise TypeError(f"option ard must be a bool, got {type(opts['ard']).__name__}")
-    for name in ("alpha0", "beta0"):
+    a = opts["alpha0"]
+    if isinstance(a, (np.ndarray, list, tuple)):
+        a = np.asarray(a)
+        if a.ndim != 1 or a.dtype.kind not in "fi" or not np.all(np.isfinite(a)) or not np.all(a > 0):
+            raise ValueError(f"option alpha0 must be a finite number > 0 or a 1-D array of them, got {opts['alpha0']!r}")
+    for name in ("alpha0", "beta0") if not isinstance(a, np.ndarray) else ("beta0",):
         v = opts[name]
         if v is None and name == "beta0":
             continue

@@ -52,6 +52,13 @@ DEFAULT_HIDDEN = (32,)
 #: symmetry term ln(h! 2^h) would favour the widest.
 AUTO_WIDTHS = (1, 2, 4, 8, 16)
 
+#: Above this many training rows the BR model search (widths, ARD, the linear models, restarts)
+#: runs on a random subset of this many rows, and the chosen model (each committee member) is
+#: refitted on every row by one evidence fit that starts from the subset's weights and
+#: precisions: the search's cost then stops growing with the number of rows, and only the
+#: last fit (a few Gauss-Newton passes over all rows) does.
+SEARCH_ROWS = 2000
+
 REGRESSION_LOSSES = ("mse", "sse")
 CLASSIFICATION_LOSSES = ("auto", "binary_crossentropy", "softmax_crossentropy")
 
@@ -492,6 +499,9 @@ def _fit_trainer(settings, method, train, val, out_act, loss, rng, common) -> Fi
 def _fit_bayes(settings, train, out_act, loss, rng, common) -> FitResult:
     """Bayesian regularisation: candidates and restarts ranked by log model evidence."""
     n_in, n_out = train.n_features, common["n_outputs"]
+    full = train
+    if train.n_rows > SEARCH_ROWS:
+        train = train.subset(np.sort(rng.choice(train.n_rows, SEARCH_ROWS, replace=False)))
     n_targets = train.total_weight() * n_out
     candidates = ([(h,) for h in auto_widths(n_in, n_out, n_targets)] if settings.hidden is None
                   else [settings.hidden])
@@ -527,6 +537,12 @@ def _fit_bayes(settings, train, out_act, loss, rng, common) -> FitResult:
                              interrupted=True, message="interrupted", warnings=[_INTERRUPTED], **common)
         fits = stop.fits
         warnings.append(_INTERRUPTED)
+    if full is not train and _INTERRUPTED not in warnings:
+        try:
+            fits = _refit(fits[: settings.committee], full, settings)
+        except KeyboardInterrupt:
+            warnings.append(_INTERRUPTED)  # the subset's models stand
+        train = full
     ev, net, res = fits[0]
     if res.status == 1:
         warnings.append(("convergence", f"BR stopped on its cycle limit (max_iter={settings.max_iter}) before the "
@@ -543,6 +559,25 @@ def _fit_bayes(settings, train, out_act, loss, rng, common) -> FitResult:
         evidence_candidates=[(tuple(m.layer_sizes[1:-1]), bool(r.ard), e) for e, m, r in fits],
         evidence_cycles=int(res.cycles), best_cycle=int(res.best_cycle), message=str(res.message),
         interrupted=_INTERRUPTED in warnings, warnings=warnings, **common)
+
+
+def _refit(fits, rows, settings: Settings):
+    """Each (log evidence, network, result) of the subset's search refitted by BR on ``rows``,
+    starting from its weights and precisions; the same kind of list, best first."""
+    n_targets = rows.total_weight() * (fits[0][1].layer_sizes[-1])
+    out = []
+    for _, net, res in fits:
+        member = net.copy()
+        options = {"ard": bool(res.ard), "alpha0": np.array(res.alpha, dtype=float)}
+        if net.loss not in ("binary_crossentropy", "softmax_crossentropy"):
+            options["beta0"] = float(res.beta)
+        new = Trainer(member, method="BR", maxiter=settings.max_iter, tol=settings.tol,
+                      options=options).train(rows.X, rows.Y, sample_weight=rows.w)
+        new.log_model_evidence = evidence.model_log_evidence(member, new, bool(res.ard), n_targets)
+        new.ard = bool(res.ard)
+        out.append((new.log_model_evidence, member, new))
+    out.sort(key=lambda f: -f[0])
+    return out
 
 
 def search(make_net: Callable, candidates: Sequence, X, Y, sample_weight=None, *, restarts: int = 2, ard=True,
@@ -608,7 +643,7 @@ def search(make_net: Callable, candidates: Sequence, X, Y, sample_weight=None, *
         best = max(e for e, _, _ in runs)
         progress(f"model {done['models']}/{len(planned)}: {name}{' ARD' if setting else ''}, "
                  f"{len(runs)} start{'s' if len(runs) > 1 else ''}, log evidence {best:.4g}, {seconds:.1f} s; "
-                 f"total {elapsed:.1f} s" + (f", at most about {left * per_start:.0f} s left" if left else ""))
+                 f"total {elapsed:.1f} s" + (f", about {left * per_start:.0f} s left at most" if left else ""))
 
     def fit_one(hidden, setting, n_restarts):
         """Every start of one candidate: [(log model evidence, network, result)]."""

@@ -169,6 +169,10 @@ class ArrayRows:
         part = lambda m: ArrayRows(self.X[m], self.Y[m], None if self.w is None else self.w[m])  # noqa: E731
         return part(keep), part(held_out)
 
+    def subset(self, index: np.ndarray) -> "ArrayRows":
+        """The rows at the (sorted) integer ``index``, in that order."""
+        return ArrayRows(self.X[index], self.Y[index], None if self.w is None else self.w[index])
+
     def merged(self) -> "ArrayRows":
         """Zero-weight rows dropped and repeated rows merged (:func:`merge_duplicates`)."""
         return ArrayRows(*merge_duplicates(self.X, self.Y, self.w))

@@ -316,6 +316,9 @@ class _Bayes:
         self.trainer, self.data, self.n_targets, self.classification = trainer, data, n_targets, classification
         self.opts = evidence.check_options(trainer.options)
         self.groups, self.names = evidence.parameter_groups(trainer.net, self.opts["ard"])
+        if np.ndim(self.opts["alpha0"]) == 1 and np.size(self.opts["alpha0"]) != len(self.names):
+            raise ValueError(f"option alpha0 must hold one precision per group ({len(self.names)}), "
+                             f"got {np.size(self.opts['alpha0'])}")
         self.progress: dict = {}
 
     def run(self, x0, test) -> optimize.OptimizeResult:
