@@ -106,3 +106,29 @@ def test_holdout_mask_is_stratified_and_sized():
     assert plain.sum() == 15
     with pytest.raises(ValueError, match="leaves no validation or no training rows"):
         fitting.holdout_mask(1, 0.5, rng)
+
+
+def test_many_rows_search_a_subset_and_refit_on_every_row(monkeypatch):
+    """Above SEARCH_ROWS training rows the model search sees a random subset; the chosen model is
+    refitted by BR on every row, so its posterior is the whole data's (narrower than the subset's)."""
+    rng = np.random.default_rng(5)
+    X = rng.uniform(-2, 2, (600, 2))
+    y = np.sin(2 * X[:, 0]) + 0.5 * X[:, 1] + 0.1 * rng.standard_normal(600)
+    Xt = rng.uniform(-2, 2, (400, 2))
+    yt = np.sin(2 * Xt[:, 0]) + 0.5 * Xt[:, 1]
+    settings = fitting.Settings(restarts=0, max_iter=60)
+    full = fitting.fit(X, y, settings=settings, random_state=0)
+    monkeypatch.setattr(fitting, "SEARCH_ROWS", 150)
+    sub = fitting.fit(X, y, settings=settings, random_state=0)
+    only_subset = fitting.fit(X[:150], y[:150], settings=settings, random_state=0)
+    assert sub.n_train == 600 and sub.method == "BR" and sub.members
+    # the refit is an evidence fit on all 600 rows: its gamma and noise come from them
+    assert sub.evidence_history and abs(np.log(sub.beta / full.beta)) < 0.3
+    mse = lambda r: float(np.mean((r.to_model().predict(Xt)[:, 0] - yt) ** 2))  # noqa: E731
+    assert mse(sub) < 1.5 * mse(full) + 1e-3
+
+    def weights_variance(r):  # the predictive variance less the noise: what more rows narrow
+        m = r.to_model()
+        return float(np.mean(m.predict(Xt, return_std=True)[1] ** 2) - m.y_scale[0] ** 2 / m.posterior.beta)
+
+    assert 0 < weights_variance(sub) < weights_variance(only_subset)
