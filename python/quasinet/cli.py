@@ -493,6 +493,7 @@ def build_parser() -> argparse.ArgumentParser:
     from .train import METHODS
 
     parser = argparse.ArgumentParser(prog="quasinet", description="Feedforward networks on a C++ core.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {sys.modules[__package__].__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     p = sub.add_parser("demo", help="the notebook's story end to end, on its own data")
