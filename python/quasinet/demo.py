@@ -59,6 +59,11 @@ def run(seed: Optional[int] = 0, plot: Optional[str] = None, out: Optional[TextI
     import sys
 
     out = out or sys.stdout
+    if plot:
+        try:
+            import matplotlib  # noqa: F401
+        except ImportError:  # pragma: no cover - depends on the environment
+            raise RuntimeError("--plot needs matplotlib: pip install 'quasinet[plot]'") from None
 
     def say(*lines):
         for line in lines:
