@@ -46,7 +46,10 @@ _NOT_NUMBER = str.maketrans("", "", "0123456789+-.eE")
 _BLOCK_CELLS = 1 << 22
 
 
-def _finite(cell: str) -> bool:
+def _is_number(cell: str) -> bool:
+    """Whether a cell is a finite decimal number in ASCII digits (the rule of the module docstring)."""
+    if not cell.isascii() or cell.strip().translate(_NOT_NUMBER) != "":
+        return False
     try:
         return bool(np.isfinite(float(cell)))
     except ValueError:
@@ -105,28 +108,42 @@ class Table:
         missing = np.zeros((n, k), dtype=bool)
         for marker in ("",) + MISSING:
             missing |= C == marker
-        # Whole blocks of columns at once (100,000 columns stay linear and fast); a block with a
-        # text column or a blank-with-spaces cell is redone column by column.
+        # A column whose first non-missing cell is not a number is text (class labels, categories):
+        # settled here, cell by cell over the columns only. The others are converted in whole
+        # blocks of columns (100,000 columns stay linear and fast); a block that fails (a text cell
+        # further down, a blank cell with spaces) is redone column by column.
+        present = ~missing
+        first = np.argmax(present, axis=0)
+        candidates = []
+        for j, (r, cell) in enumerate(zip(first.tolist(), C[first, np.arange(k)].tolist())):
+            if not present[r, j]:  # every cell missing: a number column of NaN
+                self._numbers[self.columns[j]] = np.full(n, np.nan)
+            elif cell.strip() in _MISSING_TEXTS or _is_number(cell):
+                candidates.append(j)
+            else:
+                self._bad[self.columns[j]] = r
         block = max(1, _BLOCK_CELLS // max(n, 1))
-        for start in range(0, k, block):
-            stop = min(start + block, k)
+        for b in range(0, len(candidates), block):
+            cols = candidates[b:b + block]
             try:
                 # To ASCII bytes first: a non-ASCII character (digits of other scripts too) is text.
-                B = np.where(missing[:, start:stop], "nan", C[:, start:stop]).astype(bytes)
+                B = np.where(missing[:, cols], "nan", C[:, cols]).astype(bytes)
                 values = B.astype(np.float64)
             except (ValueError, UnicodeError):
-                for j in range(start, stop):
+                for j in cols:
                     self._classify_column(j, missing[:, j])
                 continue
-            V = np.ascontiguousarray(B).view(np.uint8).reshape(n, stop - start, -1)
             # Python's float (behind the cast) accepts '1_000' and infinities.
-            bad = (V == ord("_")).any(axis=2) | (~np.isfinite(values) & ~missing[:, start:stop])
-            for j in range(stop - start):
-                name = self.columns[start + j]
-                if bad[:, j].any():
-                    self._bad[name] = int(np.argmax(bad[:, j]))
+            V = np.ascontiguousarray(B).view(np.uint8)
+            bad = ~np.isfinite(values) & ~missing[:, cols]
+            if (V == ord("_")).any():  # rare: find the cells only then
+                bad |= (V.reshape(n, len(cols), -1) == ord("_")).any(axis=2)
+            for i, j in enumerate(cols):
+                name = self.columns[j]
+                if bad[:, i].any():
+                    self._bad[name] = int(np.argmax(bad[:, i]))
                 else:
-                    self._numbers[name] = values[:, j]
+                    self._numbers[name] = values[:, i]
 
     def _classify_column(self, j: int, missing: np.ndarray) -> None:
         name, col = self.columns[j], self._cells[:, j]
@@ -145,7 +162,7 @@ class Table:
                 cell = cell.strip()
                 if cell in _MISSING_TEXTS:
                     values[r] = np.nan
-                elif cell.isascii() and cell.translate(_NOT_NUMBER) == "" and _finite(cell):
+                elif _is_number(cell):
                     values[r] = float(cell)
                 else:
                     rows = [r]
