@@ -255,3 +255,11 @@ def test_make_tabular_defaults_classifier_arrays_and_errors():
         make_tabular(impute="zero")
     with pytest.raises(ValueError, match="categorical must be 'auto' or a list"):
         make_tabular(categorical="all")
+
+
+def test_make_tabular_is_exported_by_quasinet_sklearn():
+    import quasinet.sklearn
+    import quasinet.tabular
+
+    assert quasinet.sklearn.make_tabular is quasinet.tabular.make_tabular
+    assert "make_tabular" in quasinet.sklearn.__all__

@@ -62,6 +62,7 @@ from .metrics import class_probabilities
 from .network import ACTIVATIONS, Network, _is_dask, check_dtype, count_params
 from .scaling import standardisation
 from .train import STOPPABLE_METHODS, EarlyStopping, Trainer, check_int, method_name
+from .tabular import make_tabular
 
 #: ``method="auto"`` trains by Bayesian regularisation (``BR``) when the network (with
 #: ``hidden_layer_sizes="auto"``, the widest candidate) has at most this many parameters, and
@@ -70,7 +71,7 @@ BR_MAX_PARAMS = 2000
 #: Hidden layers of ``hidden_layer_sizes="auto"`` for methods other than BR.
 DEFAULT_HIDDEN = (32,)
 
-__all__ = ["QuasiNetClassifier", "QuasiNetRegressor", "from_sklearn"]
+__all__ = ["QuasiNetClassifier", "QuasiNetRegressor", "from_sklearn", "make_tabular"]
 
 
 def _real_param(name, value, low, high=np.inf, *, low_open=False, high_open=False):
