@@ -88,7 +88,7 @@ def main(argv=None):
     rng = np.random.default_rng(0)
     lines = [f"# python bench/csv_read.py  ({platform.python_implementation()} {platform.python_version()}, "
              f"NumPy {np.__version__}, {os.cpu_count()} CPUs, {time.strftime('%Y-%m-%d')})",
-             f"# best of 3; seconds: wall / CPU of this process", ""]
+             "# best of 3; seconds: wall / CPU of this process", ""]
     header = f"{'file':44s} " + " ".join(f"{name:>22s}" for name, _ in readers)
     lines.append(header)
     print("\n".join(lines), flush=True)
