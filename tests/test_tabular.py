@@ -167,9 +167,6 @@ def test_errors_name_the_column(table):
 
 
 # -- make_tabular ---------------------------------------------------------------------------------
-sklearn = pytest.importorskip("sklearn")
-
-
 def small_regressor():
     from quasinet.sklearn import QuasiNetRegressor
 
@@ -188,6 +185,7 @@ def frame(n=60, seed=0):
 
 
 def test_make_tabular_encodes_like_the_reference_and_predicts():
+    pytest.importorskip("sklearn")
     X, y = frame()
     model = make_tabular(small_regressor())
     with warnings.catch_warnings():
@@ -215,6 +213,7 @@ def test_make_tabular_encodes_like_the_reference_and_predicts():
 
 
 def test_make_tabular_in_cross_validate_grid_search_and_pickle():
+    pytest.importorskip("sklearn")
     from sklearn.model_selection import GridSearchCV, cross_validate
 
     X, y = frame()
@@ -229,6 +228,7 @@ def test_make_tabular_in_cross_validate_grid_search_and_pickle():
 
 
 def test_make_tabular_defaults_classifier_arrays_and_errors():
+    pytest.importorskip("sklearn")
     from quasinet.sklearn import QuasiNetClassifier, QuasiNetRegressor
 
     assert isinstance(make_tabular()[-1], QuasiNetRegressor)
@@ -258,8 +258,22 @@ def test_make_tabular_defaults_classifier_arrays_and_errors():
 
 
 def test_make_tabular_is_exported_by_quasinet_sklearn():
+    pytest.importorskip("sklearn")
     import quasinet.sklearn
     import quasinet.tabular
 
     assert quasinet.sklearn.make_tabular is quasinet.tabular.make_tabular
     assert "make_tabular" in quasinet.sklearn.__all__
+
+
+def test_encoding_travels_in_a_model_file_header(table, tmp_path):
+    # A model file's header is JSON: the encoding's plain form goes in and comes back equal.
+    from quasinet import Network, io
+
+    enc = ColumnEncoding.fit(table, ["size", "colour", "weight"])
+    net = Network([enc.n_features, 2, 1], seed=0)
+    io.save(tmp_path / "m.qnet", net, inputs=enc.feature_names(), info={"encoding": enc.to_json()})
+    model = io.load_model(tmp_path / "m.qnet")
+    back = ColumnEncoding.from_json(model.info["encoding"])
+    assert back == enc and model.inputs == back.feature_names()
+    np.testing.assert_array_equal(model.predict(back.transform(table)), net.forward(enc.transform(table)))
