@@ -496,11 +496,13 @@ def build_parser() -> argparse.ArgumentParser:
     from .train import METHODS
 
     parser = argparse.ArgumentParser(prog="quasinet", description="Feedforward networks on a C++ core.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {sys.modules[__package__].__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
-    p = sub.add_parser("demo", help="the notebook's story end to end, on its own data")
+    p = sub.add_parser("demo", help="the notebook's story, then the default estimator on a real table")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    p.add_argument("--plot", metavar="FILE.png", help="write the cost curves to this image (needs matplotlib)")
+    p.add_argument("--plot", metavar="DIR", help="write the figures into this directory (needs matplotlib); "
+                                                 "a path ending in .png: the cost curves only, to that file")
     p.set_defaults(func=_cmd_demo)
 
     p = sub.add_parser(

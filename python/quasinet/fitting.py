@@ -254,6 +254,36 @@ def model_of(network: Network, members, *, x_mean, x_scale, y_mean=None, y_scale
                     classes=labels, posterior=post, method=method, info=info)
 
 
+def result_from_model(model: io.Model) -> FitResult:
+    """The :class:`FitResult` that :func:`model_of` would turn into ``model`` (a model file's content):
+    the inverse, for giving an estimator back its fitted state. What a file does not hold is
+    left empty (curves, history, candidates) or None (the training loss), ``n_iter`` is 0."""
+    if not isinstance(model, io.Model):
+        raise TypeError(f"model must be a quasinet.io.Model, got {type(model).__name__}")
+    net = model.net.copy()
+    n_in, n_out = net.layer_sizes[0], net.layer_sizes[-1]
+    post = model.posterior
+    regressor = model.classes is None
+    return FitResult(
+        network=net, method=model.method or "unknown", hidden=tuple(net.layer_sizes[1:-1]),
+        x_mean=np.zeros(n_in) if model.x_offset is None else np.array(model.x_offset, dtype=np.float64),
+        x_scale=np.ones(n_in) if model.x_scale is None else np.array(model.x_scale, dtype=np.float64),
+        y_mean=None if not regressor else (np.zeros(n_out) if model.y_offset is None
+                                           else np.array(model.y_offset, dtype=np.float64)),
+        y_scale=None if not regressor else (np.ones(n_out) if model.y_scale is None
+                                            else np.array(model.y_scale, dtype=np.float64)),
+        classes=None if regressor else np.asarray(model.classes), loss=net.loss, n_outputs=n_out, n_iter=0,
+        loss_value=None, loss_curve=[],
+        members=[] if post is None else [(net, np.array(post.covariance, dtype=np.float64), float(post.beta))],
+        n_effective_params=None if post is None else float(post.gamma),
+        alpha=None if post is None else np.array(post.alpha, dtype=np.float64),
+        beta=None if post is None else float(post.beta),
+        log_evidence=None if post is None else float(post.log_evidence),
+        ard=None if post is None else bool(post.ard),
+        feature_relevance=None if post is None or post.feature_relevance is None
+        else np.array(post.feature_relevance))
+
+
 # -- the data -------------------------------------------------------------------------------------
 def rows_of(X, y, sample_weight=None):
     """The data interface for these arrays: :class:`quasinet.dask.DaskRows` for dask arrays (the

@@ -59,8 +59,10 @@ from . import fitting, posterior
 from .fitting import BR_MAX_PARAMS, DEFAULT_HIDDEN, real_param  # noqa: F401  (documented here too)
 from .metrics import class_probabilities
 from .network import Network, is_dask
+from .tabular import make_tabular
 
-__all__ = ["QuasiNetClassifier", "QuasiNetRegressor", "from_sklearn"]
+__all__ = ["QuasiNetClassifier", "QuasiNetRegressor", "estimator_from_model", "from_sklearn", "load_estimator",
+           "make_tabular"]
 
 
 def _take(index, values):
@@ -143,6 +145,20 @@ class _QuasiNetBase(BaseEstimator, metaclass=abc.ABCMeta):
                           ConvergenceWarning if kind == "convergence" else UserWarning, stacklevel=2)
         return self
 
+    @classmethod
+    def load(cls, path):
+        """The fitted estimator stored in a model file (``save``, ``quasinet train``): :func:`load_estimator`.
+
+        ``QuasiNetRegressor.load`` refuses a classifier's file and ``QuasiNetClassifier.load``
+        a regressor's (TypeError).
+        """
+        from . import io
+
+        est = estimator_from_model(io.load_model(path))
+        if not isinstance(est, cls):
+            raise TypeError(f"{path} holds a {type(est).__name__}, not a {cls.__name__}")
+        return est
+
     def _store(self, r: fitting.FitResult) -> None:
         """Copy one fit result into the fitted attributes: the only place that sets them."""
         self.n_features_in_ = int(r.x_mean.size)
@@ -171,7 +187,7 @@ class _QuasiNetBase(BaseEstimator, metaclass=abc.ABCMeta):
         self.log_model_evidence_ = r.log_model_evidence
         self.ard_ = r.ard
         self.feature_relevance_ = r.feature_relevance
-        if r.method == "BR":
+        if r.method == "BR" or r.members:
             self.evidence_history_ = list(r.evidence_history)
             self.evidence_candidates_ = list(r.evidence_candidates)
 
@@ -584,6 +600,53 @@ class QuasiNetClassifier(ClassifierMixin, _QuasiNetBase):
         if is_dask(proba):
             return proba.argmax(axis=1).map_blocks(_take, self.classes_, dtype=self.classes_.dtype)
         return self.classes_[np.argmax(proba, axis=1)]
+
+
+# -- model files ------------------------------------------------------------------------------------
+def load_estimator(path):
+    """The fitted estimator stored in the model file ``path`` (``estimator.save``, ``quasinet train``).
+
+    A :class:`QuasiNetRegressor`, or for a model with classes a :class:`QuasiNetClassifier`,
+    whose ``predict``, ``predict(X, return_std=True)``, ``predict_proba`` and
+    ``input_jacobian`` equal the model file's (:func:`quasinet.io.load_model`). It can be
+    scored, exported or saved again; ``fit`` trains afresh with the hyperparameters read from
+    the file. What a file does not hold is not invented: the curves and the evidence history
+    are empty, ``n_iter_`` is 0 and ``loss_`` is None. ValueError for a file that is not a
+    valid model file.
+    """
+    from . import io
+
+    return estimator_from_model(io.load_model(path))
+
+
+def estimator_from_model(model):
+    """The fitted estimator equivalent to a :class:`quasinet.io.Model` (see :func:`load_estimator`).
+
+    Input names other than the default ``x0, x1, ...`` become ``feature_names_in_`` (a
+    DataFrame's columns are then checked as when the estimator was fitted); the network and
+    its posterior are copied, not shared.
+    """
+    from .train import METHODS
+
+    r = fitting.result_from_model(model)
+    net = r.network
+    params = dict(hidden_layer_sizes=r.hidden, activation=net.activation, l2=float(net.l2), dtype=net.dtype,
+                  standardize=model.x_offset is not None)
+    if model.method in METHODS:
+        params["method"] = model.method
+    if model.posterior is not None:
+        params["ard"] = bool(model.posterior.ard)
+    if r.classes is not None:
+        moderate = bool(model.posterior.moderate) if model.posterior is not None else True
+        est = QuasiNetClassifier(loss=net.loss, moderate=moderate, **params)
+    else:
+        est = QuasiNetRegressor(output_activation=net.output_activation, loss=net.loss, **params)
+        est._y_ndim = 1 if r.n_outputs == 1 else 2  # one output: 1-D predictions, as after a fit on a 1-D y
+    est._store(r)
+    n_in = net.layer_sizes[0]
+    if model.inputs is not None and model.inputs != [f"x{i}" for i in range(n_in)]:
+        est.feature_names_in_ = np.asarray(model.inputs, dtype=object)
+    return est
 
 
 # -- scikit-learn's own MLPs ------------------------------------------------------------------------
