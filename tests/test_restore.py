@@ -125,7 +125,7 @@ def test_estimator_load_classmethod_checks_the_kind(tmp_path):
 
     rng = np.random.default_rng(0)
     X = rng.standard_normal((60, 2))
-    est = QuasiNetRegressor(hidden_layer_sizes=(3,), restarts=0, max_iter=20, random_state=0).fit(X, X[:, 0] ** 2)
+    est = QuasiNetRegressor(hidden_layer_sizes=(3,), restarts=0, random_state=0).fit(X, X[:, 0] ** 2)
     path = tmp_path / "r.qnet"
     est.save(path)
     back = QuasiNetRegressor.load(path)
