@@ -581,7 +581,8 @@ def _fit_bayes(settings, train, out_act, loss, rng, common) -> FitResult:
     return FitResult(
         network=net, hidden=tuple(net.layer_sizes[1:-1]), n_iter=max(int(res.nit), 1),
         loss_value=float(net.cost(train.X, train.Y, train.w)), loss_curve=list(res.J),
-        members=[(m, r.covariance, r.beta) for _, m, r in fits[: settings.committee]],
+        # C order, as a model file reads it back: the same products, bitwise the same predictions.
+        members=[(m, np.ascontiguousarray(r.covariance), r.beta) for _, m, r in fits[: settings.committee]],
         n_effective_params=float(res.gamma), alpha=alpha, beta=float(res.beta),
         log_evidence=float(res.log_evidence), log_model_evidence=float(ev), ard=bool(res.ard),
         feature_relevance=posterior.feature_relevance(alpha, n_in) if res.ard else None,

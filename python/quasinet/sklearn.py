@@ -697,7 +697,7 @@ def from_sklearn(estimator, *, l2=0.0):
     name = type(estimator).__name__
     if not hasattr(estimator, "coefs_") or not hasattr(estimator, "out_activation_"):
         raise ValueError(f"the {name} is not fitted: call its fit before from_sklearn")
-    l2 = _real_param("l2", l2, 0.0)
+    l2 = real_param("l2", l2, 0.0)
     if estimator.activation not in _SKLEARN_ACTIVATIONS:
         raise ValueError(f"{name} activation must be one of {sorted(_SKLEARN_ACTIVATIONS)}, got {estimator.activation!r}")
     coefs = [np.asarray(W, dtype=np.float64) for W in estimator.coefs_]
