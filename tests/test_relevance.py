@@ -145,3 +145,17 @@ def test_bad_input():
     other = Network([2, 2, 1], activation="tanh", output_activation="identity", seed=0)
     with pytest.raises(ValueError, match="all networks must have 3 inputs and 1 outputs like the first, got 2 and 1"):
         input_relevance([net, other], X)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_default_estimator_ranks_friedman_inputs_above_noise(seed):
+    """The estimators' feature_relevance_ (input_relevance of the fitted default model): Friedman
+    #1's five real inputs, the linear x3 and x4 included, above its five noise inputs."""
+    from sklearn.datasets import make_friedman1
+
+    from quasinet.sklearn import QuasiNetRegressor
+
+    X, y = make_friedman1(n_samples=200, noise=1.0, random_state=seed)
+    rel = QuasiNetRegressor(random_state=seed).fit(X, y).feature_relevance_
+    assert abs(rel.sum() - 1) < 1e-12
+    assert rel[:5].min() > rel[5:].max(), rel

@@ -445,6 +445,7 @@ def fit(X, y, sample_weight=None, *, settings: Settings, random_state=None) -> F
             result = _fit_bayes(settings, train, out_act, loss, rng, common)
         else:
             result = _fit_trainer(settings, method, train, val, out_act, loss, rng, common)
+        result.feature_relevance = _relevance(result, train, rng)
         if val is not None:
             # The data term alone on the held-out part: the penalty says nothing about held-out data.
             result.validation_loss = float(Network(**{**result.network.spec(), "l2": 0.0}).cost(val.X, val.Y, val.w))
@@ -464,6 +465,20 @@ class FitInterrupted(KeyboardInterrupt):
     def __init__(self, fits, current):
         super().__init__("interrupted")
         self.fits, self.current = fits, current
+
+
+def _relevance(result: FitResult, train, rng) -> Optional[np.ndarray]:
+    """Each input's share of what the inputs do to the predictions
+    (:func:`quasinet.posterior.input_relevance`: the mean squared input derivative times the
+    input's variance, from the core's input Jacobian) over the training rows, or a random
+    subset of :data:`SEARCH_ROWS` of them; for a committee, of its averaged prediction."""
+    if train.n_rows > SEARCH_ROWS:
+        train = train.subset(np.sort(rng.choice(train.n_rows, SEARCH_ROWS, replace=False)))
+    X, w = train.X, train.w
+    if is_dask(X):
+        X, w = (np.asarray(a.compute()) if a is not None else None for a in (X, w))
+    nets = result.members if len(result.members) > 1 else [result.network]
+    return posterior.input_relevance(nets, X, w)
 
 
 def _reporter(settings: Settings, train_fg):
@@ -585,7 +600,6 @@ def _fit_bayes(settings, train, out_act, loss, rng, common) -> FitResult:
         members=[(m, np.ascontiguousarray(r.covariance), r.beta) for _, m, r in fits[: settings.committee]],
         n_effective_params=float(res.gamma), alpha=alpha, beta=float(res.beta),
         log_evidence=float(res.log_evidence), log_model_evidence=float(ev), ard=bool(res.ard),
-        feature_relevance=posterior.feature_relevance(alpha, n_in) if res.ard else None,
         evidence_history=list(res.history),
         evidence_candidates=[(tuple(m.layer_sizes[1:-1]), bool(r.ard), e) for e, m, r in fits],
         evidence_cycles=int(res.cycles), best_cycle=int(res.best_cycle), message=str(res.message),

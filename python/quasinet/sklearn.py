@@ -392,10 +392,12 @@ _COMMON_ATTRS = """
         After BR: the log evidence that chose the model
         (:func:`quasinet.evidence.model_log_evidence`) and whether the chosen model has ARD
         groups; None otherwise.
-    feature_relevance_ : ndarray of shape (``n_features_in_``,) or None
-        After BR, when the chosen model has ARD groups: each input's share of the prior
-        variance 1/alpha of the input groups (sums to 1). An input used almost linearly can get
-        a small share.
+    feature_relevance_ : ndarray of shape (``n_features_in_``,)
+        Each input's share of what the inputs do to the predictions (sums to 1): the mean over
+        the training rows of the squared derivative of the prediction with respect to the
+        (standardised) input, summed over outputs (:func:`quasinet.posterior.input_relevance`,
+        exact derivatives from the core). It depends on the fitted function only, so it is
+        immune to ARD's scale degeneracy; the ARD precisions themselves are ``alpha_``.
     evidence_history_, evidence_candidates_ : list
         After BR: the kept run's per-cycle record (gamma, alpha, beta, log_evidence, E_D, M)
         and every (hidden layers, ard, log model evidence) fitted, best first.
