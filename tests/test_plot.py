@@ -154,8 +154,9 @@ def test_prediction_band_bad_input(bayes):
     lbfgs = QuasiNetRegressor(hidden_layer_sizes=(2,), method="L-BFGS-B", max_iter=20, tol=1e-2).fit(X, X[:, 0])
     with pytest.raises(ValueError, match="return_std needs a model trained by Bayesian regularisation"):
         plot.prediction_band(lbfgs, X, 0)
+    plot.relevance(lbfgs)  # every fitted estimator has its input relevance
     with pytest.raises(ValueError, match="no feature relevance"):
-        plot.relevance(lbfgs)
+        plot.relevance(lbfgs.to_model())  # a model file holds it only with a posterior
 
 
 def test_relevance_bars(tmp_path, bayes):

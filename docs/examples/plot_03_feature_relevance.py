@@ -6,11 +6,9 @@ In Friedman's first problem the target depends on inputs 0-4 only; inputs 5-9 ar
 default ``QuasiNetRegressor`` gives each input's outgoing weights their own prior precision
 (ARD) and learns it from the data: an input whose weights the data do not support gets a large
 precision, which pins its weights near zero. ``feature_relevance_`` is each input's share of
-the prior variance.
-
-Inputs 3 and 4 enter the target linearly (10 x3 + 5 x4); a network can use such an input
-through small first-layer weights and large output weights, so its share can look small
-although it matters. The right panel shows the evidence-driven training: the effective number
+what the inputs do to the predictions (mean squared input derivative of the fitted function),
+so inputs 3 and 4, which enter the target linearly (10 x3 + 5 x4), rank above the noise inputs
+even where the network carries them through small first-layer weights. The right panel shows the evidence-driven training: the effective number
 of parameters gamma settling per evidence cycle.
 """
 

@@ -204,16 +204,16 @@ def prediction_band(model, X, feature, *, y=None, at=None, target=0, n_points: i
     return ax
 
 
-def relevance(model, names: Optional[Sequence[str]] = None, *, ax=None, title: str = "Input relevance (ARD)"):
+def relevance(model, names: Optional[Sequence[str]] = None, *, ax=None, title: str = "Input relevance"):
     """Bar chart of each input's relevance: an estimator's ``feature_relevance_`` or a model
-    file's ``posterior.feature_relevance`` (trained by Bayesian regularisation with ARD)."""
+    file's ``posterior.feature_relevance`` (stored for a model trained by Bayesian regularisation)."""
     if hasattr(model, "posterior"):
         values = None if model.posterior is None else model.posterior.feature_relevance
     else:
         values = getattr(model, "feature_relevance_", None)
         _n_inputs(model)
     if values is None:
-        raise ValueError("no feature relevance: train by Bayesian regularisation with ARD (ard=True, --ard)")
+        raise ValueError("no feature relevance: this model file was not trained by Bayesian regularisation")
     values = np.asarray(values, dtype=float)
     names = list(names) if names is not None else _input_names(model, values.size)
     if len(names) != values.size:
