@@ -257,3 +257,144 @@ def test_atomic_write_refuses_a_directory_and_a_missing_directory(tmp_path):
         with files.atomic_write(tmp_path / "missing" / "x.csv") as f:
             f.write("x")
     assert list(tmp_path.iterdir()) == []
+
+
+# -- 8: the CLI's columns, numbers and terminal output ------------------------------------------------
+def test_column_lookup_is_linear_in_the_number_of_columns():
+    import time
+
+    n = 20_000  # a scan per name took about 3 s here (100,000 columns: about 150 s)
+    columns = [f"c{i}" for i in range(n)]
+    table = cli.Table("wide.csv", columns, [["1"] * n])
+    t = time.perf_counter()
+    X = table.numbers(columns)
+    assert time.perf_counter() - t < 1.0
+    assert X.shape == (1, n) and np.all(X == 1.0)
+
+
+@pytest.mark.parametrize("cell", ["1_000", "1_0.5", "\u0661\u0662", "\uff11", "\u0663.5", "1e1_0", "\u00b2"])
+def test_numbers_need_ascii_digits_without_separators(tmp_path, capsys, cell):
+    data = _write_csv(tmp_path / "d.csv", ["a", "y"], [["1", "2"], [cell, "3"], ["2", "1"]])
+    rc, _, err = _run(capsys, "train", data, "--target", "y", "--out", tmp_path / "m.qnet")
+    assert rc == 1 and f"line 3, column 'a': {cell!r} is not a number" in err
+
+
+def test_numbers_still_read_ordinary_spellings():
+    table = cli.Table("t.csv", ["a"], [[" 1e3 "], ["-0.5"], ["+2"], [".25"], ["1E-3"]])
+    np.testing.assert_array_equal(table.numbers(["a"])[:, 0], [1e3, -0.5, 2.0, 0.25, 1e-3])
+
+
+def test_info_prints_no_terminal_escape_sequences_from_the_file(tmp_path, capsys):
+    evil = "a\x1b]0;owned\x07\x1b[2J\u202eb\nfake line"
+    net = qn.Network([1, 2], output_activation="softmax", loss="softmax_crossentropy")
+    qio.save(tmp_path / "m.qnet", net, inputs=[evil], classes=[evil, "ok\x9b31m"],
+             info={evil: evil, "nested": {evil: 1.5}})
+    rc, out, err = _run(capsys, "info", tmp_path / "m.qnet")
+    assert rc == 0
+    assert not any(ch in out for ch in "\x1b\x07\x9b\u202e")
+    assert not any(line.startswith("fake line") for line in out.splitlines())  # no line break from the file
+    assert "a\\x1b]0;owned\\x07\\x1b[2J\\u202eb\\nfake line" in out
+
+
+# -- 6: crafted posteriors (test_io.py: test_bad_posteriors) and an unidentified noise precision ----
+@pytest.mark.parametrize("n,alpha0", [(1, 1.0), (2, 1e-2), (2, 1e-4)])
+def test_bayesian_regularisation_on_one_or_two_rows_warns_that_the_noise_is_not_identified(n, alpha0):
+    """1 row, or 2 rows a weak prior lets the network pass through: beta comes out at 2, 116 or the
+    bound 1e12 (noise std 1e-6 of the target scale) depending on the start; each time it warns."""
+    from quasinet.evidence import NoiseNotIdentifiedWarning
+
+    X, y = np.array([[-1.0], [1.0]])[:n], np.array([[1.2], [-0.8]])[:n]
+    net = qn.Network([1, 3, 1], activation="tanh", output_activation="identity", loss="mse", seed=0)
+    with pytest.warns(NoiseNotIdentifiedWarning, match=rf"{n} target values and \S+ effective parameters leave "
+                                                       "fewer than one residual degree of freedom"):
+        res = qn.Trainer(net, method="BR", maxiter=100, options={"alpha0": alpha0}).train(X, y)
+    assert res.noise_unidentified and n - res.gamma < 1
+
+
+def test_bayesian_regularisation_with_enough_rows_does_not_warn():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(40, 2))
+    y = np.sin(X[:, :1]) + 0.1 * rng.normal(size=(40, 1))
+    net = qn.Network([2, 3, 1], activation="tanh", output_activation="identity", loss="mse", seed=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        res = qn.Trainer(net, method="BR", maxiter=100).train(X, y)
+    assert not res.noise_unidentified
+
+
+# -- 8: model files: names, memory, float32 range -----------------------------------------------------
+def test_loaded_model_takes_dataframe_columns_by_name():
+    pd = pytest.importorskip("pandas")
+    rng = np.random.default_rng(0)
+    net = qn.Network([3, 4, 1], activation="tanh", output_activation="identity", loss="mse", seed=0)
+    model = qio.Model(net, x_offset=[1.0, 2.0, 3.0], x_scale=[1.0, 2.0, 4.0], inputs=["a", "b", "c"])
+    X = rng.normal(size=(5, 3))
+    want = model.predict(X)
+    shuffled = pd.DataFrame(X, columns=["a", "b", "c"])[["c", "a", "b"]]
+    np.testing.assert_array_equal(model.predict(shuffled), want)
+    np.testing.assert_array_equal(model.input_jacobian(shuffled), model.input_jacobian(X))
+    with pytest.raises(ValueError, match=r"X's columns must be the model's inputs \['a', 'b', 'c'\]; missing \['b'\]; "
+                                         r"unexpected \['d'\]"):
+        model.predict(pd.DataFrame(X, columns=["a", "d", "c"]))
+    with pytest.raises(ValueError, match=r"unexpected \['e'\]"):
+        model.predict(pd.DataFrame(np.hstack([X, X[:, :1]]), columns=["a", "b", "c", "e"]))
+    np.testing.assert_array_equal(model.predict(pd.DataFrame(X)), want)  # no names: by position
+
+
+LOAD_SCRIPT = r"""
+import json, sys
+import numpy as np
+import quasinet as qn
+
+def status(field):  # kB -> bytes
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) * 1024 for line in f if line.startswith(field + ":"))
+
+qn.Network([2, 1]).forward(np.ones((1, 2)))  # the core's own buffers
+with open("/proc/self/clear_refs", "w") as f:  # VmHWM restarts from the current RSS
+    f.write("5")
+before = status("VmRSS")
+net = qn.load(sys.argv[1])
+print(json.dumps({"extra": status("VmHWM") - before, "nbytes": net.params.nbytes, "max": float(abs(net.params).max())}))
+"""
+
+
+def test_a_small_compressed_model_file_loads_with_one_copy_of_its_parameters(tmp_path):
+    """A file of about 40 KB that expands to 40 MB of parameters: loading holds them once (it took 3x)."""
+    import json
+    import subprocess
+    import sys
+
+    sizes = [500, 10_000, 1]
+    n = sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:]))
+    header = dict(format="quasinet-model", version=1, layer_sizes=sizes, activation="tanh",
+                  output_activation="identity", bias=True, loss="mse", l2=0.0, n_params=n)
+    path = tmp_path / "zeros.qnet"
+    with open(path, "wb") as f:
+        np.savez_compressed(f, header=np.frombuffer(json.dumps(header).encode(), dtype=np.uint8), params=np.zeros(n))
+    assert path.stat().st_size < 100_000
+    out = subprocess.run([sys.executable, "-c", LOAD_SCRIPT, str(path)], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    r = json.loads(out.stdout.strip().splitlines()[-1])
+    assert r["nbytes"] == 8 * n and r["max"] == 0.0  # loaded as stored: no random initialisation left over
+    assert r["extra"] < 1.3 * r["nbytes"], r
+
+
+def test_float32_model_with_weights_beyond_float32_range_is_refused_at_load(tmp_path):
+    import json
+
+    net = qn.Network([2, 1], output_activation="identity", loss="mse", dtype="float32")
+    net.save(tmp_path / "ok.qnet")
+    with np.load(tmp_path / "ok.qnet") as z:
+        arrays = dict(z)
+    assert json.loads(arrays["header"].tobytes())["dtype"] == "float32"
+    arrays["params"][1] = 1e39
+    with open(tmp_path / "big.qnet", "wb") as f:
+        np.savez(f, **arrays)
+    with pytest.raises(ValueError, match=r"big\.qnet: a float32 model's parameters must lie within float32's range "
+                                         r"\(\|w\| <= 3.4028235e\+38\), got 1e\+39 at index 1"):
+        qio.load_model(tmp_path / "big.qnet")
+    arrays["params"][1] = 3e38  # within range: loads and predicts
+    with open(tmp_path / "edge.qnet", "wb") as f:
+        np.savez(f, **arrays)
+    assert qio.load_model(tmp_path / "edge.qnet").predict(np.zeros((1, 2))).shape == (1, 1)
