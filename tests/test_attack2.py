@@ -398,3 +398,153 @@ def test_float32_model_with_weights_beyond_float32_range_is_refused_at_load(tmp_
     with open(tmp_path / "edge.qnet", "wb") as f:
         np.savez(f, **arrays)
     assert qio.load_model(tmp_path / "edge.qnet").predict(np.zeros((1, 2))).shape == (1, 1)
+
+
+# -- 7: Dask: the timeout with persist=False, failing partitions, unknown chunk sizes -------------------
+DASK_TIMEOUT = 60.0  # every wait on the cluster gives up after this (the hang test sets its own)
+
+
+@pytest.fixture(scope="module")
+def dask_client():
+    pytest.importorskip("distributed")
+    from distributed import Client, LocalCluster
+
+    cl = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0", timeout=60)
+    try:
+        c = Client(cl, set_as_default=False, timeout=60)
+        try:
+            yield c
+        finally:
+            c.close(timeout=30)
+    finally:
+        cl.close(timeout=30)
+
+
+@pytest.fixture
+def on_cluster(dask_client):
+    from quasinet import dask as qd
+
+    with dask_client.as_current(), qd.options(timeout=DASK_TIMEOUT):
+        yield dask_client
+
+
+def _unreadable_block(flag, index):
+    def source(b, block_info=None):
+        if block_info[0]["chunk-location"][0] == index and os.path.exists(flag):
+            raise OSError("partition source unreadable")
+        return b
+
+    return source
+
+
+def _hanging_block(release, index):
+    def source(b, block_info=None):
+        import time
+
+        t = time.monotonic()
+        while block_info[0]["chunk-location"][0] == index and not os.path.exists(release) \
+                and time.monotonic() - t < 120:
+            time.sleep(0.05)
+        return b
+
+    return source
+
+
+def _dask_data(n=400, chunks=100):
+    import dask.array as da
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(n, 3))
+    return X, X[:, :1] ** 2, da.from_array(X, chunks=(chunks, 3))
+
+
+def test_dask_reread_mode_honours_the_timeout_while_preparing(on_cluster, tmp_path):
+    import time
+
+    from quasinet import dask as qd
+
+    release = str(tmp_path / "release")
+    _, y, X = _dask_data()
+    net = qn.Network([3, 2, 1], output_activation="identity", loss="mse")
+    with qd.options(persist=False):
+        net.bind(X, y)  # warm the workers up (their first task imports quasinet)
+    X = X.map_blocks(_hanging_block(release, 1), dtype=float)
+    t = time.monotonic()
+    try:
+        with qd.options(persist=False, timeout=5.0):
+            # Named: the partitions not done at the timeout (1, and any queued behind it).
+            with pytest.raises(RuntimeError, match=r"preparing partition\(s\) \[(\d, )*1(, \d)*\] failed on the "
+                                                   r"cluster \(no result within timeout=5.0 s\)"):
+                net.bind(X, y)
+        assert time.monotonic() - t < 30  # it hung for the 120 s of the block before
+    finally:
+        open(release, "w").close()  # let the worker's task finish
+
+
+@pytest.mark.parametrize("scheduler", ["cluster", "local"])
+def test_dask_reread_mode_names_a_failing_partition(on_cluster, tmp_path, scheduler):
+    import dask
+
+    from quasinet import dask as qd
+
+    flag = str(tmp_path / "poison")
+    open(flag, "w").close()
+    _, y, X = _dask_data()
+    X = X.map_blocks(_unreadable_block(flag, 2), dtype=float)
+    net = qn.Network([3, 2, 1], output_activation="identity", loss="mse")
+    config = {"scheduler": "sync"} if scheduler == "local" else {}
+    with dask.config.set(config), qd.options(persist=False):
+        with pytest.raises(RuntimeError, match=r"preparing partition\(s\) \[2\] failed.*OSError: partition source "
+                                               r"unreadable"):
+            net.bind(X, y)
+
+
+@pytest.mark.parametrize("standardize", [True, False])
+def test_estimators_on_dask_name_a_failing_partition(on_cluster, tmp_path, standardize):
+    import dask.array as da
+
+    from quasinet.sklearn import QuasiNetRegressor
+
+    flag = str(tmp_path / "poison")
+    open(flag, "w").close()
+    _, y, X = _dask_data()
+    X = X.map_blocks(_unreadable_block(flag, 2), dtype=float)
+    est = QuasiNetRegressor(hidden_layer_sizes=(2,), max_iter=5, standardize=standardize)
+    with pytest.raises(RuntimeError, match=r"partition\(s\) \[2\] failed on the cluster \(OSError: partition source "
+                                           r"unreadable\)"):
+        est.fit(X, da.from_array(y[:, 0], chunks=100))
+
+
+def test_forward_on_unknown_chunk_sizes_has_a_known_shape(on_cluster):
+    from sklearn.exceptions import ConvergenceWarning
+
+    from quasinet.sklearn import QuasiNetRegressor
+
+    X0, y, X = _dask_data()
+    keep = X0[:, 0] > 0
+    Xu = X[X[:, 0] > 0]  # boolean indexing: row chunk sizes unknown
+    assert np.isnan(Xu.shape[0])
+    net = qn.Network([3, 2, 1], output_activation="identity", loss="mse", seed=0)
+    out = net.forward(Xu)
+    assert out.shape == (int(keep.sum()), 1)
+    np.testing.assert_array_equal(out.compute(), net.forward(X0[keep]))
+    with pytest.warns(ConvergenceWarning):
+        est = QuasiNetRegressor(hidden_layer_sizes=(2,), max_iter=3).fit(X, y[:, 0])
+    np.testing.assert_allclose(np.asarray(est.predict(Xu)), est.predict(X0[keep]), rtol=1e-12)
+
+
+def test_dask_standardisation_of_huge_targets_is_finite(on_cluster):
+    import dask.array as da
+
+    from quasinet import dask as qd
+
+    X0, y, X = _dask_data()
+    for scale in (1e-13, 1e200, 1e307):
+        mean, std = qd._standardisation(X * scale, None)
+        np.testing.assert_allclose(std / scale, X0.std(axis=0), rtol=1e-12)
+        np.testing.assert_allclose(mean / scale, X0.mean(axis=0), rtol=1e-12, atol=1e-15)
+        w = da.from_array(np.linspace(0.5, 2.0, 400), chunks=100)
+        mean_w, std_w = qd._standardisation(X * scale, w)
+        ref_m, ref_s = standardisation(X0 * scale, np.linspace(0.5, 2.0, 400))
+        np.testing.assert_allclose(std_w, ref_s, rtol=1e-12)
+        np.testing.assert_allclose(mean_w / scale, ref_m / scale, rtol=1e-12, atol=1e-15)

@@ -383,11 +383,27 @@ class DaskBound:
             summaries = self._gather(client.map(_summary, self._futures, pure=False), fail="preparing")
         else:
             self._delayed = list(dask.persist(*parts)) if self._persist else list(parts)
-            summaries = dask.compute(*[dask.delayed(_summary, pure=True)(p) for p in self._delayed])
+            summaries = self._summaries(self._delayed)
         self._sumw = [s for _, s in summaries]
         total = math.fsum(self._sumw)
         if self._loss in _MEAN_LOSSES and not (total > 0.0 and math.isfinite(total) and math.isfinite(1.0 / total)):
             raise ValueError(f"sample weights must sum to a positive finite number, got {total}")
+
+    def _summaries(self, parts) -> list:
+        """(rows, sum of weights) of each lazy partition, computed now: on a distributed cluster
+        within the timeout; a failure as RuntimeError naming the partitions (the blocks' own
+        ValueError/TypeError about NaN, infinity or labels pass through as they are)."""
+        tasks = [dask.delayed(_summary, pure=True)(p) for p in parts]
+        if self._client is not None:
+            return self._gather(self._client.compute(tasks), fail="preparing", owners=[[i] for i in range(len(tasks))])
+        try:
+            return dask.compute(*tasks)
+        except (ValueError, TypeError):
+            raise
+        except Exception as exc:
+            failed = [i for i, t in enumerate(tasks) if _fails(t)]
+            raise RuntimeError(f"quasinet.dask: preparing partition(s) {failed} failed "
+                               f"({type(exc).__name__}: {exc})") from exc
 
     def reweighted(self, sample_weight, net) -> "DaskBound":
         """The same rows with other sample weights, for ``net`` (its architecture, loss and l2).
@@ -420,8 +436,7 @@ class DaskBound:
             rw = dask.delayed(_reweight, pure=True)
             parts = [rw(i, self._starts[i], p, w) for i, (p, w) in enumerate(zip(self._delayed, ws))]
             other._delayed = list(dask.persist(*parts)) if self._persist else parts
-            summaries = dask.compute(*[dask.delayed(_summary, pure=True)(p) for p in other._delayed])
-            other._sumw = [s for _, s in summaries]
+            other._sumw = [s for _, s in other._summaries(other._delayed)]
         return other
 
     # -- evaluation ----------------------------------------------------------------------------
@@ -534,7 +549,9 @@ class DaskBound:
             self._groups = None
             failed = sorted({i for i, f in enumerate(self._futures or []) if f.status == "error"})
             if not failed and owners is not None:
-                failed = sorted(i for idx, f in zip(owners, futs) if f.status == "error" for i in idx)
+                # On a timeout the partitions still running are the ones to name.
+                state = "pending" if _is_timeout(exc) else "error"
+                failed = sorted(i for idx, f in zip(owners, futs) if f.status == state for i in idx)
             what = f"no result within timeout={self._timeout} s" if _is_timeout(exc) else f"{type(exc).__name__}: {exc}"
             raise RuntimeError(
                 f"quasinet.dask: {fail} partition(s) {failed if failed else 'of the data'} failed on the cluster "
@@ -596,13 +613,58 @@ class DaskBound:
                 f"scheduler={where!r})")
 
 
-def _fails(task) -> bool:
-    """Whether computing one partition's task raises (used only to name the failed partitions)."""
+def _fails(task, timeout: Optional[float] = None) -> bool:
+    """Whether computing one partition's task raises or, on a cluster, outlasts ``timeout``
+    (used only to name the failed partitions)."""
+    client = _client()
     try:
-        dask.compute(task)
+        if client is None:
+            dask.compute(task)
+        else:
+            from distributed import wait
+
+            fut = client.compute(task)
+            try:
+                wait([fut], timeout=timeout)
+                fut.result()
+            finally:
+                if fut.status == "pending":
+                    fut.cancel()
     except Exception:
         return True
     return False
+
+
+def _compute(*collections, source=None) -> tuple:
+    """``dask.compute(*collections)`` for a reduction over the data, on the current scheduler.
+
+    On a distributed cluster it waits at most the :func:`options` timeout. A failure (an
+    unreadable partition, a lost cluster, the timeout) comes out as RuntimeError naming the row
+    partitions of the dask array ``source`` that fail; ValueError and TypeError pass through.
+    """
+    client, timeout = _client(), _OPTIONS.get()[1]
+    try:
+        if client is None:
+            return dask.compute(*collections)
+        from distributed import wait
+
+        futs = client.compute(list(collections))
+        try:
+            if timeout is not None:
+                wait(futs, timeout=timeout)
+            return tuple(client.gather(futs))
+        finally:
+            for f in futs:
+                if f.status == "pending":
+                    f.cancel()
+    except (ValueError, TypeError):
+        raise
+    except Exception as exc:
+        failed = "of the data"
+        if source is not None:
+            failed = [i for i in range(source.numblocks[0]) if _fails(source.blocks[i], timeout)]
+        what = f"no result within timeout={timeout} s" if _is_timeout(exc) else f"{type(exc).__name__}: {exc}"
+        raise RuntimeError(f"quasinet.dask: computing partition(s) {failed} failed on the cluster ({what})") from exc
 
 
 def _is_timeout(exc) -> bool:
@@ -642,8 +704,13 @@ def hessp(net, X, y, v, sample_weight=None, kind: str = "exact") -> np.ndarray:
 
 
 def forward(net, X):
-    """The network's outputs for a dask array X, as a lazy dask array (N, n_out) chunked like X's rows."""
-    X = _checked_X(net, X)
+    """The network's outputs for a dask array X, as a lazy dask array (N, n_out) chunked like X's rows.
+
+    X whose row chunk sizes are unknown (after boolean indexing, or from a DataFrame without
+    lengths) has them computed first, one pass over X as :func:`bind` does, so that the result
+    has a known shape (``ravel``, ``reshape`` and indexing need it).
+    """
+    X = _known_rows(_checked_X(net, X))
     if X.numblocks[1] > 1:
         X = X.rechunk({1: -1})
     n_out = net.layer_sizes[-1]
@@ -661,13 +728,23 @@ def _standardisation(A, w):
 
     Two passes over the data (the mean first), each returning only per-column sums.
     """
+    # The squares are taken of (A - mean) / 2^e with max|A| < 2^e (an exact rescaling), so they
+    # cannot overflow; the standard deviation is scaled back by 2^e.
     if w is None:
-        mean = np.asarray(A.mean(axis=0).compute())
-        std = np.sqrt(np.asarray(((A - mean) ** 2).mean(axis=0).compute()))
+        mean, top = _compute(A.mean(axis=0), abs(A).max(axis=0), source=A)
+        mean, e = np.asarray(mean), np.frexp(np.asarray(top))[1]
+        if not np.all(np.isfinite(mean)):  # the sum overflowed: one more pass, on the rescaled columns
+            mean = np.ldexp(np.asarray(_compute((A * np.ldexp(1.0, -e)).mean(axis=0), source=A)[0]), e)
+        std = np.ldexp(np.sqrt(np.asarray(_compute((((A - mean) * np.ldexp(1.0, -e)) ** 2).mean(axis=0),
+                                                   source=A)[0])), e)
     else:
-        sw, s = dask.compute(w.sum(), (A * w[:, None]).sum(axis=0))
-        mean = np.asarray(s) / sw
-        std = np.sqrt(np.asarray(((A - mean) ** 2 * w[:, None]).sum(axis=0).compute()) / sw)
+        sw, s, top = _compute(w.sum(), (A * w[:, None]).sum(axis=0), abs(A).max(axis=0), source=A)
+        mean, e = np.asarray(s) / sw, np.frexp(np.asarray(top))[1]
+        if not np.all(np.isfinite(mean)):  # the sum overflowed: one more pass, on the rescaled columns
+            mean = np.ldexp(np.asarray(_compute((A * np.ldexp(1.0, -e) * (w / sw)[:, None]).sum(axis=0),
+                                                source=A)[0]), e)
+        std = np.ldexp(np.sqrt(np.asarray(_compute((((A - mean) * np.ldexp(1.0, -e)) ** 2 * w[:, None]).sum(axis=0),
+                                                   source=A)[0]) / sw), e)
     from .scaling import unit_scale_for_constant
 
     return mean, unit_scale_for_constant(mean, std)
