@@ -723,6 +723,16 @@ def _label_index(b, classes):
     return np.searchsorted(classes, b)
 
 
+def _block_abs_max(b):
+    return np.max(np.abs(b), axis=0, initial=0.0, keepdims=True)
+
+
+def _abs_max(A):
+    """Lazy max |A| per column; an empty row block (which dask's max refuses) counts as 0."""
+    per_block = A.map_blocks(_block_abs_max, chunks=((1,) * A.numblocks[0], A.chunks[1]), dtype=np.float64)
+    return per_block.max(axis=0)
+
+
 def _standardisation(A, w):
     """Weighted column means and standard deviations of a dask array, as :func:`quasinet.scaling.standardisation`.
 
@@ -731,14 +741,14 @@ def _standardisation(A, w):
     # The squares are taken of (A - mean) / 2^e with max|A| < 2^e (an exact rescaling), so they
     # cannot overflow; the standard deviation is scaled back by 2^e.
     if w is None:
-        mean, top = _compute(A.mean(axis=0), abs(A).max(axis=0), source=A)
+        mean, top = _compute(A.mean(axis=0), _abs_max(A), source=A)
         mean, e = np.asarray(mean), np.frexp(np.asarray(top))[1]
         if not np.all(np.isfinite(mean)):  # the sum overflowed: one more pass, on the rescaled columns
             mean = np.ldexp(np.asarray(_compute((A * np.ldexp(1.0, -e)).mean(axis=0), source=A)[0]), e)
         std = np.ldexp(np.sqrt(np.asarray(_compute((((A - mean) * np.ldexp(1.0, -e)) ** 2).mean(axis=0),
                                                    source=A)[0])), e)
     else:
-        sw, s, top = _compute(w.sum(), (A * w[:, None]).sum(axis=0), abs(A).max(axis=0), source=A)
+        sw, s, top = _compute(w.sum(), (A * w[:, None]).sum(axis=0), _abs_max(A), source=A)
         mean, e = np.asarray(s) / sw, np.frexp(np.asarray(top))[1]
         if not np.all(np.isfinite(mean)):  # the sum overflowed: one more pass, on the rescaled columns
             mean = np.ldexp(np.asarray(_compute((A * np.ldexp(1.0, -e) * (w / sw)[:, None]).sum(axis=0),

@@ -41,7 +41,7 @@ def standardisation(A, weights=None):
     Raises
     ------
     ValueError
-        If A holds NaN or infinity.
+        If A holds NaN or infinity, or has no rows.
     FloatingPointError
         If a column's values span more than float64 can represent after centring (see the
         module docstring).
@@ -49,6 +49,8 @@ def standardisation(A, weights=None):
     A = np.asarray(A, dtype=float)
     if A.ndim != 2:
         raise ValueError(f"A must be 2-D (samples, columns), got shape {A.shape}")
+    if A.shape[0] == 0:
+        raise ValueError("A has 0 rows: standardisation needs at least one")
     finite = np.isfinite(A)
     if not finite.all():
         r, c = np.unravel_index(int(np.argmin(finite)), A.shape)
