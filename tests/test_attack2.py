@@ -113,6 +113,18 @@ def test_cli_fits_data_of_any_representable_scale(tmp_path, capsys, x_scale, y_s
     assert r2_score(y, pred) > 0.999
 
 
+def test_predict_on_finite_data_beyond_the_models_scaling_says_so(tmp_path, capsys):
+    """Finite 1e308 through a model trained on data of scale 1e-13: not "X must be finite"."""
+    X, y = _linear_data(x_scale=1e-13)
+    data = _csv_of(tmp_path / "d.csv", X, y)
+    model = tmp_path / "m.qnet"
+    assert _run(capsys, "train", data, "--target", "y", "--hidden", "2", "--max-iter", "5", "--out", model)[0] == 0
+    huge = _write_csv(tmp_path / "huge.csv", ["a", "b"], [["1e-13", "0"], ["1e308", "0"]])
+    rc, _, err = _run(capsys, "predict", model, huge)
+    assert rc == 1 and "must be finite" not in err and err.count("\n") == 1
+    assert "X at row 1, column 0: the model's scaling (x - " in err and "of 1e+308 overflows float64" in err
+
+
 def test_cli_refuses_unrepresentable_columns_in_one_line(tmp_path, capsys):
     rows = [["1.0", "-1.5e308", "1"], ["2.0", "1.5e308", "2"], ["3.0", "1.5e308", "3"], ["4.0", "1.5e308", "4"]]
     data = _write_csv(tmp_path / "d.csv", ["a", "b", "y"], rows)

@@ -168,7 +168,20 @@ class Model:
         array) the columns are taken in order.
         """
         X = np.asarray(self._by_name(X), dtype=float)
-        return X if self.x_offset is None else (X - self.x_offset) / self.x_scale
+        if self.x_offset is None:
+            return X
+        with np.errstate(over="ignore", invalid="ignore"):
+            Xs = (X - self.x_offset) / self.x_scale
+        _check_scaled(Xs, X, "X", lambda c: f"(x - {self.x_offset[c]:.6g}) / {self.x_scale[c]:.6g}")
+        return Xs
+
+    def _to_target_units(self, out: np.ndarray) -> np.ndarray:
+        if self.y_offset is None:
+            return out
+        with np.errstate(over="ignore", invalid="ignore"):
+            Y = out * self.y_scale + self.y_offset
+        _check_scaled(Y, out, "the prediction", lambda c: f"out * {self.y_scale[c]:.6g} + {self.y_offset[c]:.6g}")
+        return Y
 
     def _by_name(self, X):
         """X's columns in the stored input order (X itself without string column names)."""
@@ -202,8 +215,7 @@ class Model:
         if not isinstance(return_std, (bool, np.bool_)):
             raise TypeError(f"return_std must be a bool, got {type(return_std).__name__}")
         if not return_std:
-            out = self.net.forward(self.transform_inputs(X))
-            return out if self.y_offset is None else out * self.y_scale + self.y_offset
+            return self._to_target_units(self.net.forward(self.transform_inputs(X)))
         if self.posterior is None:
             raise ValueError("return_std needs a model with a posterior (trained by Bayesian regularisation, "
                              f"method 'BR'); this one was trained by {self.method or 'another method'}")
@@ -214,7 +226,10 @@ class Model:
         std = np.sqrt(np.maximum(var, 0.0))
         if self.y_offset is None:
             return mean, std
-        return mean * self.y_scale + self.y_offset, std * self.y_scale
+        with np.errstate(over="ignore"):
+            std_units = std * self.y_scale
+        _check_scaled(std_units, std, "the predictive standard deviation", lambda c: f"std * {self.y_scale[c]:.6g}")
+        return self._to_target_units(mean), std_units
 
     @property
     def moderated(self) -> bool:
@@ -254,6 +269,23 @@ class Model:
 
     def __repr__(self) -> str:
         return f"Model({self.net!r}, inputs={self.inputs}, targets={self.targets}, classes={self.classes})"
+
+
+def _check_scaled(scaled: np.ndarray, raw: np.ndarray, what: str, formula) -> None:
+    """FloatingPointError naming the first entry a scaling turned from finite to non-finite.
+
+    Without it a finite input beyond what the stored scaling can map (1e308 with a scale of
+    1e-13) would reach the core as inf and be reported as "X must be finite".
+    """
+    if raw.ndim != 2:
+        return  # not a (rows, columns) array: the network refuses it with its own message
+    bad = ~np.isfinite(scaled)
+    if bad.any():
+        bad &= np.isfinite(raw)
+        if bad.any():
+            r, c = (int(i) for i in np.unravel_index(int(np.argmax(bad)), bad.shape))
+            raise FloatingPointError(f"{what} at row {r}, column {c}: the model's scaling {formula(c)} of "
+                                     f"{float(raw[r, c])!r} overflows float64")
 
 
 def _pair(offset, scale, n, what):
