@@ -560,3 +560,25 @@ def test_dask_standardisation_of_huge_targets_is_finite(on_cluster):
         ref_m, ref_s = standardisation(X0 * scale, np.linspace(0.5, 2.0, 400))
         np.testing.assert_allclose(std_w, ref_s, rtol=1e-12)
         np.testing.assert_allclose(mean_w / scale, ref_m / scale, rtol=1e-12, atol=1e-15)
+
+
+def test_unknown_chunk_sizes_are_computed_within_the_timeout(on_cluster, tmp_path):
+    import time
+
+    from quasinet import dask as qd
+
+    release = str(tmp_path / "release")
+    _, _, X = _dask_data()
+    Xu = X.map_blocks(_hanging_block(release, 2), dtype=float)
+    Xu = Xu[Xu[:, 0] > -10]  # every row, but the chunk sizes are unknown until computed
+    net = qn.Network([3, 2, 1], output_activation="identity", loss="mse")
+    t = time.monotonic()
+    try:
+        with qd.options(timeout=5.0):
+            # Named: the partitions not done at the timeout (2, and any queued behind it).
+            with pytest.raises(RuntimeError, match=r"partition\(s\) \[(\d, )*2(, \d)*\] failed on the cluster \(no "
+                                                   r"result within timeout=5.0 s\)"):
+                net.forward(Xu)
+        assert time.monotonic() - t < 60
+    finally:
+        open(release, "w").close()

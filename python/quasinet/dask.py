@@ -266,8 +266,22 @@ def _check_real(a, name: str):
         raise TypeError(f"{name} must hold real numbers (float, int or bool), got dtype {a.dtype}")
 
 
+def _block_rows(b):
+    return np.array([b.shape[0]], dtype=np.int64)
+
+
 def _known_rows(a):
-    return a if not any(math.isnan(c) for c in a.chunks[0]) else a.compute_chunk_sizes()
+    """``a`` with its row chunk sizes known: computed (one pass over ``a``) when they are not.
+
+    Like ``compute_chunk_sizes`` but through :func:`_compute`: within the :func:`options`
+    timeout on a cluster, and a failing partition named in a RuntimeError.
+    """
+    if not any(math.isnan(c) for c in a.chunks[0]):
+        return a
+    first = a if a.ndim == 1 else a[(slice(None),) + (0,) * (a.ndim - 1)]
+    counts = first.map_blocks(_block_rows, chunks=((1,) * first.numblocks[0],), dtype=np.int64)
+    rows = tuple(int(r) for r in _compute(counts, source=first)[0])
+    return da.Array(a.dask, a.name, (rows,) + a.chunks[1:], dtype=a.dtype)
 
 
 def _checked_X(net, X):
@@ -613,26 +627,34 @@ class DaskBound:
                 f"scheduler={where!r})")
 
 
-def _fails(task, timeout: Optional[float] = None) -> bool:
-    """Whether computing one partition's task raises or, on a cluster, outlasts ``timeout``
-    (used only to name the failed partitions)."""
-    client = _client()
+def _fails(task) -> bool:
+    """Whether computing one partition's task raises (used only to name the failed partitions)."""
     try:
-        if client is None:
-            dask.compute(task)
-        else:
-            from distributed import wait
-
-            fut = client.compute(task)
-            try:
-                wait([fut], timeout=timeout)
-                fut.result()
-            finally:
-                if fut.status == "pending":
-                    fut.cancel()
+        dask.compute(task)
     except Exception:
         return True
     return False
+
+
+def _failing_blocks(tasks, timeout: Optional[float]) -> List[int]:
+    """Indices of the ``tasks`` that raise or, on a cluster, are not done within ``timeout``
+    (all computed at once: one timeout in all, not one per task)."""
+    client = _client()
+    if client is None:
+        return [i for i, t in enumerate(tasks) if _fails(t)]
+    from distributed import wait
+
+    futs = client.compute(list(tasks))
+    try:
+        wait(futs, timeout=timeout)
+    except Exception:  # the timeout: the tasks still pending are the ones to name
+        pass
+    try:
+        return [i for i, f in enumerate(futs) if f.status != "finished"]
+    finally:
+        for f in futs:
+            if f.status == "pending":
+                f.cancel()
 
 
 def _compute(*collections, source=None) -> tuple:
@@ -662,7 +684,7 @@ def _compute(*collections, source=None) -> tuple:
     except Exception as exc:
         failed = "of the data"
         if source is not None:
-            failed = [i for i in range(source.numblocks[0]) if _fails(source.blocks[i], timeout)]
+            failed = _failing_blocks([source.blocks[i] for i in range(source.numblocks[0])], timeout)
         what = f"no result within timeout={timeout} s" if _is_timeout(exc) else f"{type(exc).__name__}: {exc}"
         raise RuntimeError(f"quasinet.dask: computing partition(s) {failed} failed on the cluster ({what})") from exc
 
