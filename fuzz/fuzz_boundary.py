@@ -3,7 +3,11 @@
 Each input is decoded into one call: a network architecture, then arrays of a fuzzer-chosen
 dtype, shape and memory layout (and raw bytes for the values) passed to forward / cost /
 cost_grad / bind / check_gradient / Trainer.train (L-BFGS-B or LM) / jacobian / gauss_newton /
-hessp (both kinds, a fuzzed direction), or a byte string loaded as a model file.
+hessp (both kinds, a fuzzed direction), or a byte string loaded as a model file; or (issue 20)
+fuzzed bytes as the CSV file of ``quasinet predict --out`` (exit 0 with a complete output, or
+exit 1 leaving the previous output file), raw float64 columns for ``scaling.standardisation``
+(finite results or FloatingPointError), and fuzzed covariance bytes in a BR model file (refused,
+or positive semi-definite within the stated tolerance).
 Allowed outcomes: a result, ValueError or TypeError, and FloatingPointError when the data
 overflow float64 (the core's refusal of a non-finite result, or the trainer's). Anything else
 -- another exception, a crash, a sanitizer report, a hang --
@@ -70,9 +74,86 @@ def array(fdp, rows, cols):
     return a
 
 
+CSV_FILE = os.path.join(os.path.dirname(MODEL_FILE), "data.csv")
+OUT_FILE = os.path.join(os.path.dirname(MODEL_FILE), "out.csv")
+POSTERIOR_FILE = os.path.join(os.path.dirname(MODEL_FILE), "posterior.qnet")
+PREDICT_MODEL = os.path.join(os.path.dirname(MODEL_FILE), "predict.qnet")
+_PREDICT_NET = qn.Network([2, 2, 1], activation="tanh", output_activation="identity", loss="mse", seed=0)
+qn.io.save(PREDICT_MODEL, _PREDICT_NET, inputs=["a", "b"], targets=["y"], x_offset=[0.0, 0.0], x_scale=[1.0, 1.0],
+           y_offset=[0.0], y_scale=[1.0])
+
+
+def cli_predict(fdp):
+    """quasinet predict on fuzzed CSV bytes: exit 0 with a complete file, or 1 leaving the old --out."""
+    import contextlib
+    import io
+
+    from quasinet import cli
+
+    with open(CSV_FILE, "wb") as f:
+        f.write(fdp.ConsumeBytes(fdp.remaining_bytes()))
+    with open(OUT_FILE, "wb") as f:
+        f.write(b"previous")
+    sink = io.StringIO()
+    with contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
+        rc = cli.main(["predict", PREDICT_MODEL, CSV_FILE, "--out", OUT_FILE])
+    assert rc in (0, 1), sink.getvalue()
+    with open(OUT_FILE, "rb") as f:
+        written = f.read()
+    assert (rc == 1) == (written == b"previous"), (rc, written[:100])
+
+
+def standardise(fdp):
+    """scaling.standardisation of raw float64 bytes: finite results or a documented refusal."""
+    from quasinet.scaling import standardisation
+
+    k = fdp.ConsumeIntInRange(1, 3)
+    raw = fdp.ConsumeBytes(8 * k * fdp.ConsumeIntInRange(1, 6))
+    A = np.frombuffer(raw[: len(raw) // (8 * k) * 8 * k], dtype="<f8").reshape(-1, k)
+    try:
+        mean, std = standardisation(A)
+    except FloatingPointError:
+        return
+    except ValueError:
+        assert A.size == 0 or not np.all(np.isfinite(A))
+        return
+    assert np.all(np.isfinite(mean)) and np.all(np.isfinite(std)) and np.all(std > 0)
+    assert np.all(np.isfinite((A - mean) / std))
+
+
+def posterior(fdp):
+    """A BR model file whose covariance bytes are fuzzed: refused, or positive semi-definite."""
+    import json
+
+    from quasinet.posterior import COVARIANCE_RTOL
+
+    net = _PREDICT_NET
+    P = net.n_params
+    cov = np.frombuffer(fdp.ConsumeBytes(8 * P * P).ljust(8 * P * P, b"\0"), dtype="<f8").reshape(P, P)
+    if fdp.ConsumeBool():
+        cov = np.triu(cov) + np.triu(cov, 1).T
+    header = dict(format="quasinet-model", version=2, n_params=P, method="BR", layer_sizes=[2, 2, 1],
+                  activation="tanh", output_activation="identity", bias=True, loss="mse", l2=0.0)
+    header["posterior"] = dict(beta=fdp.ConsumeRegularFloat(), alpha=[1.0], group_names=["all parameters"],
+                               gamma=1.0, log_evidence=0.0, ard=False, feature_relevance=None, moderate=False)
+    try:
+        text = json.dumps(header, allow_nan=False)
+    except ValueError:
+        return
+    with open(POSTERIOR_FILE, "wb") as f:
+        np.savez(f, header=np.frombuffer(text.encode(), dtype=np.uint8), params=net.params, covariance=cov)
+    try:
+        model = qn.io.load_model(POSTERIOR_FILE)
+    except ValueError:
+        return
+    c = model.posterior.covariance
+    assert np.linalg.eigvalsh(c)[0] >= -10 * COVARIANCE_RTOL * np.max(np.abs(c), initial=0.0)
+
+
 def one_input(data):
     fdp = atheris.FuzzedDataProvider(data)
-    if fdp.ConsumeIntInRange(0, 9) == 0:
+    target = fdp.ConsumeIntInRange(0, 12)
+    if target == 0:
         with open(MODEL_FILE, "wb") as f:
             f.write(fdp.ConsumeBytes(fdp.remaining_bytes()))
         try:
@@ -80,6 +161,9 @@ def one_input(data):
         except ALLOWED:
             return
         assert net.params.shape == (net.n_params,)
+        return
+    if target in (1, 2, 3):
+        {1: cli_predict, 2: standardise, 3: posterior}[target](fdp)
         return
     sizes = [fdp.ConsumeIntInRange(0, 6) for _ in range(fdp.ConsumeIntInRange(1, 4))]
     try:

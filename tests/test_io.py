@@ -557,6 +557,22 @@ def _nan(c):
     return c
 
 
+def _indefinite(c):
+    """Symmetric, non-negative diagonal, but a 2x2 minor with a negative determinant."""
+    c = c.copy()
+    c[0, 1] = c[1, 0] = 2.0 * np.sqrt(c[0, 0] * c[1, 1]) + abs(c[0, 1])
+    return c
+
+
+def _smallest_eigenvalue_set_to(rel):
+    def change(c):
+        lam, U = np.linalg.eigh(c)
+        c = c + (rel * np.abs(c).max() - lam[0]) * np.outer(U[:, 0], U[:, 0])
+        return 0.5 * (c + c.T)
+
+    return change
+
+
 @pytest.mark.parametrize(
     "covariance, changes, message",
     [
@@ -567,6 +583,7 @@ def _nan(c):
         (_nan, {}, "covariance holds NaN or infinity"),
         (_flip_sign, {}, "covariance has negative variances"),
         (_asymmetric, {}, "covariance is not symmetric"),
+        (_indefinite, {}, r"covariance is not positive semi-definite: its smallest eigenvalue -\S+ is below -1e-08"),
         (_DROP, {}, "the covariance member and the header's posterior must come together"),
         (None, dict(beta=0.0), "beta must be a finite number > 0"),
         (None, dict(beta="1"), "posterior beta must be a finite number, got '1'"),
@@ -593,6 +610,18 @@ def test_bad_posteriors(tmp_path, covariance, changes, message):
         message = "'covariance' must be <f8 in C order, got <f8 in Fortran order"
     with pytest.raises(ValueError, match=str(bad).replace(".", r"\.") + ": .*" + message):
         qio.load_model(bad)
+
+
+def test_covariance_within_the_stated_tolerance_loads(tmp_path):
+    """Rounding-size negative eigenvalues (below COVARIANCE_RTOL of the largest entry) are accepted."""
+    from quasinet.posterior import COVARIANCE_RTOL
+
+    _, m, path = _br_model(tmp_path)
+    ok = _with_posterior(path, tmp_path / "ok.qnet", _smallest_eigenvalue_set_to(-0.01 * COVARIANCE_RTOL))
+    assert np.linalg.eigvalsh(qio.load_model(ok).posterior.covariance)[0] < 0
+    X = np.random.default_rng(1).normal(size=(5, 3))
+    _, std = qio.load_model(ok).predict(X, return_std=True)
+    np.testing.assert_allclose(std, m.predict(X, return_std=True)[1], rtol=1e-6)
 
 
 def test_posterior_header_errors(tmp_path):

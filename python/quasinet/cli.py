@@ -22,21 +22,28 @@ class Table:
 
     def __init__(self, path: str, columns: List[str], rows: List[List[str]]):
         self.path, self.columns, self.rows = path, columns, rows
+        self._position = {name: i for i, name in enumerate(columns)}  # one lookup per name, not a scan
 
     def index(self, name: str) -> int:
         try:
-            return self.columns.index(name)
-        except ValueError:
+            return self._position[name]
+        except KeyError:
             raise UserError(f"{self.path}: unknown column {name!r} (columns: {', '.join(self.columns)})") from None
 
     def numbers(self, names: Sequence[str]) -> np.ndarray:
-        """The named columns as float64, shape (rows, len(names)); a non-numeric cell is an error."""
+        """The named columns as float64, shape (rows, len(names)); a non-numeric cell is an error.
+
+        A number is written with ASCII digits and no digit separators: Python's float() also
+        takes ``1_000`` and other scripts' digits, which no CSV writer means as numbers.
+        """
         idx = [self.index(n) for n in names]
         out = np.empty((len(self.rows), len(idx)))
         for r, row in enumerate(self.rows):
             for c, i in enumerate(idx):
                 cell = row[i].strip()
                 try:
+                    if "_" in cell or not cell.isascii():
+                        raise ValueError(cell)
                     out[r, c] = float(cell)
                 except ValueError:
                     raise UserError(
@@ -98,6 +105,28 @@ def _load_model(path: str):
         raise UserError(f"{path} is a directory, not a model file") from None
     except ValueError as exc:
         raise UserError(str(exc)) from None
+
+
+def _refuse_overwriting_inputs(out: str, **inputs: str) -> None:
+    """UserError if ``out`` is the same file as one of ``inputs`` (role -> path): a hard or
+    symbolic link, another spelling of the path, or the path itself."""
+    for role, path in inputs.items():
+        try:
+            same = os.path.samefile(out, path)
+        except OSError:  # one of them does not exist (yet): the output cannot replace the input
+            same = False
+        if same or os.path.realpath(out) == os.path.realpath(path):
+            raise UserError(f"--out {out} is the {role} file {path}: refusing to overwrite an input "
+                            "(choose another --out)")
+
+
+def printable(text) -> str:
+    """``text`` with control and format characters (escape sequences, bidirectional overrides)
+    shown as Python escapes (``\\x1b``, ``\\u202e``), for printing text from a file to a terminal."""
+    text = str(text)
+    if text.isprintable():
+        return text
+    return "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii") for ch in text)
 
 
 # -- train ----------------------------------------------------------------------------------------
@@ -201,6 +230,7 @@ def _cmd_train(args, out: TextIO, err: TextIO) -> int:
     out_dir = os.path.dirname(os.path.abspath(args.out))
     if not os.path.isdir(out_dir):
         raise UserError(f"cannot write {args.out}: no such directory {out_dir}")  # before, not after, training
+    _refuse_overwriting_inputs(args.out, data=args.data)
     table = read_csv(args.data)
     targets = list(dict.fromkeys(args.target))
     for t in targets:
@@ -351,6 +381,10 @@ def _fmt(v: float) -> str:
 
 
 def _cmd_predict(args, out: TextIO, err: TextIO) -> int:
+    from .files import atomic_write
+
+    if args.out:
+        _refuse_overwriting_inputs(args.out, model=args.model, data=args.data)
     model = _load_model(args.model)
     if model.inputs is None:
         raise UserError(f"{args.model}: the model does not name its input columns (saved without them)")
@@ -378,11 +412,11 @@ def _cmd_predict(args, out: TextIO, err: TextIO) -> int:
         header = list(targets)
         rows = [[_fmt(v) for v in r] for r in P]
     if args.out:
-        try:
-            with open(args.out, "w", newline="") as f:
+        try:  # all or nothing: an interrupt leaves the previous file (or none), never half of one
+            with atomic_write(args.out, "w", newline="") as f:
                 _write_csv(f, header, rows)
         except OSError as exc:
-            raise UserError(f"cannot write {args.out}: {exc.strerror}") from None
+            raise UserError(f"cannot write {args.out}: {exc.strerror or exc}") from None
         print(f"{len(rows)} predictions written to {args.out}", file=out)
     else:
         _write_csv(out, header, rows)
@@ -401,10 +435,12 @@ def _cmd_info(args, out: TextIO, err: TextIO) -> int:
     model = _load_model(args.model)
     net = model.net
 
+    # Every line goes through printable(): names, classes and info come from the file and may
+    # hold terminal escape sequences.
     def say(label: str, value) -> None:
-        print(f"{label:<15s} {value}", file=out)
+        print(printable(f"{label:<15s} {value}"), file=out)
 
-    print(f"{args.model}: {io.FORMAT} version {model.file_version}", file=out)
+    print(printable(f"{args.model}: {io.FORMAT} version {model.file_version}"), file=out)
     say("network", f"{'-'.join(map(str, net.layer_sizes))} ({net.n_params} parameters), bias {'on' if net.bias else 'off'}")
     say("activation", f"{net.activation} (hidden), {net.output_activation} (output)")
     say("loss", f"{net.loss}, l2 {net.l2:g}")
@@ -454,12 +490,13 @@ EXPORT_FORMATS = ("onnx", "c")
 def _cmd_export(args, out: TextIO, err: TextIO) -> int:
     if args.format not in EXPORT_FORMATS:
         raise UserError(f"unknown format {args.format!r}: expected one of {', '.join(EXPORT_FORMATS)}")
-    model = _load_model(args.model)
     out_dir = os.path.dirname(os.path.abspath(args.out))
     if not os.path.isdir(out_dir):
         raise UserError(f"cannot write {args.out}: no such directory {out_dir}")
     if os.path.isdir(args.out):
         raise UserError(f"cannot write {args.out}: it is a directory")
+    _refuse_overwriting_inputs(args.out, model=args.model)
+    model = _load_model(args.model)
     try:
         if args.format == "onnx":
             try:

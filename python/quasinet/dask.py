@@ -267,8 +267,22 @@ def _check_real(a, name: str):
         raise TypeError(f"{name} must hold real numbers (float, int or bool), got dtype {a.dtype}")
 
 
+def _block_rows(b):
+    return np.array([b.shape[0]], dtype=np.int64)
+
+
 def _known_rows(a):
-    return a if not any(math.isnan(c) for c in a.chunks[0]) else a.compute_chunk_sizes()
+    """``a`` with its row chunk sizes known: computed (one pass over ``a``) when they are not.
+
+    Like ``compute_chunk_sizes`` but through :func:`_compute`: within the :func:`options`
+    timeout on a cluster, and a failing partition named in a RuntimeError.
+    """
+    if not any(math.isnan(c) for c in a.chunks[0]):
+        return a
+    first = a if a.ndim == 1 else a[(slice(None),) + (0,) * (a.ndim - 1)]
+    counts = first.map_blocks(_block_rows, chunks=((1,) * first.numblocks[0],), dtype=np.int64)
+    rows = tuple(int(r) for r in _compute(counts, source=first)[0])
+    return da.Array(a.dask, a.name, (rows,) + a.chunks[1:], dtype=a.dtype)
 
 
 def _checked_X(net, X):
@@ -384,11 +398,27 @@ class DaskBound:
             summaries = self._gather(client.map(_summary, self._futures, pure=False), fail="preparing")
         else:
             self._delayed = list(dask.persist(*parts)) if self._persist else list(parts)
-            summaries = dask.compute(*[dask.delayed(_summary, pure=True)(p) for p in self._delayed])
+            summaries = self._summaries(self._delayed)
         self._sumw = [s for _, s in summaries]
         total = math.fsum(self._sumw)
         if self._loss in _MEAN_LOSSES and not (total > 0.0 and math.isfinite(total) and math.isfinite(1.0 / total)):
             raise ValueError(f"sample weights must sum to a positive finite number, got {total}")
+
+    def _summaries(self, parts) -> list:
+        """(rows, sum of weights) of each lazy partition, computed now: on a distributed cluster
+        within the timeout; a failure as RuntimeError naming the partitions (the blocks' own
+        ValueError/TypeError about NaN, infinity or labels pass through as they are)."""
+        tasks = [dask.delayed(_summary, pure=True)(p) for p in parts]
+        if self._client is not None:
+            return self._gather(self._client.compute(tasks), fail="preparing", owners=[[i] for i in range(len(tasks))])
+        try:
+            return dask.compute(*tasks)
+        except (ValueError, TypeError):
+            raise
+        except Exception as exc:
+            failed = [i for i, t in enumerate(tasks) if _fails(t)]
+            raise RuntimeError(f"quasinet.dask: preparing partition(s) {failed} failed "
+                               f"({type(exc).__name__}: {exc})") from exc
 
     def reweighted(self, sample_weight, net) -> "DaskBound":
         """The same rows with other sample weights, for ``net`` (its architecture, loss and l2).
@@ -421,8 +451,7 @@ class DaskBound:
             rw = dask.delayed(_reweight, pure=True)
             parts = [rw(i, self._starts[i], p, w) for i, (p, w) in enumerate(zip(self._delayed, ws))]
             other._delayed = list(dask.persist(*parts)) if self._persist else parts
-            summaries = dask.compute(*[dask.delayed(_summary, pure=True)(p) for p in other._delayed])
-            other._sumw = [s for _, s in summaries]
+            other._sumw = [s for _, s in other._summaries(other._delayed)]
         return other
 
     # -- evaluation ----------------------------------------------------------------------------
@@ -531,7 +560,9 @@ class DaskBound:
             self._groups = None
             failed = sorted({i for i, f in enumerate(self._futures or []) if f.status == "error"})
             if not failed and owners is not None:
-                failed = sorted(i for idx, f in zip(owners, futs) if f.status == "error" for i in idx)
+                # On a timeout the partitions still running are the ones to name.
+                state = "pending" if _is_timeout(exc) else "error"
+                failed = sorted(i for idx, f in zip(owners, futs) if f.status == state for i in idx)
             what = f"no result within timeout={self._timeout} s" if _is_timeout(exc) else f"{type(exc).__name__}: {exc}"
             raise RuntimeError(
                 f"quasinet.dask: {fail} partition(s) {failed if failed else 'of the data'} failed on the cluster "
@@ -602,6 +633,59 @@ def _fails(task) -> bool:
     return False
 
 
+def _failing_blocks(tasks, timeout: Optional[float]) -> List[int]:
+    """Indices of the ``tasks`` that raise or, on a cluster, are not done within ``timeout``
+    (all computed at once: one timeout in all, not one per task)."""
+    client = _client()
+    if client is None:
+        return [i for i, t in enumerate(tasks) if _fails(t)]
+    from distributed import wait
+
+    futs = client.compute(list(tasks))
+    try:
+        wait(futs, timeout=timeout)
+    except Exception:  # the timeout: the tasks still pending are the ones to name
+        pass
+    try:
+        return [i for i, f in enumerate(futs) if f.status != "finished"]
+    finally:
+        for f in futs:
+            if f.status == "pending":
+                f.cancel()
+
+
+def _compute(*collections, source=None) -> tuple:
+    """``dask.compute(*collections)`` for a reduction over the data, on the current scheduler.
+
+    On a distributed cluster it waits at most the :func:`options` timeout. A failure (an
+    unreadable partition, a lost cluster, the timeout) comes out as RuntimeError naming the row
+    partitions of the dask array ``source`` that fail; ValueError and TypeError pass through.
+    """
+    client, timeout = _client(), _OPTIONS.get()[1]
+    try:
+        if client is None:
+            return dask.compute(*collections)
+        from distributed import wait
+
+        futs = client.compute(list(collections))
+        try:
+            if timeout is not None:
+                wait(futs, timeout=timeout)
+            return tuple(client.gather(futs))
+        finally:
+            for f in futs:
+                if f.status == "pending":
+                    f.cancel()
+    except (ValueError, TypeError):
+        raise
+    except Exception as exc:
+        failed = "of the data"
+        if source is not None:
+            failed = _failing_blocks([source.blocks[i] for i in range(source.numblocks[0])], timeout)
+        what = f"no result within timeout={timeout} s" if _is_timeout(exc) else f"{type(exc).__name__}: {exc}"
+        raise RuntimeError(f"quasinet.dask: computing partition(s) {failed} failed on the cluster ({what})") from exc
+
+
 def _is_timeout(exc) -> bool:
     import asyncio
 
@@ -639,8 +723,13 @@ def hessp(net, X, y, v, sample_weight=None, kind: str = "exact") -> np.ndarray:
 
 
 def forward(net, X):
-    """The network's outputs for a dask array X, as a lazy dask array (N, n_out) chunked like X's rows."""
-    X = _checked_X(net, X)
+    """The network's outputs for a dask array X, as a lazy dask array (N, n_out) chunked like X's rows.
+
+    X whose row chunk sizes are unknown (after boolean indexing, or from a DataFrame without
+    lengths) has them computed first, one pass over X as :func:`bind` does, so that the result
+    has a known shape (``ravel``, ``reshape`` and indexing need it).
+    """
+    X = _known_rows(_checked_X(net, X))
     if X.numblocks[1] > 1:
         X = X.rechunk({1: -1})
     n_out = net.layer_sizes[-1]
@@ -653,6 +742,41 @@ def forward(net, X):
 # -- the fitting module's data interface ------------------------------------------------------------
 def _label_index(b, classes):
     return np.searchsorted(classes, b)
+
+
+def _block_abs_max(b):
+    return np.max(np.abs(b), axis=0, initial=0.0, keepdims=True)
+
+
+def _abs_max(A):
+    """Lazy max |A| per column; an empty row block (which dask's max refuses) counts as 0."""
+    per_block = A.map_blocks(_block_abs_max, chunks=((1,) * A.numblocks[0], A.chunks[1]), dtype=np.float64)
+    return per_block.max(axis=0)
+
+
+def _standardisation(A, w):
+    """Weighted column means and standard deviations of a dask array, as :func:`quasinet.scaling.standardisation`.
+
+    Two passes over the data (the mean first), each returning only per-column sums.
+    """
+    # The squares are taken of (A - mean) / 2^e with max|A| < 2^e (an exact rescaling), so they
+    # cannot overflow; the standard deviation is scaled back by 2^e.
+    if w is None:
+        mean, top = _compute(A.mean(axis=0), _abs_max(A), source=A)
+        mean, e = np.asarray(mean), np.frexp(np.asarray(top))[1]
+        if not np.all(np.isfinite(mean)):  # the sum overflowed: one more pass, on the rescaled columns
+            mean = np.ldexp(np.asarray(_compute((A * np.ldexp(1.0, -e)).mean(axis=0), source=A)[0]), e)
+        std = np.ldexp(np.sqrt(np.asarray(_compute((((A - mean) * np.ldexp(1.0, -e)) ** 2).mean(axis=0),
+                                                   source=A)[0])), e)
+    else:
+        sw, s, top = _compute(w.sum(), (A * w[:, None]).sum(axis=0), _abs_max(A), source=A)
+        mean, e = np.asarray(s) / sw, np.frexp(np.asarray(top))[1]
+        if not np.all(np.isfinite(mean)):  # the sum overflowed: one more pass, on the rescaled columns
+            mean = np.ldexp(np.asarray(_compute((A * np.ldexp(1.0, -e) * (w / sw)[:, None]).sum(axis=0),
+                                                source=A)[0]), e)
+        std = np.ldexp(np.sqrt(np.asarray(_compute((((A - mean) * np.ldexp(1.0, -e)) ** 2 * w[:, None]).sum(axis=0),
+                                                   source=A)[0]) / sw), e)
+    return mean, unit_scale_for_constant(mean, std)
 
 
 class DaskRows:
@@ -757,18 +881,9 @@ class DaskRows:
         return self
 
     def standardisation(self, which: str):
-        """Weighted column means and standard deviations, as :func:`quasinet.scaling.standardisation`:
-        two passes over the data (the mean first), each returning only per-column sums."""
-        A = (self.X if which == "X" else self.Y).astype(np.float64)
-        w = self.w
-        if w is None:
-            mean = np.asarray(A.mean(axis=0).compute())
-            std = np.sqrt(np.asarray(((A - mean) ** 2).mean(axis=0).compute()))
-        else:
-            sw, s = dask.compute(w.sum(), (A * w[:, None]).sum(axis=0))
-            mean = np.asarray(s) / sw
-            std = np.sqrt(np.asarray(((A - mean) ** 2 * w[:, None]).sum(axis=0).compute()) / sw)
-        return mean, unit_scale_for_constant(mean, std)
+        """Weighted column means and standard deviations, as :func:`quasinet.scaling.standardisation`
+        (:func:`_standardisation`: per-column sums only, overflow-free, within the timeout)."""
+        return _standardisation((self.X if which == "X" else self.Y).astype(np.float64), self.w)
 
     def scaled(self, x_mean, x_scale, y_mean=None, y_scale=None) -> "DaskRows":
         Y = self.Y if y_mean is None else (self.Y - y_mean) / y_scale

@@ -50,6 +50,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import warnings
 from typing import Callable, List, Optional, Tuple
 
 import numpy as np
@@ -78,6 +79,13 @@ ALPHA0 = 1.0
 #: otherwise send its alpha to infinity).
 ALPHA_BOUNDS = (1e-8, 1e8)
 BETA_BOUNDS = (1e-8, 1e12)
+
+
+class NoiseNotIdentifiedWarning(UserWarning):
+    """The data did not determine the noise precision beta: fewer than one residual degree of
+    freedom (N_e - gamma < 1; e.g. 1 or 2 rows, where the network passes through every target).
+    beta then comes from the start and the bounds :data:`BETA_BOUNDS`, often the bound 1e12
+    itself, and the predictive standard deviation with it (about 1e-6 of the target scale)."""
 
 
 def parameter_groups(net, ard: bool) -> Tuple[np.ndarray, List[str]]:
@@ -254,7 +262,9 @@ def evidence_fit(
         in all), ``nfev``, ``cycles``, ``history`` (one dict per cycle: cycle, gamma,
         gamma_groups, alpha, beta, log_evidence, E_D, M, iterations), ``status`` (0 stopped
         by the evidence, 1 cycle limit, 2 A numerically singular (the data fitted to rounding),
-        99 callback), ``success``, ``message``.
+        99 callback), ``success``, ``message``; ``noise_unidentified`` (bool): for regression, the
+        best cycle leaves N_e - gamma < 1 residual degrees of freedom, so the data did not
+        determine beta (a :class:`NoiseNotIdentifiedWarning` is then issued).
     """
     x = np.array(x0, dtype=float, copy=True)
     P = x.size
@@ -343,11 +353,21 @@ def evidence_fit(
         if not classification:
             beta = float(np.clip(max(n_targets - gamma, 1e-3) / max(2.0 * E, 1e-300), *BETA_BOUNDS))
 
+    # The re-estimate beta = (N_e - gamma) / 2 E_D rests on N_e - gamma residual degrees of
+    # freedom; below one (1 or 2 rows, a network through every target) it is an artefact of the
+    # start and of the bounds (often the bound 1e12 itself), not a measurement of the noise.
+    noise_unidentified = bool(not classification and n_targets - best["gamma"] < 1.0)
+    if noise_unidentified:
+        warnings.warn(NoiseNotIdentifiedWarning(
+            f"the data do not determine the noise precision: {n_targets:g} target values and {best['gamma']:.3g} "
+            f"effective parameters leave fewer than one residual degree of freedom (beta {best['beta']:.3g}, bounds "
+            f"{BETA_BOUNDS[0]:g} to {BETA_BOUNDS[1]:g}); predictive standard deviations are not supported by the "
+            "data"), stacklevel=2)
     return optimize.OptimizeResult(
         x=best["x"], fun=best["M"], E_D=best["E_D"], gamma=best["gamma"], gamma_groups=best["gamma_groups"],
         alpha=best["alpha"], beta=best["beta"], log_evidence=best["log_evidence"], covariance=best["covariance"],
         best_cycle=best["cycle"], nit=nit, nfev=nfev, cycles=len(history), history=history, status=status,
-        success=status in (0, 2), message=message,
+        success=status in (0, 2), message=message, noise_unidentified=noise_unidentified,
     )
 
 

@@ -76,6 +76,8 @@ from .posterior import Posterior, moderated_probabilities, predictive_moments
 MAX_LAYER_WIDTH = 10_000_000
 MAX_PARAMS = 100_000_000
 _MAX_HEADER_BYTES = 1 << 20
+_READ_CHUNK = 1 << 20
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 _VECTORS = ("x_offset", "x_scale", "y_offset", "y_scale")
 _MEMBERS = ("header", "params") + _VECTORS + ("covariance",)
@@ -158,9 +160,49 @@ class Model:
         self.file_version: Optional[int] = None
 
     def transform_inputs(self, X) -> np.ndarray:
-        """X in the units the network sees."""
-        X = np.asarray(X, dtype=float)
-        return X if self.x_offset is None else (X - self.x_offset) / self.x_scale
+        """X in the units the network sees.
+
+        X with column names (a pandas DataFrame) is matched to the stored input names: its
+        columns are taken by name, in the stored order, when every input is there; a missing
+        or an extra column is a ValueError naming them. Without string column names (a NumPy
+        array) the columns are taken in order.
+        """
+        X = np.asarray(self._by_name(X), dtype=float)
+        if self.x_offset is None:
+            return X
+        with np.errstate(over="ignore", invalid="ignore"):
+            Xs = (X - self.x_offset) / self.x_scale
+        _check_scaled(Xs, X, "X", lambda c: f"(x - {self.x_offset[c]:.6g}) / {self.x_scale[c]:.6g}")
+        return Xs
+
+    def _to_target_units(self, out: np.ndarray) -> np.ndarray:
+        if self.y_offset is None:
+            return out
+        with np.errstate(over="ignore", invalid="ignore"):
+            Y = out * self.y_scale + self.y_offset
+        _check_scaled(Y, out, "the prediction", lambda c: f"out * {self.y_scale[c]:.6g} + {self.y_offset[c]:.6g}")
+        return Y
+
+    def _by_name(self, X):
+        """X's columns in the stored input order (X itself without string column names)."""
+        columns = getattr(X, "columns", None)
+        if columns is None or self.inputs is None or getattr(X, "ndim", 2) != 2:
+            return X
+        names = list(columns)
+        if not names or not all(isinstance(n, str) for n in names):
+            return X
+        if len(set(names)) != len(names):
+            raise ValueError(f"X has duplicated column names: {sorted({n for n in names if names.count(n) > 1})}")
+        if names == self.inputs:
+            return X
+        have, want = set(names), set(self.inputs)
+        missing = [n for n in self.inputs if n not in have]
+        extra = [n for n in names if n not in want]
+        if missing or extra:
+            raise ValueError(f"X's columns must be the model's inputs {self.inputs}"
+                             + (f"; missing {missing}" if missing else "") + (f"; unexpected {extra}" if extra else ""))
+        position = {n: i for i, n in enumerate(names)}
+        return np.asarray(X)[:, [position[n] for n in self.inputs]]
 
     def predict(self, X, return_std: bool = False):
         """Outputs in target units (for a classifier: the network's probabilities), shape (samples, outputs).
@@ -173,8 +215,7 @@ class Model:
         if not isinstance(return_std, (bool, np.bool_)):
             raise TypeError(f"return_std must be a bool, got {type(return_std).__name__}")
         if not return_std:
-            out = self.net.forward(self.transform_inputs(X))
-            return out if self.y_offset is None else out * self.y_scale + self.y_offset
+            return self._to_target_units(self.net.forward(self.transform_inputs(X)))
         if self.posterior is None:
             raise ValueError("return_std needs a model with a posterior (trained by Bayesian regularisation, "
                              f"method 'BR'); this one was trained by {self.method or 'another method'}")
@@ -185,7 +226,10 @@ class Model:
         std = np.sqrt(np.maximum(var, 0.0))
         if self.y_offset is None:
             return mean, std
-        return mean * self.y_scale + self.y_offset, std * self.y_scale
+        with np.errstate(over="ignore"):
+            std_units = std * self.y_scale
+        _check_scaled(std_units, std, "the predictive standard deviation", lambda c: f"std * {self.y_scale[c]:.6g}")
+        return self._to_target_units(mean), std_units
 
     @property
     def moderated(self) -> bool:
@@ -225,6 +269,23 @@ class Model:
 
     def __repr__(self) -> str:
         return f"Model({self.net!r}, inputs={self.inputs}, targets={self.targets}, classes={self.classes})"
+
+
+def _check_scaled(scaled: np.ndarray, raw: np.ndarray, what: str, formula) -> None:
+    """FloatingPointError naming the first entry a scaling turned from finite to non-finite.
+
+    Without it a finite input beyond what the stored scaling can map (1e308 with a scale of
+    1e-13) would reach the core as inf and be reported as "X must be finite".
+    """
+    if raw.ndim != 2:
+        return  # not a (rows, columns) array: the network refuses it with its own message
+    bad = ~np.isfinite(scaled)
+    if bad.any():
+        bad &= np.isfinite(raw)
+        if bad.any():
+            r, c = (int(i) for i in np.unravel_index(int(np.argmax(bad)), bad.shape))
+            raise FloatingPointError(f"{what} at row {r}, column {c}: the model's scaling {formula(c)} of "
+                                     f"{float(raw[r, c])!r} overflows float64")
 
 
 def _pair(offset, scale, n, what):
@@ -323,10 +384,23 @@ class _Reader:
             nbytes = int(np.prod(got_shape, dtype=np.int64)) * got_dtype.itemsize
             if nbytes > self.zf.getinfo(name + ".npy").file_size - f.tell():
                 raise self.fail(f"member {name!r} is shorter than its header says (truncated)")
-            data = f.read(nbytes + 1)  # one byte more: reaching the end makes zipfile check the CRC
-            if len(data) != nbytes:
-                raise self.fail(f"member {name!r} has {len(data)} data bytes, its header says {nbytes}")
-        return np.frombuffer(data, dtype=got_dtype).astype(np.float64 if dtype == "<f8" else dtype).reshape(got_shape)
+            # Read straight into the array, a chunk at a time: the member's bytes are never held
+            # a second time (a compressed member of a few hundred KB can expand to 800 MB).
+            out = np.empty(got_shape, dtype=got_dtype)
+            view = memoryview(out.reshape(-1).view(np.uint8))
+            done = 0
+            while done < nbytes:
+                chunk = f.read(min(_READ_CHUNK, nbytes - done))
+                if not chunk:
+                    break
+                view[done : done + len(chunk)] = chunk
+                done += len(chunk)
+            extra = len(f.read(1))  # one byte more: reaching the end makes zipfile check the CRC
+            if done != nbytes or extra:
+                got = f"{done}" if not extra else f"more than {nbytes}"
+                raise self.fail(f"member {name!r} has {got} data bytes, its header says {nbytes}")
+        # float64 members are little-endian; native on the machines quasinet runs on (no copy then).
+        return out.astype(np.float64, copy=False) if dtype == "<f8" else out
 
 
 def _reject_constant(name):
@@ -479,6 +553,13 @@ def _read(zf: zipfile.ZipFile, where: str) -> Model:
             params = reader.array("params", "<f8", h["n_params"])
             if not np.all(np.isfinite(params)):
                 raise reader.fail("params hold NaN or infinity")
+            if h["dtype"] == "float32":
+                # A float32 network computes with its parameters rounded to float32: one beyond
+                # float32's range would make every prediction fail.
+                big = np.flatnonzero((params > _FLOAT32_MAX) | (params < -_FLOAT32_MAX))  # no full-size temporary
+                if big.size:
+                    raise reader.fail(f"a float32 model's parameters must lie within float32's range (|w| <= "
+                                      f"{_FLOAT32_MAX:.8g}), got {float(params[big[0]])!r} at index {int(big[0])}")
             sizes = h["layer_sizes"]
             vectors = {}
             for what, n in (("x", sizes[0]), ("y", sizes[-1])):
@@ -502,9 +583,10 @@ def _read(zf: zipfile.ZipFile, where: str) -> Model:
         except Exception as exc:  # noqa: BLE001 - zipfile, zlib, lzma, bz2 each raise their own on damage
             raise ValueError(f"{where}: truncated or corrupted model file ({type(exc).__name__}: {exc})") from None
     try:
-        net = Network(sizes, activation=h["activation"], output_activation=h["output_activation"],
-                      bias=h["bias"], loss=h["loss"], l2=h["l2"], dtype=h["dtype"])
-        net.params[...] = params
+        # The parameters read become the network's buffer: no random initialisation, no copy.
+        net = Network.from_params(params, layer_sizes=sizes, activation=h["activation"],
+                                  output_activation=h["output_activation"], bias=h["bias"], loss=h["loss"],
+                                  l2=h["l2"], dtype=h["dtype"])
         model = Model(net, vectors.get("x_offset"), vectors.get("x_scale"), vectors.get("y_offset"),
                       vectors.get("y_scale"), h.get("inputs"), h.get("targets"), h.get("classes"), h.get("info"),
                       posterior, h.get("method"))

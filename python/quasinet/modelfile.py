@@ -9,11 +9,11 @@ it without importing each other.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from typing import Dict
 
 import numpy as np
+
+from .files import atomic_write
 
 FORMAT = "quasinet-model"
 #: The newest format version, and every version the loader reads. A file is written in the
@@ -42,8 +42,9 @@ def header(spec: dict, n_params: int, version: int = 1) -> dict:
 def write(path, header: dict, arrays: Dict[str, np.ndarray]) -> None:
     """Write ``header`` (JSON) and ``arrays`` (each stored as little-endian float64) to ``path``.
 
-    The file is written to a temporary name beside ``path`` and renamed, so a reader never
-    sees half a file.
+    Written through :func:`quasinet.files.atomic_write`: a temporary file beside ``path``
+    renamed over it, so a reader never sees half a file; an existing file keeps its
+    permission bits and a symbolic link is written through.
     """
     try:
         text = json.dumps(header, allow_nan=False, sort_keys=True)
@@ -52,20 +53,5 @@ def write(path, header: dict, arrays: Dict[str, np.ndarray]) -> None:
     members = {"header": np.frombuffer(text.encode("utf-8"), dtype=np.uint8)}
     for key, value in arrays.items():
         members[key] = np.ascontiguousarray(value, dtype="<f8")
-    path = os.fspath(path)
-    directory = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(directory):
-        raise FileNotFoundError(f"cannot write {path}: no such directory {directory}")
-    fd, tmp = tempfile.mkstemp(prefix=".quasinet-", suffix=".tmp", dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **members)
-        # mkstemp makes the file private (0600); give it the permissions of an ordinary new file.
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic_write(path, "wb") as f:
+        np.savez(f, **members)

@@ -158,6 +158,14 @@ class Network:
         seed: SeedLike = None,
         dtype: DTypeLike = "float64",
     ):
+        self._configure(layer_sizes, activation, output_activation, bias, loss, l2, dtype)
+        self._params = np.zeros(self._core.n_params)
+        self._make_views()
+        self.initialize(seed)
+
+    def _configure(self, layer_sizes, activation="sigmoid", output_activation="sigmoid", bias=True, loss="sse",
+                   l2=0.0, dtype="float64") -> None:
+        """Check the specification and build the core network (no parameters yet)."""
         sizes = _check_sizes(layer_sizes)
         if not isinstance(bias, (bool, np.bool_)):
             raise TypeError(f"bias must be a bool, got {type(bias).__name__}")
@@ -176,9 +184,30 @@ class Network:
             l2,
             check_dtype(dtype),
         )
-        self._params = np.zeros(self._core.n_params)
-        self._make_views()
-        self.initialize(seed)
+
+    @classmethod
+    def from_params(cls, params, **spec) -> "Network":
+        """A network of this specification (the constructor's arguments but ``seed``) holding ``params``.
+
+        ``params`` (shape ``(n_params,)``, finite) becomes the parameter buffer itself, without a
+        copy or a random initialisation, when it is a writable C-contiguous float64 array (what a
+        loader of large model files needs: one copy of the parameters in memory); anything else
+        is copied.
+        """
+        net = cls.__new__(cls)
+        net._configure(**spec)
+        p = np.asarray(params)
+        if p.dtype.kind not in "fiub":
+            raise TypeError(f"params must hold real numbers, got dtype {p.dtype}")
+        if p.shape != (net.n_params,):
+            raise ValueError(f"params must have shape ({net.n_params},) (the network's n_params), got {p.shape}")
+        if not (p.dtype == np.float64 and p.flags.c_contiguous and p.flags.writeable):
+            p = np.array(p, dtype=np.float64)
+        if not np.all(np.isfinite(p)):
+            raise ValueError("params must be finite, got NaN or infinity")
+        net._params = p
+        net._make_views()
+        return net
 
     # -- layout and views ----------------------------------------------------------------------
     def _make_views(self) -> None:

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
+from scipy import linalg
 from scipy.special import expit
 
 from .evidence import parameter_groups, predictive_variance
@@ -191,6 +192,33 @@ def input_relevance(nets, Xs, sample_weight=None) -> np.ndarray:
     return score / total if total > 0 else score
 
 
+#: Tolerance of the covariance checks, relative to its largest entry: symmetric to within it,
+#: and positive semi-definite to within it (smallest eigenvalue >= -COVARIANCE_RTOL * max |entry|).
+#: A^-1 computed by a Cholesky solve meets both by orders of magnitude.
+COVARIANCE_RTOL = 1e-8
+
+
+def check_positive_semidefinite(cov: np.ndarray) -> None:
+    """ValueError unless the symmetric (P, P) ``cov`` is positive semi-definite within
+    :data:`COVARIANCE_RTOL`: ``cov + COVARIANCE_RTOL * max|cov| * I`` must have a Cholesky factor,
+    which holds exactly when every eigenvalue of ``cov`` exceeds ``-COVARIANCE_RTOL * max|cov|``.
+
+    A covariance with a negative eigenvalue gives some prediction a negative variance (clipped to
+    a standard deviation of exactly 0) and others an inflated one: it is refused, not repaired.
+    """
+    largest = float(np.max(np.abs(cov), initial=0.0))
+    if largest == 0.0:
+        return  # the zero matrix: no parameter uncertainty at all, positive semi-definite
+    shifted = 0.5 * (cov + cov.T)
+    shifted.flat[:: cov.shape[0] + 1] += COVARIANCE_RTOL * largest
+    try:
+        linalg.cholesky(shifted, lower=True, overwrite_a=True, check_finite=False)
+    except linalg.LinAlgError:
+        low = float(linalg.eigvalsh(0.5 * (cov + cov.T), subset_by_index=[0, 0], check_finite=False)[0])
+        raise ValueError(f"covariance is not positive semi-definite: its smallest eigenvalue {low:.6g} is below "
+                         f"-{COVARIANCE_RTOL:g} times its largest entry {largest:.6g}") from None
+
+
 def _real(value, name, low=-np.inf, low_open=False) -> float:
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
@@ -249,8 +277,10 @@ class Posterior:
         if np.any(np.diag(cov) < 0):
             raise ValueError("covariance has negative variances on its diagonal")
         # A^-1 from a Cholesky solve is symmetric to rounding, not bitwise.
-        if np.max(np.abs(cov - cov.T), initial=0.0) > 1e-8 * np.max(np.abs(cov), initial=0.0):
+        largest = np.max(np.abs(cov), initial=0.0)
+        if np.max(np.abs(cov - cov.T), initial=0.0) > COVARIANCE_RTOL * largest:
             raise ValueError("covariance is not symmetric")
+        check_positive_semidefinite(cov)
         self.covariance = cov
         self.beta = _real(self.beta, "beta", 0.0, low_open=True)
         if not isinstance(self.ard, (bool, np.bool_)):
