@@ -7,7 +7,8 @@
 - ``Network.hessp`` (exact) against the complex-step derivative of the NumPy gradient formula and
   central differences of the core's exact gradient; ``kind="gauss-newton"`` against G v.
 
-Cases: every activation x loss/output pairing x bias, 1 to 3 hidden layers, 1 to 4 outputs,
+Cases: a pairwise covering set (tests/combos.py) of activation x loss/output pairing x bias x
+shape (1 to 3 hidden layers, 1 to 4 outputs): every two of these settings meet in some case;
 with and without sample weights, with l2.
 
 Tolerance: norm-relative error <= 1e-12 per tensor (each layer's W and b block) against the
@@ -27,12 +28,12 @@ from scipy import optimize
 
 import quasinet as qn
 import reference as ref
-from combos import HIDDEN, LOSS_OUTPUT, case_id, cases
+from combos import SHAPES, case_id, cases
 
 TOL = 1e-12
-# The shared sweep (1-3 hidden layers, 1-3 outputs) and a 4-output network for every pairing.
-CURVATURE_CASES = cases() + [([3, 5, 4], h, out, loss, bias) for loss, out in LOSS_OUTPUT for h in HIDDEN
-                             for bias in (True, False)]
+# The shared shapes (1-3 hidden layers, 1-3 outputs) and a 4-output network: the covering set
+# meets every loss/output pairing with the 4-output shape.
+CURVATURE_CASES = cases(SHAPES + [[3, 5, 4]])
 
 
 def make(case, seed=0, l2=0.0, N=7):

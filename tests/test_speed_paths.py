@@ -14,7 +14,7 @@ import pytest
 
 import quasinet as qn
 import reference as ref
-from combos import HIDDEN, LOSS_OUTPUT  # every hidden activation; every output with each loss it pairs with
+from combos import HIDDEN, LOSS_OUTPUT, covering, valid
 
 RTOL = 1e-12
 # (layer sizes, rows): single-block and multi-block calls, one and several outputs, products
@@ -66,14 +66,10 @@ def assert_close_grad(net, a, b, what):
 
 
 def cases():
-    out = []
-    for sizes, N in SHAPES:
-        for loss, output in LOSS_OUTPUT:
-            if output == "softmax" and sizes[-1] < 2:
-                continue
-            for hidden in HIDDEN:
-                out.append((sizes, N, hidden, output, loss))
-    return out
+    """A pairwise covering set of shape x hidden activation x (loss, output): every hidden
+    activation meets every output with each loss it pairs with, and each of them every shape."""
+    rows = covering([SHAPES, HIDDEN, LOSS_OUTPUT], allowed=lambda r: valid(r[0][0], r[2][1]))
+    return [(sizes, N, hidden, output, loss) for (sizes, N), hidden, (loss, output) in rows]
 
 
 def case_id(c):
