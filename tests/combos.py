@@ -59,16 +59,19 @@ def covering(factors, allowed=None):
     def pairs(r):
         return {(a, r[a], b, r[b]) for a, b in itertools.combinations(range(len(r)), 2)}
 
-    uncovered = set().union(*(pairs(r) for r in index_rows))
+    row_pairs = [pairs(r) for r in index_rows]
+    uncovered = set().union(*row_pairs)
     if len(factors) == 1:  # no pairs: each level once
         return [(f[r[0]],) for f in factors for r in index_rows]
     chosen = []
     used = [[0] * len(f) for f in factors]
     while uncovered:
         # min keeps the first of ties
-        best = min(index_rows, key=lambda r: (-len(pairs(r) & uncovered), sum(used[a][i] for a, i in enumerate(r))))
+        k = min(range(len(index_rows)), key=lambda k: (-len(row_pairs[k] & uncovered),
+                                                        sum(used[a][i] for a, i in enumerate(index_rows[k]))))
+        best = index_rows[k]
         chosen.append(best)
-        uncovered -= pairs(best)
+        uncovered -= row_pairs[k]
         for a, i in enumerate(best):
             used[a][i] += 1
     return [tuple(f[i] for f, i in zip(factors, r)) for r in chosen]
