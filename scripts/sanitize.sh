@@ -41,8 +41,8 @@ echo "== building the extension with ASan + UBSan (Debug) in $DIR/py"
 
 echo "== Python tests that drive the core, under ASan + UBSan"
 # The sanitizers check the C++, so this pass runs every test file in tests/ (a new one is
-# included by default) except the ones below, and deselects the tests marked slow (each has a
-# faster test driving the same C++ paths; see the marker in pyproject.toml). What it covers:
+# included by default) except the ones below, and deselects the tests marked slow (other tests
+# drive the same C++ paths; see the marker in pyproject.toml). What it covers:
 # every public entry point of the core (forward, cost, cost_grad, bind, gauss_newton, hessp,
 # jacobian, input_jacobian, the activations) in float64 and float32, for every activation and
 # loss, with and without biases, against the NumPy reference; row blocks, block edges, thread
@@ -52,16 +52,17 @@ echo "== Python tests that drive the core, under ASan + UBSan"
 # Left out (the ordinary suite runs them):
 # - test_memory.py: ASan's quarantine and shadow memory make resident memory grow by design,
 #   so its RSS bounds mean nothing here; LeakSanitizer checks leaks in step 2 instead.
-# - the estimators, the CLI, Dask, the exporters and plots (test_sklearn, test_from_sklearn,
-#   test_cli, test_dask, test_export, test_plot): they reach the core only through the public
-#   Network methods that the files kept here call directly, and they take most of the suite's
-#   time (scikit-learn's check_estimator alone over a third of it, measured).
+# - the estimators, the CLI, Dask, the exporters, plots and the demo (test_sklearn,
+#   test_from_sklearn, test_cli, test_dask, test_export, test_plot, test_demo): they reach the
+#   core only through the public Network methods that the files kept here call directly, and
+#   they take most of the suite's time (scikit-learn's check_estimator alone over a third).
 start=$(date +%s)
 LD_PRELOAD="$PRELOAD" ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 \
   UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
   "$VPY" -m pytest -q -p no:cacheprovider -m "not slow" --ignore=tests/test_memory.py \
   --ignore=tests/test_sklearn.py --ignore=tests/test_from_sklearn.py --ignore=tests/test_cli.py \
-  --ignore=tests/test_dask.py --ignore=tests/test_export.py --ignore=tests/test_plot.py "$@"
+  --ignore=tests/test_dask.py --ignore=tests/test_export.py --ignore=tests/test_plot.py \
+  --ignore=tests/test_demo.py "$@"
 echo "== Python tests under sanitizers: passed in $(( $(date +%s) - start )) s"
 
 echo "== C++ tests with ASan + UBSan + LeakSanitizer in $DIR/cpp"

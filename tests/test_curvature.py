@@ -165,7 +165,9 @@ def test_a_wrong_curvature_fails_the_comparison():
 
 
 @pytest.mark.parametrize("kernel", ["auto", "reference", "blas"])
-@pytest.mark.parametrize("threads", [1, 2])
+# One thread is slow (tens of seconds under the sanitizer build): two threads drive the same
+# blocks and kernels, and the pool besides.
+@pytest.mark.parametrize("threads", [pytest.param(1, marks=pytest.mark.slow), 2])
 def test_blocks_threads_and_kernels_agree(kernel, threads):
     # Many row blocks, two threads: the same results as one block on one thread, to rounding.
     rng = np.random.default_rng(4)
