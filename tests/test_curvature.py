@@ -7,7 +7,8 @@
 - ``Network.hessp`` (exact) against the complex-step derivative of the NumPy gradient formula and
   central differences of the core's exact gradient; ``kind="gauss-newton"`` against G v.
 
-Cases: every activation x loss/output pairing x bias, 1 to 3 hidden layers, 1 to 4 outputs,
+Cases: a pairwise covering set (tests/combos.py) of activation x loss/output pairing x bias x
+shape (1 to 3 hidden layers, 1 to 4 outputs): every two of these settings meet in some case;
 with and without sample weights, with l2.
 
 Tolerance: norm-relative error <= 1e-12 per tensor (each layer's W and b block) against the
@@ -27,12 +28,12 @@ from scipy import optimize
 
 import quasinet as qn
 import reference as ref
-from combos import HIDDEN, LOSS_OUTPUT, case_id, cases
+from combos import SHAPES, case_id, cases
 
 TOL = 1e-12
-# The shared sweep (1-3 hidden layers, 1-3 outputs) and a 4-output network for every pairing.
-CURVATURE_CASES = cases() + [([3, 5, 4], h, out, loss, bias) for loss, out in LOSS_OUTPUT for h in HIDDEN
-                             for bias in (True, False)]
+# The shared shapes (1-3 hidden layers, 1-3 outputs) and a 4-output network: the covering set
+# meets every loss/output pairing with the 4-output shape.
+CURVATURE_CASES = cases(SHAPES + [[3, 5, 4]])
 
 
 def make(case, seed=0, l2=0.0, N=7):
@@ -90,7 +91,7 @@ def test_curvature_matches_reference(case):
         assert_blocks_close(net, net.hessp(X, Y, v, weights, kind="gauss-newton"), G_ref @ v, "Gv")
 
 
-@pytest.mark.parametrize("case", cases()[::7], ids=case_id)
+@pytest.mark.parametrize("case", cases(), ids=case_id)
 def test_curvature_matches_central_differences(case):
     sizes, hidden, output, loss, bias = case
     net, X, Y, rng = make(case, seed=1, l2=0.02)
@@ -164,7 +165,9 @@ def test_a_wrong_curvature_fails_the_comparison():
 
 
 @pytest.mark.parametrize("kernel", ["auto", "reference", "blas"])
-@pytest.mark.parametrize("threads", [1, 2])
+# One thread is slow (tens of seconds under the sanitizer build): two threads drive the same
+# blocks and kernels, and the pool besides.
+@pytest.mark.parametrize("threads", [pytest.param(1, marks=pytest.mark.slow), 2])
 def test_blocks_threads_and_kernels_agree(kernel, threads):
     # Many row blocks, two threads: the same results as one block on one thread, to rounding.
     rng = np.random.default_rng(4)
@@ -250,6 +253,7 @@ def test_gauss_newton_refuses_a_matrix_that_would_not_fit():
         net.gauss_newton(np.ones((2, 100)), np.ones(2))
 
 
+@pytest.mark.slow  # a subprocess on 200,000 rows; the sweep drives the same code, and RSS means nothing under ASan
 def test_gauss_newton_memory_does_not_grow_with_rows():
     # Peak RSS of a subprocess: a call on 200,000 rows after a warm-up on 2,000. Forming the
     # (N, P) Jacobian would need N * P * 8 = 309 MB here; the core holds ~8 MiB of it at a time.

@@ -151,6 +151,7 @@ def test_model_evidence_prefers_one_precision_when_inputs_are_alike():
     assert fits[0][2].ard is True
 
 
+@pytest.mark.slow  # the estimator's whole default model search
 def test_the_linear_model_is_a_candidate_of_the_default(tmp_path):
     X, y = linear_data(seed=8, N=120)
     reg = QuasiNetRegressor(random_state=0).fit(X, y)
@@ -235,6 +236,7 @@ def friedman(n, seed):
     return X, y
 
 
+@pytest.mark.slow  # the estimator's whole default model search
 def test_estimator_defaults_use_br_and_report_the_evidence():
     X, y = friedman(200, 0)
     reg = QuasiNetRegressor(random_state=0).fit(X, y)
@@ -257,6 +259,7 @@ def test_estimator_defaults_use_br_and_report_the_evidence():
     assert reg.y_scale_[0] / math.sqrt(reg.beta_) == pytest.approx(1.0, rel=0.25)
 
 
+@pytest.mark.slow  # the estimator's whole default model search
 def test_predictive_std_is_calibrated_on_held_out_friedman_data():
     X, y = friedman(200, 0)
     Xt, yt = friedman(4000, 100)
@@ -296,6 +299,7 @@ def test_committee_averages_the_best_networks():
     np.testing.assert_allclose(std, np.sqrt(mixture), rtol=1e-9)
 
 
+@pytest.mark.slow  # the estimator's whole default model search
 def test_classifier_moderated_probabilities():
     rng = np.random.default_rng(5)
     X = rng.normal(size=(100, 2))

@@ -19,7 +19,7 @@ from reference import grad as ref_grad
 from reference import forward as ref_forward
 from reference import rel_err, targets
 
-CASES = cases()
+CASES = cases()  # pairwise covering set of activation x loss/output x bias x shape
 # Gradient agreement asked of the float32 path (relative, as a vector): the target is
 # 1e-4; these small networks stay near 1e-6, so 2e-5 leaves room without hiding a wrong formula
 # (a wrong transpose or a missing term is off by order 1).

@@ -1,4 +1,6 @@
-"""Backpropagation against central differences for every activation x loss x bias combination.
+"""Backpropagation against central differences over a pairwise covering set of the activation x
+loss/output x bias x depth sweep (tests/combos.py; tests/test_reference.py runs every combination
+against the NumPy reference).
 
 Tolerance: the notebook's relative error norm(g - n) / norm(g + n) < 1e-7.
 """

@@ -54,6 +54,7 @@ def _assert_close(J, J_ref, tol, atol=0.0):
     assert not bad.any(), f"rows {np.flatnonzero(bad)[:5]}: errors {err[bad][:5]} vs scales {scale[bad][:5]}"
 
 
+# The pairwise covering set of tests/combos.py (the loss plays no part in d out / d X).
 @pytest.mark.parametrize("case", cases(), ids=case_id)
 def test_matches_numpy_chain_rule_in_both_orders(case):
     sizes, hidden, output, loss, bias = case

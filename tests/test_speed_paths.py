@@ -14,7 +14,7 @@ import pytest
 
 import quasinet as qn
 import reference as ref
-from combos import HIDDEN, LOSS_OUTPUT  # every hidden activation; every output with each loss it pairs with
+from combos import HIDDEN, LOSS_OUTPUT, covering, valid
 
 RTOL = 1e-12
 # (layer sizes, rows): single-block and multi-block calls, one and several outputs, products
@@ -66,14 +66,10 @@ def assert_close_grad(net, a, b, what):
 
 
 def cases():
-    out = []
-    for sizes, N in SHAPES:
-        for loss, output in LOSS_OUTPUT:
-            if output == "softmax" and sizes[-1] < 2:
-                continue
-            for hidden in HIDDEN:
-                out.append((sizes, N, hidden, output, loss))
-    return out
+    """A pairwise covering set of shape x hidden activation x (loss, output): every hidden
+    activation meets every output with each loss it pairs with, and each of them every shape."""
+    rows = covering([SHAPES, HIDDEN, LOSS_OUTPUT], allowed=lambda r: valid(r[0][0], r[2][1]))
+    return [(sizes, N, hidden, output, loss) for (sizes, N), hidden, (loss, output) in rows]
 
 
 def case_id(c):
@@ -81,7 +77,20 @@ def case_id(c):
     return f"{'-'.join(map(str, sizes))}x{N}-{hidden}-{output}-{loss}"
 
 
-@pytest.mark.parametrize("case", cases(), ids=case_id)
+def sweep_params():
+    """cases() for parametrize: on the largest shape every case but the first is slow. That first
+    one keeps the many-block BLAS path in the sanitizer pass; the rest differ from it only in
+    activation and loss, whose kernels the smaller shapes drive too (each meets every shape)."""
+    big = max(N for _, N in SHAPES)
+    out, seen_big = [], False
+    for c in cases():
+        slow = c[1] == big and seen_big
+        seen_big = seen_big or c[1] == big
+        out.append(pytest.param(c, id=case_id(c), marks=[pytest.mark.slow] if slow else []))
+    return out
+
+
+@pytest.mark.parametrize("case", sweep_params())
 def test_tuned_path_matches_reference_kernel(case):
     sizes, N, hidden, output, loss = case
     net, X, Y = make(sizes, hidden, output, loss, N, seed=sum(map(ord, case_id(case))), l2=0.01)
@@ -104,6 +113,7 @@ def test_tuned_path_matches_reference_kernel(case):
             assert_close_cost(fg.cost(p), J_ref, f"bind cost {kernel}")
 
 
+@pytest.mark.slow  # the 2500-row case of the sweep above drives the same many-block paths
 def test_tuned_path_matches_reference_kernel_at_the_benchmark_medium_shape():
     # bench/peers.py's "medium" network (tanh, identity, mse) on 3000 rows: wide layers and
     # several row blocks of the Auto path (about 490 rows each at these widths).
@@ -140,6 +150,7 @@ NUMPY_ANCHORS = [
 ]
 
 
+@pytest.mark.slow  # the core's side is the sweep's 2500-row case; the time goes into the NumPy reference
 @pytest.mark.parametrize("hidden,output,loss", NUMPY_ANCHORS)
 def test_both_kernels_match_numpy_on_a_multi_block_call(hidden, output, loss):
     # Anchors the reference path and the tuned path to an independent implementation.
@@ -156,7 +167,9 @@ def test_both_kernels_match_numpy_on_a_multi_block_call(hidden, output, loss):
             assert_norm_close_grad(net, g, g_np, what)
 
 
-@pytest.mark.parametrize("hidden", HIDDEN)
+# Block edges and thread counts are what the sanitizer pass must see: tanh stays in it, the other
+# activations (the same blocking with another elementwise kernel) are slow.
+@pytest.mark.parametrize("hidden", [h if h == "tanh" else pytest.param(h, marks=pytest.mark.slow) for h in HIDDEN])
 @pytest.mark.parametrize("loss,output", [("mse", "identity"), ("softmax_crossentropy", "softmax")])
 def test_blocking_and_threads_do_not_change_results(hidden, loss, output):
     sizes, N = [12, 40, 24, 3], 3001
