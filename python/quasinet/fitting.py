@@ -25,6 +25,7 @@ Dask, repeated rows are not merged, which changes nothing but that order either)
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 import numbers
@@ -568,10 +569,13 @@ def _fit_bayes(settings, train, out_act, loss, rng, common) -> FitResult:
 
     warnings = []
     try:
-        fits = search(make_net, candidates, train.X, train.Y, train.w, restarts=2 if settings.restarts is None
+        # Each candidate's evidence fit may find the noise unidentified; only the chosen model's
+        # verdict matters, and it is reported once below.
+        with _quiet(evidence.NoiseNotIdentifiedWarning):
+            fits = search(make_net, candidates, train.X, train.Y, train.w, restarts=2 if settings.restarts is None
                       else settings.restarts, ard=ard, maxiter=settings.max_iter, rng=rng,
-                      callback_for=callback_for, linear=linear, threads=1 if is_dask(train.X) else None,
-                      progress=settings.progress)
+                          callback_for=callback_for, linear=linear, threads=1 if is_dask(train.X) else None,
+                          progress=settings.progress)
     except FitInterrupted as stop:
         if not stop.fits:
             if stop.current is None:
@@ -584,11 +588,16 @@ def _fit_bayes(settings, train, out_act, loss, rng, common) -> FitResult:
         warnings.append(_INTERRUPTED)
     if full is not train and _INTERRUPTED not in warnings:
         try:
-            fits = _refit(fits[: settings.committee], full, settings)
+            with _quiet(evidence.NoiseNotIdentifiedWarning):
+                fits = _refit(fits[: settings.committee], full, settings)
         except KeyboardInterrupt:
             warnings.append(_INTERRUPTED)  # the subset's models stand
         train = full
     ev, net, res = fits[0]
+    if getattr(res, "noise_unidentified", False):
+        warnings.append(("noise", f"the data do not determine the noise precision: {n_targets:g} target values "
+                                  f"and {res.gamma:.3g} effective parameters leave fewer than one residual degree of "
+                                  "freedom; predictive standard deviations are not supported by the data"))
     if res.status == 1:
         warnings.append(("convergence", f"BR stopped on its cycle limit (max_iter={settings.max_iter}) before the "
                                         "evidence settled; raise max_iter"))
@@ -604,6 +613,17 @@ def _fit_bayes(settings, train, out_act, loss, rng, common) -> FitResult:
         evidence_candidates=[(tuple(m.layer_sizes[1:-1]), bool(r.ard), e) for e, m, r in fits],
         evidence_cycles=int(res.cycles), best_cycle=int(res.best_cycle), message=str(res.message),
         interrupted=_INTERRUPTED in warnings, warnings=warnings, **common)
+
+
+@contextlib.contextmanager
+def _quiet(category):
+    """Ignore warnings of ``category`` for the duration (the filter is process-wide, so it holds on
+    the threads that run the starts too)."""
+    import warnings as warning_filters  # fitting's own "warnings" are the result's list
+
+    with warning_filters.catch_warnings():
+        warning_filters.filterwarnings("ignore", category=category)
+        yield
 
 
 def _refit(fits, rows, settings: Settings):

@@ -55,7 +55,7 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
         "quasinet.sklearn needs scikit-learn >= 1.6: pip install 'quasinet[sklearn]'"
     ) from exc
 
-from . import fitting, posterior
+from . import evidence, fitting, posterior
 from .fitting import BR_MAX_PARAMS, DEFAULT_HIDDEN, real_param  # noqa: F401  (documented here too)
 from .metrics import class_probabilities
 from .network import Network, is_dask
@@ -141,8 +141,8 @@ class _QuasiNetBase(BaseEstimator, metaclass=abc.ABCMeta):
         result = fitting.fit(X, y, w, settings=settings, random_state=self.random_state)
         self._store(result)
         for kind, message in result.warnings:
-            warnings.warn(f"{type(self).__name__}: {message}",
-                          ConvergenceWarning if kind == "convergence" else UserWarning, stacklevel=2)
+            category = {"convergence": ConvergenceWarning, "noise": evidence.NoiseNotIdentifiedWarning}.get(kind, UserWarning)
+            warnings.warn(f"{type(self).__name__}: {message}", category, stacklevel=2)
         return self
 
     @classmethod
