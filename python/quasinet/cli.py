@@ -17,81 +17,15 @@ class UserError(Exception):
 
 
 # -- CSV ------------------------------------------------------------------------------------------
-class Table:
-    """A CSV file with a header row: column names and the cells as text, row by row."""
+def read_csv(path: str):
+    """A CSV file with a header row (:func:`quasinet.csvread.read_csv`: NumPy's C parser, one-line
+    errors naming the line and the column); its errors become UserError."""
+    from .csvread import CSVError, read_csv as read
 
-    def __init__(self, path: str, columns: List[str], rows: List[List[str]]):
-        self.path, self.columns, self.rows = path, columns, rows
-        self._position = {name: i for i, name in enumerate(columns)}  # one lookup per name, not a scan
-
-    def index(self, name: str) -> int:
-        try:
-            return self._position[name]
-        except KeyError:
-            raise UserError(f"{self.path}: unknown column {name!r} (columns: {', '.join(self.columns)})") from None
-
-    def numbers(self, names: Sequence[str]) -> np.ndarray:
-        """The named columns as float64, shape (rows, len(names)); a non-numeric cell is an error.
-
-        A number is written with ASCII digits and no digit separators: Python's float() also
-        takes ``1_000`` and other scripts' digits, which no CSV writer means as numbers.
-        """
-        idx = [self.index(n) for n in names]
-        out = np.empty((len(self.rows), len(idx)))
-        for r, row in enumerate(self.rows):
-            for c, i in enumerate(idx):
-                cell = row[i].strip()
-                try:
-                    if "_" in cell or not cell.isascii():
-                        raise ValueError(cell)
-                    out[r, c] = float(cell)
-                except ValueError:
-                    raise UserError(
-                        f"{self.path}, line {r + 2}, column {names[c]!r}: {cell!r} is not a number"
-                    ) from None
-                if not np.isfinite(out[r, c]):
-                    raise UserError(f"{self.path}, line {r + 2}, column {names[c]!r}: {cell!r} is not a finite number")
-        return out
-
-    def text(self, name: str) -> List[str]:
-        i = self.index(name)
-        labels = [row[i].strip() for row in self.rows]
-        for r, label in enumerate(labels):
-            if label == "":
-                raise UserError(f"{self.path}, line {r + 2}, column {name!r}: empty label")
-        return labels
-
-
-def read_csv(path: str) -> Table:
-    """Read a CSV file with a header row, with the standard library's csv reader."""
     try:
-        with open(path, newline="", encoding="utf-8-sig") as f:
-            reader = csv.reader(f)
-            try:
-                header = next(reader)
-            except StopIteration:
-                raise UserError(f"{path}: empty file (expected a header row)") from None
-            columns = [h.strip() for h in header]
-            if len(set(columns)) != len(columns) or "" in columns:
-                raise UserError(f"{path}: the header row needs distinct, non-empty column names, got {columns}")
-            rows = []
-            for row in reader:
-                if not row or all(not cell.strip() for cell in row):
-                    continue  # blank line
-                if len(row) != len(columns):
-                    raise UserError(f"{path}, line {reader.line_num}: {len(row)} fields, the header has {len(columns)}")
-                rows.append(row)
-    except FileNotFoundError:
-        raise UserError(f"no such file: {path}") from None
-    except IsADirectoryError:
-        raise UserError(f"{path} is a directory, not a CSV file") from None
-    except UnicodeDecodeError:
-        raise UserError(f"{path}: not a UTF-8 text (CSV) file") from None
-    except csv.Error as exc:
-        raise UserError(f"{path}: malformed CSV ({exc})") from None
-    if not rows:
-        raise UserError(f"{path}: no data rows after the header")
-    return Table(path, columns, rows)
+        return read(path)
+    except CSVError as exc:
+        raise UserError(str(exc)) from None
 
 
 def _load_model(path: str):
@@ -248,7 +182,23 @@ def _cmd_train(args, out: TextIO, err: TextIO) -> int:
         raise UserError(f"column {args.weight!r} is both a target and the sample weight")
     if not inputs:
         raise UserError(f"{args.data}: no input columns left besides the targets")
-    X = table.numbers(inputs)
+    encoding = None
+    categorical = [c.strip() for c in args.categorical.split(",")] if args.categorical else []
+    if categorical or any(table.kind(c) == "text" or np.isnan(table.column(c)).any() for c in inputs):
+        # Categorical or incomplete columns: one-hot and imputed (with missing-value indicators),
+        # the encoding stored in the model file and applied again at predict.
+        if args.impute == "none":
+            table.numbers([c for c in inputs if c not in categorical and table.kind(c) == "number"])
+        from .tabular import ColumnEncoding
+
+        try:
+            encoding = ColumnEncoding.fit(table, inputs, categorical=categorical or "auto",
+                                          impute="median" if args.impute == "none" else args.impute)
+        except ValueError as exc:
+            raise UserError(str(exc)) from None
+        X = encoding.transform(table)
+    else:
+        X = table.numbers(inputs)
     w = table.numbers([args.weight])[:, 0] if args.weight else None
 
     classifier = args.task == "classify" or args.loss in CLASSIFICATION_LOSSES
@@ -268,9 +218,11 @@ def _cmd_train(args, out: TextIO, err: TextIO) -> int:
         if np.unique(y).size < 2:
             raise UserError(f"{args.data}: column {targets[0]!r} has only one class ({y[0]!r})")
     else:
+        from .csvread import CSVError
+
         try:
             y = table.numbers(targets)
-        except UserError as exc:
+        except CSVError as exc:
             hint = "" if args.task == "regress" else " (for a column of class labels give --task classify)"
             raise UserError(f"{exc}{hint}") from None
 
@@ -289,7 +241,9 @@ def _cmd_train(args, out: TextIO, err: TextIO) -> int:
         if kind != "interrupted":
             print(f"quasinet train: warning: {message}", file=err)
     net = result.network
-    model = result.to_model(inputs=inputs, targets=targets, moderate=not args.no_moderate)
+    model = result.to_model(inputs=inputs if encoding is None else encoding.feature_names(), targets=targets,
+                            moderate=not args.no_moderate)
+    model.encoding = encoding
     n = X.shape[0]
     mask = result.validation_mask
     n_val = result.n_validation
@@ -321,7 +275,7 @@ def _cmd_train(args, out: TextIO, err: TextIO) -> int:
         summary["validation_cost"] = result.validation_loss
         lines[-1] += f", validation cost {result.validation_loss:.6e}"
     if classifier:
-        predicted = model.predict_classes(X[rows_for_metric])
+        predicted = model.predict_classes(X[rows_for_metric])  # X: the encoded inputs
         truth = np.asarray(y, dtype=object)[rows_for_metric]
         acc = float(np.mean(np.array([p == t for p, t in zip(predicted, truth)])))
         summary[f"{part}_accuracy"] = acc
@@ -389,7 +343,10 @@ def _cmd_predict(args, out: TextIO, err: TextIO) -> int:
     if model.inputs is None:
         raise UserError(f"{args.model}: the model does not name its input columns (saved without them)")
     table = read_csv(args.data)
-    X = table.numbers(model.inputs)
+    try:
+        X = model.encode(table)
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
     targets = model.targets or [f"output{k}" for k in range(model.net.layer_sizes[-1])]
     if model.classes is not None:
         if args.std:
@@ -451,6 +408,8 @@ def _cmd_info(args, out: TextIO, err: TextIO) -> int:
         say("targets", ", ".join(model.targets))
     if model.classes is not None:
         say("classes", ", ".join(map(str, model.classes)))
+    if model.encoding is not None:
+        say("encoding", "; ".join(model.encoding.describe()))
     say("scaling", "inputs " + ("standardised" if model.x_offset is not None else "none")
         + ", targets " + ("standardised" if model.y_offset is not None else "none"))
     for key, value in model.info.items():
@@ -559,6 +518,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--target", action="append", required=True, metavar="COLUMN",
                    help="target column (repeat for several targets)")
     p.add_argument("--inputs", metavar="A,B,...", help="input columns (default: every column that is not a target)")
+    p.add_argument("--categorical", metavar="A,B,...",
+                   help="input columns to one-hot encode (default: every column with a cell that is not a "
+                        "number); categories unseen in training encode as all zeros at predict")
+    p.add_argument("--impute", choices=("median", "mean", "none"), default="median",
+                   help="fill empty cells of number inputs with the training column's median (default) or mean, "
+                        "plus a missing-value indicator input; none: an empty cell is an error")
     p.add_argument("--weight", metavar="COLUMN",
                    help="column of sample weights (non-negative; an integer weight counts as that many repeated rows)")
     p.add_argument("--task", choices=("auto", "regress", "classify"), default="auto",
@@ -648,6 +613,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
+    from .csvread import CSVError  # a table's cell, read after the file (a word, a gap): one line too
     from .train import STOPPABLE_METHODS
 
     parser = build_parser()
@@ -668,7 +634,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return 1
-    except (UserError, RuntimeError, OSError, FloatingPointError) as exc:
+    except (UserError, CSVError, RuntimeError, OSError, FloatingPointError) as exc:
         # FloatingPointError: data that overflow float64 (the core names the row and column).
         print(f"quasinet {args.command}: error: {exc}", file=sys.stderr)
         return 1

@@ -510,9 +510,12 @@ def _fit_trainer(settings, method, train, val, out_act, loss, rng, common) -> Fi
     try:
         trainer = Trainer(net, method=method, maxiter=settings.max_iter, tol=settings.tol, callback=monitor,
                           restarts=settings.restarts or 0, seed=_seed(rng))
+        x0 = net.get_params()
         try:
             res = trainer.train(train.X, train.Y, sample_weight=train.w)
         except KeyboardInterrupt:
+            if np.array_equal(net.params, x0):
+                raise  # nothing learned yet: no model to keep
             # The Trainer left the network at the lowest cost reached (with early stopping the
             # best validation point is restored below).
             if settings.early_stopping and monitor.best_params is not None:
@@ -736,7 +739,7 @@ def search(make_net: Callable, candidates: Sequence, X, Y, sample_weight=None, *
         def run(x0):
             member = net.copy()
             member.set_params(x0)
-            current.append(member)
+            current.append((member, x0))
             trainer = Trainer(member, method="BR", maxiter=maxiter, tol=tol, callback=callback,
                               options={"ard": setting})
             return member, trainer.train(X, Y, sample_weight=sample_weight)
@@ -776,6 +779,8 @@ def search(make_net: Callable, candidates: Sequence, X, Y, sample_weight=None, *
                 previous = max(previous, best_here)
     except KeyboardInterrupt:
         fits.sort(key=lambda f: -f[0])
-        raise FitInterrupted(fits, current[-1] if current else None) from None
+        # The network being fitted counts only if the interrupt came after it moved from its start.
+        moved = [m for m, x0 in current if not np.array_equal(m.params, x0)]
+        raise FitInterrupted(fits, moved[-1] if moved else None) from None
     fits.sort(key=lambda f: -f[0])
     return fits

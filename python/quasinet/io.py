@@ -23,6 +23,13 @@ not matter, ``.qnet`` is customary). Members:
 ``y_offset.npy``, ``y_scale.npy`` (optional, together)
     float64, shape (n_outputs,): predictions in target units are ``out * y_scale + y_offset``.
 
+Version 4 adds one optional header key, written only for a model trained on a table with
+categorical or missing columns (``quasinet train``): ``"encoding"``, the
+:class:`quasinet.tabular.ColumnEncoding` (``to_json``) that turns the table's input columns
+into the network's inputs (``"inputs"`` then names the encoded features); the loader checks it
+(:meth:`~quasinet.tabular.ColumnEncoding.from_json`) and that it makes exactly the network's
+inputs.
+
 Version 3 adds one optional header key, written only for a network that computes in float32
 (a float64 network's file stays version 1 or 2): ``"dtype"``, ``"float32"`` or ``"float64"``
 (the precision of the forward and backward passes, :class:`~quasinet.Network`'s ``dtype``;
@@ -69,6 +76,7 @@ from .metrics import class_probabilities
 from .modelfile import FORMAT, VERSION
 from .network import ACTIVATIONS, DTYPES, GAUSS_NEWTON_MAX_PARAMS, LOSSES, OUTPUT_ACTIVATIONS, Network
 from .posterior import Posterior, moderated_probabilities, predictive_moments
+from .tabular import ColumnEncoding
 
 #: Refuse networks wider or larger than this when loading: a hostile header could ask for any
 #: size, and a compressed member can expand about 1000-fold; 1e8 parameters are 800 MB, far
@@ -87,6 +95,7 @@ _HEADER_KEYS = {
 }
 _HEADER_KEYS_V2 = _HEADER_KEYS | {"method", "posterior"}
 _HEADER_KEYS_V3 = _HEADER_KEYS_V2 | {"dtype"}
+_HEADER_KEYS_V4 = _HEADER_KEYS_V3 | {"encoding"}
 _POSTERIOR_KEYS = {"beta", "alpha", "group_names", "gamma", "log_evidence", "ard", "feature_relevance", "moderate"}
 
 PathLike = Union[str, "os.PathLike[str]"]
@@ -115,6 +124,9 @@ class Model:
         ``predict_proba``.
     method : str or None
         The training method (for example ``"BR"``), stored for information.
+    encoding : quasinet.tabular.ColumnEncoding or None
+        How a table's input columns (categorical, with gaps) become the network's inputs;
+        :meth:`encode` applies it. None: the inputs are the table's number columns as they are.
 
     Attributes
     ----------
@@ -125,7 +137,7 @@ class Model:
     def __init__(self, net: Network, x_offset=None, x_scale=None, y_offset=None, y_scale=None,
                  inputs: Optional[Sequence[str]] = None, targets: Optional[Sequence[str]] = None,
                  classes: Optional[Sequence] = None, info: Optional[Dict[str, Any]] = None,
-                 posterior: Optional[Posterior] = None, method: Optional[str] = None):
+                 posterior: Optional[Posterior] = None, method: Optional[str] = None, encoding=None):
         if not isinstance(net, Network):
             raise TypeError(f"net must be a quasinet.Network, got {type(net).__name__}")
         self.net = net
@@ -157,7 +169,27 @@ class Model:
         if method is not None and not isinstance(method, str):
             raise TypeError(f"method must be a string, got {type(method).__name__}")
         self.method = method
+        if encoding is not None:
+            if not isinstance(encoding, ColumnEncoding):
+                raise TypeError(f"encoding must be a quasinet.tabular.ColumnEncoding, got {type(encoding).__name__}")
+            if encoding.n_features != n_in:
+                raise ValueError(f"the encoding makes {encoding.n_features} features, the network has {n_in} inputs")
+            if self.inputs is not None and self.inputs != encoding.feature_names():
+                raise ValueError("inputs must be the encoding's feature names")
+        self.encoding = encoding
         self.file_version: Optional[int] = None
+
+    def encode(self, table) -> np.ndarray:
+        """The network's inputs (before scaling) from a table of the raw input columns (a
+        :class:`quasinet.csvread.Table`, a DataFrame or a mapping): the stored encoding, or the
+        named number columns when the model has none."""
+        if self.encoding is not None:
+            return self.encoding.transform(table)
+        if self.inputs is None:
+            raise ValueError("the model does not name its input columns")
+        if hasattr(table, "numbers"):  # a csvread.Table: a gap or a word is an error naming its cell
+            return table.numbers(self.inputs)
+        return np.column_stack([np.asarray(table[name], dtype=np.float64) for name in self.inputs])
 
     def transform_inputs(self, X) -> np.ndarray:
         """X in the units the network sees.
@@ -265,7 +297,7 @@ class Model:
         """Write this model to ``path`` (see the module docstring for the format)."""
         save(path, self.net, x_offset=self.x_offset, x_scale=self.x_scale, y_offset=self.y_offset,
              y_scale=self.y_scale, inputs=self.inputs, targets=self.targets, classes=self.classes, info=self.info,
-             posterior=self.posterior, method=self.method)
+             posterior=self.posterior, method=self.method, encoding=self.encoding)
 
     def __repr__(self) -> str:
         return f"Model({self.net!r}, inputs={self.inputs}, targets={self.targets}, classes={self.classes})"
@@ -319,7 +351,7 @@ def _names(names, n, what) -> Optional[List[str]]:
 
 # -- writing ------------------------------------------------------------------------------------
 def save(path: PathLike, net: Network, *, x_offset=None, x_scale=None, y_offset=None, y_scale=None,
-         inputs=None, targets=None, classes=None, info=None, posterior=None, method=None) -> None:
+         inputs=None, targets=None, classes=None, info=None, posterior=None, method=None, encoding=None) -> None:
     """Write ``net`` (and optional scaling, column names, classes, info, posterior and method) to a model file.
 
     The file is written to a temporary name beside ``path`` and renamed, so a reader never
@@ -327,9 +359,13 @@ def save(path: PathLike, net: Network, *, x_offset=None, x_scale=None, y_offset=
     posterior or a method, else version 1.
     See the module docstring for the format.
     """
-    model = Model(net, x_offset, x_scale, y_offset, y_scale, inputs, targets, classes, info, posterior, method)
+    model = Model(net, x_offset, x_scale, y_offset, y_scale, inputs, targets, classes, info, posterior, method,
+                  encoding)
     v2 = model.posterior is not None or model.method is not None
     header = modelfile.header(net.spec(), net.n_params, version=2 if v2 else 1)
+    if model.encoding is not None:
+        header["version"] = 4
+        header["encoding"] = model.encoding.to_json()
     for key in ("inputs", "targets", "classes", "method"):
         if getattr(model, key) is not None:
             header[key] = getattr(model, key)
@@ -434,7 +470,7 @@ def _check_header(h, fail) -> dict:
     if version not in modelfile.VERSIONS or not isinstance(version, int) or isinstance(version, bool):
         raise fail(f"unsupported model file version {version!r} (this quasinet reads versions "
                    f"{', '.join(map(str, modelfile.VERSIONS))})")
-    unknown = set(h) - {1: _HEADER_KEYS, 2: _HEADER_KEYS_V2, 3: _HEADER_KEYS_V3}[version]
+    unknown = set(h) - {1: _HEADER_KEYS, 2: _HEADER_KEYS_V2, 3: _HEADER_KEYS_V3, 4: _HEADER_KEYS_V4}[version]
     if unknown:
         raise fail(f"unknown header keys {sorted(unknown)}")
     if h.setdefault("dtype", "float64") not in DTYPES:
@@ -589,7 +625,8 @@ def _read(zf: zipfile.ZipFile, where: str) -> Model:
                                   l2=h["l2"], dtype=h["dtype"])
         model = Model(net, vectors.get("x_offset"), vectors.get("x_scale"), vectors.get("y_offset"),
                       vectors.get("y_scale"), h.get("inputs"), h.get("targets"), h.get("classes"), h.get("info"),
-                      posterior, h.get("method"))
+                      posterior, h.get("method"),
+                      None if "encoding" not in h else ColumnEncoding.from_json(h["encoding"]))
         model.file_version = h["version"]
         return model
     except (ValueError, TypeError, OverflowError) as exc:

@@ -19,8 +19,8 @@ FORMAT = "quasinet-model"
 #: The newest format version, and every version the loader reads. A file is written in the
 #: oldest version that holds its content (version 1 without a posterior), so that files that
 #: need nothing new stay readable by older quasinet releases.
-VERSION = 3
-VERSIONS = (1, 2, 3)
+VERSION = 4
+VERSIONS = (1, 2, 3, 4)
 
 
 def header(spec: dict, n_params: int, version: int = 1) -> dict:
