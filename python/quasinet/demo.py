@@ -164,7 +164,7 @@ def run(seed: Optional[int] = 0, plot: Optional[str] = None, out: Optional[TextI
 
 
 def _act_two(say, seed, figures: Optional[str]) -> dict:
-    """Parts 6-9: the default estimator on a real table. Returns its key numbers ({} if skipped)."""
+    """Parts 6-10: the default estimator on a real table, and the command line. Returns its key numbers ({} if skipped)."""
     say("", "Act two: a real table")
     try:
         import pandas as pd
@@ -207,13 +207,8 @@ def _act_two(say, seed, figures: Optional[str]) -> dict:
         f"(noise std the evidence inferred: {est.y_scale_[0] / np.sqrt(est.beta_):.2f})")
 
     relevance_model = model
-    if est.feature_relevance_ is None:
-        say("", "8. Relevance: the evidence preferred one prior for all weights (no ARD), so feature_relevance_ "
-                "is None;", "   refitted on all 32 cars with QuasiNetRegressor(ard=True), one prior per input:")
-        relevance_model = make_tabular(QuasiNetRegressor(ard=True, random_state=seed))
-        relevance_model.fit(df[inputs], df["mpg"])
-    else:
-        say("", "8. Relevance (ARD, one prior per input):")
+    say("", "8. Relevance: each input's share of what the inputs do to the predictions "
+            "(mean squared input derivative, feature_relevance_):")
     relevance = relevance_model[-1].feature_relevance_
     rel_names = list(relevance_model[:-1].get_feature_names_out())
     order = np.argsort(relevance)[::-1]
@@ -241,7 +236,28 @@ def _act_two(say, seed, figures: Optional[str]) -> dict:
             f"({'same predictions' if same else 'DIFFERENT predictions'});",
         f"   exported to {fmt} ({size:,} bytes), inputs the {len(names)} encoded columns "
         "(model[:-1].transform(table) makes them)")
-    result = dict(inside=int(inside.sum()), n_test=len(test), rmse=rmse, method=est.method_,
+    with tempfile.TemporaryDirectory() as tmp:
+        # The same table through the command line: categorical columns encoded, stored, reapplied.
+        import contextlib
+        import io as text_io
+
+        from . import cli
+
+        train_csv, test_csv, cli_model = (os.path.join(tmp, n) for n in ("train.csv", "test.csv", "cars.qnet"))
+        train.drop(columns=["model"]).to_csv(train_csv, index=False)
+        test.drop(columns=["model", "mpg"]).to_csv(test_csv, index=False)
+        printed = text_io.StringIO()
+        with contextlib.redirect_stdout(printed):
+            rc_train = cli.main(["train", train_csv, "--target", "mpg", "--seed", str(seed or 0), "--progress", "never",
+                                 "--out", cli_model])
+            rc_predict = cli.main(["predict", cli_model, test_csv, "--std"])
+        lines = printed.getvalue().splitlines()
+        cli_rows = [list(map(float, r.split(","))) for r in lines[lines.index("mpg,mpg_std") + 1:]] \
+            if rc_train == rc_predict == 0 else []
+    say("", "10. The command line on the same table: quasinet train train.csv --target mpg; "
+            "quasinet predict cars.qnet test.csv --std",
+        "   " + ("; ".join(f"{m:.1f} +- {2 * s_:.1f}" for m, s_ in cli_rows) if cli_rows else "failed"))
+    result = dict(inside=int(inside.sum()), n_test=len(test), rmse=rmse, method=est.method_, cli=len(cli_rows),
                   hidden=est.hidden_layer_sizes_, same=same, export=fmt,
                   relevance=dict(zip(rel_names, map(float, relevance))), seconds=time.perf_counter() - t0)
     if figures:
