@@ -657,7 +657,7 @@ def _posterior_file(path, net, cov, beta, gamma):
 
     names = evidence.parameter_groups(net, False)[1]
     header = dict(format="quasinet-model", version=2, n_params=net.n_params, method="BR", **{
-        k: v for k, v in net._spec().items() if k != "dtype"})
+        k: v for k, v in net.spec().items() if k != "dtype"})
     header["posterior"] = dict(beta=beta, alpha=[1.0] * len(names), group_names=names, gamma=gamma,
                                log_evidence=0.0, ard=False, feature_relevance=None, moderate=False)
     with open(path, "wb") as f:
