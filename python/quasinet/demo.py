@@ -3,7 +3,7 @@
 Act one (parts 1-5) is the "Neural Networks Demystified" notebook on its own data, with its
 bugs fixed. Act two (parts 6-9) fits the default estimator to a real table shipped with the
 package, ``quasinet/data/mtcars.csv`` (R's ``mtcars``: 32 cars from Motor Trend, 1974, with two
-text columns), through :func:`quasinet.tabular.make_tabular`: held-out predictions with their
+text columns), through :func:`quasinet.sklearn.make_tabular`: held-out predictions with their
 band, the inputs' relevance, and the model saved, loaded back and exported. Act two needs
 scikit-learn and pandas; without them it is skipped with a one-line note.
 """
@@ -169,9 +169,7 @@ def _act_two(say, seed, figures: Optional[str]) -> dict:
     try:
         import pandas as pd
 
-        from .sklearn import load_estimator
-        from .sklearn import QuasiNetRegressor
-        from .tabular import make_tabular
+        from .sklearn import QuasiNetRegressor, load_estimator, make_tabular
     except ImportError as exc:
         say(f"   (skipped: it needs scikit-learn and pandas, {exc.name} is missing: "
             "pip install 'quasinet[sklearn]' pandas)")
@@ -237,23 +235,22 @@ def _act_two(say, seed, figures: Optional[str]) -> dict:
         f"   exported to {fmt} ({size:,} bytes), inputs the {len(names)} encoded columns "
         "(model[:-1].transform(table) makes them)")
     with tempfile.TemporaryDirectory() as tmp:
-        # The same table through the command line: categorical columns encoded, stored, reapplied.
-        import contextlib
-        import io as text_io
-
-        from . import cli
+        # The same table through the command line (a child process: what a user types), its
+        # text columns encoded, stored in the model file and applied again by predict.
+        import subprocess
+        import sys
 
         train_csv, test_csv, cli_model = (os.path.join(tmp, n) for n in ("train.csv", "test.csv", "cars.qnet"))
         train.drop(columns=["model"]).to_csv(train_csv, index=False)
         test.drop(columns=["model", "mpg"]).to_csv(test_csv, index=False)
-        printed = text_io.StringIO()
-        with contextlib.redirect_stdout(printed):
-            rc_train = cli.main(["train", train_csv, "--target", "mpg", "--seed", str(seed or 0), "--progress", "never",
-                                 "--out", cli_model])
-            rc_predict = cli.main(["predict", cli_model, test_csv, "--std"])
-        lines = printed.getvalue().splitlines()
-        cli_rows = [list(map(float, r.split(","))) for r in lines[lines.index("mpg,mpg_std") + 1:]] \
-            if rc_train == rc_predict == 0 else []
+        command = [sys.executable, "-m", "quasinet"]
+        done = subprocess.run(command + ["train", train_csv, "--target", "mpg", "--seed", str(seed or 0),
+                                         "--progress", "never", "--out", cli_model],
+                              capture_output=True, text=True, timeout=300)
+        predicted = subprocess.run(command + ["predict", cli_model, test_csv, "--std"], capture_output=True,
+                                   text=True, timeout=300) if done.returncode == 0 else done
+        lines = predicted.stdout.splitlines()
+        cli_rows = [list(map(float, r.split(","))) for r in lines[1:]] if predicted.returncode == 0 else []
     say("", "10. The command line on the same table: quasinet train train.csv --target mpg; "
             "quasinet predict cars.qnet test.csv --std",
         "   " + ("; ".join(f"{m:.1f} +- {2 * s_:.1f}" for m, s_ in cli_rows) if cli_rows else "failed"))

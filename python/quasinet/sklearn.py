@@ -59,7 +59,7 @@ from . import evidence, fitting, posterior
 from .fitting import BR_MAX_PARAMS, DEFAULT_HIDDEN, real_param  # noqa: F401  (documented here too)
 from .metrics import class_probabilities
 from .network import Network, is_dask
-from .tabular import make_tabular
+from .tabular import IMPUTE, ColumnKinds
 
 __all__ = ["QuasiNetClassifier", "QuasiNetRegressor", "estimator_from_model", "from_sklearn", "load_estimator",
            "make_tabular"]
@@ -602,6 +602,61 @@ class QuasiNetClassifier(ClassifierMixin, _QuasiNetBase):
         if is_dask(proba):
             return proba.argmax(axis=1).map_blocks(_take, self.classes_, dtype=self.classes_.dtype)
         return self.classes_[np.argmax(proba, axis=1)]
+
+
+# -- tables -------------------------------------------------------------------------------------------
+def make_tabular(estimator=None, *, categorical: Union[str, Sequence] = "auto", impute: str = "median"):
+    """A scikit-learn pipeline for tables with text columns and gaps: encoding, then ``estimator``.
+
+    ``Pipeline([("encode", ColumnTransformer(...)), ("model", estimator)])``: categorical
+    columns one-hot encoded (``OneHotEncoder(handle_unknown="ignore")``: a category not seen in
+    training encodes as all zeros; a gap is a category of its own), number columns imputed
+    (``SimpleImputer(strategy=impute, add_indicator=True)``: a gap takes the training median
+    and, for columns that had gaps in training, a 0/1 indicator feature is added). Works with
+    pandas DataFrames and NumPy arrays in ``cross_validate``, ``GridSearchCV``
+    (``model__l2``, ...) and pickles.
+
+    Parameters
+    ----------
+    estimator : scikit-learn estimator, optional
+        Default: ``QuasiNetRegressor()``. Use ``QuasiNetClassifier()`` for class labels.
+    categorical : "auto" or list
+        ``"auto"``: columns of a non-numeric dtype (object, string, category); else the
+        categorical columns' names (for a DataFrame) or positions (for an array).
+    impute : {"median", "mean"}
+
+    Returns
+    -------
+    sklearn.pipeline.Pipeline
+
+    Examples
+    --------
+    >>> from quasinet.sklearn import QuasiNetClassifier, make_tabular
+    >>> model = make_tabular(QuasiNetClassifier())       # doctest: +SKIP
+    >>> model.fit(df.drop(columns="label"), df["label"])   # doctest: +SKIP
+    >>> model[:-1].get_feature_names_out()                 # the encoded features  # doctest: +SKIP
+    """
+    try:
+        from sklearn.compose import ColumnTransformer
+        from sklearn.impute import SimpleImputer
+        from sklearn.pipeline import Pipeline
+        from sklearn.preprocessing import OneHotEncoder
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise ImportError("make_tabular needs scikit-learn >= 1.6: pip install 'quasinet[sklearn]'") from exc
+    if impute not in IMPUTE:
+        raise ValueError(f"impute must be one of {IMPUTE}, got {impute!r}")
+    if not isinstance(categorical, str):
+        categorical = list(categorical)
+    elif categorical != "auto":
+        raise ValueError(f"categorical must be 'auto' or a list of columns, got {categorical!r}")
+    if estimator is None:
+        estimator = QuasiNetRegressor()
+    encode = ColumnTransformer(
+        [("categorical", OneHotEncoder(handle_unknown="ignore", sparse_output=False),
+          ColumnKinds("categorical", categorical)),
+         ("number", SimpleImputer(strategy=impute, add_indicator=True), ColumnKinds("number", categorical))],
+        verbose_feature_names_out=False)
+    return Pipeline([("encode", encode), ("model", estimator)])
 
 
 # -- model files ------------------------------------------------------------------------------------

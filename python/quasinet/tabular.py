@@ -5,7 +5,7 @@ Two forms of one encoding:
 - :class:`ColumnEncoding`, without scikit-learn: fitted on a :class:`quasinet.csvread.Table`,
   a pandas DataFrame or a mapping of column name to values; stored as plain JSON (a model
   file's header can carry it, :meth:`ColumnEncoding.to_json`); used by the command line.
-- :func:`make_tabular`: a scikit-learn ``Pipeline`` of a ``ColumnTransformer`` and a quasinet
+- :func:`quasinet.sklearn.make_tabular`: a scikit-learn ``Pipeline`` of a ``ColumnTransformer`` and a quasinet
   estimator, for DataFrames in ``cross_validate``, ``GridSearchCV`` and pickles.
 
 The encoding, column by column:
@@ -32,7 +32,7 @@ import numpy as np
 
 from .csvread import MISSING, Table
 
-__all__ = ["ColumnEncoding", "make_tabular"]
+__all__ = ["ColumnEncoding", "ColumnKinds"]
 
 #: Version of the JSON form written by :meth:`ColumnEncoding.to_json`.
 ENCODING_VERSION = 1
@@ -441,60 +441,3 @@ class ColumnKinds:
 
     def __repr__(self) -> str:
         return f"ColumnKinds({self.kind!r}, categorical={self.categorical!r})"
-
-
-def make_tabular(estimator=None, *, categorical: Union[str, Sequence] = "auto", impute: str = "median"):
-    """A scikit-learn pipeline for tables with text columns and gaps: encoding, then ``estimator``.
-
-    ``Pipeline([("encode", ColumnTransformer(...)), ("model", estimator)])``: categorical
-    columns one-hot encoded (``OneHotEncoder(handle_unknown="ignore")``: a category not seen in
-    training encodes as all zeros; a gap is a category of its own), number columns imputed
-    (``SimpleImputer(strategy=impute, add_indicator=True)``: a gap takes the training median
-    and, for columns that had gaps in training, a 0/1 indicator feature is added). Works with
-    pandas DataFrames and NumPy arrays in ``cross_validate``, ``GridSearchCV``
-    (``model__l2``, ...) and pickles.
-
-    Parameters
-    ----------
-    estimator : scikit-learn estimator, optional
-        Default: ``QuasiNetRegressor()``. Use ``QuasiNetClassifier()`` for class labels.
-    categorical : "auto" or list
-        ``"auto"``: columns of a non-numeric dtype (object, string, category); else the
-        categorical columns' names (for a DataFrame) or positions (for an array).
-    impute : {"median", "mean"}
-
-    Returns
-    -------
-    sklearn.pipeline.Pipeline
-
-    Examples
-    --------
-    >>> from quasinet.tabular import make_tabular
-    >>> from quasinet.sklearn import QuasiNetClassifier
-    >>> model = make_tabular(QuasiNetClassifier())       # doctest: +SKIP
-    >>> model.fit(df.drop(columns="label"), df["label"])   # doctest: +SKIP
-    >>> model[:-1].get_feature_names_out()                 # the encoded features  # doctest: +SKIP
-    """
-    try:
-        from sklearn.compose import ColumnTransformer
-        from sklearn.impute import SimpleImputer
-        from sklearn.pipeline import Pipeline
-        from sklearn.preprocessing import OneHotEncoder
-    except ImportError as exc:  # pragma: no cover - depends on the environment
-        raise ImportError("make_tabular needs scikit-learn >= 1.6: pip install 'quasinet[sklearn]'") from exc
-    if impute not in IMPUTE:
-        raise ValueError(f"impute must be one of {IMPUTE}, got {impute!r}")
-    if not isinstance(categorical, str):
-        categorical = list(categorical)
-    elif categorical != "auto":
-        raise ValueError(f"categorical must be 'auto' or a list of columns, got {categorical!r}")
-    if estimator is None:
-        from .sklearn import QuasiNetRegressor
-
-        estimator = QuasiNetRegressor()
-    encode = ColumnTransformer(
-        [("categorical", OneHotEncoder(handle_unknown="ignore", sparse_output=False),
-          ColumnKinds("categorical", categorical)),
-         ("number", SimpleImputer(strategy=impute, add_indicator=True), ColumnKinds("number", categorical))],
-        verbose_feature_names_out=False)
-    return Pipeline([("encode", encode), ("model", estimator)])
