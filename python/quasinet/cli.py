@@ -553,7 +553,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "one for all (default auto: ARD for networks with hidden layers, the evidence chooses for "
                         "the linear model); info then shows each input's relevance")
     p.add_argument("--restarts", type=int, default=None, metavar="N",
-                   help="further random starts (default: 2 for BR, ranked by log evidence; 0 otherwise)")
+                   help="further random starts (default 0; for BR per candidate width, ranked by log evidence)")
     p.add_argument("--no-moderate", action="store_true",
                    help="BR classifier: predict with the network's own probabilities, not MacKay's moderated ones")
     p.add_argument("--max-iter", type=int, default=500,

@@ -350,7 +350,7 @@ _COMMON_DOC = """
         Model files and exports hold one network and refuse a committee.
     restarts : int or None, default=None
         Further random starts (per candidate width for BR, ranked by log evidence; for the
-        other methods the lowest training cost wins). None: 2 for BR, 0 otherwise.
+        other methods the lowest training cost wins). None: 0 (``quasinet.fitting.BR_RESTARTS`` for BR).
     dtype : {"float64", "float32"}, default="float64"
         The precision of the network's forward and backward passes (:class:`quasinet.Network`'s
         ``dtype``): ``"float32"`` runs the products in float32, about twice as fast on large
