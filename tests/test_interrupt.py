@@ -9,6 +9,7 @@ latencies it measured.
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import textwrap
@@ -97,13 +98,20 @@ CORE_CALL = COMMON + textwrap.dedent(
 )
 
 
+def _default_sigint():
+    """In the child: SIGINT's default action, so that Python turns it into KeyboardInterrupt even
+    when the test runner was started with SIGINT ignored (a background job of a shell)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _run(script, *args):
     env = dict(os.environ)
     env.pop("PYTHONWARNINGS", None)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [os.path.dirname(os.path.abspath(__file__)),
                                                       env.get("PYTHONPATH")]))
-    proc = subprocess.run(
-        [sys.executable, "-c", script, *args], capture_output=True, text=True, timeout=TIMEOUT, env=env
+    proc = subprocess.run(  # SIGINT as a terminal delivers it, even when this runner ignores it
+        [sys.executable, "-c", script, *args], capture_output=True, text=True, timeout=TIMEOUT, env=env,
+        preexec_fn=_default_sigint,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     return json.loads(proc.stdout.strip().splitlines()[-1])

@@ -35,9 +35,17 @@ if est.method_ == "BR" and est.members_:
 """
 
 
+def _default_sigint():
+    """In the child: SIGINT's default action, so that Python turns it into KeyboardInterrupt even
+    when the test runner was started with SIGINT ignored (a background job of a shell)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+
 @pytest.mark.parametrize("method, after", [("L-BFGS-B", 40), ("BR", 400)])
 def test_sigint_during_estimator_fit_keeps_the_best_model(method, after):
     proc = subprocess.run([sys.executable, "-c", SCRIPT, method, str(after)], capture_output=True, text=True,
+                          preexec_fn=_default_sigint,
                           timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     lines = proc.stdout.splitlines()
@@ -63,7 +71,8 @@ def test_sigint_during_cli_train_writes_the_model_and_exits_130(tmp_path):
             w.writerow([a, b, np.sin(2 * a) * b + 0.1 * rng.standard_normal()])
     out = tmp_path / "m.qnet"
     proc = subprocess.Popen([sys.executable, "-m", "quasinet", "train", str(path), "--target", "y", "--progress",
-                             "always", "--out", str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                             "always", "--out", str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=_default_sigint)
     try:
         # Wait until the search has fitted at least one model (its progress line), then press Ctrl-C.
         seen = ""

@@ -159,6 +159,7 @@ def settings_from_args(args, classifier: bool, report=None, progress=None):
 
 def _cmd_train(args, out: TextIO, err: TextIO) -> int:
     from . import fitting
+    from .csvread import CSVError
     from .metrics import r2_score
 
     out_dir = os.path.dirname(os.path.abspath(args.out))
@@ -184,6 +185,13 @@ def _cmd_train(args, out: TextIO, err: TextIO) -> int:
         raise UserError(f"{args.data}: no input columns left besides the targets")
     encoding = None
     categorical = [c.strip() for c in args.categorical.split(",")] if args.categorical else []
+    for c in inputs:
+        # A column of numbers with a few words is a mistake to report, not categories to encode.
+        if c not in categorical and table.kind(c) == "text" and table.number_share(c) > 0.5:
+            try:
+                table.numbers([c], allow_missing=True)
+            except CSVError as exc:
+                raise UserError(f"{exc} (for a categorical column give --categorical {c})") from None
     if categorical or any(table.kind(c) == "text" or np.isnan(table.column(c)).any() for c in inputs):
         # Categorical or incomplete columns: one-hot and imputed (with missing-value indicators),
         # the encoding stored in the model file and applied again at predict.
@@ -218,8 +226,6 @@ def _cmd_train(args, out: TextIO, err: TextIO) -> int:
         if np.unique(y).size < 2:
             raise UserError(f"{args.data}: column {targets[0]!r} has only one class ({y[0]!r})")
     else:
-        from .csvread import CSVError
-
         try:
             y = table.numbers(targets)
         except CSVError as exc:

@@ -254,6 +254,14 @@ class Table:
             out[r] = s
         return out
 
+    def number_share(self, name: str) -> float:
+        """The share of the column's non-missing cells that are numbers (1 for a number column):
+        a column of mostly numbers with a few words is more likely a mistake than categories."""
+        if self.kind(name) == "number":
+            return 1.0
+        cells = [c for c in self.text(name, allow_missing=True).tolist() if c is not None]
+        return sum(_is_number(c) for c in cells) / len(cells) if cells else 0.0
+
     def column(self, name: str) -> np.ndarray:
         """A number column as float64 (NaN for gaps), a text column as object (None for gaps)."""
         if self.kind(name) == "number":
