@@ -113,6 +113,71 @@ def feature_relevance(alpha, n_inputs: int) -> np.ndarray:
     return prior_var / prior_var.sum()
 
 
+def input_relevance(nets, Xs) -> np.ndarray:
+    """Each input's share of what the inputs do to the predictions; sums to 1.
+
+    For input j the score is the mean over the rows of ``Xs`` of the squared derivative of the
+    prediction with respect to x_j, times the variance of x_j over those rows, summed over the
+    outputs::
+
+        s_j = var(x_j) * sum_k mean_i (d f_k(x_i) / d x_ij)^2,    relevance_j = s_j / sum_l s_l
+
+    The derivatives are the core's exact ones (:meth:`quasinet.Network.input_jacobian`). For a
+    linear model f = w . x this is each input's share of the variance of the prediction,
+    w_j^2 var(x_j) / sum_l w_l^2 var(x_l) (for independent inputs). Unlike the prior variance
+    1/alpha of the ARD groups (:func:`feature_relevance`), it depends on the fitted function
+    only: an input's weights can be small and the next layer's large (ARD's scale degeneracy)
+    without changing it.
+
+    Parameters
+    ----------
+    nets : Network, or sequence of Network or of (Network, covariance, beta)
+        One network or a committee (e.g. an estimator's ``members_``); for a committee the
+        derivative is that of the averaged prediction, the mean of the members' Jacobians.
+        All must have the same inputs and outputs.
+    Xs : array-like of shape (N, inputs)
+        Rows as the networks see them (after the input scaling), typically the training rows;
+        with standardised inputs every variance is 1.
+
+    Returns
+    -------
+    ndarray of shape (inputs,)
+        Non-negative, summing to 1; all zeros when the predictions depend on no input at these
+        rows (or every input is constant over them).
+    """
+    if isinstance(nets, Network):
+        nets = [nets]
+    try:
+        nets = [m[0] if isinstance(m, tuple) else m for m in nets]
+    except TypeError:
+        raise TypeError(f"nets must be a Network or a sequence of Networks or (Network, covariance, beta), "
+                        f"got {type(nets).__name__}") from None
+    if not nets:
+        raise ValueError("nets must hold at least one Network, got an empty sequence")
+    for m in nets:
+        if not isinstance(m, Network):
+            raise TypeError(f"nets must hold Networks or (Network, covariance, beta) tuples, got {type(m).__name__}")
+    n_in, n_out = nets[0].layer_sizes[0], nets[0].layer_sizes[-1]
+    for m in nets[1:]:
+        if (m.layer_sizes[0], m.layer_sizes[-1]) != (n_in, n_out):
+            raise ValueError(f"all networks must have {n_in} inputs and {n_out} outputs like the first, got "
+                             f"{m.layer_sizes[0]} and {m.layer_sizes[-1]}")
+    Xs = np.asarray(Xs, dtype=np.float64)
+    if Xs.ndim != 2 or Xs.shape[1] != n_in:
+        raise ValueError(f"Xs must have shape (N, {n_in}), got {Xs.shape}")
+    if Xs.shape[0] == 0:
+        raise ValueError("Xs must have at least one row, got 0")
+    if not np.all(np.isfinite(Xs)):
+        raise ValueError("Xs must be finite, got NaN or infinity")
+    sq = np.zeros(n_in)  # sum over rows and outputs of the squared derivatives
+    for chunk in row_chunks(Xs.shape[0], n_in, n_out):
+        J = np.mean([m.input_jacobian(Xs[chunk]) for m in nets], axis=0)  # (rows, n_out, n_in)
+        sq += np.einsum("ikj,ikj->j", J, J)
+    score = Xs.var(axis=0) * sq / Xs.shape[0]
+    total = score.sum()
+    return score / total if total > 0 else score
+
+
 def _real(value, name, low=-np.inf, low_open=False) -> float:
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
