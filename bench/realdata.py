@@ -141,6 +141,20 @@ REGRESSION_TABLES = {t.name: t for t in [
           note="153 days, 116 with an ozone reading; missing solar radiation imputed"),
 ]}
 
+# Synthetic, only when named (``--tables friedman1``): a fixed sample, split like the real tables.
+SYNTHETIC_TABLES = {t.name: t for t in [
+    Table("friedman1", "make_friedman1(500, noise=1, random_state=0)",
+          lambda: _friedman_frame(500), "y", note="synthetic: 5 real and 5 noise inputs, noise std 1"),
+]}
+
+
+def _friedman_frame(n):
+    X, y = make_friedman1(n_samples=n, noise=1.0, random_state=0)
+    d = pd.DataFrame(X, columns=[f"x{j + 1}" for j in range(X.shape[1])])
+    d["y"] = y
+    return d
+
+
 CLASSIFICATION_TABLES = {t.name: t for t in [
     Table("pima", "MASS Pima.tr + Pima.te", lambda: pd.concat([_r("MASS", "Pima.tr")(), _r("MASS", "Pima.te")()],
                                                                   ignore_index=True), "type",
@@ -201,7 +215,24 @@ REGRESSORS: Dict[str, Callable] = {
     "RidgeCV()": lambda d, s: RidgeCV(),
     "MLPRegressor(max_iter=2000)": lambda d, s: MLPRegressor(max_iter=2000, random_state=s),
 }
-HAS_STD = {"quasinet QuasiNetRegressor()", "GP-ARD"}
+
+# Part of the search for better defaults: the same estimator with other public parameters
+# (``--variants``; not in the default run).
+VARIANTS: Dict[str, Callable] = {
+    "quasinet (16,) BR": lambda d, s: QuasiNetRegressor(hidden_layer_sizes=(16,), method="BR", random_state=s),
+    "quasinet (32,) BR": lambda d, s: QuasiNetRegressor(hidden_layer_sizes=(32,), method="BR", random_state=s),
+    "quasinet (16,) BR restarts=0": lambda d, s: QuasiNetRegressor(hidden_layer_sizes=(16,), method="BR",
+                                                                   restarts=0, random_state=s),
+    "quasinet (16,) BR ard=False": lambda d, s: QuasiNetRegressor(hidden_layer_sizes=(16,), method="BR",
+                                                                  ard=False, random_state=s),
+    "quasinet (8,) BR committee=3": lambda d, s: QuasiNetRegressor(hidden_layer_sizes=(8,), method="BR",
+                                                                   committee=3, random_state=s),
+    "quasinet committee=3": lambda d, s: QuasiNetRegressor(committee=3, random_state=s),
+}
+
+
+def has_std(label):
+    return label.startswith("quasinet") or label == "GP-ARD"
 
 CLASSIFIERS: Dict[str, Callable] = {
     "quasinet QuasiNetClassifier()": lambda s: QuasiNetClassifier(random_state=s),
@@ -245,7 +276,7 @@ def run_regression_table(t: Table, cap, quick, models, log):
                 continue
             model = make(Xtr.shape[1], s)
             ft = timed_fit(model, Xtr, ytr)
-            if label in HAS_STD:
+            if has_std(label):
                 m, st = model.predict(Xte, return_std=True)
             else:
                 m = model.predict(Xte)
@@ -258,10 +289,11 @@ def run_regression_table(t: Table, cap, quick, models, log):
             r["cover68"].append(c1)
             r["cover95"].append(c2)
             r["time"].append(ft)
-            if label.startswith("quasinet"):
+            if label == "quasinet QuasiNetRegressor()":
                 extra["width"].append(int(model.hidden_layer_sizes_[0]) if model.hidden_layer_sizes_ else 0)
                 extra["ard"].append(bool(model.ard_))
-            line.append(f"{label.split('(')[0].split(' ')[-1]} {r['rmse'][-1]:.4g} ({ft:.1f}s)")
+            line.append(f"{label.replace('quasinet QuasiNetRegressor()', 'quasinet').split('(')[0]} "
+                        f"{r['rmse'][-1]:.4g} ({ft:.1f}s)")
         log(f"  {t.name} split {s + 1}/{k}: " + ", ".join(line))
     return dict(source=t.source, target=t.target, transform=t.transform, note=t.note, rows=int(len(y)),
                 n_inputs=extra["n_inputs"], splits=k, held_out=t.name in HELD_OUT,
@@ -309,7 +341,7 @@ def regression_summary(name, r):
     for label, m in r["models"].items():
         rm, rse = mean_se(m["rmse"])
         lm, lse = mean_se(m["loglik"])
-        star = "" if label in HAS_STD else "*"
+        star = "" if has_std(label) else "*"
         out.append(f"  {label:34s} {rm:10.4g} +- {rse:<6.2g} {lm:8.3f} +- {lse:<5.2g}{star:1s}"
                    f"{np.mean(m['cover68']):8.3f} {np.mean(m['cover95']):8.3f} {np.median(m['time']):8.2f}")
     if r["quasinet_width"]:
@@ -329,17 +361,22 @@ def classification_summary(name, r):
 
 
 def wins(out, held_out):
-    """Tables where quasinet's default beats each peer (RMSE / log-lik; log-loss)."""
+    """Tables where each quasinet model beats each peer (RMSE / log-lik; log-loss), and its fit-time ratio."""
     lines = []
     reg = {k: v for k, v in out["regression"].items() if v["held_out"] == held_out}
-    q = "quasinet QuasiNetRegressor()"
-    for peer in list(REGRESSORS)[1:]:
-        both = [v for v in reg.values() if peer in v["models"] and q in v["models"]]
-        if not both:
-            continue
-        rm = sum(np.mean(v["models"][q]["rmse"]) < np.mean(v["models"][peer]["rmse"]) for v in both)
-        ll = sum(np.mean(v["models"][q]["loglik"]) > np.mean(v["models"][peer]["loglik"]) for v in both)
-        lines.append(f"  quasinet vs {peer}: lower RMSE on {rm}/{len(both)}, higher test loglik on {ll}/{len(both)}")
+    labels = list(dict.fromkeys(label for v in reg.values() for label in v["models"]))
+    default = "quasinet QuasiNetRegressor()"
+    for q in [label for label in labels if label.startswith("quasinet")]:
+        peers = [p for p in labels if not p.startswith("quasinet")] + ([default] if q != default else [])
+        for peer in peers:
+            both = [v for v in reg.values() if peer in v["models"] and q in v["models"]]
+            if not both:
+                continue
+            rm = sum(np.mean(v["models"][q]["rmse"]) < np.mean(v["models"][peer]["rmse"]) for v in both)
+            ll = sum(np.mean(v["models"][q]["loglik"]) > np.mean(v["models"][peer]["loglik"]) for v in both)
+            tr = [np.median(v["models"][q]["time"]) / np.median(v["models"][peer]["time"]) for v in both]
+            lines.append(f"  {q} vs {peer}: lower RMSE on {rm}/{len(both)}, higher test loglik on {ll}/{len(both)}, "
+                         f"fit-time ratio {min(tr):.2g}-{max(tr):.2g}x")
     clf = {k: v for k, v in out["classification"].items() if v["held_out"] == held_out}
     qc = "quasinet QuasiNetClassifier()"
     for peer in list(CLASSIFIERS)[1:]:
@@ -448,18 +485,23 @@ def main(argv=None):
     ap.add_argument("--splits", type=int, help="at most this many splits per table")
     ap.add_argument("--quick", action="store_true", help="3 splits (2 above 1,000 rows, 1 above 3,000)")
     ap.add_argument("--models", nargs="+", help="only the regressors whose label contains one of these words")
+    ap.add_argument("--variants", action="store_true",
+                    help="add the quasinet variants (other public parameters) to the regressors")
     ap.add_argument("--fit-times", action="store_true", help="time the default fit on Friedman #1 instead")
     ap.add_argument("--sizes", type=int, nargs="+", default=[300, 1000, 10000])
     ap.add_argument("--timeout", type=float, default=300.0)
+    ap.add_argument("--merge", nargs="+", metavar="JSON",
+                    help="combine the results of runs made in parallel (same protocol) into --json/--txt")
     ap.add_argument("--json")
     ap.add_argument("--txt")
     args = ap.parse_args(argv)
-    known = set(REGRESSION_TABLES) | set(CLASSIFICATION_TABLES)
+    known = set(REGRESSION_TABLES) | set(CLASSIFICATION_TABLES) | set(SYNTHETIC_TABLES)
     tables = args.tables or list(REGRESSION_TABLES) + list(CLASSIFICATION_TABLES)
     bad = [t for t in tables if t not in known]
     if bad:
         ap.error(f"unknown tables {bad}; expected some of {sorted(known)}")
-    models = {k: v for k, v in REGRESSORS.items() if not args.models or any(w in k for w in args.models)}
+    models = {**REGRESSORS, **(VARIANTS if args.variants else {})}
+    models = {k: v for k, v in models.items() if not args.models or any(w in k for w in args.models)}
 
     out = dict(command="python " + " ".join([os.path.relpath(sys.argv[0])] + sys.argv[1:]),
                date=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
@@ -479,6 +521,23 @@ def main(argv=None):
             with open(args.txt, "w") as f:
                 f.write(fit_times_report(out) if args.fit_times else report(out))
 
+    if args.merge:
+        parts = [json.load(open(f)) for f in args.merge]
+        out = dict(parts[0], command=" + ".join(p["command"] for p in parts), merged=[p["command"] for p in parts],
+                   date=" to ".join(sorted({p["date"] for p in parts})),
+                   load_average_start=max(p["load_average_start"] for p in parts))
+        out["regression"] = {k: v for p in parts for k, v in p.get("regression", {}).items()}
+        out["classification"] = {k: v for p in parts for k, v in p.get("classification", {}).items()}
+        for p in parts:
+            out["load_average_end"] = max(out.get("load_average_end", 0.0), p.get("load_average_end", 0.0))
+        if args.json:
+            with open(args.json, "w") as f:
+                json.dump(out, f, indent=1)
+        if args.txt:
+            with open(args.txt, "w") as f:
+                f.write(report(out))
+        print(report(out))
+        return
     if args.fit_times:
         out["fit_times"] = []
         for n in args.sizes:
@@ -488,8 +547,9 @@ def main(argv=None):
         return
     out["regression"], out["classification"] = {}, {}
     for name in tables:
-        if name in REGRESSION_TABLES:
-            out["regression"][name] = run_regression_table(REGRESSION_TABLES[name], args.splits, args.quick, models, log)
+        if name in REGRESSION_TABLES or name in SYNTHETIC_TABLES:
+            t = REGRESSION_TABLES.get(name) or SYNTHETIC_TABLES[name]
+            out["regression"][name] = run_regression_table(t, args.splits, args.quick, models, log)
             print("\n".join(regression_summary(name, out["regression"][name])), flush=True)
         else:
             out["classification"][name] = run_classification_table(CLASSIFICATION_TABLES[name], args.splits,
