@@ -105,6 +105,16 @@ def test_friedman1_real_inputs_above_noise(seed):
     assert rel[3] > rel[4], rel
 
 
+def test_weights_count_as_repeated_rows():
+    rng = np.random.default_rng(8)
+    X = rng.normal(size=(12, 3))
+    net = Network([3, 4, 2], activation="tanh", output_activation="identity", seed=4)
+    counts = rng.integers(0, 4, size=12)
+    counts[0] = 1
+    np.testing.assert_allclose(input_relevance(net, X, sample_weight=counts),
+                               input_relevance(net, np.repeat(X, counts, axis=0)), rtol=1e-10)
+
+
 def test_zero_when_no_input_matters():
     net = Network([2, 1], activation="identity", output_activation="identity", seed=0)
     net.weights[0][:] = 0.0
@@ -126,6 +136,12 @@ def test_bad_input():
         input_relevance(["net"], X)
     with pytest.raises(TypeError, match="nets must be a Network or a sequence"):
         input_relevance(3, X)
+    with pytest.raises(ValueError, match=r"sample_weight must have shape \(4,\), got \(3,\)"):
+        input_relevance(net, X, sample_weight=np.ones(3))
+    with pytest.raises(ValueError, match="sample_weight must be finite and >= 0 with a positive sum"):
+        input_relevance(net, X, sample_weight=-np.ones(4))
+    with pytest.raises(ValueError, match="sample_weight must be finite and >= 0 with a positive sum"):
+        input_relevance(net, X, sample_weight=np.zeros(4))
     other = Network([2, 2, 1], activation="tanh", output_activation="identity", seed=0)
     with pytest.raises(ValueError, match="all networks must have 3 inputs and 1 outputs like the first, got 2 and 1"):
         input_relevance([net, other], X)

@@ -113,7 +113,7 @@ def feature_relevance(alpha, n_inputs: int) -> np.ndarray:
     return prior_var / prior_var.sum()
 
 
-def input_relevance(nets, Xs) -> np.ndarray:
+def input_relevance(nets, Xs, sample_weight=None) -> np.ndarray:
     """Each input's share of what the inputs do to the predictions; sums to 1.
 
     For input j the score is the mean over the rows of ``Xs`` of the squared derivative of the
@@ -138,6 +138,9 @@ def input_relevance(nets, Xs) -> np.ndarray:
     Xs : array-like of shape (N, inputs)
         Rows as the networks see them (after the input scaling), typically the training rows;
         with standardised inputs every variance is 1.
+    sample_weight : array-like of shape (N,) or None
+        Non-negative row weights (e.g. the counts of merged duplicate rows): the means and
+        variances are weighted, so a row of weight 2 counts as that row twice.
 
     Returns
     -------
@@ -169,11 +172,21 @@ def input_relevance(nets, Xs) -> np.ndarray:
         raise ValueError("Xs must have at least one row, got 0")
     if not np.all(np.isfinite(Xs)):
         raise ValueError("Xs must be finite, got NaN or infinity")
-    sq = np.zeros(n_in)  # sum over rows and outputs of the squared derivatives
+    if sample_weight is None:
+        w = np.ones(Xs.shape[0])
+    else:
+        w = np.asarray(sample_weight, dtype=np.float64)
+        if w.shape != (Xs.shape[0],):
+            raise ValueError(f"sample_weight must have shape ({Xs.shape[0]},), got {w.shape}")
+        if not np.all(np.isfinite(w)) or np.any(w < 0) or not w.sum() > 0:
+            raise ValueError("sample_weight must be finite and >= 0 with a positive sum")
+    w = w / w.sum()
+    sq = np.zeros(n_in)  # weighted sum over rows and outputs of the squared derivatives
     for chunk in row_chunks(Xs.shape[0], n_in, n_out):
         J = np.mean([m.input_jacobian(Xs[chunk]) for m in nets], axis=0)  # (rows, n_out, n_in)
-        sq += np.einsum("ikj,ikj->j", J, J)
-    score = Xs.var(axis=0) * sq / Xs.shape[0]
+        sq += np.einsum("i,ikj,ikj->j", w[chunk], J, J)
+    mean = w @ Xs
+    score = (w @ (Xs - mean) ** 2) * sq
     total = score.sum()
     return score / total if total > 0 else score
 
