@@ -242,12 +242,13 @@ CLASSIFIERS: Dict[str, Callable] = {
 
 
 def timed_fit(model, X, y):
-    t0 = time.perf_counter()
+    """Wall and CPU seconds (all threads of this process) of ``model.fit(X, y)``."""
+    t0, c0 = time.perf_counter(), time.process_time()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         warnings.simplefilter("ignore", UserWarning)
         model.fit(X, y)
-    return time.perf_counter() - t0
+    return time.perf_counter() - t0, time.process_time() - c0
 
 
 def gaussian_scores(y, mean, std):
@@ -257,12 +258,19 @@ def gaussian_scores(y, mean, std):
     return float(np.mean(ll)), float(np.mean(np.abs(z) <= 1.0)), float(np.mean(np.abs(z) <= 1.959964))
 
 
-def run_regression_table(t: Table, cap, quick, models, log):
+def run_regression_table(t: Table, cap, quick, models, log, on_split=None):
     X, y, cats = load_table(t)
     k = n_splits_for(len(y), cap, quick)
-    res = {label: {"rmse": [], "loglik": [], "cover68": [], "cover95": [], "time": []} for label in models}
+    res = {label: {"rmse": [], "loglik": [], "cover68": [], "cover95": [], "time": [], "cpu": []} for label in models}
     extra = {"width": [], "ard": [], "n_inputs": None}
     splitter = ShuffleSplit(n_splits=k, test_size=0.1, random_state=0)
+
+    def summary(done):
+        return dict(source=t.source, target=t.target, transform=t.transform, note=t.note, rows=int(len(y)),
+                    n_inputs=extra["n_inputs"], splits=done, held_out=t.name in HELD_OUT,
+                    models={k_: v for k_, v in res.items() if v["rmse"]},
+                    quasinet_width=extra["width"], quasinet_ard=extra["ard"])
+
     for s, (tr, te) in enumerate(splitter.split(X)):
         pre = preprocessor(X, cats)
         Xtr = pre.fit_transform(X.iloc[tr])
@@ -275,7 +283,7 @@ def run_regression_table(t: Table, cap, quick, models, log):
             if label == "GP-ARD" and len(tr) > GP_MAX_ROWS:
                 continue
             model = make(Xtr.shape[1], s)
-            ft = timed_fit(model, Xtr, ytr)
+            ft, fc = timed_fit(model, Xtr, ytr)
             if has_std(label):
                 m, st = model.predict(Xte, return_std=True)
             else:
@@ -289,23 +297,23 @@ def run_regression_table(t: Table, cap, quick, models, log):
             r["cover68"].append(c1)
             r["cover95"].append(c2)
             r["time"].append(ft)
+            r["cpu"].append(fc)
             if label == "quasinet QuasiNetRegressor()":
                 extra["width"].append(int(model.hidden_layer_sizes_[0]) if model.hidden_layer_sizes_ else 0)
                 extra["ard"].append(bool(model.ard_))
             line.append(f"{label.replace('quasinet QuasiNetRegressor()', 'quasinet').split('(')[0]} "
                         f"{r['rmse'][-1]:.4g} ({ft:.1f}s)")
         log(f"  {t.name} split {s + 1}/{k}: " + ", ".join(line))
-    return dict(source=t.source, target=t.target, transform=t.transform, note=t.note, rows=int(len(y)),
-                n_inputs=extra["n_inputs"], splits=k, held_out=t.name in HELD_OUT,
-                models={k_: v for k_, v in res.items() if v["rmse"]},
-                quasinet_width=extra["width"], quasinet_ard=extra["ard"])
+        if on_split is not None:
+            on_split(summary(s + 1))
+    return summary(k)
 
 
-def run_classification_table(t: Table, cap, quick, log):
+def run_classification_table(t: Table, cap, quick, log, on_split=None):
     X, y, cats = load_table(t)
     y = pd.Series(y).astype(str).to_numpy()
     k = n_splits_for(len(y), cap, quick)
-    res = {label: {"log_loss": [], "accuracy": [], "time": []} for label in CLASSIFIERS}
+    res = {label: {"log_loss": [], "accuracy": [], "time": [], "cpu": []} for label in CLASSIFIERS}
     splitter = StratifiedShuffleSplit(n_splits=k, test_size=0.1, random_state=0)
     labels = np.unique(y)
     for s, (tr, te) in enumerate(splitter.split(X, y)):
@@ -315,14 +323,18 @@ def run_classification_table(t: Table, cap, quick, log):
         line = []
         for label, make in CLASSIFIERS.items():
             model = make(s)
-            ft = timed_fit(model, Xtr, y[tr])
+            ft, fc = timed_fit(model, Xtr, y[tr])
             p = model.predict_proba(Xte)
             r = res[label]
             r["log_loss"].append(float(log_loss(y[te], p, labels=labels)))
             r["accuracy"].append(float(accuracy_score(y[te], model.classes_[np.argmax(p, axis=1)])))
             r["time"].append(ft)
+            r["cpu"].append(fc)
             line.append(f"{label.split('(')[0].split(' ')[-1]} {r['log_loss'][-1]:.3f} ({ft:.1f}s)")
         log(f"  {t.name} split {s + 1}/{k}: " + ", ".join(line))
+        if on_split is not None:
+            on_split(dict(source=t.source, target=t.target, note=t.note, rows=int(len(y)), classes=int(labels.size),
+                          n_inputs=int(Xtr.shape[1]), splits=s + 1, held_out=t.name in HELD_OUT, models=res))
     return dict(source=t.source, target=t.target, note=t.note, rows=int(len(y)), classes=int(labels.size),
                 n_inputs=int(Xtr.shape[1]), splits=k, held_out=t.name in HELD_OUT, models=res)
 
@@ -337,13 +349,14 @@ def regression_summary(name, r):
     out = [f"{name} ({r['source']}; {r['rows']} rows, {r['n_inputs']} inputs after one-hot; target "
            f"{r['transform'] + ' ' if r['transform'] else ''}{r['target']}; {r['splits']} splits"
            f"{'; HELD OUT' if r['held_out'] else ''})",
-           f"  {'model':34s} {'RMSE +- se':>19s} {'test loglik':>17s} {'cover68':>8s} {'cover95':>8s} {'fit s':>8s}"]
+           f"  {'model':34s} {'RMSE +- se':>19s} {'test loglik':>17s} {'cover68':>8s} {'cover95':>8s} {'fit s':>8s} {'CPU s':>8s} {'n':>3s}"]
     for label, m in r["models"].items():
         rm, rse = mean_se(m["rmse"])
         lm, lse = mean_se(m["loglik"])
         star = "" if has_std(label) else "*"
         out.append(f"  {label:34s} {rm:10.4g} +- {rse:<6.2g} {lm:8.3f} +- {lse:<5.2g}{star:1s}"
-                   f"{np.mean(m['cover68']):8.3f} {np.mean(m['cover95']):8.3f} {np.median(m['time']):8.2f}")
+                   f"{np.mean(m['cover68']):8.3f} {np.mean(m['cover95']):8.3f} {np.median(m['time']):8.2f} "
+                   f"{np.median(m.get('cpu', [np.nan])):8.2f} {len(m['rmse']):3d}")
     if r["quasinet_width"]:
         out.append(f"  quasinet chose widths {r['quasinet_width']} (0: linear), ARD {sum(r['quasinet_ard'])}"
                    f"/{len(r['quasinet_ard'])}")
@@ -353,11 +366,18 @@ def regression_summary(name, r):
 def classification_summary(name, r):
     out = [f"{name} ({r['source']}; {r['rows']} rows, {r['classes']} classes, {r['n_inputs']} inputs; "
            f"{r['splits']} stratified splits{'; HELD OUT' if r['held_out'] else ''})",
-           f"  {'model':34s} {'log-loss +- se':>18s} {'accuracy':>9s} {'fit s':>8s}"]
+           f"  {'model':34s} {'log-loss +- se':>18s} {'accuracy':>9s} {'fit s':>8s} {'CPU s':>8s} {'n':>3s}"]
     for label, m in r["models"].items():
         lm, lse = mean_se(m["log_loss"])
-        out.append(f"  {label:34s} {lm:9.4f} +- {lse:<6.2g} {np.mean(m['accuracy']):9.3f} {np.median(m['time']):8.2f}")
+        out.append(f"  {label:34s} {lm:9.4f} +- {lse:<6.2g} {np.mean(m['accuracy']):9.3f} {np.median(m['time']):8.2f} "
+                   f"{np.median(m.get('cpu', [np.nan])):8.2f} {len(m['log_loss']):3d}")
     return out
+
+
+def common_mean(table, a, b, key):
+    """Means of ``key`` for models a and b over the splits both ran (the splits are a common prefix)."""
+    n = min(len(table["models"][a][key]), len(table["models"][b][key]))
+    return np.mean(table["models"][a][key][:n]), np.mean(table["models"][b][key][:n])
 
 
 def wins(out, held_out):
@@ -372,11 +392,13 @@ def wins(out, held_out):
             both = [v for v in reg.values() if peer in v["models"] and q in v["models"]]
             if not both:
                 continue
-            rm = sum(np.mean(v["models"][q]["rmse"]) < np.mean(v["models"][peer]["rmse"]) for v in both)
-            ll = sum(np.mean(v["models"][q]["loglik"]) > np.mean(v["models"][peer]["loglik"]) for v in both)
+            rm = sum(common_mean(v, q, peer, "rmse")[0] < common_mean(v, q, peer, "rmse")[1] for v in both)
+            ll = sum(common_mean(v, q, peer, "loglik")[0] > common_mean(v, q, peer, "loglik")[1] for v in both)
             tr = [np.median(v["models"][q]["time"]) / np.median(v["models"][peer]["time"]) for v in both]
+            cr = [np.median(v["models"][q].get("cpu", [np.nan])) / np.median(v["models"][peer].get("cpu", [np.nan]))
+                  for v in both]
             lines.append(f"  {q} vs {peer}: lower RMSE on {rm}/{len(both)}, higher test loglik on {ll}/{len(both)}, "
-                         f"fit-time ratio {min(tr):.2g}-{max(tr):.2g}x")
+                         f"fit-time ratio wall {min(tr):.2g}-{max(tr):.2g}x, CPU {np.nanmin(cr):.2g}-{np.nanmax(cr):.2g}x")
     clf = {k: v for k, v in out["classification"].items() if v["held_out"] == held_out}
     qc = "quasinet QuasiNetClassifier()"
     for peer in list(CLASSIFIERS)[1:]:
@@ -391,7 +413,9 @@ def report(out):
              f"load average at start {out['load_average_start']:.2f}, at end {out.get('load_average_end', float('nan')):.2f}; "
              f"OMP_WAIT_POLICY={out.get('omp_wait_policy')}",
              "# RMSE and log-likelihood in the target's units (after the stated log, if any); * : no predictive "
-             "distribution, a Gaussian with the training residual RMS as std; fit s: median fit time.",
+             "distribution, a Gaussian with the training residual RMS as std; fit s, CPU s: median wall and CPU "
+             "(all threads) seconds of a fit; n: splits run (the splits of a table are one sequence: a model with "
+             "fewer ran its first n; the win counts compare each pair on the splits both ran).",
              f"# GP-ARD only on tables of at most {GP_MAX_ROWS} training rows.", ""]
     for held_out in (False, True):
         names = [k for k, v in out["regression"].items() if v["held_out"] == held_out]
@@ -414,15 +438,15 @@ def _fit_child(label, n, queue):
     X, y = make_friedman1(n_samples=n, noise=1.0, random_state=0)
     Xt, yt = make_friedman1(n_samples=2000, noise=1.0, random_state=1)
     model = FIT_TIME_MODELS[label]()
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         model.fit(X, y)
-    t = time.perf_counter() - t0
+    t, c = time.perf_counter() - t0, time.process_time() - c0
     extra = {}
     if hasattr(model, "hidden_layer_sizes_"):
         extra = {"width": list(model.hidden_layer_sizes_), "ard": bool(model.ard_), "method": model.method_}
-    queue.put({"time": t, "mse": float(np.mean((model.predict(Xt) - yt) ** 2)), **extra})
+    queue.put({"time": t, "cpu": c, "mse": float(np.mean((model.predict(Xt) - yt) ** 2)), **extra})
 
 
 FIT_TIME_MODELS = {
@@ -433,7 +457,8 @@ FIT_TIME_MODELS = {
 
 def run_fit_times(sizes, timeout, log):
     rows = []
-    ctx = multiprocessing.get_context("fork")
+    # A fresh interpreter per fit: nothing inherited from this process's thread pools.
+    ctx = multiprocessing.get_context("spawn")
     for n in sizes:
         for label in FIT_TIME_MODELS:
             q = ctx.Queue()
@@ -451,7 +476,7 @@ def run_fit_times(sizes, timeout, log):
             row["wall_with_startup"] = time.perf_counter() - t0
             rows.append(row)
             log(f"  n={n} {label}: " + (f"timeout after {timeout} s" if row.get("timeout") else
-                                        f"{row['time']:.2f} s, MSE {row['mse']:.3f} {row.get('width', '')}"))
+                                        f"{row['time']:.2f} s (CPU {row['cpu']:.2f} s), MSE {row['mse']:.3f} {row.get('width', '')}"))
     return rows
 
 
@@ -460,20 +485,25 @@ def fit_times_report(out):
              f"load average at start {out['load_average_start']:.2f}, at end {out.get('load_average_end', float('nan')):.2f}; "
              f"OMP_WAIT_POLICY={out.get('omp_wait_policy')}",
              "# make_friedman1(noise=1), 10 inputs (5 pure noise); held-out MSE on 2,000 noisy rows (floor 1.0);"
-             " one fit per cell, each in its own process", "",
-             f"{'rows':>8s} {'model':34s} {'fit s':>9s} {'ratio':>7s} {'MSE':>7s}  chosen"]
+             " one fit per cell, each in its own process;"
+             " wall and CPU seconds (all threads), ratio to HistGradientBoosting's", "",
+             f"{'rows':>8s} {'model':34s} {'wall s':>9s} {'ratio':>7s} {'CPU s':>9s} {'ratio':>7s} {'MSE':>7s}  chosen"]
     by_n = {}
     for r in out["fit_times"]:
         by_n.setdefault(r["n"], {})[r["model"]] = r
     for n, d in by_n.items():
         ref = d.get("HistGradientBoostingRegressor()", {}).get("time")
+        ref_cpu = d.get("HistGradientBoostingRegressor()", {}).get("cpu")
         for label, r in d.items():
             if r.get("timeout"):
-                lines.append(f"{n:8d} {label:34s} {'> ' + str(r['timeout']):>9s} {'':>7s} {'':>7s}  timeout")
+                lines.append(f"{n:8d} {label:34s} {'> ' + str(r['timeout']):>9s} {'':>7s} {'':>9s} {'':>7s} {'':>7s}  "
+                             "timeout (wall)")
                 continue
             ratio = f"{r['time'] / ref:6.1f}x" if ref else ""
+            ratio_cpu = f"{r['cpu'] / ref_cpu:6.1f}x" if ref_cpu else ""
             chosen = f"width {r['width']} ARD {r['ard']} {r['method']}" if "width" in r else ""
-            lines.append(f"{n:8d} {label:34s} {r['time']:9.2f} {ratio:>7s} {r['mse']:7.3f}  {chosen}")
+            lines.append(f"{n:8d} {label:34s} {r['time']:9.2f} {ratio:>7s} {r['cpu']:9.2f} {ratio_cpu:>7s} "
+                         f"{r['mse']:7.3f}  {chosen}")
     return "\n".join(lines) + "\n"
 
 
@@ -526,8 +556,15 @@ def main(argv=None):
         out = dict(parts[0], command=" + ".join(p["command"] for p in parts), merged=[p["command"] for p in parts],
                    date=" to ".join(sorted({p["date"] for p in parts})),
                    load_average_start=max(p["load_average_start"] for p in parts))
-        out["regression"] = {k: v for p in parts for k, v in p.get("regression", {}).items()}
-        out["classification"] = {k: v for p in parts for k, v in p.get("classification", {}).items()}
+        out["regression"], out["classification"] = {}, {}
+        for p in parts:
+            for kind in ("regression", "classification"):
+                for k, v in p.get(kind, {}).items():
+                    have = out[kind].setdefault(k, dict(v, models={}))
+                    have["models"].update(v["models"])
+                    if v.get("quasinet_width"):
+                        have["quasinet_width"], have["quasinet_ard"] = v["quasinet_width"], v["quasinet_ard"]
+                    have["splits"] = max(have["splits"], v["splits"])
         for p in parts:
             out["load_average_end"] = max(out.get("load_average_end", 0.0), p.get("load_average_end", 0.0))
         if args.json:
@@ -549,11 +586,14 @@ def main(argv=None):
     for name in tables:
         if name in REGRESSION_TABLES or name in SYNTHETIC_TABLES:
             t = REGRESSION_TABLES.get(name) or SYNTHETIC_TABLES[name]
-            out["regression"][name] = run_regression_table(t, args.splits, args.quick, models, log)
+            out["regression"][name] = run_regression_table(
+                t, args.splits, args.quick, models, log,
+                on_split=lambda part, name=name: (out["regression"].__setitem__(name, part), save()))
             print("\n".join(regression_summary(name, out["regression"][name])), flush=True)
         else:
-            out["classification"][name] = run_classification_table(CLASSIFICATION_TABLES[name], args.splits,
-                                                                   args.quick, log)
+            out["classification"][name] = run_classification_table(
+                CLASSIFICATION_TABLES[name], args.splits, args.quick, log,
+                on_split=lambda part, name=name: (out["classification"].__setitem__(name, part), save()))
             print("\n".join(classification_summary(name, out["classification"][name])), flush=True)
         save()
     print(report(out))
