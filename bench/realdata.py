@@ -231,6 +231,9 @@ VARIANTS: Dict[str, Callable] = {
     "quasinet (8,) BR committee=3": lambda d, s: QuasiNetRegressor(hidden_layer_sizes=(8,), method="BR",
                                                                    committee=3, random_state=s),
     "quasinet committee=3": lambda d, s: QuasiNetRegressor(committee=3, random_state=s),
+    "quasinet default search, restarts=0": lambda d, s: QuasiNetRegressor(restarts=0, random_state=s),
+    "quasinet default search, restarts=0, committee=3": lambda d, s: QuasiNetRegressor(restarts=0, committee=3,
+                                                                                       random_state=s),
 }
 
 
