@@ -567,7 +567,12 @@ def main(argv=None):
             for kind in ("regression", "classification"):
                 for k, v in p.get(kind, {}).items():
                     have = out[kind].setdefault(k, dict(v, models={}))
-                    have["models"].update(v["models"])
+                    for label, m in v["models"].items():
+                        # The same model run twice on a table: keep the run with more splits.
+                        n = len(m.get("rmse", m.get("log_loss", [])))
+                        old = have["models"].get(label)
+                        if old is None or n >= len(old.get("rmse", old.get("log_loss", []))):
+                            have["models"][label] = m
                     if v.get("quasinet_width"):
                         have["quasinet_width"], have["quasinet_ard"] = v["quasinet_width"], v["quasinet_ard"]
                     have["splits"] = max(have["splits"], v["splits"])
