@@ -566,6 +566,8 @@ def main(argv=None):
         for p in parts:
             for kind in ("regression", "classification"):
                 for k, v in p.get(kind, {}).items():
+                    if args.tables and k not in args.tables:
+                        continue
                     have = out[kind].setdefault(k, dict(v, models={}))
                     for label, m in v["models"].items():
                         # The same model run twice on a table: keep the run with more splits.
