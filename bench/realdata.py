@@ -575,8 +575,8 @@ def main(argv=None):
                         old = have["models"].get(label)
                         if old is None or n >= len(old.get("rmse", old.get("log_loss", []))):
                             have["models"][label] = m
-                    if v.get("quasinet_width"):
-                        have["quasinet_width"], have["quasinet_ard"] = v["quasinet_width"], v["quasinet_ard"]
+                            if label == "quasinet QuasiNetRegressor()":
+                                have["quasinet_width"], have["quasinet_ard"] = v["quasinet_width"], v["quasinet_ard"]
                     have["splits"] = max(have["splits"], v["splits"])
         for p in parts:
             out["load_average_end"] = max(out.get("load_average_end", 0.0), p.get("load_average_end", 0.0))
