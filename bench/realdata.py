@@ -443,7 +443,7 @@ def report(out):
 def _fit_child(label, n, queue):
     X, y = make_friedman1(n_samples=n, noise=1.0, random_state=0)
     Xt, yt = make_friedman1(n_samples=2000, noise=1.0, random_state=1)
-    model = FIT_TIME_MODELS[label]()
+    model = {**FIT_TIME_MODELS, **FIT_TIME_VARIANTS}[label]()
     t0, c0 = time.perf_counter(), time.process_time()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -461,12 +461,17 @@ FIT_TIME_MODELS = {
 }
 
 
-def run_fit_times(sizes, timeout, log):
+FIT_TIME_VARIANTS = {
+    "quasinet restarts=0, committee=3": lambda: QuasiNetRegressor(restarts=0, committee=3, random_state=0),
+}
+
+
+def run_fit_times(sizes, timeout, log, variants=False):
     rows = []
     # A fresh interpreter per fit: nothing inherited from this process's thread pools.
     ctx = multiprocessing.get_context("spawn")
     for n in sizes:
-        for label in FIT_TIME_MODELS:
+        for label in list(FIT_TIME_MODELS) + (list(FIT_TIME_VARIANTS) if variants else []):
             q = ctx.Queue()
             p = ctx.Process(target=_fit_child, args=(label, n, q))
             t0 = time.perf_counter()
@@ -591,7 +596,7 @@ def main(argv=None):
     if args.fit_times:
         out["fit_times"] = []
         for n in args.sizes:
-            out["fit_times"] += run_fit_times([n], args.timeout, log)
+            out["fit_times"] += run_fit_times([n], args.timeout, log, variants=args.variants)
             save()
         print(fit_times_report(out))
         return
