@@ -95,3 +95,15 @@ def test_impute_none_refuses_gaps_and_categorical_flag_encodes_numbers(tmp_path,
     rc, _, err = _run(capsys, "train", path, "--target", "y", "--inputs", "x,colour", "--categorical", "colour",
                       "--hidden", "2", "--restarts", "0", "--out", tmp_path / "m2.qnet")
     assert rc == 0, err
+
+
+def test_export_of_an_encoded_model_needs_encoded_inputs(tmp_path, table, capsys):
+    path, *_ = table
+    m = tmp_path / "m.qnet"
+    assert _run(capsys, "train", path, "--target", "y", "--inputs", "x,colour", "--hidden", "2", "--restarts", "0",
+                "--out", m)[0] == 0
+    rc, _, err = _run(capsys, "export", m, "--format", "c", "--out", tmp_path / "m.c")
+    assert rc == 1 and "--encoded-inputs" in err and "colour=blue" in err and not (tmp_path / "m.c").exists()
+    rc, out, err = _run(capsys, "export", m, "--format", "c", "--out", tmp_path / "m.c", "--encoded-inputs")
+    assert rc == 0, err
+    assert (tmp_path / "m.c").exists()

@@ -462,6 +462,13 @@ def _cmd_export(args, out: TextIO, err: TextIO) -> int:
         raise UserError(f"cannot write {args.out}: it is a directory")
     _refuse_overwriting_inputs(args.out, model=args.model)
     model = _load_model(args.model)
+    if model.encoding is not None and not args.encoded_inputs:
+        # The exports compute the network on numbers; the one-hot encoding and the imputation of a
+        # table's columns are not in an ONNX graph or a C file.
+        raise UserError(f"{args.model} was trained on a table with categorical or incomplete columns; the exported "
+                        f"model would take the {len(model.inputs)} encoded inputs ({', '.join(model.inputs[:6])}"
+                        f"{', ...' if len(model.inputs) > 6 else ''}), not the table's columns. Give --encoded-inputs "
+                        "to export it so and encode the columns first (quasinet.io.load_model(path).encode(table))")
     try:
         if args.format == "onnx":
             try:
@@ -611,6 +618,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="onnx: element type of the graph (default float64)")
     p.add_argument("--name", default="quasinet_model",
                    help="c: prefix of the exported C symbols (default quasinet_model)")
+    p.add_argument("--encoded-inputs", action="store_true",
+                   help="export a model trained on categorical or incomplete columns as the network on its encoded "
+                        "inputs (the one-hot encoding and imputation are not exported; without this flag such a "
+                        "model is refused)")
     p.add_argument("--no-std", action="store_true",
                    help="leave out the predictive standard deviation of a model trained by BR (by default "
                         "exported: ONNX output 'std', C function NAME_predict_std)")
