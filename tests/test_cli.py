@@ -140,7 +140,9 @@ def test_plot_dir(tmp_path, data, capsys):
                       "--out", tmp_path / "m.qnet", "--plot-dir", tmp_path / "plots")
     assert rc == 0
     names = sorted(p.name for p in (tmp_path / "plots").iterdir())
-    assert names == ["cost.png", "errors_t1.png", "errors_t2.png", "regression_t1.png", "regression_t2.png"]
+    # BR (the default) adds the evidence per cycle
+    assert names == ["cost.png", "errors_t1.png", "errors_t2.png", "evidence.png", "regression_t1.png",
+                     "regression_t2.png"]
     for name in names:
         data_bytes = (tmp_path / "plots" / name).read_bytes()
         assert data_bytes[:8] == b"\x89PNG\r\n\x1a\n" and len(data_bytes) > 5000

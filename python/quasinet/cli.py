@@ -304,7 +304,7 @@ def _cmd_train(args, out: TextIO, err: TextIO) -> int:
     if args.plot_dir:
         for path in _train_plots(args.plot_dir, result.loss_curve, result.validation_curve, model, targets,
                                  None if classifier else (y[rows_for_metric], model.predict(X[rows_for_metric])),
-                                 part):
+                                 part, history=result.evidence_history):
             lines.append(f"plot written to {path}")
     print("\n".join(lines), file=out)
     return 0
@@ -317,13 +317,16 @@ def _as_number(s: str) -> Optional[float]:
         return None
 
 
-def _train_plots(directory, J, val_curve, model, targets, regression, part) -> List[str]:
+def _train_plots(directory, J, val_curve, model, targets, regression, part, history=None) -> List[str]:
     try:
         from . import plot
     except ImportError:
         raise UserError("--plot-dir needs matplotlib: pip install 'quasinet[plot]'") from None
     os.makedirs(directory, exist_ok=True)
     written = [plot.save(plot.cost_curves(J, val_curve or None), os.path.join(directory, "cost.png"))]
+    if history:
+        # BR's cost jumps where alpha and beta are re-estimated; the evidence per cycle reads better.
+        written.append(plot.save(plot.evidence_history(history), os.path.join(directory, "evidence.png")))
     if regression is not None:
         Y, P = regression
         for k, name in enumerate(targets):
