@@ -132,3 +132,19 @@ def test_many_rows_search_a_subset_and_refit_on_every_row(monkeypatch):
         return float(np.mean(m.predict(Xt, return_std=True)[1] ** 2) - m.y_scale[0] ** 2 / m.posterior.beta)
 
     assert 0 < weights_variance(sub) < weights_variance(only_subset)
+
+
+def test_inner_maxiter_option_is_checked_and_bounds_the_first_cycle():
+    import quasinet as qn
+    from quasinet import evidence
+
+    assert evidence.check_options({"inner_maxiter": [3, 2]})["inner_maxiter"] == (3, 2)
+    for bad in ((0, 2), (1,), "10", (1.5, 2), (True, 2)):
+        with pytest.raises(ValueError, match="option inner_maxiter must be two ints >= 1"):
+            evidence.check_options({"inner_maxiter": bad})
+    rng = np.random.default_rng(0)
+    X = rng.uniform(-2, 2, (80, 1))
+    y = np.sin(2 * X) + 0.1 * rng.standard_normal((80, 1))
+    net = qn.Network([1, 6, 1], output_activation="identity", seed=0)
+    res = qn.Trainer(net, method="BR", maxiter=1, options={"inner_maxiter": (3, 3)}).train(X, y)
+    assert res.history[0]["iterations"] <= 3  # one cycle of at most 3 Levenberg-Marquardt steps

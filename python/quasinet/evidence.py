@@ -372,7 +372,7 @@ def evidence_fit(
 
 
 #: Trainer options of method "BR" (``Trainer(..., options={...})``) and their defaults.
-OPTIONS = {"ard": False, "alpha0": ALPHA0, "beta0": None, "patience": PATIENCE}
+OPTIONS = {"ard": False, "alpha0": ALPHA0, "beta0": None, "patience": PATIENCE, "inner_maxiter": INNER_MAXITER}
 
 
 def check_options(options: Optional[dict]) -> dict:
@@ -397,6 +397,12 @@ def check_options(options: Optional[dict]) -> dict:
             raise TypeError(f"option {name} must be a real number, got {type(v).__name__}")
         if not (np.isfinite(v) and v > 0):
             raise ValueError(f"option {name} must be a finite number > 0, got {v}")
+    steps = opts["inner_maxiter"]
+    if (not isinstance(steps, (tuple, list)) or len(steps) != 2
+            or not all(isinstance(k, numbers.Integral) and not isinstance(k, (bool, np.bool_)) and k >= 1
+                       for k in steps)):
+        raise ValueError(f"option inner_maxiter must be two ints >= 1 (first cycle, later cycles), got {steps!r}")
+    opts["inner_maxiter"] = (int(steps[0]), int(steps[1]))
     v = opts["patience"]
     if isinstance(v, (bool, np.bool_)) or not isinstance(v, numbers.Integral):
         raise TypeError(f"option patience must be an int, got {type(v).__name__}")

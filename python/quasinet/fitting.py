@@ -642,7 +642,9 @@ def _refit(fits, rows, settings: Settings):
     out = []
     for _, net, res in fits:
         member = net.copy()
-        options = {"ard": bool(res.ard), "alpha0": np.array(res.alpha, dtype=float)}
+        # A warm start from the subset's optimum: the first cycle needs no more steps than the later ones.
+        options = {"ard": bool(res.ard), "alpha0": np.array(res.alpha, dtype=float),
+                   "inner_maxiter": (evidence.INNER_MAXITER[1], evidence.INNER_MAXITER[1])}
         if net.loss not in ("binary_crossentropy", "softmax_crossentropy"):
             options["beta0"] = float(res.beta)
         new = Trainer(member, method="BR", maxiter=settings.max_iter, tol=settings.tol,

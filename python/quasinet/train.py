@@ -153,8 +153,10 @@ class Trainer:
         Extra options for ``minimize``; for ``LM`` its options ``mu`` (1e-3), ``mu_dec`` (0.1),
         ``mu_inc`` (10), ``mu_max`` (1e10), ``min_grad`` (1e-7), ``goal`` (0) and ``ftol`` (0,
         off); for ``BR`` ``ard`` (False: one precision for all parameters; True: one per input,
-        per layer's biases and per later layer's weights), ``alpha0`` (1.0), ``beta0`` (None:
-        from the starting errors) and ``patience`` (10 cycles); all checked at once.
+        per layer's biases and per later layer's weights), ``alpha0`` (1.0, or one per group),
+        ``beta0`` (None: from the starting errors), ``patience`` (10 cycles) and
+        ``inner_maxiter`` (Levenberg-Marquardt steps in the first and in each later cycle,
+        (100, 10)); all checked at once.
 
     Attributes
     ----------
@@ -340,7 +342,7 @@ class _Bayes:
 
         res = evidence.evidence_fit(
             self.data, x0, self.groups, self.n_targets, self.classification, cycles=t.maxiter,
-            patience=opts["patience"], alpha0=opts["alpha0"], beta0=opts["beta0"],
+            inner_maxiter=opts["inner_maxiter"], patience=opts["patience"], alpha0=opts["alpha0"], beta0=opts["beta0"],
             min_gain=evidence.EVIDENCE_GAIN if t.tol is None else t.tol,
             log_symmetry=evidence.symmetry_log_factor(t.net), callback=step, on_cycle=on_cycle,
         )
