@@ -61,7 +61,7 @@ import pandas as pd  # noqa: E402
 
 # quasinet before scikit-learn: with sklearn.ensemble or sklearn.gaussian_process imported first,
 # a default QuasiNetRegressor() fit of make_friedman1(300) took more than 400 s on this machine
-# instead of 3 CPU-s (not understood; reported in the benchmark's notes).
+# instead of 3 CPU-s, and real tables took 2-3x the CPU (cause not found; the results were the same).
 from quasinet.sklearn import QuasiNetClassifier, QuasiNetRegressor  # noqa: E402, I001
 from sklearn.compose import ColumnTransformer
 from sklearn.datasets import load_breast_cancer, load_diabetes, load_iris, load_wine, make_friedman1
