@@ -66,6 +66,18 @@ BR_RESTARTS = 0
 #: last fit (a few Gauss-Newton passes over all rows) does.
 SEARCH_ROWS = 2000
 
+#: The refit on every row starts at the subset's optimum, where the precisions need only settle:
+#: it stops after this many evidence cycles without a higher log evidence (the search's fits: 10)
+#: ...
+REFIT_PATIENCE = 3
+#: ... or when the log evidence rose by less than this over those cycles (the search's fits:
+#: 0.1 nats; with 10^5 targets the evidence keeps creeping up by more than that for dozens of
+#: cycles that change no prediction). Measured on Friedman #1 with 100,000 rows (one run, the
+#: machine half busy): patience 10 and 0.1 nats took 66 cycles (37.7 s), patience 3 and 0.1
+#: nats 57 cycles (40.0 s), patience 3 and 1 nat 13 cycles (10.9 s), held-out MSE 1.058,
+#: 1.058, 1.059, 68/95% coverage 0.67/0.94 each.
+REFIT_GAIN = 1.0
+
 REGRESSION_LOSSES = ("mse", "sse")
 CLASSIFICATION_LOSSES = ("auto", "binary_crossentropy", "softmax_crossentropy")
 
@@ -644,10 +656,10 @@ def _refit(fits, rows, settings: Settings):
         member = net.copy()
         # A warm start from the subset's optimum: the first cycle needs no more steps than the later ones.
         options = {"ard": bool(res.ard), "alpha0": np.array(res.alpha, dtype=float),
-                   "inner_maxiter": (evidence.INNER_MAXITER[1], evidence.INNER_MAXITER[1])}
+                   "inner_maxiter": (evidence.INNER_MAXITER[1], evidence.INNER_MAXITER[1]), "patience": REFIT_PATIENCE}
         if net.loss not in ("binary_crossentropy", "softmax_crossentropy"):
             options["beta0"] = float(res.beta)
-        new = Trainer(member, method="BR", maxiter=settings.max_iter, tol=settings.tol,
+        new = Trainer(member, method="BR", maxiter=settings.max_iter, tol=REFIT_GAIN if settings.tol is None else settings.tol,
                       options=options).train(rows.X, rows.Y, sample_weight=rows.w)
         new.log_model_evidence = evidence.model_log_evidence(member, new, bool(res.ard), n_targets)
         new.ard = bool(res.ard)
