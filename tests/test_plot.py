@@ -192,3 +192,12 @@ def test_evidence_history(tmp_path, bayes):
         plot.evidence_history([])
     with pytest.raises(ValueError, match="missing 'M'"):
         plot.evidence_history([{"cycle": 1, "gamma": 2.0, "log_evidence": 0.0}])
+
+
+def test_cost_curves_mark_the_evidence_cycles():
+    history = [{"iterations": 3}, {"iterations": 2}, {"iterations": 2}]
+    ax = plot.cost_curves([5.0, 3.0, 2.0, 9.0, 8.5, 9.5, 9.4], history=history)
+    lines = [line for line in ax.get_lines() if line.get_linestyle() == ":"]
+    assert [line.get_xdata()[0] for line in lines] == [3.5, 5.5]  # after steps 3 and 5
+    assert "re-estimated" in " ".join(t.get_text() for t in ax.get_legend().get_texts())
+    assert ax.get_title() == "Bayesian regularisation: objective per step"

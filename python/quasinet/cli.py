@@ -323,7 +323,7 @@ def _train_plots(directory, J, val_curve, model, targets, regression, part, hist
     except ImportError:
         raise UserError("--plot-dir needs matplotlib: pip install 'quasinet[plot]'") from None
     os.makedirs(directory, exist_ok=True)
-    written = [plot.save(plot.cost_curves(J, val_curve or None), os.path.join(directory, "cost.png"))]
+    written = [plot.save(plot.cost_curves(J, val_curve or None, history=history), os.path.join(directory, "cost.png"))]
     if history:
         # BR's cost jumps where alpha and beta are re-estimated; the evidence per cycle reads better.
         written.append(plot.save(plot.evidence_history(history), os.path.join(directory, "evidence.png")))

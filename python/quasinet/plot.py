@@ -40,14 +40,29 @@ def _vector(values, name) -> np.ndarray:
 
 
 def cost_curves(J: Sequence[float], validation: Optional[Sequence[float]] = None, *, ax=None,
-                title: str = "Cost per iteration", labels=("training", "validation")):
+                title: str = "Cost per iteration", labels=("training", "validation"), history=None):
     """Training (and validation) cost per iteration on a log scale: ``Trainer.J`` / ``testJ``,
-    or an estimator's ``loss_curve_`` / ``validation_curve_``."""
+    or an estimator's ``loss_curve_`` / ``validation_curve_``.
+
+    ``history``: for Bayesian regularisation, the kept run's per-cycle records
+    (``evidence_history_``): the curve is then the objective beta E_D + sum alpha E_W, and a
+    dotted line marks each re-estimate of alpha and beta, where the objective jumps by design.
+    """
     ax = _axes(ax)
     J = _vector(J, "J")
     if J.size == 0:
         raise ValueError("J is empty: nothing to plot")
+    if history:
+        title = "Bayesian regularisation: objective per step" if title == "Cost per iteration" else title
+        labels = ("objective $\\beta E_D + \\sum \\alpha E_W$",) + tuple(labels[1:])
     ax.plot(np.arange(1, J.size + 1), J, label=labels[0])
+    if history:
+        ends = np.cumsum([int(h.get("iterations", 0)) for h in history])
+        for i, end in enumerate(ends[:-1]):
+            if 0 < end < J.size:
+                ax.axvline(end + 0.5, color="0.6", lw=0.8, ls=":",
+                           label="$\\alpha$, $\\beta$ re-estimated" if i == 0 else None)
+        ax.legend()
     if validation is not None and len(validation):
         v = _vector(validation, "validation")
         ax.plot(np.arange(1, v.size + 1), v, "--", label=labels[1])
