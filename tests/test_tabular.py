@@ -278,3 +278,17 @@ def test_encoding_travels_in_a_model_file_header(table, tmp_path):
     back = ColumnEncoding.from_json(model.info["encoding"])
     assert back == enc and model.inputs == back.feature_names()
     np.testing.assert_array_equal(model.predict(back.transform(table)), net.forward(enc.transform(table)))
+
+
+def test_estimators_name_text_columns_and_the_remedy():
+    pd = pytest.importorskip("pandas")
+    from quasinet.sklearn import QuasiNetRegressor
+
+    df = pd.DataFrame({"model": ["Mazda RX4", "Fiat 128", "Valiant", "Duster"], "wt": [2.6, 2.2, 3.5, 3.6],
+                       "cyl": pd.Categorical(["6", "4", "6", "8"])})
+    with pytest.raises(ValueError, match=r"columns that are not numbers: 'model', 'cyl'\. Encode them first: "
+                                         r"quasinet\.sklearn\.make_tabular"):
+        QuasiNetRegressor().fit(df, [21.0, 32.4, 18.1, 14.3])
+    est = QuasiNetRegressor(hidden_layer_sizes=(2,), restarts=0).fit(df[["wt"]], [21.0, 32.4, 18.1, 14.3])
+    with pytest.raises(ValueError, match="columns that are not numbers: 'wt'"):
+        est.predict(df[["wt"]].astype(str))

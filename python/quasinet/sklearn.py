@@ -65,6 +65,21 @@ __all__ = ["QuasiNetClassifier", "QuasiNetRegressor", "estimator_from_model", "f
            "make_tabular"]
 
 
+def _refuse_text_columns(X) -> None:
+    """ValueError naming the DataFrame columns that hold text (or categories, dates), with the
+    remedy, instead of scikit-learn's "could not convert string to float: 'Mazda RX4'"."""
+    dtypes = getattr(X, "dtypes", None)
+    if dtypes is None or not hasattr(X, "columns"):
+        return
+    bad = [str(name) for name, dt in zip(X.columns, dtypes)
+           if getattr(dt, "kind", "O") not in "biuf" and str(dt) != "boolean"]
+    if bad:
+        shown = ", ".join(repr(b) for b in bad[:10]) + (", ..." if len(bad) > 10 else "")
+        raise ValueError(f"X has columns that are not numbers: {shown}. Encode them first: "
+                         "quasinet.sklearn.make_tabular(estimator) one-hot encodes text columns and "
+                         "imputes gaps in a Pipeline")
+
+
 def _take(index, values):
     return values[index]
 
@@ -136,6 +151,7 @@ class _QuasiNetBase(BaseEstimator, metaclass=abc.ABCMeta):
             if not isinstance(self, ClassifierMixin):
                 self._y_ndim = len(y.shape)
         else:
+            _refuse_text_columns(X)
             X, y = self._validate_xy(X, y)
             w = None if sample_weight is None else _check_sample_weight(sample_weight, X, dtype=np.float64)
         result = fitting.fit(X, y, w, settings=settings, random_state=self.random_state)
@@ -193,6 +209,7 @@ class _QuasiNetBase(BaseEstimator, metaclass=abc.ABCMeta):
 
     def _standardised_X(self, X):
         check_is_fitted(self, "network_")
+        _refuse_text_columns(X)
         X = validate_data(self, X, reset=False, dtype=np.float64)
         return (X - self.x_mean_) / self.x_scale_
 
