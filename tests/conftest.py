@@ -1,6 +1,7 @@
 """Helpers shared by several test files (pytest puts this directory on sys.path)."""
 
 import numpy as np
+import pytest
 
 
 def recording_bind(net, evaluated, on_evaluation=None):
@@ -41,3 +42,23 @@ def recording_bind(net, evaluated, on_evaluation=None):
         return fun
 
     net.bind = recording
+
+
+@pytest.fixture(scope="module")
+def dask_cluster():
+    """A 2-worker distributed.LocalCluster (separate processes) for one test module, as a Client
+    that is not the default one; always shut down."""
+    pytest.importorskip("distributed")
+    from distributed import Client, LocalCluster
+
+    # dashboard_address=":0" (any free port): with None the scheduler still opens its HTTP
+    # server on 8787 and warns when another cluster holds that port, an error under pytest here.
+    cl = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0", timeout=60)
+    try:
+        c = Client(cl, set_as_default=False, timeout=60)
+        try:
+            yield c
+        finally:
+            c.close(timeout=30)
+    finally:
+        cl.close(timeout=30)

@@ -420,28 +420,12 @@ def test_float32_model_with_weights_beyond_float32_range_is_refused_at_load(tmp_
 DASK_TIMEOUT = 60.0  # every wait on the cluster gives up after this (the hang test sets its own)
 
 
-@pytest.fixture(scope="module")
-def dask_client():
-    pytest.importorskip("distributed")
-    from distributed import Client, LocalCluster
-
-    cl = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0", timeout=60)
-    try:
-        c = Client(cl, set_as_default=False, timeout=60)
-        try:
-            yield c
-        finally:
-            c.close(timeout=30)
-    finally:
-        cl.close(timeout=30)
-
-
 @pytest.fixture
-def on_cluster(dask_client):
+def on_cluster(dask_cluster):
     from quasinet import dask as qd
 
-    with dask_client.as_current(), qd.options(timeout=DASK_TIMEOUT):
-        yield dask_client
+    with dask_cluster.as_current(), qd.options(timeout=DASK_TIMEOUT):
+        yield dask_cluster
 
 
 def _unreadable_block(flag, index):

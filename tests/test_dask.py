@@ -23,7 +23,6 @@ import dask.array as da
 import quasinet as qn
 import reference as ref
 import zarr
-from distributed import Client, LocalCluster
 from quasinet import dask as qd
 
 # Every evaluation on the cluster gives up after this many seconds instead of hanging.
@@ -37,26 +36,11 @@ LOSS_CASES = [  # (loss, output activation, outputs)
 ]
 
 
-@pytest.fixture(scope="module")
-def cluster():
-    # dashboard_address=":0" (any free port): with None the scheduler still opens its HTTP
-    # server on 8787 and warns when another cluster holds that port, an error under pytest here.
-    cl = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0", timeout=60)
-    try:
-        c = Client(cl, set_as_default=False, timeout=60)
-        try:
-            yield c
-        finally:
-            c.close(timeout=30)
-    finally:
-        cl.close(timeout=30)
-
-
 @pytest.fixture
-def client(cluster):
+def client(dask_cluster):
     """The cluster's Client as the current one (the scheduler quasinet uses) for one test."""
-    with cluster.as_current(), qd.options(timeout=TIMEOUT):
-        yield cluster
+    with dask_cluster.as_current(), qd.options(timeout=TIMEOUT):
+        yield dask_cluster
 
 
 def data(loss, output, K, N=1003, n_in=5, seed=0):
@@ -417,10 +401,10 @@ print(json.dumps({"extra": extra, "trap": trap, "nbytes": X.nbytes, "cost": c}))
 """
 
 
-def test_large_array_generated_on_the_workers_never_reaches_the_client(cluster):
+def test_large_array_generated_on_the_workers_never_reaches_the_client(dask_cluster):
     """A fresh client process binds, evaluates and trains on 1.2e6 x 16 (154 MB) generated on the workers."""
     N = 1_200_000
-    out = subprocess.run([sys.executable, "-c", CLIENT_SCRIPT, cluster.scheduler.address, str(N)],
+    out = subprocess.run([sys.executable, "-c", CLIENT_SCRIPT, dask_cluster.scheduler.address, str(N)],
                          capture_output=True, text=True, timeout=180)
     assert out.returncode == 0, out.stderr[-3000:]
     r = json.loads(out.stdout.strip().splitlines()[-1])

@@ -792,7 +792,7 @@ class DaskRows:
     differs from NumPy's by floating-point summation order only.
     """
 
-    def __init__(self, X, y, sample_weight=None, *, _n_rows: Optional[int] = None):
+    def __init__(self, X, y, sample_weight=None):
         X = _known_rows(_as_dask(X, "X"))
         if X.ndim != 2:
             raise ValueError(f"Expected a 2-D array X (n_samples, n_features), got shape {X.shape}")
@@ -807,7 +807,7 @@ class DaskRows:
             raise ValueError(f"y must be 1-D or 2-D, got shape {y.shape}")
         w = None if sample_weight is None else _checked_weights(sample_weight, X, N).astype(np.float64)
         self.X, self.Y, self.w = X, y, w
-        self.n_rows = N if _n_rows is None else _n_rows
+        self.n_rows = N
 
     def _like(self, X=None, Y=None, w=None, n_rows=None) -> "DaskRows":
         other = DaskRows.__new__(DaskRows)
