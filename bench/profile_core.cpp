@@ -157,7 +157,7 @@ int main(int argc, char** argv) {
           in = acts[l].data();
         }
         auto t0 = Clock::now();
-        loss_and_delta(spec.loss, spec.output, acts[L - 1].data(), z_out.data(), Y.data() + r0 * nL, nullptr, c,
+        loss_and_delta(spec.loss, spec.output, acts[L - 1].data(), z_out.data(), Y.data() + r0 * nL, nullptr, nullptr, c,
                        d.data(), rows, nL);
         st[s_loss].acc += seconds_since(t0);
         t0 = Clock::now();

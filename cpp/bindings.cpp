@@ -266,6 +266,33 @@ py::tuple cost_grad_tuple(double J, py::object grad) {
   return py::reinterpret_steal<py::tuple>(t);
 }
 
+// Optional output weights (losses.h) of a bound objective's cost, Gauss-Newton matrix and
+// Hessian-vector products: None, or n_outputs finite numbers >= 0, for the sse and mse losses.
+class OutputWeights {
+ public:
+  OutputWeights(const Network& net, py::handle obj) {
+    if (obj.is_none()) return;
+    const std::size_t K = net.n_outputs();
+    Array o = real_array(obj, "output_weights");
+    if (o.ndim() != 1 || static_cast<std::size_t>(o.shape(0)) != K)
+      throw py::value_error("output_weights must have shape (" + std::to_string(K) + ",) (one per output), got " +
+                            shape_str(o));
+    try {
+      quasinet::check_output_weights(net.spec().loss, o.data(), K);
+    } catch (const std::invalid_argument& e) {
+      throw py::value_error(e.what());
+    }
+    o_.emplace(std::move(o));
+  }
+  quasinet::Options apply(quasinet::Options opt) const {
+    opt.output_weights = o_ ? o_->data() : nullptr;
+    return opt;
+  }
+
+ private:
+  std::optional<Array> o_;
+};
+
 // X and y validated once and held; calling it costs one core evaluation and no checks of
 // the data. Returned by Network.bind for scipy.optimize.minimize(jac=True).
 class Bound {
@@ -285,23 +312,26 @@ class Bound {
     return cost_grad_tuple(J, std::move(grad));
   }
 
-  double cost(py::handle params_obj) const {
+  double cost(py::handle params_obj, py::handle o_obj) const {
     Array p = check_params(*net_, params_obj);
-    return run_core(*net_, data_.N, opt_, [&](const quasinet::Options& o) {
-      return net_->cost(p.data(), data_.X.data(), data_.y_ptr(), data_.w_ptr(), data_.N, o);
+    OutputWeights o(*net_, o_obj);
+    return run_core(*net_, data_.N, o.apply(opt_), [&](const quasinet::Options& opt) {
+      return net_->cost(p.data(), data_.X.data(), data_.y_ptr(), data_.w_ptr(), data_.N, opt);
     });
   }
 
-  Array hessp(py::handle params_obj, py::handle v_obj, const std::string& kind) const {
+  Array hessp(py::handle params_obj, py::handle v_obj, const std::string& kind, py::handle o_obj) const {
     const bool exact = parse_hessian_kind(kind);
     Array p = check_params(*net_, params_obj);
     Array v = check_direction(*net_, v_obj);
-    return hessp_call(*net_, p, v, data_, exact, opt_);
+    OutputWeights o(*net_, o_obj);
+    return hessp_call(*net_, p, v, data_, exact, o.apply(opt_));
   }
 
-  py::tuple gauss_newton(py::handle params_obj) const {
+  py::tuple gauss_newton(py::handle params_obj, py::handle o_obj) const {
     Array p = check_params(*net_, params_obj);
-    return gauss_newton_call(*net_, p, data_, opt_);
+    OutputWeights o(*net_, o_obj);
+    return gauss_newton_call(*net_, p, data_, o.apply(opt_));
   }
 
   std::size_t n_samples() const { return data_.N; }
@@ -433,16 +463,19 @@ PYBIND11_MODULE(_core, m) {
       .def(
           "cost",
           [](const Network& net, py::handle params, py::handle X, py::handle Y, py::handle w, std::size_t block_rows,
-             std::size_t threads, const std::string& kernel) {
+             std::size_t threads, const std::string& kernel, py::handle o_obj) {
             Array p = check_params(net, params);
             Data d = check_data(net, X, Y, w);
             if (!d.Y) throw py::value_error("y is required");
-            return run_core(net, d.N, make_options(block_rows, threads, kernel), [&](const quasinet::Options& opt) {
-              return net.cost(p.data(), d.X.data(), d.y_ptr(), d.w_ptr(), d.N, opt);
-            });
+            OutputWeights o(net, o_obj);
+            return run_core(net, d.N, o.apply(make_options(block_rows, threads, kernel)),
+                            [&](const quasinet::Options& opt) {
+                              return net.cost(p.data(), d.X.data(), d.y_ptr(), d.w_ptr(), d.N, opt);
+                            });
           },
           py::arg("params"), py::arg("X"), py::arg("y"), py::arg("sample_weight") = py::none(), py::kw_only(),
-          py::arg("block_rows") = 0, py::arg("threads") = 0, py::arg("kernel") = "auto")
+          py::arg("block_rows") = 0, py::arg("threads") = 0, py::arg("kernel") = "auto",
+          py::arg("output_weights") = py::none())
       .def(
           "cost_grad",
           [](const Network& net, py::handle params, py::handle X, py::handle Y, py::handle w, py::handle grad,
@@ -502,36 +535,43 @@ PYBIND11_MODULE(_core, m) {
       .def(
           "gauss_newton",
           [](const Network& net, py::handle params, py::handle X, py::handle Y, py::handle w, std::size_t block_rows,
-             std::size_t threads, const std::string& kernel) {
+             std::size_t threads, const std::string& kernel, py::handle o_obj) {
             Array p = check_params(net, params);
             Data d = check_data(net, X, Y, w);
             if (!d.Y) throw py::value_error("y is required");
-            return gauss_newton_call(net, p, d, make_options(block_rows, threads, kernel));
+            OutputWeights o(net, o_obj);
+            return gauss_newton_call(net, p, d, o.apply(make_options(block_rows, threads, kernel)));
           },
           py::arg("params"), py::arg("X"), py::arg("y"), py::arg("sample_weight") = py::none(), py::kw_only(),
-          py::arg("block_rows") = 0, py::arg("threads") = 0, py::arg("kernel") = "auto")
+          py::arg("block_rows") = 0, py::arg("threads") = 0, py::arg("kernel") = "auto",
+          py::arg("output_weights") = py::none())
       .def(
           "hessp",
           [](const Network& net, py::handle params, py::handle X, py::handle Y, py::handle v, py::handle w,
-             const std::string& kind, std::size_t block_rows, std::size_t threads, const std::string& kernel) {
+             const std::string& kind, std::size_t block_rows, std::size_t threads, const std::string& kernel,
+             py::handle o_obj) {
             const bool exact = parse_hessian_kind(kind);
             Array p = check_params(net, params);
             Data d = check_data(net, X, Y, w);
             if (!d.Y) throw py::value_error("y is required");
             Array dir = check_direction(net, v);
-            return hessp_call(net, p, dir, d, exact, make_options(block_rows, threads, kernel));
+            OutputWeights o(net, o_obj);
+            return hessp_call(net, p, dir, d, exact, o.apply(make_options(block_rows, threads, kernel)));
           },
           py::arg("params"), py::arg("X"), py::arg("y"), py::arg("v"), py::arg("sample_weight") = py::none(),
           py::kw_only(), py::arg("kind") = "exact", py::arg("block_rows") = 0, py::arg("threads") = 0,
-          py::arg("kernel") = "auto");
+          py::arg("kernel") = "auto", py::arg("output_weights") = py::none());
 
   py::class_<Bound>(m, "Bound")
       .def("__call__", &Bound::call, py::arg("params"), "Cost and a new gradient array at params.")
-      .def("cost", &Bound::cost, py::arg("params"), "Cost only at params.")
-      .def("hessp", &Bound::hessp, py::arg("params"), py::arg("v"), py::arg("kind") = "exact",
+      .def("cost", &Bound::cost, py::arg("params"), py::kw_only(), py::arg("output_weights") = py::none(),
+           "Cost only at params; output_weights (n_outputs,) weigh each output's squared error (sse, mse).")
+      .def("hessp", &Bound::hessp, py::arg("params"), py::arg("v"), py::arg("kind") = "exact", py::kw_only(),
+           py::arg("output_weights") = py::none(),
            "H v at params: the exact Hessian of the cost (kind='exact') or its Gauss-Newton matrix.")
-      .def("gauss_newton", &Bound::gauss_newton, py::arg("params"),
-           "(cost, grad, G) at params, G the (P, P) Gauss-Newton matrix.")
+      .def("gauss_newton", &Bound::gauss_newton, py::arg("params"), py::kw_only(),
+           py::arg("output_weights") = py::none(),
+           "(cost, grad, G) at params, G the (P, P) Gauss-Newton matrix; output_weights as in cost.")
       .def_property_readonly("n_samples", &Bound::n_samples)
       .def_property_readonly("X", &Bound::X)
       .def_property_readonly("y", &Bound::Y);

@@ -90,6 +90,14 @@ double Network::gauss_newton(double* G, double* grad, const double* params, cons
   detail::check_call(params, X, N);
   if (!G || !grad || !Y) throw std::invalid_argument("null pointer passed for G, grad or y");
   const std::size_t n0 = n_inputs(), k = n_outputs(), P = n_params(), L = layout_.layers.size();
+  const double* o = opt.output_weights;
+  check_output_weights(spec_.loss, o, k);
+  // The seeds of outputs of weight 0 add nothing to G: backpropagate only the others (one output's
+  // G_k, o = e_k, then costs one seed's passes).
+  std::vector<std::size_t> seeds;
+  for (std::size_t j = 0; j < k; ++j)
+    if (!o || o[j] != 0.0) seeds.push_back(j);
+  const std::size_t n_seeds = std::max<std::size_t>(seeds.size(), 1);
   const double c = detail::loss_scale(spec_.loss, w, N);
   const Kernel kernel = opt.kernel;
   const std::size_t B =
@@ -111,7 +119,7 @@ double Network::gauss_newton(double* G, double* grad, const double* params, cons
   struct Chunk {
     std::unique_ptr<Workspace> ws;
     std::vector<double> G;    // (P, P) partial sum, upper triangle (chunk 0 writes into G itself)
-    std::vector<double> jac;  // (B k, P) Jacobian rows of one block, scaled by the loss's curvature
+    std::vector<double> jac;  // (B n_seeds, P) Jacobian rows of one block, scaled by the loss's curvature
     double loss = 0.0;
   };
   std::vector<Chunk> chunks(n_chunks);
@@ -126,7 +134,7 @@ double Network::gauss_newton(double* G, double* grad, const double* params, cons
   for (std::size_t ci = 0; ci < n_chunks; ++ci) {
     chunks[ci].ws = lease(B);
     std::fill(chunks[ci].ws->grad.begin(), chunks[ci].ws->grad.end(), 0.0);
-    chunks[ci].jac.assign(B * k * P, 0.0);
+    chunks[ci].jac.assign(B * n_seeds * P, 0.0);
     if (ci > 0) chunks[ci].G.assign(P * P, 0.0);
   }
 
@@ -147,16 +155,17 @@ double Network::gauss_newton(double* G, double* grad, const double* params, cons
       const double* y = Y + r0 * k;
       const double* wr = w ? w + r0 : nullptr;
       forward_block(ws, params, x, rows, kernel);
-      ch.loss += loss_and_delta(spec_.loss, spec_.output, ws.act(L - 1), ws.z_out.data(), y, wr, c, ws.delta.data(),
-                                rows, k);
+      ch.loss += loss_and_delta(spec_.loss, spec_.output, ws.act(L - 1), ws.z_out.data(), y, wr, o, c,
+                                ws.delta.data(), rows, k);
       backward_block(ws.grad.data(), ws, params, x, rows, kernel);
-      // Row r * k + j of jac: seed j of row r backpropagated, so that jac^T jac is this
-      // block's c sum_i w_i J_z,i^T G_i J_z,i (losses.h).
-      for (std::size_t j = 0; j < k; ++j) {
-        gauss_newton_seed(spec_.loss, spec_.output, j, ws.delta.data(), ws.act(L - 1), y, wr, c, rows, k);
-        backward_rows(ch.jac.data() + j * P, k * P, ws, params, x, rows, kernel);
+      if (seeds.empty()) continue;  // every output weighs 0: G = 0
+      // Row r * n_seeds + s of jac: seed seeds[s] of row r backpropagated, so that jac^T jac is
+      // this block's c sum_i w_i J_z,i^T G_i J_z,i (losses.h).
+      for (std::size_t s = 0; s < seeds.size(); ++s) {
+        gauss_newton_seed(spec_.loss, spec_.output, seeds[s], ws.delta.data(), ws.act(L - 1), y, wr, o, c, rows, k);
+        backward_rows(ch.jac.data() + s * P, n_seeds * P, ws, params, x, rows, kernel);
       }
-      syrk_upper_at_a(kernel, P, rows * k, 1.0, ch.jac.data(), P, Gc, P);
+      syrk_upper_at_a(kernel, P, rows * n_seeds, 1.0, ch.jac.data(), P, Gc, P);
     }
   };
   if (n_chunks == 1) {
@@ -201,8 +210,8 @@ double Network::gauss_newton(double* G, double* grad, const double* params, cons
 }
 
 void Network::hessp_block(double* hv, Workspace& ws, const double* params, const double* v, const double* x,
-                          const double* y, const double* w, double c, std::size_t rows, bool exact,
-                          Kernel kernel) const {
+                          const double* y, const double* w, const double* o, double c, std::size_t rows,
+                          bool exact, Kernel kernel) const {
   ensure_r_buffers(ws);
   forward_block(ws, params, x, rows, kernel);
   const std::size_t L = layout_.layers.size(), k = n_outputs();
@@ -234,7 +243,7 @@ void Network::hessp_block(double* hv, Workspace& ws, const double* params, const
   // R{delta_L} = H_i R{z_L} (exact) or G_i R{z_L}: the loss's curvature in z_L.
   double* rd = ws.r_delta.data();  // (B, n_out)
   std::copy(r_z(L - 1), r_z(L - 1) + rows * k, rd);
-  output_curvature_times(spec_.loss, spec_.output, exact, rd, ws.act(L - 1), y, w, c, rows, k);
+  output_curvature_times(spec_.loss, spec_.output, exact, rd, ws.act(L - 1), y, w, o, c, rows, k);
   if (!exact) {
     // Gauss-Newton: the gradient's backward pass, linear in its seed, run from R{delta_L}.
     std::copy(rd, rd + rows * k, ws.delta.data());
@@ -243,7 +252,7 @@ void Network::hessp_block(double* hv, Workspace& ws, const double* params, const
   }
 
   // Exact: the backward pass and its R-pass side by side.
-  loss_and_delta(spec_.loss, spec_.output, ws.act(L - 1), ws.z_out.data(), y, w, c, ws.delta.data(), rows, k);
+  loss_and_delta(spec_.loss, spec_.output, ws.act(L - 1), ws.z_out.data(), y, w, o, c, ws.delta.data(), rows, k);
   double* d = ws.delta.data();               // (B, n_out) dJ/dz of layer l
   double* d_prev = ws.delta_prev.data();     // (B, n_in)
   double* rd_prev = ws.r_delta_prev.data();  // (B, n_in)
@@ -287,11 +296,13 @@ void Network::hessp(double* Hv, const double* params, const double* v, const dou
   detail::check_call(params, X, N);
   if (!Hv || !v || !Y) throw std::invalid_argument("null pointer passed for Hv, v or y");
   const std::size_t n0 = n_inputs(), k = n_outputs(), P = n_params();
+  check_output_weights(spec_.loss, opt.output_weights, k);
   const double c = detail::loss_scale(spec_.loss, w, N);
   const Kernel kernel = opt.kernel;
   std::fill(Hv, Hv + P, 0.0);
   run_blocks(Hv, N, opt, [&](Workspace& ws, double* target, std::size_t r0, std::size_t rows) {
-    hessp_block(target, ws, params, v, X + r0 * n0, Y + r0 * k, w ? w + r0 : nullptr, c, rows, exact, kernel);
+    hessp_block(target, ws, params, v, X + r0 * n0, Y + r0 * k, w ? w + r0 : nullptr, opt.output_weights, c, rows,
+                exact, kernel);
     return 0.0;
   });
   // The penalty (l2/2) sum W^2 has Hessian l2 on the weight entries, in both kinds.

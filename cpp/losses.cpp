@@ -26,8 +26,19 @@ const char* loss_name(Loss loss) {
   return "?";
 }
 
+void check_output_weights(Loss loss, const double* o, std::size_t cols) {
+  if (!o) return;
+  if (loss != Loss::SSE && loss != Loss::MSE)
+    throw std::invalid_argument(std::string("output weights apply to the sse and mse losses only, not to ") +
+                                loss_name(loss));
+  for (std::size_t k = 0; k < cols; ++k)
+    if (!(std::isfinite(o[k]) && o[k] >= 0.0))
+      throw std::invalid_argument("output weights must be finite and >= 0, got " + std::to_string(o[k]) +
+                                  " for output " + std::to_string(k));
+}
+
 double loss_and_delta(Loss loss, Activation out, const double* a, const double* z, const double* y,
-                      const double* w, double c, double* delta, std::size_t rows, std::size_t cols) {
+                      const double* w, const double* o, double c, double* delta, std::size_t rows, std::size_t cols) {
   double total = 0.0;
   switch (loss) {
     case Loss::SSE:
@@ -39,8 +50,9 @@ double loss_and_delta(Loss loss, Activation out, const double* a, const double* 
         double s = 0.0;
         for (std::size_t j = 0; j < cols; ++j) {
           const double e = yr[j] - ar[j];
-          s += e * e;
-          if (delta) delta[r * cols + j] = c * wr * (ar[j] - yr[j]);
+          const double oj = o ? o[j] : 1.0;
+          s += oj * (e * e);
+          if (delta) delta[r * cols + j] = c * wr * (oj * (ar[j] - yr[j]));
         }
         total += wr * (0.5 * s);  // not (wr * 0.5) * s: a subnormal weight halved underflows to 0
       }
@@ -92,7 +104,7 @@ double weight_of(const double* w, std::size_t r) { return w ? w[r] : 1.0; }
 }  // namespace
 
 void output_curvature_times(Loss loss, Activation out, bool exact, double* r, const double* a, const double* y,
-                            const double* w, double c, std::size_t rows, std::size_t cols) {
+                            const double* w, const double* o, double c, std::size_t rows, std::size_t cols) {
   for (std::size_t i = 0; i < rows; ++i) {
     double* ri = r + i * cols;
     const double* ai = a + i * cols;
@@ -102,25 +114,29 @@ void output_curvature_times(Loss loss, Activation out, bool exact, double* r, co
       case Loss::SSE:
       case Loss::MSE:
         if (out == Activation::Softmax) {
-          // Ra = J_s Rz; G Rz = J_s Ra; the exact Hessian adds R{J_s}^T e =
-          // Ra*e - Ra (a.e) - a (Ra.e), from differentiating J_s^T e with J_s = diag(a) - a a^T.
+          // Ra = J_s Rz; G Rz = J_s O Ra; the exact Hessian adds R{J_s}^T (O e) =
+          // Ra*(O e) - Ra (a.O e) - a (Ra.O e), from differentiating J_s^T O e with
+          // J_s = diag(a) - a a^T.
           multiply_by_derivative(Activation::Softmax, ri, ai, 1, cols);  // ri = Ra
           double ae = 0.0, rae = 0.0;
           for (std::size_t k = 0; k < cols; ++k) {
-            const double e = ai[k] - yi[k];
+            const double e = (o ? o[k] : 1.0) * (ai[k] - yi[k]);
             ae += ai[k] * e;
             rae += ri[k] * e;
           }
           if (exact) {
-            // J_s Ra needs a.Ra; every term reads Ra, so form them all in one pass.
-            double ara = 0.0;
-            for (std::size_t k = 0; k < cols; ++k) ara += ai[k] * ri[k];
+            // J_s O Ra needs a.O Ra; every term reads Ra, so form them all in one pass.
+            double aora = 0.0;
+            for (std::size_t k = 0; k < cols; ++k) aora += ai[k] * ((o ? o[k] : 1.0) * ri[k]);
             for (std::size_t k = 0; k < cols; ++k) {
-              const double e = ai[k] - yi[k];
+              const double ok = o ? o[k] : 1.0;
+              const double e = ok * (ai[k] - yi[k]);
               const double ra = ri[k];
-              ri[k] = cw * (ai[k] * (ra - ara) + ra * e - ra * ae - ai[k] * rae);
+              ri[k] = cw * (ai[k] * (ok * ra - aora) + ra * e - ra * ae - ai[k] * rae);
             }
           } else {
+            if (o)
+              for (std::size_t k = 0; k < cols; ++k) ri[k] *= o[k];
             multiply_by_derivative(Activation::Softmax, ri, ai, 1, cols);
             for (std::size_t k = 0; k < cols; ++k) ri[k] *= cw;
           }
@@ -128,7 +144,7 @@ void output_curvature_times(Loss loss, Activation out, bool exact, double* r, co
           for (std::size_t k = 0; k < cols; ++k) {
             const Derivatives d = derivatives_at(out, ai[k]);
             const double h = exact ? d.d1 * d.d1 + (ai[k] - yi[k]) * d.d2 : d.d1 * d.d1;
-            ri[k] *= cw * h;
+            ri[k] *= cw * (o ? o[k] * h : h);
           }
         }
         break;
@@ -150,7 +166,7 @@ void output_curvature_times(Loss loss, Activation out, bool exact, double* r, co
 }
 
 void gauss_newton_seed(Loss loss, Activation out, std::size_t j, double* s, const double* a, const double* y,
-                       const double* w, double c, std::size_t rows, std::size_t cols) {
+                       const double* w, const double* o, double c, std::size_t rows, std::size_t cols) {
   if (loss == Loss::SSE || loss == Loss::MSE) jacobian_row(out, j, s, a, rows, cols);
   for (std::size_t i = 0; i < rows; ++i) {
     double* si = s + i * cols;
@@ -159,6 +175,7 @@ void gauss_newton_seed(Loss loss, Activation out, std::size_t j, double* s, cons
     switch (loss) {
       case Loss::SSE:
       case Loss::MSE:
+        if (o) scale *= o[j];
         break;
       case Loss::BinaryCrossentropy:
         for (std::size_t k = 0; k < cols; ++k) si[k] = 0.0;

@@ -366,7 +366,8 @@ std::string Network::nonfinite_cause(const double* params, const double* X, cons
     const double* a = ws.act(L - 1);
     for (std::size_t r = 0; r < rows; ++r) {
       const double li = loss_and_delta(spec_.loss, spec_.output, a + r * nL, ws.z_out.data() + r * nL,
-                                       Y + (r0 + r) * nL, w ? w + r0 + r : nullptr, c, nullptr, 1, nL);
+                                       Y + (r0 + r) * nL, w ? w + r0 + r : nullptr, opt.output_weights, c, nullptr, 1,
+                                       nL);
       if (!std::isfinite(li)) {
         found = "the network's outputs are finite but float64 overflowed in the loss of row " + str(r0 + r) + " (" +
                 detail::num(li) + ")";
@@ -424,6 +425,7 @@ double Network::cost(const double* params, const double* X, const double* Y, con
                      const Options& opt) const {
   detail::check_call(params, X, N);
   const std::size_t n0 = n_inputs(), nL = n_outputs();
+  check_output_weights(spec_.loss, opt.output_weights, nL);
   const double c = detail::loss_scale(spec_.loss, w, N);
   const Kernel kernel = opt.kernel;
   const bool f32 = spec_.precision == Precision::Float32;
@@ -435,7 +437,7 @@ double Network::cost(const double* params, const double* X, const double* Y, con
     else
       forward_block(ws, params, X + r0 * n0, rows, kernel);
     return loss_and_delta(spec_.loss, spec_.output, ws.act(layout_.layers.size() - 1), ws.z_out.data(),
-                          Y + r0 * nL, w ? w + r0 : nullptr, c, nullptr, rows, nL);
+                          Y + r0 * nL, w ? w + r0 : nullptr, opt.output_weights, c, nullptr, rows, nL);
   }); }, cause);
   const double J = c * data + l2_term(nullptr, params);
   if (!std::isfinite(J)) throw_nonfinite("cost", &J, params, X, Y, w, N, opt, nullptr, spec_.precision);
@@ -447,6 +449,7 @@ double Network::cost_grad(double* grad, const double* params, const double* X, c
   detail::check_call(params, X, N);
   if (!grad) throw std::invalid_argument("null pointer passed for grad");
   const std::size_t n0 = n_inputs(), nL = n_outputs();
+  check_output_weights(spec_.loss, opt.output_weights, nL);
   const double c = detail::loss_scale(spec_.loss, w, N);
   const Kernel kernel = opt.kernel;
   const bool f32 = spec_.precision == Precision::Float32;
@@ -460,7 +463,8 @@ double Network::cost_grad(double* grad, const double* params, const double* X, c
     else
       forward_block(ws, params, x, rows, kernel);
     const double loss = loss_and_delta(spec_.loss, spec_.output, ws.act(layout_.layers.size() - 1), ws.z_out.data(),
-                                       Y + r0 * nL, w ? w + r0 : nullptr, c, ws.delta.data(), rows, nL);
+                                       Y + r0 * nL, w ? w + r0 : nullptr, opt.output_weights, c, ws.delta.data(),
+                                       rows, nL);
     if (f32)
       backward_block32(target, ws, rows, kernel);
     else

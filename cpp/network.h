@@ -78,6 +78,9 @@ struct Options {
   std::size_t threads = 0;     // 0: default_threads()
   Kernel kernel = Kernel::Auto;
   InterruptCheck interrupt;
+  // (n_L) weights o_k >= 0 of each output's squared error (losses.h), read by cost, cost_grad,
+  // gauss_newton and hessp; null: all ones. sse and mse only. Not owned.
+  const double* output_weights = nullptr;
 };
 
 struct Workspace;
@@ -176,7 +179,8 @@ class Network {
                      std::size_t rows, Kernel kernel) const;
   // Adds H v (or G v) of these rows into hv; ws.delta must hold nothing in particular.
   void hessp_block(double* hv /* (P) */, Workspace& ws, const double* params, const double* v, const double* x,
-                   const double* y, const double* w, double c, std::size_t rows, bool exact, Kernel kernel) const;
+                   const double* y, const double* w, const double* o, double c, std::size_t rows, bool exact,
+                   Kernel kernel) const;
 
   // Workspaces are leased from a pool: after the first calls no call allocates, and calls
   // from several threads at once each get their own.

@@ -63,6 +63,7 @@ class Network:
         block_rows: int = 0,
         threads: int = 0,
         kernel: str = "auto",
+        output_weights: Optional[ArrayLike] = None,
     ) -> float: ...
     def cost_grad(
         self,
@@ -99,6 +100,7 @@ class Network:
         block_rows: int = 0,
         threads: int = 0,
         kernel: str = "auto",
+        output_weights: Optional[ArrayLike] = None,
     ) -> Tuple[float, NDArray[np.float64], NDArray[np.float64]]: ...
     def hessp(
         self,
@@ -112,13 +114,18 @@ class Network:
         block_rows: int = 0,
         threads: int = 0,
         kernel: str = "auto",
+        output_weights: Optional[ArrayLike] = None,
     ) -> NDArray[np.float64]: ...
 
 class Bound:
     def __call__(self, params: ArrayLike) -> Tuple[float, NDArray[np.float64]]: ...
-    def cost(self, params: ArrayLike) -> float: ...
-    def hessp(self, params: ArrayLike, v: ArrayLike, kind: str = "exact") -> NDArray[np.float64]: ...
-    def gauss_newton(self, params: ArrayLike) -> Tuple[float, NDArray[np.float64], NDArray[np.float64]]: ...
+    def cost(self, params: ArrayLike, *, output_weights: Optional[ArrayLike] = None) -> float: ...
+    def hessp(
+        self, params: ArrayLike, v: ArrayLike, kind: str = "exact", *, output_weights: Optional[ArrayLike] = None
+    ) -> NDArray[np.float64]: ...
+    def gauss_newton(
+        self, params: ArrayLike, *, output_weights: Optional[ArrayLike] = None
+    ) -> Tuple[float, NDArray[np.float64], NDArray[np.float64]]: ...
     @property
     def n_samples(self) -> int: ...
     @property

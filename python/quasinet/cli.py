@@ -439,10 +439,13 @@ def _cmd_info(args, out: TextIO, err: TextIO) -> int:
             names = [f"input {model.inputs[int(n.split()[1])]}" if n.startswith("input ") else n for n in names]
         say("alpha", ", ".join(f"{n} {a:.4g}" for n, a in zip(names, p.alpha)))
         if model.classes is None:
-            noise = 1.0 / np.sqrt(p.beta)
-            units = (", ".join(f"{t} {noise * s:.4g}" for t, s in zip(model.targets or [], model.y_scale))
-                     if model.y_scale is not None else f"{noise:.4g}")
-            say("beta", f"{p.beta:.6g} (noise std {units})")
+            n_out = net.layer_sizes[-1]
+            beta = np.broadcast_to(np.asarray(p.beta, dtype=float), (n_out,))
+            noise = 1.0 / np.sqrt(beta) * (model.y_scale if model.y_scale is not None else 1.0)
+            targets = model.targets or [f"output {k}" for k in range(n_out)]
+            units = ", ".join(f"{t} {s:.4g}" for t, s in zip(targets, noise))
+            shown = f"{float(p.beta):.6g}" if np.ndim(p.beta) == 0 else ", ".join(f"{b:.6g}" for b in beta)
+            say("beta", f"{shown} (noise std {units})")
         say("log evidence", f"{p.log_evidence:.6g}")
         if p.feature_relevance is not None:
             labels = model.inputs or [f"input {i}" for i in range(net.layer_sizes[0])]

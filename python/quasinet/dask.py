@@ -211,9 +211,10 @@ def _partial(spec, what: str, params: np.ndarray, part, extra=None):
 
     ``what`` says what to compute (``values`` then follows :data:`_WHAT`): ``"cost"``,
     ``"cost_grad"``, ``"gauss_newton"`` (cost, gradient and the (P, P) Gauss-Newton matrix)
-    or ``"hessp"`` (a Hessian-vector product; ``extra = (v, kind)``). Runs on a worker with one
-    thread (the worker's parallelism is its tasks). A block with no rows or zero total weight
-    contributes zeros.
+    or ``"hessp"`` (a Hessian-vector product). ``extra`` is a dict: ``"output_weights"``
+    (None or one weight per output, for cost, gauss_newton and hessp) and, for hessp, ``"v"``
+    and ``"kind"``. Runs on a worker with one thread (the worker's parallelism is its tasks). A
+    block with no rows or zero total weight contributes zeros.
     """
     X, Y, w, sumw = part
     net = _network(spec)
@@ -221,15 +222,16 @@ def _partial(spec, what: str, params: np.ndarray, part, extra=None):
     if X.shape[0] == 0 or sumw == 0.0:
         zeros = {"cost": 0.0, "grad": np.zeros(P), "G": np.zeros((P, P)), "Hv": np.zeros(P)}
         return (sumw,) + tuple(zeros[q] for q in _WHAT[what])
+    extra = extra or {}
+    o = extra.get("output_weights")
     if what == "cost":
-        values = (net.cost(params, X, Y, w, threads=1),)
+        values = (net.cost(params, X, Y, w, threads=1, output_weights=o),)
     elif what == "cost_grad":
         values = net.cost_grad(params, X, Y, w, threads=1)
     elif what == "gauss_newton":
-        values = net.gauss_newton(params, X, Y, w, threads=1)
+        values = net.gauss_newton(params, X, Y, w, threads=1, output_weights=o)
     elif what == "hessp":
-        v, kind = extra
-        values = (net.hessp(params, X, Y, v, w, kind=kind, threads=1),)
+        values = (net.hessp(params, X, Y, extra["v"], w, kind=extra["kind"], threads=1, output_weights=o),)
     else:
         raise ValueError(f"what must be one of {', '.join(_WHAT)}, got {what!r}")
     if spec[5]:  # the core divided by this block's sum of weights: undo it
@@ -474,23 +476,40 @@ class DaskBound:
         """Cost and a new gradient array at ``params``."""
         return self._evaluate("cost_grad", params)
 
-    def cost(self, params) -> float:
-        """Cost only at ``params``."""
-        return self._evaluate("cost", params)[0]
+    def cost(self, params, *, output_weights=None) -> float:
+        """Cost only at ``params``; ``output_weights`` as for the NumPy bound objective (``Network.bind``)."""
+        return self._evaluate("cost", params, {"output_weights": self._check_output_weights(output_weights)})[0]
 
-    def gauss_newton(self, params) -> Tuple[float, np.ndarray, np.ndarray]:
+    def gauss_newton(self, params, *, output_weights=None) -> Tuple[float, np.ndarray, np.ndarray]:
         """Cost, gradient and the (P, P) Gauss-Newton matrix at ``params`` (see :meth:`Network.gauss_newton`).
 
         Each partition returns its own (P, P) partial: P^2 floats per partition travel to the client.
         """
         check_gauss_newton_size(self._n_params)
-        return self._evaluate("gauss_newton", params)
+        return self._evaluate("gauss_newton", params, {"output_weights": self._check_output_weights(output_weights)})
 
-    def hessp(self, params, v, kind: str = "exact") -> np.ndarray:
+    def hessp(self, params, v, kind: str = "exact", *, output_weights=None) -> np.ndarray:
         """The cost's Hessian (``kind="exact"``) or Gauss-Newton matrix (``"gauss-newton"``) times ``v``."""
         kind = check_kind(kind)
         v = self._check_params(v, "v")
-        return self._evaluate("hessp", params, (v, kind))[0]
+        o = self._check_output_weights(output_weights)
+        return self._evaluate("hessp", params, {"v": v, "kind": kind, "output_weights": o})[0]
+
+    def _check_output_weights(self, o) -> Optional[np.ndarray]:
+        """Checked on the client, so that bad weights fail here, not in every partition's task."""
+        if o is None:
+            return None
+        if is_dask(o):
+            raise TypeError("output_weights must be a NumPy array, got a dask collection")
+        o = np.ascontiguousarray(o, dtype=np.float64)
+        k = self._spec[0][-1]
+        if o.shape != (k,):
+            raise ValueError(f"output_weights must have shape ({k},) (one per output), got {o.shape}")
+        if self._loss not in ("sse", "mse"):
+            raise ValueError(f"output weights apply to the sse and mse losses only, not to {self._loss}")
+        if not (np.all(np.isfinite(o)) and np.all(o >= 0)):
+            raise ValueError(f"output weights must be finite and >= 0, got {o}")
+        return o
 
     def _check_params(self, params, name: str = "params") -> np.ndarray:
         if is_dask(params):
@@ -603,7 +622,7 @@ class DaskBound:
                     idx = np.flatnonzero(mask)
                     totals[k][idx, idx] += l2
                 elif q == "Hv":
-                    totals[k][mask] += l2 * extra[0][mask]
+                    totals[k][mask] += l2 * extra["v"][mask]
         return tuple(float(t) if q == "cost" else t for q, t in zip(_WHAT[what], totals))
 
     def close(self) -> None:

@@ -37,6 +37,12 @@ model, which contains the one-alpha model, would always win. Second, the symmetr
 counts only the hidden units whose outgoing weights the data determine: pruned units give no
 distinct minima, and counting all h_l! 2^h_l would reward width for its own sake.
 
+Several outputs of a regression get one noise precision each (``noise="per-output"``, the
+default): M(w) = sum_k beta_k E_D,k + sum_g alpha_g E_W,g, A = sum_k beta_k G_k + diag(alpha),
+beta_k = (N - gamma_k) / (2 E_D,k) with gamma_k = tr(beta_k G_k A^-1) (so sum_k gamma_k =
+gamma) and N the weighted rows, and the log evidence has (N / 2) ln beta_k for each output; the
+predictive variance of output k then adds 1 / beta_k. ``noise="shared"`` keeps one beta.
+
 For the cross-entropies (classification) E_D is the summed cross-entropy, beta is fixed at 1
 and only the alphas are learned (MacKay's classification evidence): the N_e and ln beta terms
 drop out, and G is the generalised Gauss-Newton matrix, so A is the Laplace posterior
@@ -139,10 +145,13 @@ def symmetry_log_factor(net, param_gamma=None) -> float:
     return total
 
 
-def hyperparameter_log_occam(gamma_groups, gamma: float, n_targets: float, classification: bool) -> float:
+def hyperparameter_log_occam(gamma_groups, gamma: float, n_targets: float, classification: bool,
+                             gamma_outputs=None) -> float:
     """ln of the Occam factors of the learned hyperparameters (module docstring): for each alpha_g
     min(0, ln(sqrt(2 pi) sigma_g / R_alpha)) with sigma_g^2 = 2 / gamma_g and R_alpha the width of
     ln alpha's range, and for regression the same for beta with sigma^2 = 2 / (N_e - gamma).
+    With one beta per output (``gamma_outputs``: gamma_k of each of the K outputs), one such
+    term per beta_k with sigma_k^2 = 2 / (N_e / K - gamma_k).
 
     Each term is negative: every hyperparameter the data must fix costs evidence, less the
     better the data fix it. Added to the log evidence it gives ``log_model_evidence``.
@@ -153,7 +162,12 @@ def hyperparameter_log_occam(gamma_groups, gamma: float, n_targets: float, class
     total = float(np.sum(np.minimum(0.5 * np.log(4.0 * math.pi / g) - log_r_alpha, 0.0)))
     if not classification:
         log_r_beta = math.log(math.log(BETA_BOUNDS[1] / BETA_BOUNDS[0]))
-        total += min(0.5 * math.log(4.0 * math.pi / max(n_targets - gamma, tiny)) - log_r_beta, 0.0)
+        if gamma_outputs is None:
+            dof = np.array([n_targets - gamma])
+        else:
+            gk = np.asarray(gamma_outputs, dtype=float)
+            dof = n_targets / gk.size - gk
+        total += float(np.sum(np.minimum(0.5 * np.log(4.0 * math.pi / np.maximum(dof, tiny)) - log_r_beta, 0.0)))
     return total
 
 
@@ -167,7 +181,8 @@ def model_log_evidence(net, res, ard: bool, n_targets: float) -> float:
     param_gamma = 1.0 - np.asarray(res.alpha)[groups] * np.diag(res.covariance)
     classification = net.loss in ("binary_crossentropy", "softmax_crossentropy")
     return float(res.log_evidence - symmetry_log_factor(net) + symmetry_log_factor(net, param_gamma)
-                 + hyperparameter_log_occam(res.gamma_groups, res.gamma, n_targets, classification))
+                 + hyperparameter_log_occam(res.gamma_groups, res.gamma, n_targets, classification,
+                                            res.get("gamma_outputs")))
 
 
 class DataTerm:
@@ -176,13 +191,18 @@ class DataTerm:
     ``fg`` is a bound objective (``Network.bind``) of a network without penalty (l2 = 0) whose
     loss is ``sse`` (E_D = 0.5 sum w_i |e_i|^2) or a cross-entropy; the cross-entropies are
     averaged by the core, so they are multiplied back by ``scale`` (the sum of the weights).
+    ``output_weights`` (sse only) weigh each output's squared error: one noise precision per
+    output is E_D = sum_k beta_k E_D,k, and ``o = e_k`` gives output k's own E_D,k and G_k.
     """
 
-    def __init__(self, fg, scale: float):
-        self.fg, self.scale = fg, float(scale)
+    def __init__(self, fg, scale: float, n_outputs: int = 1):
+        self.fg, self.scale, self.n_outputs = fg, float(scale), int(n_outputs)
 
-    def gauss_newton(self, w):
-        E, g, G = self.fg.gauss_newton(w)
+    def gauss_newton(self, w, output_weights=None):
+        if output_weights is None:
+            E, g, G = self.fg.gauss_newton(w)
+        else:
+            E, g, G = self.fg.gauss_newton(w, output_weights=output_weights)
         if not (np.isfinite(E) and np.all(np.isfinite(g)) and np.all(np.isfinite(G))):
             raise FloatingPointError(f"the data term or its derivatives became non-finite (E_D {E})")
         if self.scale != 1.0:  # in place: the core returned fresh arrays
@@ -191,8 +211,21 @@ class DataTerm:
             E *= self.scale
         return E, g, G
 
-    def cost(self, w):
-        return self.fg.cost(w) * self.scale
+    def cost(self, w, output_weights=None):
+        if output_weights is None:
+            return self.fg.cost(w) * self.scale
+        return self.fg.cost(w, output_weights=output_weights) * self.scale
+
+    def outputs(self, w) -> Tuple[np.ndarray, List[np.ndarray], List[np.ndarray]]:
+        """Each output's own E_D,k, gradient and G_k (``o = e_k``; the core backpropagates only
+        that output's seed, so all K together cost about one full Gauss-Newton pass)."""
+        Es, gs, Gs = [], [], []
+        for k in range(self.n_outputs):
+            E, g, G = self.gauss_newton(w, np.eye(1, self.n_outputs, k)[0])
+            Es.append(E)
+            gs.append(g)
+            Gs.append(G)
+        return np.array(Es), gs, Gs
 
 
 def evidence_fit(
@@ -207,7 +240,8 @@ def evidence_fit(
     patience: int = PATIENCE,
     min_gain: float = EVIDENCE_GAIN,
     alpha0=ALPHA0,
-    beta0: Optional[float] = None,
+    beta0=None,
+    noise: str = "per-output",
     log_symmetry: float = 0.0,
     callback: Optional[Callable] = None,
     on_cycle: Optional[Callable] = None,
@@ -242,9 +276,16 @@ def evidence_fit(
         Stop when the log evidence rose by less than this over the last ``patience`` cycles.
     alpha0 : float or array of shape (n_groups,)
         Starting precision of every group (one for all, or one per group: a warm start).
-    beta0 : float or None
-        Starting noise precision; default N_e / (2 E_D(x0)), the precision that the starting
-        network's own errors imply (ignored for classification).
+    beta0 : float, array of shape (n_outputs,) or None
+        Starting noise precision (one for all outputs, or one per output); default
+        N / (2 E_D(x0)) (per output with ``noise="per-output"``), the precision that the
+        starting network's own errors imply (ignored for classification).
+    noise : {"per-output", "shared"}
+        For regression with several outputs: one noise precision beta_k per output (the
+        default; E_D becomes sum_k beta_k E_D,k, A = sum_k beta_k G_k + diag(alpha), and
+        beta_k = (N - gamma_k) / (2 E_D,k) with gamma_k = tr(beta_k G_k A^-1), N = N_e / K the
+        weighted rows, so that sum_k gamma_k = gamma), or one beta shared by all outputs. One
+        output, or a classifier, has one beta either way.
     log_symmetry : float
         ln of the number of equivalent minima, added to the log evidence.
     callback : callable or None
@@ -257,7 +298,9 @@ def evidence_fit(
     -------
     OptimizeResult
         Of the cycle of highest log evidence: ``x``, ``fun`` (M), ``E_D``, ``gamma``,
-        ``gamma_groups``, ``alpha`` (one per group), ``beta``, ``log_evidence``,
+        ``gamma_groups``, ``alpha`` (one per group), ``beta`` (float, or an array of one per
+        output with ``noise="per-output"`` and several outputs, which then also gives
+        ``gamma_outputs`` and the per-output ``E_D_outputs``), ``log_evidence``,
         ``covariance`` (A^-1, P x P), ``best_cycle``; and ``nit`` (Levenberg-Marquardt steps
         in all), ``nfev``, ``cycles``, ``history`` (one dict per cycle: cycle, gamma,
         gamma_groups, alpha, beta, log_evidence, E_D, M, iterations), ``status`` (0 stopped
@@ -271,9 +314,22 @@ def evidence_fit(
     n_groups = int(groups.max()) + 1
     sizes = np.bincount(groups, minlength=n_groups).astype(float)
     alpha = np.array(np.broadcast_to(np.asarray(alpha0, dtype=float), (n_groups,)))
+    if noise not in ("per-output", "shared"):
+        raise ValueError(f"noise must be 'per-output' or 'shared', got {noise!r}")
+    K = getattr(data, "n_outputs", 1)
+    per_output = not classification and noise == "per-output" and K > 1
     if classification:
         beta = 1.0
+    elif per_output:
+        n_rows = n_targets / K
+        if beta0 is not None:
+            beta = np.array(np.broadcast_to(np.asarray(beta0, dtype=float), (K,)))
+        else:
+            E0 = data.outputs(x)[0]
+            beta = np.clip(np.where(E0 > 0, n_rows / (2.0 * np.maximum(E0, 1e-300)), 1.0), *BETA_BOUNDS)
     elif beta0 is not None:
+        if np.ndim(beta0) != 0:
+            raise ValueError(f"beta0 must be one number with noise 'shared' or one output, got {beta0!r}")
         beta = float(beta0)
     else:
         E0 = data.cost(x)
@@ -292,15 +348,25 @@ def evidence_fit(
         a = alpha[groups]
 
         def fun_gn(w):
-            E, g, G = data.gauss_newton(w)
-            M = beta * E + 0.5 * np.dot(a * w, w)
-            last.update(E=E, G=G, w=w, M=M)
-            H = beta * G
+            if per_output:
+                Es, gs, Gs = data.outputs(w)
+                E, BE = float(Es.sum()), float(np.dot(beta, Es))
+                BG = sum(b * Gk for b, Gk in zip(beta, Gs))
+                Bg = sum(b * gk for b, gk in zip(beta, gs))
+                last.update(Es=Es, Gs=Gs)
+            else:
+                E, g, G = data.gauss_newton(w)
+                BE, BG, Bg = beta * E, beta * G, beta * g
+            M = BE + 0.5 * np.dot(a * w, w)
+            last.update(E=E, BG=BG, w=w, M=M)
+            H = BG.copy()
             H.flat[:: P + 1] += a
-            return M, beta * g + a * w, H
+            return M, Bg + a * w, H
 
         def cost(w):
             try:
+                if per_output:
+                    return data.cost(w, beta) + 0.5 * np.dot(a * w, w)
                 return beta * data.cost(w) + 0.5 * np.dot(a * w, w)
             except FloatingPointError:  # a trial step that overflows is rejected like an uphill one
                 return np.inf
@@ -310,9 +376,10 @@ def evidence_fit(
         x, nit, nfev = res.x, nit + res.nit, nfev + res.nfev
         if last.get("w") is not x:  # LM's last Gauss-Newton evaluation was elsewhere
             fun_gn(x)
-        E, G, M = last["E"], last["G"], last["M"]
-        # The Laplace approximation at x: A = beta G + diag(alpha), its inverse and log det.
-        A = beta * G
+        E, M = last["E"], last["M"]
+        # The Laplace approximation at x: A = beta G + diag(alpha) (sum_k beta_k G_k + diag(alpha)
+        # per output), its inverse and log det.
+        A = last["BG"]
         A.flat[:: P + 1] += a
         try:
             chol, lower = linalg.cho_factor(A, lower=True, check_finite=False)
@@ -322,7 +389,7 @@ def evidence_fit(
             if best is None:
                 raise FloatingPointError(
                     f"the posterior precision A = beta G + diag(alpha) is not numerically positive definite in "
-                    f"evidence cycle {cycle + 1} (beta {beta:.3g}, alpha from {alpha.min():.3g})") from None
+                    f"evidence cycle {cycle + 1} (beta {np.min(beta):.3g}, alpha from {alpha.min():.3g})") from None
             status, message = 2, f"the posterior precision became numerically singular in cycle {cycle + 1}"
             break
         cov = linalg.cho_solve((chol, lower), np.eye(P), check_finite=False)
@@ -330,10 +397,18 @@ def evidence_fit(
         gamma_g = sizes - alpha * np.bincount(groups, weights=np.diag(cov), minlength=n_groups)
         gamma = float(gamma_g.sum())
         log_ev = -M - np.sum(np.log(np.diag(chol))) + 0.5 * float(np.dot(sizes, np.log(alpha))) + log_symmetry
-        if not classification:
+        extra = {}
+        if per_output:
+            Es = last["Es"]
+            # gamma_k = tr(beta_k G_k A^-1): the parameters output k's data determine.
+            gamma_k = np.array([b * float(np.vdot(Gk, cov)) for b, Gk in zip(beta, last["Gs"])])
+            log_ev += 0.5 * n_rows * float(np.sum(np.log(beta) - math.log(2.0 * math.pi)))
+            extra = dict(gamma_outputs=gamma_k, E_D_outputs=Es.copy())
+        elif not classification:
             log_ev += 0.5 * n_targets * (math.log(beta) - math.log(2.0 * math.pi))
-        record = dict(cycle=cycle + 1, gamma=gamma, gamma_groups=gamma_g, alpha=alpha.copy(), beta=beta,
-                      log_evidence=log_ev, E_D=E, M=M, iterations=res.nit)
+        record = dict(cycle=cycle + 1, gamma=gamma, gamma_groups=gamma_g, alpha=alpha.copy(),
+                      beta=beta.copy() if per_output else beta, log_evidence=log_ev, E_D=E, M=M, iterations=res.nit,
+                      **extra)
         history.append(record)
         if on_cycle is not None:
             on_cycle(record, x)
@@ -350,17 +425,27 @@ def evidence_fit(
             break
         # MacKay's updates for the next cycle.
         alpha = np.clip(np.maximum(gamma_g, 0.0) / np.maximum(2.0 * EW, 1e-300), *ALPHA_BOUNDS)
-        if not classification:
+        if per_output:
+            beta = np.clip(np.maximum(n_rows - gamma_k, 1e-3) / np.maximum(2.0 * Es, 1e-300), *BETA_BOUNDS)
+        elif not classification:
             beta = float(np.clip(max(n_targets - gamma, 1e-3) / max(2.0 * E, 1e-300), *BETA_BOUNDS))
 
     # The re-estimate beta = (N_e - gamma) / 2 E_D rests on N_e - gamma residual degrees of
     # freedom; below one (1 or 2 rows, a network through every target) it is an artefact of the
     # start and of the bounds (often the bound 1e12 itself), not a measurement of the noise.
-    noise_unidentified = bool(not classification and n_targets - best["gamma"] < 1.0)
+    if per_output:
+        worst = int(np.argmin(n_rows - best["gamma_outputs"]))
+        noise_unidentified = bool(n_rows - best["gamma_outputs"][worst] < 1.0)
+        dof_text = (f"{n_rows:g} rows and {best['gamma_outputs'][worst]:.3g} effective parameters of output {worst}")
+        beta_text = f"{best['beta'][worst]:.3g}"
+    else:
+        noise_unidentified = bool(not classification and n_targets - best["gamma"] < 1.0)
+        dof_text = f"{n_targets:g} target values and {best['gamma']:.3g} effective parameters"
+        beta_text = f"{best['beta']:.3g}"
     if noise_unidentified:
         warnings.warn(NoiseNotIdentifiedWarning(
-            f"the data do not determine the noise precision: {n_targets:g} target values and {best['gamma']:.3g} "
-            f"effective parameters leave fewer than one residual degree of freedom (beta {best['beta']:.3g}, bounds "
+            f"the data do not determine the noise precision: {dof_text} "
+            f"leave fewer than one residual degree of freedom (beta {beta_text}, bounds "
             f"{BETA_BOUNDS[0]:g} to {BETA_BOUNDS[1]:g}); predictive standard deviations are not supported by the "
             "data"), stacklevel=2)
     return optimize.OptimizeResult(
@@ -368,11 +453,13 @@ def evidence_fit(
         alpha=best["alpha"], beta=best["beta"], log_evidence=best["log_evidence"], covariance=best["covariance"],
         best_cycle=best["cycle"], nit=nit, nfev=nfev, cycles=len(history), history=history, status=status,
         success=status in (0, 2), message=message, noise_unidentified=noise_unidentified,
+        **({"gamma_outputs": best["gamma_outputs"], "E_D_outputs": best["E_D_outputs"]} if per_output else {}),
     )
 
 
 #: Trainer options of method "BR" (``Trainer(..., options={...})``) and their defaults.
-OPTIONS = {"ard": False, "alpha0": ALPHA0, "beta0": None, "patience": PATIENCE, "inner_maxiter": INNER_MAXITER}
+OPTIONS = {"ard": False, "alpha0": ALPHA0, "beta0": None, "patience": PATIENCE, "inner_maxiter": INNER_MAXITER,
+           "noise": "per-output"}
 
 
 def check_options(options: Optional[dict]) -> dict:
@@ -389,7 +476,16 @@ def check_options(options: Optional[dict]) -> dict:
         a = np.asarray(a)
         if a.ndim != 1 or a.dtype.kind not in "fi" or not np.all(np.isfinite(a)) or not np.all(a > 0):
             raise ValueError(f"option alpha0 must be a finite number > 0 or a 1-D array of them, got {opts['alpha0']!r}")
-    for name in ("alpha0", "beta0") if not isinstance(a, np.ndarray) else ("beta0",):
+    if opts["noise"] not in ("per-output", "shared"):
+        raise ValueError(f"option noise must be 'per-output' or 'shared', got {opts['noise']!r}")
+    b = opts["beta0"]
+    if isinstance(b, (np.ndarray, list, tuple)):
+        b = np.asarray(b)
+        if b.ndim != 1 or b.dtype.kind not in "fi" or not np.all(np.isfinite(b)) or not np.all(b > 0):
+            raise ValueError(f"option beta0 must be a finite number > 0 or a 1-D array of them (one per output), "
+                             f"got {opts['beta0']!r}")
+    names = [n for n, v in (("alpha0", a), ("beta0", b)) if not isinstance(v, np.ndarray)]
+    for name in names:
         v = opts[name]
         if v is None and name == "beta0":
             continue
@@ -424,7 +520,7 @@ def bind_data(net, X, y, sample_weight=None) -> Tuple[DataTerm, float, bool]:
     fg = data_net.bind(X, y, sample_weight)
     n_rows = float(np.sum(sample_weight)) if sample_weight is not None else float(fg.n_samples)
     scale = n_rows if classification else 1.0
-    return DataTerm(fg, scale), n_rows * net.layer_sizes[-1], classification
+    return DataTerm(fg, scale, net.layer_sizes[-1]), n_rows * net.layer_sizes[-1], classification
 
 
 def predictive_variance(jacobian: np.ndarray, covariance: np.ndarray) -> np.ndarray:

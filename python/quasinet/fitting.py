@@ -34,6 +34,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Callable, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from . import evidence, io, posterior
 from .network import ACTIVATIONS, Network, check_dtype, count_params, is_dask
@@ -195,7 +196,7 @@ class FitResult:
 
     Scaling arrays are zeros and ones where no scaling was applied. ``members`` holds
     (network, posterior covariance, beta) of each network a BR model averages (empty for other
-    methods); the ``evidence_*``, ``alpha`` ... fields are None unless BR fitted the model.
+    methods; beta is a float, or one noise precision per output of a regression with several); the ``evidence_*``, ``alpha`` ... fields are None unless BR fitted the model.
     ``classes`` is None for a regressor. ``warnings`` lists (category, message) for the caller
     to emit with its own stack level. ``interrupted``: the fit was stopped by KeyboardInterrupt
     (Ctrl-C) and the result holds the best model reached until then (see :func:`fit`).
@@ -214,7 +215,7 @@ class FitResult:
     n_iter: int
     loss_value: float
     loss_curve: List[float]
-    members: List[Tuple[Network, np.ndarray, float]] = dataclasses.field(default_factory=list)
+    members: List[Tuple[Network, np.ndarray, Union[float, np.ndarray]]] = dataclasses.field(default_factory=list)
     validation_curve: List[float] = dataclasses.field(default_factory=list)
     best_validation_loss: Optional[float] = None
     best_iteration: Optional[int] = None
@@ -225,7 +226,7 @@ class FitResult:
     validation_mask: Optional[np.ndarray] = None
     n_effective_params: Optional[float] = None
     alpha: Optional[np.ndarray] = None
-    beta: Optional[float] = None
+    beta: Union[None, float, np.ndarray] = None
     log_evidence: Optional[float] = None
     log_model_evidence: Optional[float] = None
     ard: Optional[bool] = None
@@ -247,6 +248,11 @@ class FitResult:
                         moderate=moderate, inputs=inputs, targets=targets, method=self.method, info=info)
 
 
+def noise_precision(beta) -> Union[float, np.ndarray]:
+    """beta as a fit result holds it: a float (one precision), or a float64 array of one per output."""
+    return float(beta) if np.ndim(beta) == 0 else np.array(beta, dtype=np.float64)
+
+
 def model_of(network: Network, members, *, x_mean, x_scale, y_mean=None, y_scale=None, classes=None, alpha=None,
              gamma=None, log_evidence=None, feature_relevance=None, moderate=False, inputs=None, targets=None,
              method=None, info=None) -> io.Model:
@@ -263,7 +269,7 @@ def model_of(network: Network, members, *, x_mean, x_scale, y_mean=None, y_scale
         net, cov, beta = members[0]
         ard = np.size(alpha) > 1  # one group for all without ARD (evidence.parameter_groups)
         post = posterior.Posterior(
-            covariance=np.array(cov, dtype=np.float64), beta=float(beta), alpha=np.array(alpha),
+            covariance=np.array(cov, dtype=np.float64), beta=noise_precision(beta), alpha=np.array(alpha),
             group_names=evidence.parameter_groups(net, ard)[1], gamma=float(gamma),
             log_evidence=float(log_evidence), ard=ard,
             feature_relevance=None if feature_relevance is None else np.array(feature_relevance),
@@ -293,10 +299,11 @@ def result_from_model(model: io.Model) -> FitResult:
                                             else np.array(model.y_scale, dtype=np.float64)),
         classes=None if regressor else np.asarray(model.classes), loss=net.loss, n_outputs=n_out, n_iter=0,
         loss_value=None, loss_curve=[],
-        members=[] if post is None else [(net, np.array(post.covariance, dtype=np.float64), float(post.beta))],
+        members=[] if post is None else [(net, np.array(post.covariance, dtype=np.float64),
+                                          noise_precision(post.beta))],
         n_effective_params=None if post is None else float(post.gamma),
         alpha=None if post is None else np.array(post.alpha, dtype=np.float64),
-        beta=None if post is None else float(post.beta),
+        beta=None if post is None else noise_precision(post.beta),
         log_evidence=None if post is None else float(post.log_evidence),
         ard=None if post is None else bool(post.ard),
         feature_relevance=None if post is None or post.feature_relevance is None
@@ -460,10 +467,16 @@ def fit(X, y, sample_weight=None, *, settings: Settings, random_state=None) -> F
         common = dict(method=method, x_mean=x_mean, x_scale=x_scale, y_mean=y_mean, y_scale=y_scale,
                       classes=classes, loss=loss, n_outputs=n_out, n_train=train.n_rows,
                       n_validation=0 if val is None else val.n_rows, validation_mask=mask)
-        if method == "BR":
-            result = _fit_bayes(settings, train, out_act, loss, rng, common)
-        else:
-            result = _fit_trainer(settings, method, train, val, out_act, loss, rng, common)
+        # The core runs its own threads over the rows (and its BLAS on one thread each); what
+        # NumPy's BLAS does here is factorise P x P matrices (P at most a few thousand), where a
+        # second BLAS thread gains little on a quiet machine and loses 10x and more on a busy one
+        # (measured on 2 cores at load 9: dpotrf of 200 x 200 took 2.0 ms on one thread, 27 ms on
+        # two), so the whole fit runs NumPy's BLAS on one thread.
+        with _one_blas_thread():
+            if method == "BR":
+                result = _fit_bayes(settings, train, out_act, loss, rng, common)
+            else:
+                result = _fit_trainer(settings, method, train, val, out_act, loss, rng, common)
         result.feature_relevance = _relevance(result, train, rng)
         if val is not None:
             # The data term alone on the held-out part: the penalty says nothing about held-out data.
@@ -628,7 +641,7 @@ def _fit_bayes(settings, train, out_act, loss, rng, common) -> FitResult:
         loss_value=float(net.cost(train.X, train.Y, train.w)), loss_curve=list(res.J),
         # C order, as a model file reads it back: the same products, bitwise the same predictions.
         members=[(m, np.ascontiguousarray(r.covariance), r.beta) for _, m, r in fits[: settings.committee]],
-        n_effective_params=float(res.gamma), alpha=alpha, beta=float(res.beta),
+        n_effective_params=float(res.gamma), alpha=alpha, beta=noise_precision(res.beta),
         log_evidence=float(res.log_evidence), log_model_evidence=float(ev), ard=bool(res.ard),
         evidence_history=list(res.history),
         evidence_candidates=[(tuple(m.layer_sizes[1:-1]), bool(r.ard), e) for e, m, r in fits],
@@ -658,7 +671,7 @@ def _refit(fits, rows, settings: Settings):
         options = {"ard": bool(res.ard), "alpha0": np.array(res.alpha, dtype=float),
                    "inner_maxiter": (evidence.INNER_MAXITER[1], evidence.INNER_MAXITER[1]), "patience": REFIT_PATIENCE}
         if net.loss not in ("binary_crossentropy", "softmax_crossentropy"):
-            options["beta0"] = float(res.beta)
+            options["beta0"] = noise_precision(res.beta)
         new = Trainer(member, method="BR", maxiter=settings.max_iter, tol=REFIT_GAIN if settings.tol is None else settings.tol,
                       options=options).train(rows.X, rows.Y, sample_weight=rows.w)
         new.log_model_evidence = evidence.model_log_evidence(member, new, bool(res.ard), n_targets)
@@ -669,14 +682,7 @@ def _refit(fits, rows, settings: Settings):
 
 
 def _one_blas_thread():
-    """A context in which every BLAS library of the process runs one thread (threadpoolctl, when
-    installed: it comes with scikit-learn); otherwise a context that changes nothing."""
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:
-        import contextlib
-
-        return contextlib.nullcontext()
+    """A context in which every BLAS library of the process runs one thread (threadpoolctl)."""
     return threadpool_limits(1, user_api="blas")
 
 

@@ -437,6 +437,10 @@ class Network:
         Hessian-vector product (``kind="gauss-newton"`` for G v) and ``fg.gauss_newton(params)``
         returns ``(cost, grad, G)`` (see :meth:`hessp`, :meth:`gauss_newton`), so that
         ``minimize(fg, x0, jac=True, hessp=fg.hessp, method="trust-krylov")`` works as it stands. It keeps this network's architecture.
+        For the ``sse`` and ``mse`` losses, ``fg.cost``, ``fg.gauss_newton`` and ``fg.hessp``
+        take ``output_weights=o`` (one weight >= 0 per output): each output's squared error
+        counts ``o_k`` times, 0.5 sum_i w_i sum_k o_k e_ik^2, as one noise precision per output
+        needs (:mod:`quasinet.evidence`); an output of weight 0 costs no Gauss-Newton pass.
         X and y are checked once: C-contiguous float64 arrays are then read in place (no
         copy), other layouts and dtypes are converted once. Writing into X or y afterwards
         bypasses those checks; bind again after changing the data. ``fg`` and ``fg.cost``

@@ -400,11 +400,12 @@ _COMMON_ATTRS = """
         The method that trained the model (``method="auto"`` resolved).
     hidden_layer_sizes_ : tuple of int
         The hidden layers used (``"auto"`` resolved).
-    n_effective_params_, alpha_, beta_, log_evidence_ : float, ndarray, float, float or None
+    n_effective_params_, alpha_, beta_, log_evidence_ : float, ndarray, float or ndarray, float or None
         After BR: gamma (the effective number of parameters), the prior precision of each
         group (:func:`quasinet.evidence.parameter_groups`), the noise precision (standardised
-        target units; 1 for a classifier) and the log evidence at these alpha, beta; None
-        otherwise.
+        target units; 1 for a classifier; for a regression with several targets an array with
+        one precision per target, each learned from its own residuals) and the log evidence at
+        these alpha, beta; None otherwise.
     log_model_evidence_, ard_ : float, bool or None
         After BR: the log evidence that chose the model
         (:func:`quasinet.evidence.model_log_evidence`) and whether the chosen model has ARD
@@ -418,7 +419,7 @@ _COMMON_ATTRS = """
     evidence_history_, evidence_candidates_ : list
         After BR: the kept run's per-cycle record (gamma, alpha, beta, log_evidence, E_D, M)
         and every (hidden layers, ard, log model evidence) fitted, best first.
-    members_ : list of (Network, ndarray, float)
+    members_ : list of (Network, ndarray, float or ndarray)
         After BR: the networks averaged (``committee``), each with its posterior covariance
         A^-1 and beta; empty otherwise.
     n_features_in_ : int

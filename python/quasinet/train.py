@@ -154,9 +154,11 @@ class Trainer:
         ``mu_inc`` (10), ``mu_max`` (1e10), ``min_grad`` (1e-7), ``goal`` (0) and ``ftol`` (0,
         off); for ``BR`` ``ard`` (False: one precision for all parameters; True: one per input,
         per layer's biases and per later layer's weights), ``alpha0`` (1.0, or one per group),
-        ``beta0`` (None: from the starting errors), ``patience`` (10 cycles) and
-        ``inner_maxiter`` (Levenberg-Marquardt steps in the first and in each later cycle,
-        (100, 10)); all checked at once.
+        ``beta0`` (None: from the starting errors; a number, or one per output), ``noise``
+        (``"per-output"``: one noise precision per output of a regression, the default;
+        ``"shared"``: one for all), ``patience`` (10 cycles) and ``inner_maxiter``
+        (Levenberg-Marquardt steps in the first and in each later cycle, (100, 10)); all
+        checked at once.
 
     Attributes
     ----------
@@ -321,6 +323,11 @@ class _Bayes:
         if np.ndim(self.opts["alpha0"]) == 1 and np.size(self.opts["alpha0"]) != len(self.names):
             raise ValueError(f"option alpha0 must hold one precision per group ({len(self.names)}), "
                              f"got {np.size(self.opts['alpha0'])}")
+        n_out = trainer.net.layer_sizes[-1]
+        if np.ndim(self.opts["beta0"]) == 1 and (np.size(self.opts["beta0"]) != n_out or self.opts["noise"] != "per-output"
+                                                 or classification):
+            raise ValueError(f"option beta0 may hold one precision per output ({n_out}) only for regression with "
+                             f"noise 'per-output', got {np.size(self.opts['beta0'])} values")
         self.progress: dict = {}
 
     def run(self, x0, test) -> optimize.OptimizeResult:
@@ -343,6 +350,7 @@ class _Bayes:
         res = evidence.evidence_fit(
             self.data, x0, self.groups, self.n_targets, self.classification, cycles=t.maxiter,
             inner_maxiter=opts["inner_maxiter"], patience=opts["patience"], alpha0=opts["alpha0"], beta0=opts["beta0"],
+            noise=opts["noise"],
             min_gain=evidence.EVIDENCE_GAIN if t.tol is None else t.tol,
             log_symmetry=evidence.symmetry_log_factor(t.net), callback=step, on_cycle=on_cycle,
         )
