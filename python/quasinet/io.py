@@ -175,7 +175,8 @@ class Model:
         """Outputs in target units (for a classifier: the network's probabilities), shape (samples, outputs).
 
         With ``return_std``, also the predictive standard deviation (same shape, target units)
-        of a regression model with a posterior: sqrt(g^T A^-1 g + 1/beta), g = d yhat / d w,
+        of a regression model with a posterior: sqrt(g^T A^-1 g + 1/beta), g = d yhat / d w
+        (1/beta[k] for output k when the posterior has one beta per output),
         the delta method of :func:`quasinet.posterior.predictive_moments`, exactly as
         ``QuasiNetRegressor.predict(X, return_std=True)`` computes it.
         """
@@ -300,8 +301,9 @@ def save(path: PathLike, net: Network, *, x_offset=None, x_scale=None, y_offset=
     post = None
     if p is not None:
         post = dict(
-            beta=p.beta, alpha=p.alpha.tolist(), group_names=p.group_names, gamma=p.gamma,
-            log_evidence=p.log_evidence, ard=p.ard, moderate=p.moderate,
+            beta=p.beta.tolist() if isinstance(p.beta, np.ndarray) else p.beta,  # a list: one per output
+            alpha=p.alpha.tolist(), group_names=p.group_names, gamma=p.gamma, log_evidence=p.log_evidence,
+            ard=p.ard, moderate=p.moderate,
             feature_relevance=None if p.feature_relevance is None else p.feature_relevance.tolist())
         arrays["covariance"] = p.covariance
     for key in modelfile.VECTORS:

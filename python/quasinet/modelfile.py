@@ -7,7 +7,7 @@ float64 arrays, and knows nothing of :class:`~quasinet.Network` or of the poster
 through :func:`header` and :func:`write`. It imports nothing of quasinet but
 :mod:`quasinet.files`, so that :mod:`quasinet.network` can use it without a cycle.
 
-Format, versions 1 to 4
+Format, versions 1 to 5
 -----------------------
 A model file is a NumPy ``.npz`` archive (a zip file of ``.npy`` members; the extension does
 not matter, ``.qnet`` is customary). Members:
@@ -33,6 +33,12 @@ not matter, ``.qnet`` is customary). Members:
 A file is written in the oldest version that holds its content, so that files that need
 nothing new stay readable by older quasinet releases; the versions below each add to the one
 before.
+
+Version 5 lets the header's posterior ``"beta"`` be a list of n_outputs numbers, each finite
+and > 0: one noise precision per output, for a regression with several targets whose noise
+differs (the predictive variance of output k adds 1 / beta[k]). A file is version 5 only when
+its beta is such a list; a single number (one precision shared by every output) keeps the file
+in version 2, 3 or 4. A classifier's beta, number or list, is 1 (all ones).
 
 Version 4 adds one optional header key, written only for a model trained on a table with
 categorical or missing columns (``quasinet train``): ``"encoding"``, the
@@ -92,8 +98,8 @@ from .files import atomic_write
 
 FORMAT = "quasinet-model"
 #: The newest format version, and every version the loader reads.
-VERSION = 4
-VERSIONS = (1, 2, 3, 4)
+VERSION = 5
+VERSIONS = (1, 2, 3, 4, 5)
 
 #: Refuse networks wider or larger than this when loading: a hostile header could ask for any
 #: size, and a compressed member can expand about 1000-fold; 1e8 parameters are 800 MB, far
@@ -115,7 +121,7 @@ _KEYS_V2 = _KEYS_V1 | {"method", "posterior"}
 _KEYS_V3 = _KEYS_V2 | {"dtype"}
 _KEYS_V4 = _KEYS_V3 | {"encoding"}
 #: The header keys each version allows.
-_HEADER_KEYS = {1: _KEYS_V1, 2: _KEYS_V2, 3: _KEYS_V3, 4: _KEYS_V4}
+_HEADER_KEYS = {1: _KEYS_V1, 2: _KEYS_V2, 3: _KEYS_V3, 4: _KEYS_V4, 5: _KEYS_V4}
 _POSTERIOR_KEYS = frozenset({"beta", "alpha", "group_names", "gamma", "log_evidence", "ard", "feature_relevance",
                              "moderate"})
 #: The header keys whose values are names from a vocabulary the caller of :func:`read` gives.
@@ -140,7 +146,8 @@ def header(spec: dict, n_params: int, *, inputs: Optional[Sequence[str]] = None,
     inputs, targets, classes, info, method, posterior, encoding : JSON values or None
         The optional header keys (module docstring); None leaves a key out. ``posterior`` is
         the header's posterior object (its covariance goes to :func:`write`'s arrays);
-        ``method`` or ``posterior`` make the file version 2, ``encoding`` version 4.
+        ``method`` or ``posterior`` make the file version 2, ``encoding`` version 4, a
+        posterior whose ``"beta"`` is a list (one per output) version 5.
     """
     spec = dict(spec)
     version = 1
@@ -153,6 +160,8 @@ def header(spec: dict, n_params: int, *, inputs: Optional[Sequence[str]] = None,
         version = max(version, 2)
     if encoding is not None:
         version = 4
+    if posterior is not None and isinstance(posterior.get("beta"), list):
+        version = 5
     optional = dict(inputs=inputs, targets=targets, classes=classes, info=info, method=method,
                     posterior=posterior, encoding=encoding)
     h.update((key, value) for key, value in optional.items() if value is not None)
@@ -403,18 +412,26 @@ def _check_header(h, fail, names, max_posterior_params) -> dict:
     if "posterior" in h:
         if n_params > max_posterior_params:
             raise fail(f"a posterior needs at most {max_posterior_params} parameters, the network has {n_params}")
-        _check_posterior(h["posterior"], n_params, fail)
+        _check_posterior(h["posterior"], n_params, version, fail)
     return h
 
 
-def _check_posterior(p, n_params, fail) -> None:
+def _check_posterior(p, n_params, version, fail) -> None:
     """The JSON types of the header's posterior (its consistency with the network is the
     posterior object's own check)."""
     if not isinstance(p, dict):
         raise fail("posterior must be a JSON object")
     if set(p) != _POSTERIOR_KEYS:
         raise fail(f"posterior must have the keys {sorted(_POSTERIOR_KEYS)}, got {sorted(p)}")
-    for key in ("beta", "gamma", "log_evidence"):
+    if isinstance(p["beta"], list):
+        # One per output; that there is one per output, and each > 0, is the posterior's own check.
+        if version < 5:
+            raise fail(f"posterior beta must be a number in a version {version} file, got a list "
+                       "(one beta per output needs version 5)")
+        p["beta"] = [_finite_float(x, "posterior beta", fail) for x in p["beta"]]
+    else:
+        p["beta"] = _finite_float(p["beta"], "posterior beta", fail)
+    for key in ("gamma", "log_evidence"):
         p[key] = _finite_float(p[key], f"posterior {key}", fail)
     for key in ("alpha", "feature_relevance"):
         v = p[key]
