@@ -478,7 +478,7 @@ class Network:
     def save(self, path) -> None:
         """Write this network to a model file; :func:`quasinet.load` reads it back bitwise exactly.
 
-        The format (versioned ``.npz`` with a JSON header) is described in :mod:`quasinet.io`.
+        The format (versioned ``.npz`` with a JSON header) is described in :mod:`quasinet.modelfile`.
         """
         modelfile.write(path, modelfile.header(self.spec(), self.n_params), {"params": self._params})
 

@@ -236,8 +236,11 @@ class Posterior:
     ----------
     covariance : ndarray of shape (P, P)
         A^-1, the posterior covariance of the parameters (in the network's units).
-    beta : float
-        Noise precision (1 for a classifier).
+    beta : float or ndarray of shape (n_outputs,)
+        Noise precision: one float shared by every output, or one per output (a regression
+        with several targets whose noise differs); every value finite and > 0. A classifier's
+        is 1 (or all ones). :meth:`check` keeps the form given: an array (or list) stays one,
+        of shape (n_outputs,) exactly, even for one output.
     alpha : ndarray of shape (n_groups,)
         Prior precision of each parameter group (:func:`quasinet.evidence.parameter_groups`).
     group_names : list of str
@@ -254,7 +257,7 @@ class Posterior:
     """
 
     covariance: np.ndarray
-    beta: float
+    beta: "float | np.ndarray"
     alpha: np.ndarray
     group_names: List[str]
     gamma: float
@@ -282,7 +285,7 @@ class Posterior:
             raise ValueError("covariance is not symmetric")
         check_positive_semidefinite(cov)
         self.covariance = cov
-        self.beta = _real(self.beta, "beta", 0.0, low_open=True)
+        self.beta = self._noise_precision(self.beta, net.layer_sizes[-1])
         if not isinstance(self.ard, (bool, np.bool_)):
             raise TypeError(f"ard must be a bool, got {type(self.ard).__name__}")
         self.ard = bool(self.ard)
@@ -309,6 +312,25 @@ class Posterior:
         self.moderate = bool(self.moderate)
         if self.moderate and not classifier:
             raise ValueError("moderate applies to classifiers only (this model has no classes)")
-        if classifier and self.beta != 1.0:
+        if classifier and np.any(self.beta != 1.0):
             raise ValueError(f"a classifier's beta is 1, got {self.beta!r}")
         return self
+
+    @staticmethod
+    def _noise_precision(beta, n_outputs: int):
+        """``beta`` as a float (one precision for every output) or a float64 array of shape (n_outputs,)."""
+        if isinstance(beta, numbers.Real) or (isinstance(beta, np.ndarray) and beta.ndim == 0):
+            return _real(beta.item() if isinstance(beta, np.ndarray) else beta, "beta", 0.0, low_open=True)
+        if isinstance(beta, (str, bytes)) or not isinstance(beta, (list, tuple, np.ndarray)):
+            raise TypeError(f"beta must be a real number or one per output ({n_outputs}), got {type(beta).__name__}")
+        kinds = {type(b).__name__ for b in np.asarray(beta, dtype=object).ravel()
+                 if isinstance(b, (bool, np.bool_)) or not isinstance(b, numbers.Real)}
+        if kinds:
+            raise TypeError(f"beta must hold real numbers, got {', '.join(sorted(kinds))}")
+        b = np.array(beta, dtype=np.float64)
+        if b.shape != (n_outputs,):
+            raise ValueError(f"beta must be one number, or {n_outputs} (one per output) in shape ({n_outputs},), "
+                             f"got shape {b.shape}")
+        if not np.all(np.isfinite(b)) or not np.all(b > 0):
+            raise ValueError(f"beta must be finite numbers > 0, got {b!r}")
+        return b

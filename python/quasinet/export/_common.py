@@ -168,6 +168,13 @@ def check_exportable(arrays: Dict[str, np.ndarray], dtype: str = "float64") -> N
                                  f"become {what}); export with dtype='float64'")
 
 
+def noise_variance(model: Model):
+    """1/beta of the model's posterior, the noise variance the predictive standard deviation adds:
+    a float when one beta serves every output, else an array of shape (n_outputs,), 1/beta[k]."""
+    beta = model.posterior.beta
+    return 1.0 / beta if isinstance(beta, np.ndarray) else float(1.0 / beta)
+
+
 def model_arrays(model: Model, factor: Optional[np.ndarray] = None) -> Dict[str, np.ndarray]:
     """Every number an export writes, by name (for :func:`check_exportable`)."""
     net = model.net
@@ -177,5 +184,5 @@ def model_arrays(model: Model, factor: Optional[np.ndarray] = None) -> Dict[str,
             arrays[key] = getattr(model, key)
     if factor is not None:
         arrays["the covariance factor"] = factor
-        arrays["the noise variance 1/beta"] = np.array([1.0 / model.posterior.beta])
+        arrays["the noise variance 1/beta"] = np.atleast_1d(noise_variance(model))
     return arrays

@@ -16,7 +16,8 @@ exactly the stored doubles, no decimal rounding), needs nothing but ``<math.h>``
     Only for a regressor with a posterior (``return_std``, on by default for one): Y as
     ``NAME_predict`` and S (n, n_outputs), the predictive standard deviation in target units,
     sqrt(g^T A^-1 g + 1/beta) * y_scale with g = d out / d theta, as
-    ``predict(X, return_std=True)``.
+    ``predict(X, return_std=True)`` (1/beta is ``NAME_noise_var``: one constant, or an
+    array of n_outputs when the posterior has one beta per output).
 ``void NAME_input_jacobian(const double *X, size_t n, double *J)``
     J (n, n_outputs, n_inputs): ``J[i][k][j] = d Y[i][k] / d X[i][j]``, as
     :meth:`quasinet.io.Model.input_jacobian` (one backward pass per output). Not written for
@@ -54,7 +55,8 @@ from typing import Optional
 import numpy as np
 
 from ..files import atomic_write
-from ._common import as_model, check_exportable, covariance_factor, format_names, model_arrays, uses_posterior
+from ._common import (as_model, check_exportable, covariance_factor, format_names, model_arrays, noise_variance,
+                      uses_posterior)
 
 #: Rows whose ||L^T g||^2 are formed together, so that the factor is read once per block of rows
 #: (4 gradients of P doubles on the stack).
@@ -194,7 +196,14 @@ def c_source(obj, *, name: str = "quasinet_model", return_std: Optional[bool] = 
         w(f"   column j holds L[j..{NP - 1}][j] */")
         w(_array(f"{P}_Lcols", factor.T[np.triu_indices(NP)]))
         if std:
-            w(f"static const double {P}_noise_var = {float(1.0 / model.posterior.beta).hex()};  /* 1 / beta */")
+            noise = noise_variance(model)
+            if isinstance(noise, np.ndarray):
+                w("/* 1 / beta of each output */")
+                w(_array(f"{P}_noise_var", noise))
+                noise_k = f"{P}_noise_var[k]"
+            else:
+                w(f"static const double {P}_noise_var = {noise.hex()};  /* 1 / beta */")
+                noise_k = f"{P}_noise_var"
     w("")
     # A moderated classifier never differentiates its output activation (no input Jacobian).
     derivs_used = ({hidden} if L > 1 else set()) | (set() if moderate else {output})
@@ -340,7 +349,7 @@ def c_source(obj, *, name: str = "quasinet_model", return_std: Optional[bool] = 
         w("      }")
         w(f"      {P}_quad_block(g, q);")
         scale = f" * {P}_y_scale[k]" if model.y_scale is not None else ""
-        w(f"      for (b = 0; b < nb; ++b) S[(r0 + b) * {nL} + k] = sqrt(q[b] + {P}_noise_var){scale};")
+        w(f"      for (b = 0; b < nb; ++b) S[(r0 + b) * {nL} + k] = sqrt(q[b] + {noise_k}){scale};")
         w("    }")
         w("  }")
         w("  (void)z;  /* used by some output activations only */")

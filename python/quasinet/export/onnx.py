@@ -20,7 +20,8 @@ lower-triangular factor L of the covariance, A^-1 = L L^T
 (:func:`~quasinet.export.covariance_factor`):
 
 - a regressor gets a second output ``std`` (N, n_outputs): sqrt(g^T A^-1 g + 1/beta) times
-  the target scale, as ``predict(X, return_std=True)``;
+  the target scale, as ``predict(X, return_std=True)`` (1/beta a scalar constant, or one of
+  shape (n_outputs,) that broadcasts over the rows when the posterior has one beta per output);
 - a classifier with ``moderate`` gets MacKay's moderated ``probabilities``: each logit z_k
   (g_k = d z_k / d theta) divided by sqrt(1 + pi g_k^T A^-1 g_k / 8) before the sigmoid or
   softmax, as ``predict_proba``.
@@ -60,7 +61,8 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
     raise ImportError("quasinet.export.to_onnx needs the onnx package: pip install 'quasinet[export]'") from exc
 
 from ..files import atomic_write
-from ._common import as_model, check_exportable, covariance_factor, format_names, model_arrays, uses_posterior
+from ._common import (as_model, check_exportable, covariance_factor, format_names, model_arrays, noise_variance,
+                      uses_posterior)
 
 #: Opsets the exporter writes: 13 is the first with today's Softmax (over the last axis).
 MIN_OPSET = 13
@@ -300,7 +302,7 @@ def to_onnx(obj, path=None, *, dtype: str = "float64", opset: int = 17,
     std_name = None
     if std:
         var = _variances(g, layers, net.activation, net.output_activation, h, L_name)
-        std_name = g.op("Sqrt", [g.op("Add", [var, g.const("noise_var", 1.0 / model.posterior.beta)])], "std_net")
+        std_name = g.op("Sqrt", [g.op("Add", [var, g.const("noise_var", noise_variance(model))])], "std_net")
         if model.y_scale is not None:
             std_name = g.op("Mul", [std_name, g.const("y_scale", model.y_scale)], "std_y")
     if model.y_offset is not None:
