@@ -347,7 +347,9 @@ def test_bayesian_regularisation_train_info_predict_std(tmp_path, data, capsys):
     assert "BR: " in out and "Bayesian regularisation: " in out and " effective parameters of 38" in out
     model = qio.load_model(m)
     p = model.posterior
-    assert isinstance(p, Posterior) and model.method == "BR" and model.file_version == 2 and p.ard
+    # Two targets, one noise precision each: a version-5 file.
+    assert isinstance(p, Posterior) and model.method == "BR" and model.file_version == 5 and p.ard
+    assert p.beta.shape == (2,)
     assert model.net.l2 == 0.0  # the learned priors replace --l2
     assert 0 < p.gamma < 38 and p.covariance.shape == (38, 38) and p.alpha.shape == (6,)
     assert abs(p.feature_relevance.sum() - 1) < 1e-12  # posterior.input_relevance over the training rows
@@ -360,7 +362,7 @@ def test_bayesian_regularisation_train_info_predict_std(tmp_path, data, capsys):
     assert f"posterior       Bayesian regularisation, ARD: gamma {p.gamma:.2f} effective parameters of 38" in out
     assert "alpha           input a " in out and ", input b " in out and ", layer 2 weights " in out
     noise = 1 / np.sqrt(p.beta) * model.y_scale
-    assert f"beta            {p.beta:.6g} (noise std t1 {noise[0]:.4g}, t2 {noise[1]:.4g})" in out
+    assert f"beta            {p.beta[0]:.6g}, {p.beta[1]:.6g} (noise std t1 {noise[0]:.4g}, t2 {noise[1]:.4g})" in out
     assert f"log evidence    {p.log_evidence:.6g}" in out
     rel = p.feature_relevance
     assert f"relevance       a {rel[0]:.3f}, b {rel[1]:.3f}, c {rel[2]:.3f}" in out

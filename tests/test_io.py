@@ -407,7 +407,9 @@ def _br_model(tmp_path, classifier=False, ard=True):
     else:
         net = Network([3, 4, 2], loss="mse", seed=0)
         Y = np.column_stack([np.sin(X[:, 0]), X[:, 1] * X[:, 2]]) + 0.1 * rng.normal(size=(60, 2))
-    res = Trainer(net, method="BR", maxiter=50, options={"ard": ard}).train(X, Y)
+    # One noise precision for both outputs: a version-2 file (one per output makes version 5,
+    # tests/test_beta_per_output.py).
+    res = Trainer(net, method="BR", maxiter=50, options={"ard": ard, "noise": "shared"}).train(X, Y)
     rel = 1 / res.alpha[:3] / np.sum(1 / res.alpha[:3]) if ard else None
     post = Posterior(covariance=res.covariance, beta=res.beta, alpha=res.alpha, group_names=res.group_names,
                      gamma=res.gamma, log_evidence=res.log_evidence, ard=ard, feature_relevance=rel,

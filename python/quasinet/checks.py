@@ -20,11 +20,6 @@ GAUSS_NEWTON_MAX_PARAMS = 8192
 HESSIAN_KINDS = ("exact", "gauss-newton")
 
 
-def count_params(layer_sizes, bias: bool = True) -> int:
-    """The parameter count of a network with these layer sizes (the layout's total), without building it."""
-    return sum(a * b + (b if bias else 0) for a, b in zip(layer_sizes[:-1], layer_sizes[1:]))
-
-
 def check_gauss_newton_size(n_params: int) -> None:
     """ValueError when a (P, P) Gauss-Newton matrix would exceed :data:`GAUSS_NEWTON_MAX_PARAMS`."""
     if n_params > GAUSS_NEWTON_MAX_PARAMS:
