@@ -2,7 +2,7 @@
 
     python bench/realdata.py [--tables auto carseats ...] [--splits 20] [--quick]
                              [--json bench/results/realdata.json] [--txt bench/results/realdata.txt]
-    python bench/realdata.py --fit-times [--sizes 300 1000 10000 100000] [--timeout 300] [--json ...] [--txt ...]
+    python bench/realdata.py --fit-times [--sizes 300 1000 10000 100000] [--inputs 10] [--timeout 300] [--json ...] [--txt ...]
 
 Protocol (the one of the Bayesian-neural-network literature): random 90/10 splits of each table
 (20 on tables of at most 1,000 rows, 5 up to 3,000 rows, 2 above: said in the output; ``--splits``
@@ -440,9 +440,9 @@ def report(out):
 
 
 # -------------------------------------------------------------------------------------- fit times
-def _fit_child(label, n, queue):
-    X, y = make_friedman1(n_samples=n, noise=1.0, random_state=0)
-    Xt, yt = make_friedman1(n_samples=2000, noise=1.0, random_state=1)
+def _fit_child(label, n, queue, n_inputs=10):
+    X, y = make_friedman1(n_samples=n, n_features=n_inputs, noise=1.0, random_state=0)
+    Xt, yt = make_friedman1(n_samples=2000, n_features=n_inputs, noise=1.0, random_state=1)
     model = {**FIT_TIME_MODELS, **FIT_TIME_VARIANTS}[label]()
     t0, c0 = time.perf_counter(), time.process_time()
     with warnings.catch_warnings():
@@ -466,14 +466,14 @@ FIT_TIME_VARIANTS = {
 }
 
 
-def run_fit_times(sizes, timeout, log, variants=False):
+def run_fit_times(sizes, timeout, log, variants=False, n_inputs=10):
     rows = []
     # A fresh interpreter per fit: nothing inherited from this process's thread pools.
     ctx = multiprocessing.get_context("spawn")
     for n in sizes:
         for label in list(FIT_TIME_MODELS) + (list(FIT_TIME_VARIANTS) if variants else []):
             q = ctx.Queue()
-            p = ctx.Process(target=_fit_child, args=(label, n, q))
+            p = ctx.Process(target=_fit_child, args=(label, n, q, n_inputs))
             t0 = time.perf_counter()
             p.start()
             p.join(timeout)
@@ -485,6 +485,7 @@ def run_fit_times(sizes, timeout, log, variants=False):
                 row = {"n": n, "model": label, **(q.get() if not q.empty() else {"time": None, "mse": None,
                                                                                    "error": p.exitcode})}
             row["wall_with_startup"] = time.perf_counter() - t0
+            row["inputs"] = n_inputs
             rows.append(row)
             log(f"  n={n} {label}: " + (f"timeout after {timeout} s" if row.get("timeout") else
                                         f"{row['time']:.2f} s (CPU {row['cpu']:.2f} s), MSE {row['mse']:.3f} {row.get('width', '')}"))
@@ -495,7 +496,8 @@ def fit_times_report(out):
     lines = [f"# {out['command']}", f"# {out['date']}; {out['machine']}; Python {out['python']}; "
              f"load average at start {out['load_average_start']:.2f}, at end {out.get('load_average_end', float('nan')):.2f}; "
              f"OMP_WAIT_POLICY={out.get('omp_wait_policy')}",
-             "# make_friedman1(noise=1), 10 inputs (5 pure noise); held-out MSE on 2,000 noisy rows (floor 1.0);"
+             f"# make_friedman1(noise=1), {out.get('inputs', 10)} inputs ({out.get('inputs', 10) - 5} pure noise); "
+             "held-out MSE on 2,000 noisy rows (floor 1.0);"
              " one fit per cell, each in its own process;"
              " wall and CPU seconds (all threads), ratio to HistGradientBoosting's", "",
              f"{'rows':>8s} {'model':34s} {'wall s':>9s} {'ratio':>7s} {'CPU s':>9s} {'ratio':>7s} {'MSE':>7s}  chosen"]
@@ -531,6 +533,7 @@ def main(argv=None):
     ap.add_argument("--fit-times", action="store_true", help="time the default fit on Friedman #1 instead")
     ap.add_argument("--sizes", type=int, nargs="+", default=[300, 1000, 10000])
     ap.add_argument("--timeout", type=float, default=300.0)
+    ap.add_argument("--inputs", type=int, default=10, help="--fit-times: inputs of make_friedman1 (at least 5)")
     ap.add_argument("--merge", nargs="+", metavar="JSON",
                     help="combine the results of runs made in parallel (same protocol) into --json/--txt")
     ap.add_argument("--json")
@@ -594,9 +597,11 @@ def main(argv=None):
         print(report(out))
         return
     if args.fit_times:
-        out["fit_times"] = []
+        out["fit_times"], out["inputs"] = [], args.inputs
+        if args.inputs < 5:
+            ap.error(f"--inputs must be at least 5 (make_friedman1 uses five), got {args.inputs}")
         for n in args.sizes:
-            out["fit_times"] += run_fit_times([n], args.timeout, log, variants=args.variants)
+            out["fit_times"] += run_fit_times([n], args.timeout, log, variants=args.variants, n_inputs=args.inputs)
             save()
         print(fit_times_report(out))
         return
