@@ -320,6 +320,7 @@ def run_classification_table(t: Table, cap, quick, log, on_split=None):
     y = pd.Series(y).astype(str).to_numpy()
     k = n_splits_for(len(y), cap, quick)
     res = {label: {"log_loss": [], "accuracy": [], "time": [], "cpu": []} for label in CLASSIFIERS}
+    chose = {"quasinet_width": [], "quasinet_ard": []}
     splitter = StratifiedShuffleSplit(n_splits=k, test_size=0.1, random_state=0)
     labels = np.unique(y)
     for s, (tr, te) in enumerate(splitter.split(X, y)):
@@ -336,13 +337,17 @@ def run_classification_table(t: Table, cap, quick, log, on_split=None):
             r["accuracy"].append(float(accuracy_score(y[te], model.classes_[np.argmax(p, axis=1)])))
             r["time"].append(ft)
             r["cpu"].append(fc)
+            if label == "quasinet QuasiNetClassifier()":
+                chose["quasinet_width"].append(int(model.hidden_layer_sizes_[0]) if model.hidden_layer_sizes_ else 0)
+                chose["quasinet_ard"].append(bool(model.ard_))
             line.append(f"{label.split('(')[0].split(' ')[-1]} {r['log_loss'][-1]:.3f} ({ft:.1f}s)")
         log(f"  {t.name} split {s + 1}/{k}: " + ", ".join(line))
         if on_split is not None:
             on_split(dict(source=t.source, target=t.target, note=t.note, rows=int(len(y)), classes=int(labels.size),
-                          n_inputs=int(Xtr.shape[1]), splits=s + 1, held_out=t.name in HELD_OUT, models=res))
+                          n_inputs=int(Xtr.shape[1]), splits=s + 1, held_out=t.name in HELD_OUT, models=res,
+                          **chose))
     return dict(source=t.source, target=t.target, note=t.note, rows=int(len(y)), classes=int(labels.size),
-                n_inputs=int(Xtr.shape[1]), splits=k, held_out=t.name in HELD_OUT, models=res)
+                n_inputs=int(Xtr.shape[1]), splits=k, held_out=t.name in HELD_OUT, models=res, **chose)
 
 
 # ---------------------------------------------------------------------------------------- summary
@@ -377,6 +382,9 @@ def classification_summary(name, r):
         lm, lse = mean_se(m["log_loss"])
         out.append(f"  {label:34s} {lm:9.4f} +- {lse:<6.2g} {np.mean(m['accuracy']):9.3f} {np.median(m['time']):8.2f} "
                    f"{np.median(m.get('cpu', [np.nan])):8.2f} {len(m['log_loss']):3d}")
+    if r.get("quasinet_width"):  # results merged from runs before this was recorded have none
+        out.append(f"  quasinet chose widths {r['quasinet_width']} (0: linear), ARD {sum(r['quasinet_ard'])}"
+                   f"/{len(r['quasinet_ard'])}")
     return out
 
 

@@ -7,9 +7,12 @@ estimator did:
 - :func:`predictive_moments`: mean and variance of a regression output by the delta method,
   var = g^T A^-1 g + 1/beta with g = d yhat / d w, for a committee the moments of the equal
   mixture of its members' Gaussians;
-- :func:`moderated_probabilities`: MacKay's moderated class probabilities, each output logit z
-  divided by sqrt(1 + pi s^2 / 8) with s^2 = g_z^T A^-1 g_z, g_z = d z / d w, before the
-  sigmoid or softmax; a committee averages its members' probabilities.
+- :func:`moderated_probabilities`: MacKay's moderated class probabilities, the class
+  probability averaged over the Gaussian of the logits that the Laplace posterior implies
+  (linearised: covariance g^T A^-1 g, g = d z / d w), by the probit approximation: for a
+  sigmoid the logit z divided by sqrt(1 + pi s^2 / 8), s^2 its variance; for a softmax the
+  same applied to every difference of two logits (:func:`softmax_moderated`); a committee
+  averages its members' probabilities.
 
 Both work in the network's own (scaled) units on already transformed inputs ``Xs``; the
 Jacobians (N x outputs x P doubles) are formed in row chunks of about 2^20 numbers, so memory
@@ -27,7 +30,7 @@ from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 from scipy import linalg
-from scipy.special import expit
+from scipy.special import expit, logsumexp
 
 from .evidence import parameter_groups, predictive_variance
 from .metrics import class_probabilities
@@ -87,22 +90,65 @@ def logit_twin(net: Network) -> Network:
     return twin
 
 
+def logit_covariances(net: Network, covariance: np.ndarray, Xs: np.ndarray) -> np.ndarray:
+    """J A^-1 J^T of each row of ``net``, shape (N, outputs, outputs), in chunks of rows."""
+    k = net.layer_sizes[-1]
+    out = np.empty((Xs.shape[0], k, k))
+    for chunk in row_chunks(Xs.shape[0], net.n_params, k):
+        J = net.jacobian(Xs[chunk])  # (rows, k, P)
+        out[chunk] = np.einsum("nkp,pq,njq->nkj", J, covariance, J, optimize=True)
+    return out
+
+
+def softmax_moderated(z: np.ndarray, cov: np.ndarray) -> np.ndarray:
+    """E[softmax(u)] for u ~ N(z, cov) of every row, by the probit approximation of each pair.
+
+    softmax_k(u) = 1 / sum_j exp(-(u_k - u_j)): each difference d_kj = u_k - u_j is replaced by
+    its mean over the moderating factor sqrt(1 + pi v_kj / 8), v_kj = var(d_kj) = cov_kk +
+    cov_jj - 2 cov_kj, as MacKay's probit approximation does for a sigmoid (the mean-field
+    approximation of the Gaussian-softmax integral), and the results are normalised to sum to 1.
+    Only differences of logits enter: a variance shared by all logits alike (the direction in
+    which a softmax layer's parameters are not identified: the same vector added to every
+    class's weights, where the posterior is the prior) changes no probability, as it changes
+    no softmax. With two classes it is MacKay's sigmoid of d_12 / sqrt(1 + pi v_12 / 8).
+
+    Parameters
+    ----------
+    z : ndarray of shape (N, K)
+        Mean logits.
+    cov : ndarray of shape (N, K, K)
+        Their covariance in each row (symmetric positive semi-definite).
+
+    Returns
+    -------
+    ndarray of shape (N, K)
+        Probabilities; each row sums to 1.
+    """
+    d = z[:, :, None] - z[:, None, :]  # (N, K, K): z_k - z_j
+    var = np.einsum("nkk->nk", cov)
+    v = np.maximum(var[:, :, None] + var[:, None, :] - 2.0 * cov, 0.0)
+    # log of 1 / sum_j exp(-d_kj / kappa_kj), the j = k term exp(0) included; in logs, as a
+    # log-sum-exp: the exponents reach far beyond exp's range where classes are well separated.
+    log_p = -logsumexp(-d / np.sqrt(1.0 + np.pi * v / 8.0), axis=2)
+    return np.exp(log_p - logsumexp(log_p, axis=1, keepdims=True))
+
+
 def moderated_probabilities(members: Sequence[Tuple[Network, np.ndarray, float]], Xs) -> np.ndarray:
     """MacKay's moderated class probabilities, shape (N, n_classes) (module docstring).
 
     ``members`` as in :func:`predictive_moments` (beta is not used); each network has a
-    sigmoid (one output: two classes) or softmax output.
+    sigmoid (one output: two classes) or softmax output. A sigmoid's logit z is divided by
+    sqrt(1 + pi s^2 / 8), s^2 = g^T A^-1 g, g = d z / d w; a softmax's logits, with their
+    covariance J A^-1 J^T (J = d z / d w), go through :func:`softmax_moderated`.
     """
     probs = []
     for net, cov, _ in members:
         twin = logit_twin(net)
         z = twin.forward(Xs)
-        z = z / np.sqrt(1.0 + np.pi * np.maximum(_variance(twin, cov, Xs), 0.0) / 8.0)
         if net.output_activation == "softmax":
-            z = z - z.max(axis=1, keepdims=True)
-            e = np.exp(z)
-            probs.append(class_probabilities(e / e.sum(axis=1, keepdims=True)))
+            probs.append(class_probabilities(softmax_moderated(z, logit_covariances(twin, cov, Xs))))
         else:
+            z = z / np.sqrt(1.0 + np.pi * np.maximum(_variance(twin, cov, Xs), 0.0) / 8.0)
             probs.append(class_probabilities(expit(z)))
     return probs[0] if len(probs) == 1 else np.mean(probs, axis=0)
 

@@ -592,10 +592,11 @@ class QuasiNetClassifier(ClassifierMixin, _QuasiNetBase):
 
         For a model trained by Bayesian regularisation with ``moderate=True``: MacKay's
         moderated probabilities, which average the output over the Laplace posterior of the
-        weights: each output logit z_k is divided by sqrt(1 + pi s_k^2 / 8), with
-        s_k^2 = g_k^T A^-1 g_k and g_k = d z_k / d w, before the sigmoid or softmax (for softmax
-        this is the usual per-logit probit approximation). Probabilities move towards 1/2 where
-        the weights are poorly determined. A committee averages its members' probabilities.
+        weights by the probit approximation: two classes, the logit z divided by
+        sqrt(1 + pi s^2 / 8), s^2 = g^T A^-1 g, g = d z / d w; a softmax, the same applied to
+        each difference of two logits (:func:`quasinet.posterior.softmax_moderated`).
+        Probabilities move towards uniform where the weights are poorly determined. A
+        committee averages its members' probabilities.
         """
         members = getattr(self, "members_", None)
         if not members or (len(members) == 1 and not self.moderate):

@@ -27,7 +27,8 @@ exactly the stored doubles, no decimal rounding), needs nothing but ``<math.h>``
 With the posterior the file holds the lower-triangular factor L of the covariance,
 A^-1 = L L^T (:func:`~quasinet.export.covariance_factor`), packed column by column from the
 diagonal down (P (P + 1) / 2 hex literals), and computes each row's gradient g = d out_k /
-d theta by a backward pass (for a moderated classifier, d z_k / d theta of the logits) and
+d theta by a backward pass (for a moderated classifier, d z_k / d theta of the logits; for a
+softmax, of each difference z_k - z_m, as :func:`quasinet.posterior.softmax_moderated` needs) and
 g^T A^-1 g as ||L^T g||^2 in plain loops: P^2 / 2 multiply-adds per row and output, the
 factor read once, contiguously, for each block of :data:`ROW_BLOCK` rows (for large P the cost
 is that of streaming 4 P^2 bytes from memory per block and output;
@@ -266,7 +267,9 @@ def c_source(obj, *, name: str = "quasinet_model", return_std: Optional[bool] = 
 
     # -- predict -------------------------------------------------------------------------------
     w(f"void {P}_predict(const double *X, size_t n, double *Y) {{")
-    if moderate:
+    if moderate and output == "softmax":
+        _softmax_moderated(w, P, n0, nL, total, widest, NP, offsets[-1])
+    elif moderate:
         B = ROW_BLOCK
         w(f"  double xs[{n0}], zs[{total}], acts[{total}], d[{widest}], g[{B} * {NP}], q[{B}], u[{B}][{nL}];")
         w("  size_t r0, nb, b, k, j;")
@@ -290,12 +293,7 @@ def c_source(obj, *, name: str = "quasinet_model", return_std: Optional[bool] = 
         w(f"      for (b = 0; b < nb; ++b) u[b][k] = u[b][k] / sqrt(1.0 + {float(np.pi).hex()} * q[b] / 8.0);")
         w("    }")
         w("    for (b = 0; b < nb; ++b) {")
-        if output == "softmax":
-            w("      double *ub = u[b];")
-            _softmax(w, "ub", nL, indent="      ")
-            w(f"      for (k = 0; k < {nL}; ++k) Y[(r0 + b) * {nL} + k] = ub[k];")
-        else:
-            w(f"      for (k = 0; k < {nL}; ++k) Y[(r0 + b) * {nL} + k] = {P}_sigmoid(u[b][k]);")
+        w(f"      for (k = 0; k < {nL}; ++k) Y[(r0 + b) * {nL} + k] = {P}_sigmoid(u[b][k]);")
         w("    }")
         w("  }")
     else:
@@ -359,6 +357,53 @@ def c_source(obj, *, name: str = "quasinet_model", return_std: Optional[bool] = 
     if not moderate:
         _input_jacobian(w, P, model, sizes, offsets, deriv, widest, total, output, hidden)
     return "\n".join(out) + "\n"
+
+
+def _softmax_moderated(w, P: str, n0: int, nL: int, total: int, widest: int, NP: int, z_off: int) -> None:
+    """The body of NAME_predict for a moderated softmax: the pairwise probit approximation of
+    :func:`quasinet.posterior.softmax_moderated`, with var(z_k - z_m) = g^T A^-1 g for
+    g = d (z_k - z_c) / d theta (one backward pass seeded with +1 at k and -1 at c)."""
+    B = ROW_BLOCK
+    w(f"  double xs[{n0}], zs[{total}], acts[{total}], d[{widest}], g[{B} * {NP}], q[{B}];")
+    w(f"  double z[{B}][{nL}], v[{B}][{nL}][{nL}];")
+    w("  size_t r0, nb, b, k, c, j;")
+    w(f"  for (r0 = 0; r0 < n; r0 += {B}) {{")
+    w(f"    nb = n - r0 < {B} ? n - r0 : {B};")
+    w(f"    for (k = 0; k < {nL}; ++k) {{")
+    w(f"      for (c = k + 1; c < {nL}; ++c) {{")
+    w(f"        for (b = 0; b < {B}; ++b) {{")
+    w("          double *gb = g + b;  /* row b's gradient: every 4th number from here */")
+    w("          if (b >= nb) {  /* past the last row: a zero gradient */")
+    w(f"            for (j = 0; j < {NP}; ++j) gb[j * {B}] = 0.0;")
+    w("            continue;")
+    w("          }")
+    w(f"          {P}_forward1(X + (r0 + b) * {n0}, xs, zs, acts);")
+    w(f"          for (j = 0; j < {nL}; ++j) z[b][j] = zs[{z_off} + j];")
+    w(f"          for (j = 0; j < {nL}; ++j) d[j] = 0.0;")
+    w("          d[k] = 1.0;  /* g = d (z_k - z_c) / d theta: the backward pass is linear in its seed */")
+    w("          d[c] = -1.0;")
+    w(f"          {P}_param_grad(xs, zs, acts, d, gb);")
+    w("        }")
+    w(f"        {P}_quad_block(g, q);")
+    w("        for (b = 0; b < nb; ++b) v[b][k][c] = v[b][c][k] = q[b];")
+    w("      }")
+    w("    }")
+    w("    for (b = 0; b < nb; ++b) {")
+    w(f"      double lp[{nL}], t[{nL}], top, acc;")
+    w(f"      for (k = 0; k < {nL}; ++k) {{")
+    w("        /* -log sum_c exp(-(z_k - z_c) / sqrt(1 + pi v_kc / 8)), the c = k term exp(0). */")
+    w(f"        for (c = 0; c < {nL}; ++c)")
+    w(f"          t[c] = c == k ? 0.0 : -(z[b][k] - z[b][c]) / sqrt(1.0 + {float(np.pi).hex()} * v[b][k][c] / 8.0);")
+    w("        top = t[0];")
+    w(f"        for (c = 1; c < {nL}; ++c) top = t[c] > top ? t[c] : top;")
+    w("        acc = 0.0;")
+    w(f"        for (c = 0; c < {nL}; ++c) acc += exp(t[c] - top);")
+    w("        lp[k] = -(top + log(acc));")
+    w("      }")
+    _softmax(w, "lp", nL, indent="      ")
+    w(f"      for (k = 0; k < {nL}; ++k) Y[(r0 + b) * {nL} + k] = lp[k];")
+    w("    }")
+    w("  }")
 
 
 def _softmax(w, a: str, n: int, indent: str = "    ") -> None:

@@ -22,9 +22,11 @@ lower-triangular factor L of the covariance, A^-1 = L L^T
 - a regressor gets a second output ``std`` (N, n_outputs): sqrt(g^T A^-1 g + 1/beta) times
   the target scale, as ``predict(X, return_std=True)`` (1/beta a scalar constant, or one of
   shape (n_outputs,) that broadcasts over the rows when the posterior has one beta per output);
-- a classifier with ``moderate`` gets MacKay's moderated ``probabilities``: each logit z_k
-  (g_k = d z_k / d theta) divided by sqrt(1 + pi g_k^T A^-1 g_k / 8) before the sigmoid or
-  softmax, as ``predict_proba``.
+- a classifier with ``moderate`` gets MacKay's moderated ``probabilities``, as
+  ``predict_proba``: a sigmoid's logit z (g = d z / d theta) divided by
+  sqrt(1 + pi g^T A^-1 g / 8) before the sigmoid; a softmax's by the pairwise form of
+  :func:`quasinet.posterior.softmax_moderated`, from the variance of each difference z_k - z_c
+  of two logits (g = d (z_k - z_c) / d theta).
 
 Cost: per row and output P^2 multiply-adds in one ``MatMul`` by L (P = number of
 parameters), and intermediate tensors of N x P numbers per output; run large N in batches.
@@ -186,11 +188,14 @@ def _param_gradient(g: _Graph, layers: List[_Layer], back: List, delta: str) -> 
     return parts[0] if len(parts) == 1 else g.op("Concat", parts, "grad", axis=1)
 
 
-def _variances(g: _Graph, layers: List[_Layer], hidden: str, output: Optional[str], out: str, L: str) -> str:
+def _variances(g: _Graph, layers: List[_Layer], hidden: str, output: Optional[str], out: str, L: str,
+               seeds=None) -> str:
     """g_k^T A^-1 g_k = ||g_k L||^2 for every row and output k, (N, n_outputs).
 
     ``output`` is the output activation the gradient goes through (None: the logits z_L);
-    ``out`` its value (for softmax)."""
+    ``out`` its value (for softmax). With ``seeds`` (S, n_outputs) and ``output`` None: the
+    variance of each combination seeds[s] . z_L of the logits instead, (N, S) (the backward
+    pass is linear in its seed)."""
     zL, K = layers[-1].z, layers[-1].n_out
     back = [None] + [(g.op("Transpose", [layers[l].W], f"W{l}_T"),
                       None if hidden == "identity" else _derivative(g, hidden, layers[l - 1].z))
@@ -199,6 +204,12 @@ def _variances(g: _Graph, layers: List[_Layer], hidden: str, output: Optional[st
     shape = g.op("Shape", [zL], "shape_zL")
     output_deriv = None if output in (None, "identity", "softmax") else _derivative(g, output, zL)
     columns = []
+    if seeds is not None:
+        for k, seed in enumerate(np.asarray(seeds, dtype=np.float64)):
+            delta = g.op("Expand", [g.const(f"seed{k}", seed[None, :]), shape], f"seed{k}")
+            gL = g.op("MatMul", [_param_gradient(g, layers, back, delta), L], f"gL{k}")
+            columns.append(g.op("ReduceSum", [g.op("Mul", [gL, gL]), axes], f"var{k}", keepdims=1))
+        return columns[0] if len(columns) == 1 else g.op("Concat", columns, "var", axis=1)
     for k in range(K):
         onehot = g.const(f"onehot{k}", np.eye(K)[k : k + 1])
         if output_deriv is None and output != "softmax":
@@ -216,6 +227,37 @@ def _variances(g: _Graph, layers: List[_Layer], hidden: str, output: Optional[st
         gL = g.op("MatMul", [_param_gradient(g, layers, back, delta), L], f"gL{k}")
         columns.append(g.op("ReduceSum", [g.op("Mul", [gL, gL]), axes], f"var{k}", keepdims=1))
     return columns[0] if K == 1 else g.op("Concat", columns, "var", axis=1)
+
+
+def _softmax_moderated(g: _Graph, layers: List[_Layer], hidden: str, L: str) -> str:
+    """The moderated softmax of :func:`quasinet.posterior.softmax_moderated`, (N, K): the variance
+    v_kc of every difference z_k - z_c of the logits, then softmax_k of
+    -log sum_c exp(-(z_k - z_c) / sqrt(1 + pi v_kc / 8)) (v_kk = 0)."""
+    z, K = layers[-1].z, layers[-1].n_out
+    pairs = [(k, c) for k in range(K) for c in range(k + 1, K)]
+    seeds = np.zeros((len(pairs), K))
+    for i, (k, c) in enumerate(pairs):
+        seeds[i, k], seeds[i, c] = 1.0, -1.0
+    var = _variances(g, layers, hidden, None, "", L, seeds=seeds)  # (N, pairs)
+    # The K x K matrix of variances, row-major, from the pairs' columns and zeros on the diagonal.
+    column = {}
+    for i, (k, c) in enumerate(pairs):
+        column[k, c] = column[c, k] = g.op("Gather", [var, g.const(f"pair{i}", [i], np.int64)], f"v{k}_{c}", axis=1)
+    zero = g.op("Mul", [column[0, 1], g.const("zero", 0.0)], "zeros")
+    full = g.op("Concat", [column.get((k, c), zero) for k in range(K) for c in range(K)], "v_flat", axis=1)
+    v = g.op("Reshape", [full, g.const("shape_kk", [-1, K, K], np.int64)], "v")
+    axis1, axis2 = g.const("axis1", [1], np.int64), g.const("axis2", [2], np.int64)
+    d = g.op("Sub", [g.op("Unsqueeze", [z, axis2]), g.op("Unsqueeze", [z, axis1])], "z_diff")  # z_k - z_c
+    kappa = g.op("Sqrt", [g.op("Add", [g.const("one", 1.0), g.op("Div", [g.op("Mul", [g.const("pi", np.pi), v]),
+                                                                            g.const("eight", 8.0)])])], "kappa")
+    t = g.op("Neg", [g.op("Div", [d, kappa])], "t")
+    # A log-sum-exp shifted by its maximum: the exponents reach far beyond exp's range. (The
+    # maximum by ArgMax: ReduceMax's axes moved from attribute to input in opset 18.)
+    top = g.op("GatherElements", [t, g.op("ArgMax", [t], "t_argmax", axis=2, keepdims=1)], "t_max", axis=2)
+    total = g.op("ReduceSum", [g.op("Exp", [g.op("Sub", [t, top])]), axis2], "t_sum", keepdims=1)
+    lse = g.op("Add", [top, g.op("Log", [total])], "t_lse")
+    log_p = g.op("Neg", [g.op("Squeeze", [lse, axis2])], "log_p_pairwise")
+    return _activate(g, "softmax", log_p)
 
 
 def to_onnx(obj, path=None, *, dtype: str = "float64", opset: int = 17,
@@ -294,7 +336,9 @@ def to_onnx(obj, path=None, *, dtype: str = "float64", opset: int = 17,
             break  # the output activation comes after the moderation
         h = _activate(g, net.output_activation if l == n_layers - 1 else net.activation, z)
     L_name = g.const("L", factor) if factor is not None else None
-    if moderate:
+    if moderate and net.output_activation == "softmax":
+        h = _softmax_moderated(g, layers, net.activation, L_name)
+    elif moderate:
         var = _variances(g, layers, net.activation, None, "", L_name)
         spread = g.op("Div", [g.op("Mul", [g.const("pi", np.pi), var]), g.const("eight", 8.0)])
         kappa = g.op("Sqrt", [g.op("Add", [g.const("one", 1.0), spread])], "kappa")
