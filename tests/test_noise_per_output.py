@@ -182,3 +182,13 @@ def test_default_regressor_is_calibrated_per_target():
                                                                               (Y - Y.mean(0)) / Y.std(0))
     noise = 1 / np.sqrt(shared.beta) * Y.std(0)
     assert noise[0] > 2 * 0.05 and noise[1] < 0.5 / 1.2  # far too wide for one target, too narrow for the other
+
+
+def test_unidentified_noise_names_the_target():
+    """Two rows, two targets: no residual degree of freedom for either target's beta."""
+    from quasinet.evidence import NoiseNotIdentifiedWarning
+    from quasinet.sklearn import QuasiNetRegressor
+
+    X, Y = np.array([[0.0], [1.0]]), np.array([[0.0, 1.0], [1.0, 3.0]])
+    with pytest.warns(NoiseNotIdentifiedWarning, match=r"2 rows and .* effective parameters of target \d"):
+        QuasiNetRegressor(random_state=0).fit(X, Y)

@@ -630,9 +630,15 @@ def _fit_bayes(settings, train, out_act, loss, rng, common) -> FitResult:
         train = full
     ev, net, res = fits[0]
     if getattr(res, "noise_unidentified", False):
-        warnings.append(("noise", f"the data do not determine the noise precision: {n_targets:g} target values "
-                                  f"and {res.gamma:.3g} effective parameters leave fewer than one residual degree of "
-                                  "freedom; predictive standard deviations are not supported by the data"))
+        if "gamma_outputs" in res:  # one noise precision per target: name the target
+            k = int(np.argmin(-np.asarray(res.gamma_outputs)))
+            counts = (f"{n_targets / n_out:g} rows and {res.gamma_outputs[k]:.3g} effective parameters of target "
+                      f"{k}")
+        else:
+            counts = f"{n_targets:g} target values and {res.gamma:.3g} effective parameters"
+        warnings.append(("noise", f"the data do not determine the noise precision: {counts} leave fewer than one "
+                                  "residual degree of freedom; predictive standard deviations are not supported by "
+                                  "the data"))
     if res.status == 1:
         warnings.append(("convergence", f"BR stopped on its cycle limit (max_iter={settings.max_iter}) before the "
                                         "evidence settled; raise max_iter"))
