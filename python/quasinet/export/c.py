@@ -270,32 +270,17 @@ def c_source(obj, *, name: str = "quasinet_model", return_std: Optional[bool] = 
     if moderate and output == "softmax":
         _softmax_moderated(w, P, n0, nL, total, widest, NP, offsets[-1])
     elif moderate:
-        B = ROW_BLOCK
-        w(f"  double xs[{n0}], zs[{total}], acts[{total}], d[{widest}], g[{B} * {NP}], q[{B}], u[{B}][{nL}];")
-        w("  size_t r0, nb, b, k, j;")
-        w(f"  for (r0 = 0; r0 < n; r0 += {B}) {{")
-        w(f"    nb = n - r0 < {B} ? n - r0 : {B};")
-        w(f"    for (k = 0; k < {nL}; ++k) {{")
-        w(f"      for (b = 0; b < {B}; ++b) {{")
-        w("        double *gb = g + b;  /* row b's gradient: every 4th number from here */")
-        w("        if (b >= nb) {  /* past the last row: a zero gradient */")
-        w(f"          for (j = 0; j < {NP}; ++j) gb[j * {B}] = 0.0;")
-        w("          continue;")
-        w("        }")
-        w(f"        {P}_forward1(X + (r0 + b) * {n0}, xs, zs, acts);")
-        w(f"        u[b][k] = zs[{offsets[-1]} + k];")
-        w(f"        for (j = 0; j < {nL}; ++j) d[j] = 0.0;")
-        w("        d[k] = 1.0;  /* g = d z_k / d theta, the logit's gradient */")
-        w(f"        {P}_param_grad(xs, zs, acts, d, gb);")
-        w("      }")
-        w(f"      {P}_quad_block(g, q);")
-        w("      /* MacKay: the logit over sqrt(1 + pi s^2 / 8), s^2 = g^T A^-1 g. */")
-        w(f"      for (b = 0; b < nb; ++b) u[b][k] = u[b][k] / sqrt(1.0 + {float(np.pi).hex()} * q[b] / 8.0);")
-        w("    }")
-        w("    for (b = 0; b < nb; ++b) {")
-        w(f"      for (k = 0; k < {nL}; ++k) Y[(r0 + b) * {nL} + k] = {P}_sigmoid(u[b][k]);")
-        w("    }")
-        w("  }")
+        _row_block_gradients(
+            w, P, n0, total, widest, NP, loops=[("k", "0", nL)],
+            declare=[f"double u[{ROW_BLOCK}][{nL}];"],
+            store=[f"u[b][k] = zs[{offsets[-1]} + k];"],
+            seed=[f"for (j = 0; j < {nL}; ++j) d[j] = 0.0;",
+                  "d[k] = 1.0;  /* g = d z_k / d theta, the logit's gradient */"],
+            use=["/* MacKay: the logit over sqrt(1 + pi s^2 / 8), s^2 = g^T A^-1 g. */",
+                 f"for (b = 0; b < nb; ++b) u[b][k] = u[b][k] / sqrt(1.0 + {float(np.pi).hex()} * q[b] / 8.0);"],
+            finish=["for (b = 0; b < nb; ++b) {",
+                    f"  for (k = 0; k < {nL}; ++k) Y[(r0 + b) * {nL} + k] = {P}_sigmoid(u[b][k]);",
+                    "}"])
     else:
         w(f"  double xs[{n0}], zs[{total}], acts[{total}];")
         w("  size_t r, k;")
