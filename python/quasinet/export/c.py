@@ -330,47 +330,28 @@ def _softmax_moderated(w, P: str, n0: int, nL: int, total: int, widest: int, NP:
     """The body of NAME_predict for a moderated softmax: the pairwise probit approximation of
     :func:`quasinet.posterior.softmax_moderated`, with var(z_k - z_m) = g^T A^-1 g for
     g = d (z_k - z_c) / d theta (one backward pass seeded with +1 at k and -1 at c)."""
-    B = ROW_BLOCK
-    w(f"  double xs[{n0}], zs[{total}], acts[{total}], d[{widest}], g[{B} * {NP}], q[{B}];")
-    w(f"  double z[{B}][{nL}], v[{B}][{nL}][{nL}];")
-    w("  size_t r0, nb, b, k, c, j;")
-    w(f"  for (r0 = 0; r0 < n; r0 += {B}) {{")
-    w(f"    nb = n - r0 < {B} ? n - r0 : {B};")
-    w(f"    for (k = 0; k < {nL}; ++k) {{")
-    w(f"      for (c = k + 1; c < {nL}; ++c) {{")
-    w(f"        for (b = 0; b < {B}; ++b) {{")
-    w("          double *gb = g + b;  /* row b's gradient: every 4th number from here */")
-    w("          if (b >= nb) {  /* past the last row: a zero gradient */")
-    w(f"            for (j = 0; j < {NP}; ++j) gb[j * {B}] = 0.0;")
-    w("            continue;")
-    w("          }")
-    w(f"          {P}_forward1(X + (r0 + b) * {n0}, xs, zs, acts);")
-    w(f"          for (j = 0; j < {nL}; ++j) z[b][j] = zs[{z_off} + j];")
-    w(f"          for (j = 0; j < {nL}; ++j) d[j] = 0.0;")
-    w("          d[k] = 1.0;  /* g = d (z_k - z_c) / d theta: the backward pass is linear in its seed */")
-    w("          d[c] = -1.0;")
-    w(f"          {P}_param_grad(xs, zs, acts, d, gb);")
-    w("        }")
-    w(f"        {P}_quad_block(g, q);")
-    w("        for (b = 0; b < nb; ++b) v[b][k][c] = v[b][c][k] = q[b];")
-    w("      }")
-    w("    }")
-    w("    for (b = 0; b < nb; ++b) {")
-    w(f"      double lp[{nL}], t[{nL}], top, acc;")
-    w(f"      for (k = 0; k < {nL}; ++k) {{")
-    w("        /* -log sum_c exp(-(z_k - z_c) / sqrt(1 + pi v_kc / 8)), the c = k term exp(0). */")
-    w(f"        for (c = 0; c < {nL}; ++c)")
-    w(f"          t[c] = c == k ? 0.0 : -(z[b][k] - z[b][c]) / sqrt(1.0 + {float(np.pi).hex()} * v[b][k][c] / 8.0);")
-    w("        top = t[0];")
-    w(f"        for (c = 1; c < {nL}; ++c) top = t[c] > top ? t[c] : top;")
-    w("        acc = 0.0;")
-    w(f"        for (c = 0; c < {nL}; ++c) acc += exp(t[c] - top);")
-    w("        lp[k] = -(top + log(acc));")
-    w("      }")
-    _softmax(w, "lp", nL, indent="      ")
-    w(f"      for (k = 0; k < {nL}; ++k) Y[(r0 + b) * {nL} + k] = lp[k];")
-    w("    }")
-    w("  }")
+    finish = [f"double lp[{nL}], t[{nL}], top, acc;",
+              f"for (k = 0; k < {nL}; ++k) {{",
+              "  /* -log sum_c exp(-(z_k - z_c) / sqrt(1 + pi v_kc / 8)), the c = k term exp(0). */",
+              f"  for (c = 0; c < {nL}; ++c)",
+              f"    t[c] = c == k ? 0.0 : -(z[b][k] - z[b][c]) / sqrt(1.0 + {float(np.pi).hex()} * v[b][k][c] / 8.0);",
+              "  top = t[0];",
+              f"  for (c = 1; c < {nL}; ++c) top = t[c] > top ? t[c] : top;",
+              "  acc = 0.0;",
+              f"  for (c = 0; c < {nL}; ++c) acc += exp(t[c] - top);",
+              "  lp[k] = -(top + log(acc));",
+              "}"]
+    _softmax(finish.append, "lp", nL, indent="")
+    finish.append(f"for (k = 0; k < {nL}; ++k) Y[(r0 + b) * {nL} + k] = lp[k];")
+    _row_block_gradients(
+        w, P, n0, total, widest, NP, loops=[("k", "0", nL), ("c", "k + 1", nL)],
+        declare=[f"double z[{ROW_BLOCK}][{nL}], v[{ROW_BLOCK}][{nL}][{nL}];"],
+        store=[f"for (j = 0; j < {nL}; ++j) z[b][j] = zs[{z_off} + j];"],
+        seed=[f"for (j = 0; j < {nL}; ++j) d[j] = 0.0;",
+              "d[k] = 1.0;  /* g = d (z_k - z_c) / d theta: the backward pass is linear in its seed */",
+              "d[c] = -1.0;"],
+        use=["for (b = 0; b < nb; ++b) v[b][k][c] = v[b][c][k] = q[b];"],
+        finish=["for (b = 0; b < nb; ++b) {"] + ["  " + line for line in finish] + ["}"])
 
 
 def _row_block_gradients(w, P: str, n0: int, total: int, widest: int, NP: int, *, loops, declare, store, seed,
