@@ -270,32 +270,17 @@ def c_source(obj, *, name: str = "quasinet_model", return_std: Optional[bool] = 
     if moderate and output == "softmax":
         _softmax_moderated(w, P, n0, nL, total, widest, NP, offsets[-1])
     elif moderate:
-        B = ROW_BLOCK
-        w(f"  double xs[{n0}], zs[{total}], acts[{total}], d[{widest}], g[{B} * {NP}], q[{B}], u[{B}][{nL}];")
-        w("  size_t r0, nb, b, k, j;")
-        w(f"  for (r0 = 0; r0 < n; r0 += {B}) {{")
-        w(f"    nb = n - r0 < {B} ? n - r0 : {B};")
-        w(f"    for (k = 0; k < {nL}; ++k) {{")
-        w(f"      for (b = 0; b < {B}; ++b) {{")
-        w("        double *gb = g + b;  /* row b's gradient: every 4th number from here */")
-        w("        if (b >= nb) {  /* past the last row: a zero gradient */")
-        w(f"          for (j = 0; j < {NP}; ++j) gb[j * {B}] = 0.0;")
-        w("          continue;")
-        w("        }")
-        w(f"        {P}_forward1(X + (r0 + b) * {n0}, xs, zs, acts);")
-        w(f"        u[b][k] = zs[{offsets[-1]} + k];")
-        w(f"        for (j = 0; j < {nL}; ++j) d[j] = 0.0;")
-        w("        d[k] = 1.0;  /* g = d z_k / d theta, the logit's gradient */")
-        w(f"        {P}_param_grad(xs, zs, acts, d, gb);")
-        w("      }")
-        w(f"      {P}_quad_block(g, q);")
-        w("      /* MacKay: the logit over sqrt(1 + pi s^2 / 8), s^2 = g^T A^-1 g. */")
-        w(f"      for (b = 0; b < nb; ++b) u[b][k] = u[b][k] / sqrt(1.0 + {float(np.pi).hex()} * q[b] / 8.0);")
-        w("    }")
-        w("    for (b = 0; b < nb; ++b) {")
-        w(f"      for (k = 0; k < {nL}; ++k) Y[(r0 + b) * {nL} + k] = {P}_sigmoid(u[b][k]);")
-        w("    }")
-        w("  }")
+        _row_block_gradients(
+            w, P, n0, total, widest, NP, loops=[("k", "0", nL)],
+            declare=[f"double u[{ROW_BLOCK}][{nL}];"],
+            store=[f"u[b][k] = zs[{offsets[-1]} + k];"],
+            seed=[f"for (j = 0; j < {nL}; ++j) d[j] = 0.0;",
+                  "d[k] = 1.0;  /* g = d z_k / d theta, the logit's gradient */"],
+            use=["/* MacKay: the logit over sqrt(1 + pi s^2 / 8), s^2 = g^T A^-1 g. */",
+                 f"for (b = 0; b < nb; ++b) u[b][k] = u[b][k] / sqrt(1.0 + {float(np.pi).hex()} * q[b] / 8.0);"],
+            finish=["for (b = 0; b < nb; ++b) {",
+                    f"  for (k = 0; k < {nL}; ++k) Y[(r0 + b) * {nL} + k] = {P}_sigmoid(u[b][k]);",
+                    "}"])
     else:
         w(f"  double xs[{n0}], zs[{total}], acts[{total}];")
         w("  size_t r, k;")
@@ -312,44 +297,26 @@ def c_source(obj, *, name: str = "quasinet_model", return_std: Optional[bool] = 
     w("")
 
     if std:
-        B = ROW_BLOCK
         w(f"void {P}_predict_std(const double *X, size_t n, double *Y, double *S) {{")
-        w(f"  double xs[{n0}], zs[{total}], acts[{total}], d[{widest}], g[{B} * {NP}], q[{B}];")
-        w("  size_t r0, nb, b, k, j;")
-        w(f"  const double *p = acts + {offsets[-1]};")
-        w(f"  const double *z = zs + {offsets[-1]};")
-        w(f"  for (r0 = 0; r0 < n; r0 += {B}) {{")
-        w(f"    nb = n - r0 < {B} ? n - r0 : {B};")
-        w(f"    for (k = 0; k < {nL}; ++k) {{")
-        w(f"      for (b = 0; b < {B}; ++b) {{")
-        w("        double *gb = g + b;  /* row b's gradient: every 4th number from here */")
-        w("        if (b >= nb) {  /* past the last row: a zero gradient */")
-        w(f"          for (j = 0; j < {NP}; ++j) gb[j * {B}] = 0.0;")
-        w("          continue;")
-        w("        }")
-        w(f"        {P}_forward1(X + (r0 + b) * {n0}, xs, zs, acts);")
-        w("        /* d = d out_k / d z of the output layer */")
         if output == "softmax":
-            w("        {")
-            w("          double others = 0.0;  /* 1 - p[k] as the sum of the other probabilities */")
-            w(f"          for (j = 0; j < {nL}; ++j) {{")
-            w("            d[j] = -p[k] * p[j];")
-            w("            if (j != k) others += p[j];")
-            w("          }")
-            w("          d[k] = p[k] * others;")
-            w("        }")
+            seed = ["{",
+                    "  double others = 0.0;  /* 1 - p[k] as the sum of the other probabilities */",
+                    f"  for (j = 0; j < {nL}; ++j) {{",
+                    "    d[j] = -p[k] * p[j];",
+                    "    if (j != k) others += p[j];",
+                    "  }",
+                    "  d[k] = p[k] * others;",
+                    "}"]
         else:
-            w(f"        for (j = 0; j < {nL}; ++j) d[j] = 0.0;")
-            w(f"        d[k] = {deriv(output, 'z[k]')};")
-        w(f"        {P}_param_grad(xs, zs, acts, d, gb);")
+            seed = [f"for (j = 0; j < {nL}; ++j) d[j] = 0.0;", f"d[k] = {deriv(output, 'z[k]')};"]
         shift = f" * {P}_y_scale[k] + {P}_y_offset[k]" if model.y_offset is not None else ""
-        w(f"        Y[(r0 + b) * {nL} + k] = p[k]{shift};")
-        w("      }")
-        w(f"      {P}_quad_block(g, q);")
         scale = f" * {P}_y_scale[k]" if model.y_scale is not None else ""
-        w(f"      for (b = 0; b < nb; ++b) S[(r0 + b) * {nL} + k] = sqrt(q[b] + {noise_k}){scale};")
-        w("    }")
-        w("  }")
+        _row_block_gradients(
+            w, P, n0, total, widest, NP, loops=[("k", "0", nL)],
+            declare=[f"const double *p = acts + {offsets[-1]};", f"const double *z = zs + {offsets[-1]};"],
+            store=[f"Y[(r0 + b) * {nL} + k] = p[k]{shift};"],
+            seed=["/* d = d out_k / d z of the output layer */"] + seed,
+            use=[f"for (b = 0; b < nb; ++b) S[(r0 + b) * {nL} + k] = sqrt(q[b] + {noise_k}){scale};"])
         w("  (void)z;  /* used by some output activations only */")
         w("}")
         w("")
@@ -363,46 +330,91 @@ def _softmax_moderated(w, P: str, n0: int, nL: int, total: int, widest: int, NP:
     """The body of NAME_predict for a moderated softmax: the pairwise probit approximation of
     :func:`quasinet.posterior.softmax_moderated`, with var(z_k - z_m) = g^T A^-1 g for
     g = d (z_k - z_c) / d theta (one backward pass seeded with +1 at k and -1 at c)."""
+    finish = [f"double lp[{nL}], t[{nL}], top, acc;",
+              f"for (k = 0; k < {nL}; ++k) {{",
+              "  /* -log sum_c exp(-(z_k - z_c) / sqrt(1 + pi v_kc / 8)), the c = k term exp(0). */",
+              f"  for (c = 0; c < {nL}; ++c)",
+              f"    t[c] = c == k ? 0.0 : -(z[b][k] - z[b][c]) / sqrt(1.0 + {float(np.pi).hex()} * v[b][k][c] / 8.0);",
+              "  top = t[0];",
+              f"  for (c = 1; c < {nL}; ++c) top = t[c] > top ? t[c] : top;",
+              "  acc = 0.0;",
+              f"  for (c = 0; c < {nL}; ++c) acc += exp(t[c] - top);",
+              "  lp[k] = -(top + log(acc));",
+              "}"]
+    _softmax(finish.append, "lp", nL, indent="")
+    finish.append(f"for (k = 0; k < {nL}; ++k) Y[(r0 + b) * {nL} + k] = lp[k];")
+    _row_block_gradients(
+        w, P, n0, total, widest, NP, loops=[("k", "0", nL), ("c", "k + 1", nL)],
+        declare=[f"double z[{ROW_BLOCK}][{nL}], v[{ROW_BLOCK}][{nL}][{nL}];"],
+        store=[f"for (j = 0; j < {nL}; ++j) z[b][j] = zs[{z_off} + j];"],
+        seed=[f"for (j = 0; j < {nL}; ++j) d[j] = 0.0;",
+              "d[k] = 1.0;  /* g = d (z_k - z_c) / d theta: the backward pass is linear in its seed */",
+              "d[c] = -1.0;"],
+        use=["for (b = 0; b < nb; ++b) v[b][k][c] = v[b][c][k] = q[b];"],
+        finish=["for (b = 0; b < nb; ++b) {"] + ["  " + line for line in finish] + ["}"])
+
+
+def _row_block_gradients(w, P: str, n0: int, total: int, widest: int, NP: int, *, loops, declare, store, seed,
+                         use, finish=()) -> None:
+    """The body of a function that needs g^T A^-1 g for the gradients g = d out / d theta of
+    every row of X (n, n0) and several seeds of the backward pass: the rows go by blocks of
+    :data:`ROW_BLOCK`; for each block and each iteration of ``loops``, every row's forward pass,
+    the backward pass from the seed into its column of the strided block g (rows past n: zero
+    gradients), then q[b] = g_b^T A^-1 g_b for the whole block from one read of the factor.
+
+    Parameters
+    ----------
+    w : callable
+        Takes one line of C.
+    P : str
+        Prefix of the symbols.
+    n0, total, widest, NP : int
+        Inputs, pre-activations of all layers, the widest layer, parameters: the buffer sizes.
+    loops : list of (str, str, int)
+        The loops inside a block, outermost first, as (variable, first value, end): one quadratic
+        form per block and iteration of the innermost loop.
+    declare : list of str
+        Declarations besides the shared buffers xs, zs, acts, d, g, q and the counters r0, nb, b,
+        j and those of ``loops``.
+    store : list of str
+        Statements after row r0 + b's forward pass: what to keep of xs, zs and acts.
+    seed : list of str
+        Statements that set d, d out / d z of the output layer, the seed of row b's backward pass.
+    use : list of str
+        Statements after q[b] for the rows b < nb of the block is formed, inside ``loops``.
+    finish : list of str
+        Statements after ``loops``, once per block.
+    """
     B = ROW_BLOCK
     w(f"  double xs[{n0}], zs[{total}], acts[{total}], d[{widest}], g[{B} * {NP}], q[{B}];")
-    w(f"  double z[{B}][{nL}], v[{B}][{nL}][{nL}];")
-    w("  size_t r0, nb, b, k, c, j;")
+    w("  size_t r0, nb, b, " + "".join(f"{var}, " for var, _, _ in loops) + "j;")
+    for line in declare:
+        w(f"  {line}")
     w(f"  for (r0 = 0; r0 < n; r0 += {B}) {{")
     w(f"    nb = n - r0 < {B} ? n - r0 : {B};")
-    w(f"    for (k = 0; k < {nL}; ++k) {{")
-    w(f"      for (c = k + 1; c < {nL}; ++c) {{")
-    w(f"        for (b = 0; b < {B}; ++b) {{")
-    w("          double *gb = g + b;  /* row b's gradient: every 4th number from here */")
-    w("          if (b >= nb) {  /* past the last row: a zero gradient */")
-    w(f"            for (j = 0; j < {NP}; ++j) gb[j * {B}] = 0.0;")
-    w("            continue;")
-    w("          }")
-    w(f"          {P}_forward1(X + (r0 + b) * {n0}, xs, zs, acts);")
-    w(f"          for (j = 0; j < {nL}; ++j) z[b][j] = zs[{z_off} + j];")
-    w(f"          for (j = 0; j < {nL}; ++j) d[j] = 0.0;")
-    w("          d[k] = 1.0;  /* g = d (z_k - z_c) / d theta: the backward pass is linear in its seed */")
-    w("          d[c] = -1.0;")
-    w(f"          {P}_param_grad(xs, zs, acts, d, gb);")
-    w("        }")
-    w(f"        {P}_quad_block(g, q);")
-    w("        for (b = 0; b < nb; ++b) v[b][k][c] = v[b][c][k] = q[b];")
-    w("      }")
-    w("    }")
-    w("    for (b = 0; b < nb; ++b) {")
-    w(f"      double lp[{nL}], t[{nL}], top, acc;")
-    w(f"      for (k = 0; k < {nL}; ++k) {{")
-    w("        /* -log sum_c exp(-(z_k - z_c) / sqrt(1 + pi v_kc / 8)), the c = k term exp(0). */")
-    w(f"        for (c = 0; c < {nL}; ++c)")
-    w(f"          t[c] = c == k ? 0.0 : -(z[b][k] - z[b][c]) / sqrt(1.0 + {float(np.pi).hex()} * v[b][k][c] / 8.0);")
-    w("        top = t[0];")
-    w(f"        for (c = 1; c < {nL}; ++c) top = t[c] > top ? t[c] : top;")
-    w("        acc = 0.0;")
-    w(f"        for (c = 0; c < {nL}; ++c) acc += exp(t[c] - top);")
-    w("        lp[k] = -(top + log(acc));")
-    w("      }")
-    _softmax(w, "lp", nL, indent="      ")
-    w(f"      for (k = 0; k < {nL}; ++k) Y[(r0 + b) * {nL} + k] = lp[k];")
-    w("    }")
+    ind = "    "
+    for var, first, end in loops:
+        w(f"{ind}for ({var} = {first}; {var} < {end}; ++{var}) {{")
+        ind += "  "
+    w(f"{ind}for (b = 0; b < {B}; ++b) {{")
+    w(f"{ind}  double *gb = g + b;  /* row b's gradient: every {B}th number from here */")
+    w(f"{ind}  if (b >= nb) {{  /* past the last row: a zero gradient */")
+    w(f"{ind}    for (j = 0; j < {NP}; ++j) gb[j * {B}] = 0.0;")
+    w(f"{ind}    continue;")
+    w(f"{ind}  }}")
+    w(f"{ind}  {P}_forward1(X + (r0 + b) * {n0}, xs, zs, acts);")
+    for line in list(store) + list(seed):
+        w(f"{ind}  {line}")
+    w(f"{ind}  {P}_param_grad(xs, zs, acts, d, gb);")
+    w(f"{ind}}}")
+    w(f"{ind}{P}_quad_block(g, q);")
+    for line in use:
+        w(f"{ind}{line}")
+    for _ in loops:
+        ind = ind[:-2]
+        w(f"{ind}}}")
+    for line in finish:
+        w(f"    {line}")
     w("  }")
 
 
