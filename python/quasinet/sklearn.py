@@ -312,8 +312,8 @@ _COMMON_DOC = """
         Penalty strength: J gains (l2 / 2) * sum of all squared weights (not biases). Not used
         by Bayesian regularisation, which learns its prior precisions from the data.
     method : str, default="auto"
-        ``"auto"``: ``BR`` when the network (with ``hidden_layer_sizes="auto"``, the widest
-        candidate) has at most ``BR_MAX_PARAMS`` (2,000) parameters and ``early_stopping`` is
+        ``"auto"``: ``BR`` when the network (with ``hidden_layer_sizes="auto"``, one of 16
+        units) has at most ``BR_MAX_PARAMS`` (2,000) parameters and ``early_stopping`` is
         off, else ``L-BFGS-B``. ``BR``: Bayesian regularisation (:mod:`quasinet.evidence`:
         MacKay's evidence framework; restarts and widths ranked by log evidence; the posterior
         gives ``predict(X, return_std=True)`` and moderated probabilities). Or an optimiser
@@ -418,7 +418,10 @@ _COMMON_ATTRS = """
         immune to ARD's scale degeneracy; the ARD precisions themselves are ``alpha_``.
     evidence_history_, evidence_candidates_ : list
         After BR: the kept run's per-cycle record (gamma, alpha, beta, log_evidence, E_D, M)
-        and every (hidden layers, ard, log model evidence) fitted, best first.
+        and every (hidden layers, ard, log model evidence) the model search fitted, best first
+        (on more than 2,000 rows the search's, on a subset of 2,000; the chosen model and its
+        best wider rival were then refitted on more rows, where ``log_model_evidence_``
+        decided).
     members_ : list of (Network, ndarray, float or ndarray)
         After BR: the networks averaged (``committee``), each with its posterior covariance
         A^-1 and beta; empty otherwise.
