@@ -135,8 +135,9 @@ def test_many_rows_search_a_subset_and_refit_on_every_row(monkeypatch):
 
 
 def test_subset_choice_and_its_wider_rival_are_decided_on_more_rows(monkeypatch):
-    """After a subset search the chosen model and the best wider one are both refitted on up to
-    DUEL_ROWS rows; the higher log model evidence there wins, and is refitted on every row."""
+    """After a subset search the chosen model and the best wider one both take DUEL_CYCLES
+    evidence cycles on up to DUEL_ROWS rows; the higher log model evidence there wins, and is
+    refitted on every row."""
     rng = np.random.default_rng(7)
     X = rng.uniform(-2, 2, (700, 2))
     y = np.sin(2 * X[:, 0]) + 0.5 * X[:, 1] + 0.1 * rng.standard_normal(700)
@@ -145,17 +146,18 @@ def test_subset_choice_and_its_wider_rival_are_decided_on_more_rows(monkeypatch)
     calls = []
     refit = fitting._refit
 
-    def recording(fits, rows, settings):
-        out = refit(fits, rows, settings)
-        calls.append(([f[1].layer_sizes[1:-1] for f in fits], rows.n_rows, [(f[1].layer_sizes[1:-1], f[0]) for f in out]))
+    def recording(fits, rows, settings, cycles=None):
+        out = refit(fits, rows, settings, cycles)
+        calls.append(([f[1].layer_sizes[1:-1] for f in fits], rows.n_rows,
+                      [(f[1].layer_sizes[1:-1], f[0]) for f in out], max(len(f[2].history) for f in out)))
         return out
 
     monkeypatch.setattr(fitting, "_refit", recording)
     r = fitting.fit(X, y, settings=fitting.Settings(restarts=0, max_iter=60), random_state=0)
     subset_best = r.evidence_candidates[0][0]
     assert len(calls) == 2  # the duel on 400 rows, then the winner on all 700
-    (pair, duel_rows, ranked), (final, all_rows, _) = calls
-    assert duel_rows == 400 and all_rows == 700
+    (pair, duel_rows, ranked, duel_cycles), (final, all_rows, _, _) = calls
+    assert duel_rows == 400 and all_rows == 700 and 0 < duel_cycles <= fitting.DUEL_CYCLES
     assert pair[0] == subset_best and sum(pair[1]) > sum(subset_best)
     assert ranked[0][1] >= ranked[1][1] and final == [ranked[0][0]]
     assert tuple(r.network.layer_sizes[1:-1]) == tuple(ranked[0][0])
