@@ -455,7 +455,7 @@ def test_estimators_fit_and_predict_on_dask(client):
     labels = np.where(X[:, 0] + X[:, 1] > 0, "a", np.where(X[:, 2] > 0, "b", "c"))
     Xd, yd, wd = da.from_array(X, chunks=(150, 2)), da.from_array(y, chunks=100), da.from_array(w, chunks=100)
 
-    kw = dict(hidden_layer_sizes=(5,), method="L-BFGS-B", random_state=0, max_iter=25, tol=1e-12)
+    kw = dict(hidden_layer_sizes=(5,), method="L-BFGS-B", random_state=0, max_iter=10, tol=1e-12)
     with pytest.warns(Warning, match="iteration limit"):
         a = QuasiNetRegressor(**kw).fit(X, y, w)
     with pytest.warns(Warning, match="iteration limit"):
@@ -472,8 +472,8 @@ def test_estimators_fit_and_predict_on_dask(client):
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        ca = QuasiNetClassifier(hidden_layer_sizes=(5,), method="L-BFGS-B", random_state=0, max_iter=20).fit(X, labels)
-        cb = QuasiNetClassifier(hidden_layer_sizes=(5,), method="L-BFGS-B", random_state=0, max_iter=20).fit(
+        ca = QuasiNetClassifier(hidden_layer_sizes=(5,), method="L-BFGS-B", random_state=0, max_iter=10).fit(X, labels)
+        cb = QuasiNetClassifier(hidden_layer_sizes=(5,), method="L-BFGS-B", random_state=0, max_iter=10).fit(
             Xd, da.from_array(labels, chunks=150))
     assert list(cb.classes_) == ["a", "b", "c"] and cb.loss_function_ == "softmax_crossentropy"
     assert abs(cb.loss_ - ca.loss_) <= 1e-5 * ca.loss_
