@@ -517,7 +517,9 @@ def _close(a, b, tol):
     assert np.max(np.abs(a - b)) <= tol * max(1.0, np.max(np.abs(a))), np.max(np.abs(a - b))
 
 
-def test_one_road_numpy_and_dask_give_the_same_bayesian_model(client):
+# Three cases, each its own test so that pytest-xdist can run them on different workers.
+@pytest.mark.parametrize("case", ["search-weighted", "one-width", "classifier"])
+def test_one_road_numpy_and_dask_give_the_same_bayesian_model(client, case):
     """Bayesian regularisation, its model search and the posterior run on dask data by the same
     code as on NumPy (quasinet.fitting): same width, evidence, predictions and standard deviations."""
     from quasinet.sklearn import QuasiNetClassifier, QuasiNetRegressor
@@ -526,29 +528,31 @@ def test_one_road_numpy_and_dask_give_the_same_bayesian_model(client):
     X = rng.uniform(-2, 2, (120, 2))
     y = np.tanh(X[:, 0]) + 0.3 * X[:, 1] + 0.1 * rng.standard_normal(120)
     w = rng.uniform(0.5, 2.0, 120)
+    if case == "classifier":
+        labels = np.where(X[:, 0] * X[:, 1] > 0, "same", "other")
+        make = lambda: QuasiNetClassifier(hidden_layer_sizes=(2,), restarts=0, max_iter=3, random_state=0)  # noqa: E731
+        a, b = _pair_fit(make, X, labels, chunks=40)
+        assert b.method_ == "BR" and list(b.classes_) == list(a.classes_)
+        _close(b.predict_proba(X), a.predict_proba(X), 1e-6)
+        return
     # Each evaluation is a round trip to the cluster, so the fits are kept short: three evidence
     # cycles, one start per model. With the weights, the whole search: the linear models, widths 1,
     # 2 and 4, where it stops (4's evidence is below 2's); without, one width (the search's
     # bookkeeping is the same code, and the weights only enter through the bound objective and
     # the number of targets).
-    for weights, hidden in ((w, "auto"), (None, (2,))):
-        make = lambda: QuasiNetRegressor(hidden_layer_sizes=hidden, restarts=0, max_iter=3, random_state=0)  # noqa: E731
-        a, b = _pair_fit(make, X, y, weights, chunks=40)
-        assert b.method_ == a.method_ == "BR" and b.hidden_layer_sizes_ == a.hidden_layer_sizes_
-        assert [c[:2] for c in b.evidence_candidates_] == [c[:2] for c in a.evidence_candidates_]
-        assert abs(b.log_model_evidence_ - a.log_model_evidence_) <= 1e-6 * abs(a.log_model_evidence_)
-        pa, sa = a.predict(X, return_std=True)
-        pb, sb = b.predict(X, return_std=True)
-        _close(pb, pa, 1e-6)
-        _close(sb, sa, 1e-6)
-        if weights is not None:  # the search really compared several models and stopped early
-            assert [c[:2] for c in a.evidence_candidates_] == [((2,), True), ((4,), True), ((1,), True), ((), True),
-                                                                ((), False)]
-    labels = np.where(X[:, 0] * X[:, 1] > 0, "same", "other")
-    make = lambda: QuasiNetClassifier(hidden_layer_sizes=(2,), restarts=0, max_iter=3, random_state=0)  # noqa: E731
-    a, b = _pair_fit(make, X, labels, chunks=40)
-    assert b.method_ == "BR" and list(b.classes_) == list(a.classes_)
-    _close(b.predict_proba(X), a.predict_proba(X), 1e-6)
+    weights, hidden = (w, "auto") if case == "search-weighted" else (None, (2,))
+    make = lambda: QuasiNetRegressor(hidden_layer_sizes=hidden, restarts=0, max_iter=3, random_state=0)  # noqa: E731
+    a, b = _pair_fit(make, X, y, weights, chunks=40)
+    assert b.method_ == a.method_ == "BR" and b.hidden_layer_sizes_ == a.hidden_layer_sizes_
+    assert [c[:2] for c in b.evidence_candidates_] == [c[:2] for c in a.evidence_candidates_]
+    assert abs(b.log_model_evidence_ - a.log_model_evidence_) <= 1e-6 * abs(a.log_model_evidence_)
+    pa, sa = a.predict(X, return_std=True)
+    pb, sb = b.predict(X, return_std=True)
+    _close(pb, pa, 1e-6)
+    _close(sb, sa, 1e-6)
+    if weights is not None:  # the search really compared several models and stopped early
+        assert [c[:2] for c in a.evidence_candidates_] == [((2,), True), ((4,), True), ((1,), True), ((), True),
+                                                            ((), False)]
 
 
 def test_one_road_numpy_and_dask_early_stopping_hold_out_the_same_rows(client):
