@@ -443,17 +443,26 @@ def test_zarr_backed_data_train_out_of_core(client, tmp_path):
 
 
 # -- the estimators ------------------------------------------------------------------------------
-def test_estimators_fit_and_predict_on_dask(client):
-    from sklearn.exceptions import ConvergenceWarning
-
-    from quasinet.sklearn import QuasiNetClassifier, QuasiNetRegressor
-
+# Three parts, each its own test so that pytest-xdist can run them on different workers.
+@pytest.mark.parametrize("part", ["regressor", "classifier", "early-stopping-and-errors"])
+def test_estimators_fit_and_predict_on_dask(client, part):
     rng = np.random.default_rng(0)
     X = rng.standard_normal((600, 4))
     y = np.sin(X[:, 0]) + X[:, 1] ** 2
     w = rng.uniform(0.5, 1.5, 600)
     labels = np.where(X[:, 0] + X[:, 1] > 0, "a", np.where(X[:, 2] > 0, "b", "c"))
     Xd, yd, wd = da.from_array(X, chunks=(150, 2)), da.from_array(y, chunks=100), da.from_array(w, chunks=100)
+
+    if part == "regressor":
+        _estimators_regressor(X, y, w, Xd, yd, wd)
+    elif part == "classifier":
+        _estimators_classifier(X, labels, Xd)
+    else:
+        _estimators_early_stopping_and_errors(X, w, Xd, yd)
+
+
+def _estimators_regressor(X, y, w, Xd, yd, wd):
+    from quasinet.sklearn import QuasiNetRegressor
 
     kw = dict(hidden_layer_sizes=(5,), method="L-BFGS-B", random_state=0, max_iter=10, tol=1e-12)
     with pytest.warns(Warning, match="iteration limit"):
@@ -470,6 +479,12 @@ def test_estimators_fit_and_predict_on_dask(client):
     np.testing.assert_allclose(pred.compute(), a.predict(X), atol=1e-5)
     np.testing.assert_allclose(pred.compute(), b.predict(X), rtol=1e-12, atol=1e-12)
 
+
+def _estimators_classifier(X, labels, Xd):
+    from sklearn.exceptions import ConvergenceWarning
+
+    from quasinet.sklearn import QuasiNetClassifier
+
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         ca = QuasiNetClassifier(hidden_layer_sizes=(5,), method="L-BFGS-B", random_state=0, max_iter=10).fit(X, labels)
@@ -479,6 +494,12 @@ def test_estimators_fit_and_predict_on_dask(client):
     assert abs(cb.loss_ - ca.loss_) <= 1e-5 * ca.loss_
     assert list(cb.predict(Xd).compute()) == list(cb.predict(X))
     np.testing.assert_allclose(cb.predict_proba(Xd).compute(), ca.predict_proba(X), atol=1e-4)
+
+
+def _estimators_early_stopping_and_errors(X, w, Xd, yd):
+    from sklearn.exceptions import ConvergenceWarning
+
+    from quasinet.sklearn import QuasiNetClassifier, QuasiNetRegressor
 
     # binary, with early stopping: the held-out rows get zero training weight on the same partitions
     seen = []
