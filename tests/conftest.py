@@ -65,10 +65,11 @@ def recording_bind(net, evaluated, on_evaluation=None):
     net.bind = recording
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def dask_cluster():
-    """A 2-worker distributed.LocalCluster (separate processes) for one test module, as a Client
-    that is not the default one; always shut down."""
+    """A 2-worker distributed.LocalCluster (separate processes) for the whole session of one test
+    process (test_dask and test_attack2 share it: starting one costs seconds), as a Client that
+    is not the default one; always shut down. Tests that kill a worker wait for its replacement."""
     pytest.importorskip("distributed")
     from distributed import Client, LocalCluster
 
