@@ -3,6 +3,27 @@
 import numpy as np
 import pytest
 
+try:
+    from threadpoolctl import threadpool_limits
+except ImportError:  # pragma: no cover - threadpoolctl comes with scikit-learn, in the test extra
+    threadpool_limits = None
+
+
+@pytest.fixture(scope="session", autouse=True)
+def one_blas_thread():
+    """Every BLAS library of the test process runs one thread.
+
+    pytest-xdist already runs one worker per core, and OpenBLAS's idle threads spin beside the
+    core's own: once scikit-learn was imported (as the test modules do), a default estimator fit
+    took about twice as long (measured on 2 cores). Results do not depend on BLAS's thread count;
+    child processes are not affected.
+    """
+    if threadpool_limits is None:
+        yield
+        return
+    with threadpool_limits(1, user_api="blas"):
+        yield
+
 
 def recording_bind(net, evaluated, on_evaluation=None):
     """Make ``net.bind`` return objectives that append ``(cost, params copy)`` to ``evaluated``.
@@ -44,10 +65,11 @@ def recording_bind(net, evaluated, on_evaluation=None):
     net.bind = recording
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def dask_cluster():
-    """A 2-worker distributed.LocalCluster (separate processes) for one test module, as a Client
-    that is not the default one; always shut down."""
+    """A 2-worker distributed.LocalCluster (separate processes) for the whole session of one test
+    process (test_dask and test_attack2 share it: starting one costs seconds), as a Client that
+    is not the default one; always shut down. Tests that kill a worker wait for its replacement."""
     pytest.importorskip("distributed")
     from distributed import Client, LocalCluster
 
@@ -62,3 +84,43 @@ def dask_cluster():
             c.close(timeout=30)
     finally:
         cl.close(timeout=30)
+
+
+# The longest tests, longest first, by node id (in brackets: seconds each took alone, -n 0, on the
+# shared 2-core machine on which this list was made). None depends on a module-scoped fixture, so
+# each can run anywhere in the order. A test renamed here only loses its place at the head.
+RUN_FIRST = (
+    "tests/test_dask.py::test_one_road_numpy_and_dask_give_the_same_bayesian_model[search-weighted]",  # (13)
+    "tests/test_sklearn.py::test_check_estimator_passes_every_check[QuasiNetClassifier]",  # (9)
+    "tests/test_fuzz.py::test_values_match_reference_or_overflow_honestly",  # (7)
+    "tests/test_dask.py::test_one_road_numpy_and_dask_give_the_same_bayesian_model[classifier]",  # (6)
+    "tests/test_sklearn.py::test_check_estimator_passes_every_check[QuasiNetRegressor]",  # (6)
+    "tests/test_demo.py::test_demo_command_exits_0_and_tells_the_story",  # (5)
+    "tests/test_dask.py::test_large_array_generated_on_the_workers_never_reaches_the_client",  # (4)
+    "tests/test_interrupt.py::test_sigint_stops_training_and_keeps_the_best_parameters[BFGS]",  # (4)
+)
+
+
+def pytest_collection_modifyitems(config, items):
+    """Put the longest tests (RUN_FIRST) at the head of each pytest-xdist worker's share.
+
+    worksteal hands each worker an equal slice of the collection in order and then moves tests
+    from the end of the longest queue to an idle worker. A long test late in a slice runs at the
+    end of the session while the other workers wait; at the head of the slices, the long tests
+    run first, round robin over the workers, and the short ones even out the end.
+    """
+    rank = {nodeid: i for i, nodeid in enumerate(RUN_FIRST)}
+    first = sorted((item for item in items if item.nodeid in rank), key=lambda item: rank[item.nodeid])
+    if not first:
+        return
+    rest = [item for item in items if item.nodeid not in rank]
+    workers = max(1, int(getattr(config, "workerinput", {}).get("workercount", 1)))
+    heads = [first[w::workers] for w in range(workers)]
+    order = []
+    for w in range(workers):  # slice w: [w * n // workers, (w + 1) * n // workers) of the whole list
+        size = (w + 1) * len(items) // workers - w * len(items) // workers
+        order += heads[w]
+        take = size - len(heads[w])
+        order += rest[:take]
+        rest = rest[take:]
+    items[:] = order + rest

@@ -11,9 +11,21 @@ from quasinet import demo
 from quasinet.csvread import read_csv
 
 
-def test_demo_command_exits_0_and_tells_the_story():
-    proc = subprocess.run([sys.executable, "-m", "quasinet", "demo", "--seed", "3"], capture_output=True, text=True,
-                          timeout=300)
+def _have(module):
+    try:
+        __import__(module)
+    except ImportError:
+        return False
+    return True
+
+
+def test_demo_command_exits_0_and_tells_the_story(tmp_path):
+    # With matplotlib, the same run writes the cost curves to a .png file (the other form of
+    # --plot, a directory, is test_demo_writes_the_plots): one demo process for both.
+    plot = tmp_path / "costs.png"
+    args = ["--plot", str(plot)] if _have("matplotlib") else []
+    proc = subprocess.run([sys.executable, "-m", "quasinet", "demo", "--seed", "3", *args], capture_output=True,
+                          text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     out = proc.stdout
     headings = ["1. Data", "2. Network 2-3-1", "3. Gradient check", "4. Training", "5. Overfitting",
@@ -23,6 +35,19 @@ def test_demo_command_exits_0_and_tells_the_story():
     positions = [out.index(h) for h in headings]  # each present, in this order
     assert positions == sorted(positions)
     assert "OK" in out and "MISMATCH" not in out and "DIFFERENT" not in out
+    if args:  # a .png path: the cost curves only, nothing beside them
+        data = plot.read_bytes()
+        assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 10_000
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["costs.png"]
+
+
+@pytest.fixture(scope="module")
+def demo_with_figures(tmp_path_factory):
+    """One in-process demo (seed 0), with its figures in a directory when matplotlib is there:
+    (result, figures directory or None), read by the act-two and the plot tests."""
+    figures = tmp_path_factory.mktemp("demo") / "figures" if _have("matplotlib") else None
+    result = demo.run(seed=0, plot=None if figures is None else str(figures), out=io.StringIO())
+    return result, figures
 
 
 def test_demo_succeeds_from_seeds_that_stall():
@@ -44,10 +69,10 @@ def test_demo_succeeds_from_seeds_that_stall():
         assert br["l2"] == pytest.approx(br["alpha"] / (br["beta"] * 4), rel=1e-12)
 
 
-def test_act_two_on_the_shipped_table():
+def test_act_two_on_the_shipped_table(demo_with_figures):
     pytest.importorskip("sklearn")
     pytest.importorskip("pandas")
-    result = demo.run(seed=0, out=io.StringIO())["act2"]
+    result = demo_with_figures[0]["act2"]
     # Held-out cars: most inside their +-2 std band, errors of a few mpg (mtcars' mpg spans 10-34).
     assert result["n_test"] == 6 and result["inside"] >= 4
     assert result["rmse"] < 5.0
@@ -78,25 +103,14 @@ def test_the_shipped_table_is_mtcars():
     assert mpg.min() == 10.4 and mpg.max() == 33.9 and np.mean(mpg) == pytest.approx(20.090625)
 
 
-def test_demo_writes_the_plots(tmp_path):
+def test_demo_writes_the_plots(demo_with_figures):
     pytest.importorskip("matplotlib")
-    from quasinet import cli
-
-    path = tmp_path / "costs.png"
-    assert cli.main(["demo", "--seed", "1", "--plot", str(path)]) == 0  # a .png: the cost curves only
-    data = path.read_bytes()
-    assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 10_000
-    figures = tmp_path / "figures"
-    assert cli.main(["demo", "--seed", "1", "--plot", str(figures)]) == 0
+    figures = demo_with_figures[1]
     written = sorted(p.name for p in figures.iterdir())
     expected = ["costs.png"]
-    try:
-        import pandas  # noqa: F401
-        import sklearn  # noqa: F401
-
+    if _have("pandas") and _have("sklearn"):
         expected += ["mtcars_band.png", "mtcars_relevance.png"]
-    except ImportError:
-        pass
     assert written == sorted(expected)
     for name in written:
-        assert (figures / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        data = (figures / name).read_bytes()
+        assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 10_000

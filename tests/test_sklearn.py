@@ -47,7 +47,10 @@ _CHECK_SCRIPT = textwrap.dedent(
 
 @pytest.mark.parametrize("cls", ["QuasiNetRegressor", "QuasiNetClassifier"])
 def test_check_estimator_passes_every_check(cls):
-    env = dict(os.environ, SCIPY_ARRAY_API="1")
+    # One OpenBLAS thread: in a process that imported scikit-learn's estimator checks, OpenBLAS's
+    # idle threads spin beside the core's and the checks' small fits took 3 to 5 times as long
+    # (measured on 2 cores: the classifier's checks 54 s instead of 10 s). Results do not depend on it.
+    env = dict(os.environ, SCIPY_ARRAY_API="1", OPENBLAS_NUM_THREADS="1")
     out = subprocess.run([sys.executable, "-c", _CHECK_SCRIPT.format(cls=cls)], env=env, capture_output=True,
                          text=True, check=True).stdout
     results = json.loads(out.strip().splitlines()[-1])
