@@ -73,9 +73,12 @@ def test_loaded_estimator_predicts_as_the_file_and_the_original(tmp_path, make, 
                 est.predict(Xn, return_std=True)
     if not (isinstance(est, QuasiNetClassifier) and est.moderate and est.members_):  # moderated: no Jacobian
         np.testing.assert_allclose(est.input_jacobian(Xn), original.input_jacobian(Xn), rtol=1e-12, atol=1e-14)
-    for name in ("method_", "hidden_layer_sizes_", "n_features_in_", "ard_", "n_effective_params_", "beta_",
+    for name in ("method_", "hidden_layer_sizes_", "n_features_in_", "ard_", "n_effective_params_",
                  "log_evidence_"):
         assert getattr(est, name) == getattr(original, name), name
+    # beta_: a float, or one noise precision per target (an array) for several targets.
+    np.testing.assert_array_equal(est.beta_, original.beta_)
+    assert type(est.beta_) is type(original.beta_)
     if original.members_:  # a model file holds the relevance with the posterior
         np.testing.assert_array_equal(est.feature_relevance_, original.feature_relevance_)
     # saved again, it is the same file content
