@@ -184,11 +184,103 @@ def test_default_regressor_is_calibrated_per_target():
     assert noise[0] > 2 * 0.05 and noise[1] < 0.5 / 1.2  # far too wide for one target, too narrow for the other
 
 
-def test_unidentified_noise_names_the_target():
-    """Two rows, two targets: no residual degree of freedom for either target's beta."""
+def test_unidentified_noise_names_the_output():
+    """Two rows, two targets: no residual degree of freedom; the warning names the output with
+    the most effective parameters (the fewest residual degrees of freedom)."""
     from quasinet.evidence import NoiseNotIdentifiedWarning
-    from quasinet.sklearn import QuasiNetRegressor
 
     X, Y = np.array([[0.0], [1.0]]), np.array([[0.0, 1.0], [1.0, 3.0]])
-    with pytest.warns(NoiseNotIdentifiedWarning, match=r"2 rows and .* effective parameters of target \d"):
-        QuasiNetRegressor(random_state=0).fit(X, Y)
+    net = qn.Network([1, 2], output_activation="identity", loss="sse", seed=0)
+    with pytest.warns(NoiseNotIdentifiedWarning) as caught:
+        res = qn.Trainer(net, method="BR").train(X, Y)
+    k = int(np.argmax(res.gamma_outputs))
+    assert f"noise precision of output {k}: 2 rows" in str(caught[0].message)
+    assert res.noise_unidentified and res.noise_message == str(caught[0].message)
+
+
+def test_a_target_fitted_to_rounding_does_not_choose_the_model():
+    """A second target computed from the inputs (2 x1) holds its beta at PER_OUTPUT_BETA_MAX, with
+    a warning naming it, and the first target's model is the one it would get alone."""
+    from quasinet.evidence import PER_OUTPUT_BETA_MAX, NoiseNotIdentifiedWarning
+    from quasinet.sklearn import QuasiNetRegressor
+
+    rng = np.random.default_rng(0)
+    X, Xt = rng.normal(size=(200, 3)), rng.normal(size=(2000, 3))
+    y0 = np.sin(X[:, 0]) + 0.1 * rng.normal(size=200)
+    with pytest.warns(NoiseNotIdentifiedWarning, match=r"output 1 is fitted to within 1e-3 of its spread"):
+        est = QuasiNetRegressor(random_state=0).fit(X, np.c_[y0, 2 * X[:, 1]])
+    assert est.beta_[1] == PER_OUTPUT_BETA_MAX and est.beta_[0] < 1e3
+    alone = QuasiNetRegressor(random_state=0).fit(X, y0)
+    rmse = lambda m: float(np.sqrt(np.mean((m - np.sin(Xt[:, 0])) ** 2)))  # noqa: E731
+    assert rmse(est.predict(Xt)[:, 0]) < 1.3 * rmse(alone.predict(Xt)) + 0.01
+    assert est.hidden_layer_sizes_ != ()  # the linear model (fits 2 x1 exactly) did not win
+
+
+def test_per_output_occam_terms_use_each_outputs_rows():
+    """sigma_k^2 = 2 / (N_e / K - gamma_k) for each beta_k, against the formula written out."""
+    gamma_g, n_targets = np.array([3.0, 2.5]), 300.0  # 150 rows, 2 outputs
+    gk = np.array([4.0, 1.5])
+    log_r_a = math.log(math.log(evidence.ALPHA_BOUNDS[1] / evidence.ALPHA_BOUNDS[0]))
+    log_r_b = math.log(math.log(evidence.BETA_BOUNDS[1] / evidence.BETA_BOUNDS[0]))
+    want = sum(min(0.5 * math.log(4 * math.pi / g) - log_r_a, 0.0) for g in gamma_g)
+    want += sum(min(0.5 * math.log(4 * math.pi / (150.0 - g)) - log_r_b, 0.0) for g in gk)
+    got = evidence.hyperparameter_log_occam(gamma_g, gk.sum(), n_targets, False, gamma_outputs=gk)
+    assert got == pytest.approx(want, rel=1e-14)
+
+
+def test_one_beta0_for_one_output_may_be_a_length_one_array():
+    X, Y, _ = data(N=80)
+    net = qn.Network([3, 1], output_activation="identity", loss="sse", seed=0)
+    a = qn.Trainer(net, method="BR", maxiter=5, options={"beta0": [2.0]}).train(X, Y[:, :1])
+    b = qn.Trainer(qn.Network([3, 1], output_activation="identity", loss="sse", seed=0), method="BR", maxiter=5,
+                   options={"beta0": 2.0}).train(X, Y[:, :1])
+    assert a.beta == b.beta and np.array_equal(a.x, b.x)
+
+
+OVERLAP = """
+import json
+import threading
+from threadpoolctl import threadpool_info
+from quasinet import fitting
+
+counts = lambda: sorted({i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"})
+before = counts()
+a_in, b_in, a_out = threading.Event(), threading.Event(), threading.Event()
+seen = {}
+
+def first():
+    with fitting._one_blas_thread():
+        a_in.set()
+        b_in.wait(10)
+    seen["a_out"] = counts()
+    a_out.set()
+
+def second():
+    a_in.wait(10)
+    with fitting._one_blas_thread():
+        b_in.set()
+        a_out.wait(10)
+
+ts = [threading.Thread(target=first), threading.Thread(target=second)]
+for t in ts:
+    t.start()
+for t in ts:
+    t.join(30)
+print(json.dumps([before, seen["a_out"], counts()]))
+"""
+
+
+def test_one_blas_thread_is_shared_by_overlapping_fits():
+    """The limit is process-wide: two overlapping contexts (threads A in, B in, A out, B out)
+    keep one BLAS thread until the last leaves, which restores the libraries' own counts. In a
+    fresh interpreter: the test processes run one BLAS thread already (conftest)."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ, OPENBLAS_NUM_THREADS="2")
+    out = subprocess.run([sys.executable, "-c", OVERLAP], capture_output=True, text=True, env=env, timeout=120)
+    assert out.returncode == 0, out.stderr
+    before, a_out, after = json.loads(out.stdout)
+    assert 2 in before and a_out == [1] and after == before

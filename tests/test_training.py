@@ -22,7 +22,13 @@ def test_every_method_reduces_the_cost(method):
     net = qn.Network([3, 6, 2], activation="tanh", output_activation="identity", loss="mse", seed=1)
     J0 = net.cost(X, Y)
     trainer = qn.Trainer(net, method=method, maxiter=60)
-    res = trainer.train(X, Y)
+    if method == "BR":  # noiseless targets: a per-output noise precision reaches its ceiling, said
+        from quasinet.evidence import NoiseNotIdentifiedWarning
+
+        with pytest.warns(NoiseNotIdentifiedWarning, match="is fitted to within 1e-3 of its spread"):
+            res = trainer.train(X, Y)
+    else:
+        res = trainer.train(X, Y)
     assert isinstance(res, optimize.OptimizeResult)
     if method == "BR":
         # BR minimises beta E_D + sum alpha E_W (its res.fun), not the network's own cost; what it

@@ -29,6 +29,7 @@ import contextlib
 import dataclasses
 import math
 import numbers
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Callable, List, Optional, Sequence, Tuple, Union
@@ -652,15 +653,7 @@ def _fit_bayes(settings, train, out_act, loss, rng, common) -> FitResult:
         train = full
     ev, net, res = fits[0]
     if getattr(res, "noise_unidentified", False):
-        if "gamma_outputs" in res:  # one noise precision per target: name the target
-            k = int(np.argmin(-np.asarray(res.gamma_outputs)))
-            counts = (f"{n_targets / n_out:g} rows and {res.gamma_outputs[k]:.3g} effective parameters of target "
-                      f"{k}")
-        else:
-            counts = f"{n_targets:g} target values and {res.gamma:.3g} effective parameters"
-        warnings.append(("noise", f"the data do not determine the noise precision: {counts} leave fewer than one "
-                                  "residual degree of freedom; predictive standard deviations are not supported by "
-                                  "the data"))
+        warnings.append(("noise", res.noise_message))
     if res.status == 1:
         warnings.append(("convergence", f"BR stopped on its cycle limit (max_iter={settings.max_iter}) before the "
                                         "evidence settled; raise max_iter"))
@@ -733,9 +726,29 @@ def _refit(fits, rows, settings: Settings, cycles: Optional[int] = None):
     return out
 
 
+_BLAS_LOCK = threading.Lock()
+_BLAS_USERS = [0, None]  # fits inside _one_blas_thread, and the threadpoolctl limit they share
+
+
+@contextlib.contextmanager
 def _one_blas_thread():
-    """A context in which every BLAS library of the process runs one thread (threadpoolctl)."""
-    return threadpool_limits(1, user_api="blas")
+    """A context in which every BLAS library of the process runs one thread (threadpoolctl).
+
+    The limit is process-wide, so fits that overlap in several threads share one: the first in
+    sets it, the last out restores the libraries' own thread counts (nested contexts, such as
+    :func:`search` inside :func:`fit`, count as users too)."""
+    with _BLAS_LOCK:
+        if _BLAS_USERS[0] == 0:
+            _BLAS_USERS[1] = threadpool_limits(1, user_api="blas")
+        _BLAS_USERS[0] += 1
+    try:
+        yield
+    finally:
+        with _BLAS_LOCK:
+            _BLAS_USERS[0] -= 1
+            if _BLAS_USERS[0] == 0:
+                _BLAS_USERS[1].restore_original_limits()
+                _BLAS_USERS[1] = None
 
 
 def search(make_net: Callable, candidates: Sequence, X, Y, sample_weight=None, *, restarts: int = 2, ard=True,
