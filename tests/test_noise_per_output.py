@@ -284,3 +284,24 @@ def test_one_blas_thread_is_shared_by_overlapping_fits():
     assert out.returncode == 0, out.stderr
     before, a_out, after = json.loads(out.stdout)
     assert 2 in before and a_out == [1] and after == before
+
+
+def test_output_weights_over_many_blocks_and_threads():
+    """Zero-weight seeds skipped over many row blocks, a short last block and two threads: the same
+    G, gradient and cost as one block on one thread, and the sum of the per-output G_k."""
+    rng = np.random.default_rng(9)
+    net = qn.Network([4, 7, 3], activation="tanh", output_activation="sigmoid", loss="mse", seed=rng)
+    N = 3001
+    X, Y, w = rng.normal(size=(N, 4)), rng.normal(size=(N, 3)), rng.uniform(0.0, 2.0, N)
+    core, p = net._core, net.params
+    for o in (np.array([0.3, 0.0, 2.0]), np.zeros(3), np.array([0.0, 1.0, 0.0])):
+        one = core.gauss_newton(p, X, Y, w, block_rows=N, threads=1, kernel="reference", output_weights=o)
+        many = core.gauss_newton(p, X, Y, w, block_rows=7, threads=2, output_weights=o)
+        assert many[0] == pytest.approx(one[0], rel=1e-12)
+        assert np.allclose(many[1], one[1], rtol=1e-11, atol=1e-12)
+        assert np.allclose(many[2], one[2], rtol=1e-11, atol=1e-12 * max(np.abs(one[2]).max(), 1.0))
+    parts = sum(o_k * core.gauss_newton(p, X, Y, w, block_rows=7, threads=2, output_weights=np.eye(3)[k])[2]
+                for k, o_k in enumerate([0.3, 0.0, 2.0]))
+    full = core.gauss_newton(p, X, Y, w, block_rows=7, threads=2, output_weights=np.array([0.3, 0.0, 2.0]))[2]
+    assert np.allclose(parts, full, rtol=1e-11, atol=1e-12 * np.abs(full).max())
+    assert not np.any(core.gauss_newton(p, X, Y, w, block_rows=7, threads=2, output_weights=np.zeros(3))[2])
