@@ -239,41 +239,26 @@ def test_one_beta0_for_one_output_may_be_a_length_one_array():
 
 OVERLAP = """
 import json
-import threading
 from threadpoolctl import threadpool_info
 from quasinet import fitting
 
 counts = lambda: sorted({i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"})
 before = counts()
-a_in, b_in, a_out = threading.Event(), threading.Event(), threading.Event()
-seen = {}
-
-def first():
-    with fitting._one_blas_thread():
-        a_in.set()
-        b_in.wait(10)
-    seen["a_out"] = counts()
-    a_out.set()
-
-def second():
-    a_in.wait(10)
-    with fitting._one_blas_thread():
-        b_in.set()
-        a_out.wait(10)
-
-ts = [threading.Thread(target=first), threading.Thread(target=second)]
-for t in ts:
-    t.start()
-for t in ts:
-    t.join(30)
-print(json.dumps([before, seen["a_out"], counts()]))
+a, b = fitting._one_blas_thread(), fitting._one_blas_thread()
+a.__enter__()
+b.__enter__()
+a.__exit__(None, None, None)  # the first fit ends while the second runs
+a_out = counts()
+b.__exit__(None, None, None)
+print(json.dumps([before, a_out, counts()]))
 """
 
 
 def test_one_blas_thread_is_shared_by_overlapping_fits():
-    """The limit is process-wide: two overlapping contexts (threads A in, B in, A out, B out)
-    keep one BLAS thread until the last leaves, which restores the libraries' own counts. In a
-    fresh interpreter: the test processes run one BLAS thread already (conftest)."""
+    """The limit is process-wide: two overlapping contexts (A in, B in, A out, B out, as two fits
+    on two threads) keep one BLAS thread until the last leaves, which restores the libraries'
+    own counts. In a fresh interpreter: the test processes run one BLAS thread already
+    (conftest)."""
     import json
     import os
     import subprocess
