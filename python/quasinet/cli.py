@@ -563,7 +563,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="precision of the forward and backward passes (default float64; float32 is about twice as "
                         "fast on large networks; the model file records it)")
     p.add_argument("--method", choices=("auto",) + METHODS, default="auto",
-                   help=f"optimiser (default auto: BR when the network (auto widths: {fitting.AUTO_METHOD_WIDTH} units) has at most "
+                   help=f"optimiser (default auto: BR when the widest candidate network has at most "
                         f"{fitting.BR_MAX_PARAMS} parameters and there is no early stopping, else L-BFGS-B; "
                         "LM: Levenberg-Marquardt; BR: Bayesian regularisation, which learns the regularisation "
                         "from the data and saves the posterior for predict --std)")

@@ -43,16 +43,15 @@ from .rows import ArrayRows
 from .train import STOPPABLE_METHODS, EarlyStopping, Trainer, check_int, method_name
 
 #: ``method="auto"`` trains by Bayesian regularisation (``BR``) when the network (with
-#: ``hidden="auto"``, one of :data:`AUTO_METHOD_WIDTH` units) has at most this many parameters, and by L-BFGS-B
+#: ``hidden="auto"``, the widest candidate) has at most this many parameters, and by L-BFGS-B
 #: otherwise: BR forms and factorises a P x P matrix at every step.
 BR_MAX_PARAMS = 2000
 #: Hidden layers of ``hidden="auto"`` for methods other than BR.
 DEFAULT_HIDDEN = (32,)
 #: Hidden widths tried, in this order, by the model search when ``hidden="auto"``; the search
 #: stops at the first width whose best log model evidence falls below the previous width's.
-#: Widths whose network would have more parameters than there are target values, or more than
-#: :data:`BR_MAX_PARAMS`, are skipped (the smallest is always tried): on a few rows the evidence
-#: cannot tell them apart, and the symmetry term ln(h! 2^h) would favour the widest. 32 was
+#: Widths whose network would have more parameters than there are target values are skipped
+#: (the smallest is always tried): on a few rows the evidence cannot tell them apart, and the symmetry term ln(h! 2^h) would favour the widest. 32 was
 #: tried and left out: on Ecdat Computers (6,259 rows, the one development table whose search
 #: ended at 16) a fixed 32-unit BR fit had held-out RMSE 161 against 178 for 16 units (2
 #: splits, ``python bench/realdata.py --variants --models "(32,) BR" "(16,) BR" --tables
@@ -60,9 +59,6 @@ DEFAULT_HIDDEN = (32,)
 #: of two, the default's RMSE was 175.5 against 174.5 without, and its fit took 9.2 CPU seconds
 #: against 4.0 (``--models quasinet HistGradient --tables computers``).
 AUTO_WIDTHS = (1, 2, 4, 8, 16)
-#: The width whose network decides ``method="auto"`` (BR when it has at most
-#: :data:`BR_MAX_PARAMS` parameters): wider candidates that do not fit are skipped instead.
-AUTO_METHOD_WIDTH = 16
 
 #: Further random starts per candidate width of the BR model search when ``restarts`` is None.
 #: One start each: on six development tables (bench/results/realdata.variants.txt) the search
@@ -408,13 +404,13 @@ def _encode_targets(rows, settings: Settings):
 
 
 def resolve_method(settings: Settings, n_in: int, n_out: int) -> str:
-    """``method="auto"``: BR when the network (with ``hidden="auto"``, of :data:`AUTO_METHOD_WIDTH`
-    units) has at most :data:`BR_MAX_PARAMS` parameters and early stopping is off, else L-BFGS-B."""
+    """``method="auto"``: BR when the (widest candidate) network has at most :data:`BR_MAX_PARAMS`
+    parameters and early stopping is off, else L-BFGS-B."""
     if settings.method != "auto":
         return settings.method
     if settings.early_stopping:
         return "L-BFGS-B"
-    hidden = (AUTO_METHOD_WIDTH,) if settings.hidden is None else settings.hidden
+    hidden = (max(AUTO_WIDTHS),) if settings.hidden is None else settings.hidden
     return "BR" if count_params([n_in, *hidden, n_out]) <= BR_MAX_PARAMS else "L-BFGS-B"
 
 
@@ -422,7 +418,7 @@ def auto_widths(n_in: int, n_out: int, n_targets: float) -> List[int]:
     """The widths of :data:`AUTO_WIDTHS` that fit the data (see there), smallest first."""
     out = []
     for h in AUTO_WIDTHS:
-        if not out or count_params([n_in, h, n_out]) <= min(n_targets, BR_MAX_PARAMS):
+        if not out or count_params([n_in, h, n_out]) <= n_targets:
             out.append(h)
     return out
 

@@ -312,8 +312,8 @@ _COMMON_DOC = """
         Penalty strength: J gains (l2 / 2) * sum of all squared weights (not biases). Not used
         by Bayesian regularisation, which learns its prior precisions from the data.
     method : str, default="auto"
-        ``"auto"``: ``BR`` when the network (with ``hidden_layer_sizes="auto"``, one of 16
-        units) has at most ``BR_MAX_PARAMS`` (2,000) parameters and ``early_stopping`` is
+        ``"auto"``: ``BR`` when the network (with ``hidden_layer_sizes="auto"``, the widest
+        candidate) has at most ``BR_MAX_PARAMS`` (2,000) parameters and ``early_stopping`` is
         off, else ``L-BFGS-B``. ``BR``: Bayesian regularisation (:mod:`quasinet.evidence`:
         MacKay's evidence framework; restarts and widths ranked by log evidence; the posterior
         gives ``predict(X, return_std=True)`` and moderated probabilities). Or an optimiser
