@@ -207,10 +207,7 @@ class DataTerm:
         self.fg, self.scale, self.n_outputs = fg, float(scale), int(n_outputs)
 
     def gauss_newton(self, w, output_weights=None):
-        if output_weights is None:
-            E, g, G = self.fg.gauss_newton(w)
-        else:
-            E, g, G = self.fg.gauss_newton(w, output_weights=output_weights)
+        E, g, G = self.fg.gauss_newton(w, output_weights=output_weights)
         if not (np.isfinite(E) and np.all(np.isfinite(g)) and np.all(np.isfinite(G))):
             raise FloatingPointError(f"the data term or its derivatives became non-finite (E_D {E})")
         if self.scale != 1.0:  # in place: the core returned fresh arrays
@@ -220,20 +217,14 @@ class DataTerm:
         return E, g, G
 
     def cost(self, w, output_weights=None):
-        if output_weights is None:
-            return self.fg.cost(w) * self.scale
         return self.fg.cost(w, output_weights=output_weights) * self.scale
 
-    def outputs(self, w) -> Tuple[np.ndarray, List[np.ndarray], List[np.ndarray]]:
-        """Each output's own E_D,k, gradient and G_k (``o = e_k``; the core backpropagates only
-        that output's seed, so all K together cost about one full Gauss-Newton pass)."""
-        Es, gs, Gs = [], [], []
-        for k in range(self.n_outputs):
-            E, g, G = self.gauss_newton(w, np.eye(1, self.n_outputs, k)[0])
-            Es.append(E)
-            gs.append(g)
-            Gs.append(G)
-        return np.array(Es), gs, Gs
+    def outputs(self, w) -> Tuple[np.ndarray, List[np.ndarray]]:
+        """Each output's own E_D,k and G_k (``o = e_k``; the core backpropagates only that
+        output's seed, so all K together cost about one full Gauss-Newton pass and K forward
+        passes). Once per evidence cycle: the steps use the weighted sum in one pass."""
+        parts = [self.gauss_newton(w, np.eye(1, self.n_outputs, k)[0]) for k in range(self.n_outputs)]
+        return np.array([E for E, _, _ in parts]), [G for _, _, G in parts]
 
 
 def evidence_fit(
@@ -358,19 +349,18 @@ def evidence_fit(
         a = alpha[groups]
 
         def fun_gn(w):
+            # beta E_D, its gradient and beta G in one pass (per output: sum_k beta_k E_D,k, ...,
+            # the core weighing each output's error by its beta_k). H is A at w: LM only reads it.
             if per_output:
-                Es, gs, Gs = data.outputs(w)
-                E, BE = float(Es.sum()), float(np.dot(beta, Es))
-                BG = sum(b * Gk for b, Gk in zip(beta, Gs))
-                Bg = sum(b * gk for b, gk in zip(beta, gs))
-                last.update(Es=Es, Gs=Gs)
+                BE, Bg, H = data.gauss_newton(w, beta)
             else:
-                E, g, G = data.gauss_newton(w)
-                BE, BG, Bg = beta * E, beta * G, beta * g
+                E, g, H = data.gauss_newton(w)
+                BE, Bg = beta * E, beta * g
+                H *= beta
+                last["E"] = E
             M = BE + 0.5 * np.dot(a * w, w)
-            last.update(E=E, BG=BG, w=w, M=M)
-            H = BG.copy()
             H.flat[:: P + 1] += a
+            last.update(H=H, w=w, M=M)
             return M, Bg + a * w, H
 
         def cost(w):
@@ -386,11 +376,15 @@ def evidence_fit(
         x, nit, nfev = res.x, nit + res.nit, nfev + res.nfev
         if last.get("w") is not x:  # LM's last Gauss-Newton evaluation was elsewhere
             fun_gn(x)
-        E, M = last["E"], last["M"]
+        M = last["M"]
+        if per_output:  # each output's own E_D,k and G_k, for gamma_k and the beta_k updates
+            Es, Gs = data.outputs(x)
+            E = float(Es.sum())
+        else:
+            E = last["E"]
         # The Laplace approximation at x: A = beta G + diag(alpha) (sum_k beta_k G_k + diag(alpha)
         # per output), its inverse and log det.
-        A = last["BG"]
-        A.flat[:: P + 1] += a
+        A = last["H"]
         try:
             chol, lower = linalg.cho_factor(A, lower=True, check_finite=False)
         except linalg.LinAlgError:
@@ -409,9 +403,8 @@ def evidence_fit(
         log_ev = -M - np.sum(np.log(np.diag(chol))) + 0.5 * float(np.dot(sizes, np.log(alpha))) + log_symmetry
         extra = {}
         if per_output:
-            Es = last["Es"]
             # gamma_k = tr(beta_k G_k A^-1): the parameters output k's data determine.
-            gamma_k = np.array([b * float(np.vdot(Gk, cov)) for b, Gk in zip(beta, last["Gs"])])
+            gamma_k = np.array([b * float(np.vdot(Gk, cov)) for b, Gk in zip(beta, Gs)])
             log_ev += 0.5 * n_rows * float(np.sum(np.log(beta) - math.log(2.0 * math.pi)))
             extra = dict(gamma_outputs=gamma_k, E_D_outputs=Es.copy())
         elif not classification:
