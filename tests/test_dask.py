@@ -604,3 +604,18 @@ def test_numpy_paths_never_import_dask():
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip() == "[]"
+
+
+def test_rows_subset_after_a_split_picks_the_kept_rows():
+    """A split keeps every row and gives the held-out ones weight 0: a subset of the training part
+    must index the training rows (not the first rows of the whole array)."""
+    X = da.from_array(np.arange(20.0).reshape(10, 2), chunks=4)
+    y = da.from_array(np.arange(10.0), chunks=4)
+    held_out = np.zeros(10, dtype=bool)
+    held_out[:4] = True
+    train, val = qd.DaskRows(X, y).split(held_out)
+    assert (train.n_rows, val.n_rows) == (6, 4)
+    sub = train.subset(np.array([0, 1, 5]))
+    np.testing.assert_array_equal(sub.Y.compute(), [4.0, 5.0, 9.0])
+    np.testing.assert_array_equal(sub.w.compute(), [1.0, 1.0, 1.0])
+    assert sub.n_rows == 3 and val.subset(np.array([3])).Y.compute()[0] == 3.0

@@ -826,14 +826,18 @@ class DaskRows:
             raise ValueError(f"y must be 1-D or 2-D, got shape {y.shape}")
         w = None if sample_weight is None else _checked_weights(sample_weight, X, N).astype(np.float64)
         self.X, self.Y, self.w = X, y, w
+        # The positions in X of the rows this set counts (None: all): a split keeps every row
+        # and gives the other part's weight 0, so n_rows and subset() go through these.
+        self.positions = None
         self.n_rows = N
 
-    def _like(self, X=None, Y=None, w=None, n_rows=None) -> "DaskRows":
+    def _like(self, X=None, Y=None, w=None, positions=None) -> "DaskRows":
         other = DaskRows.__new__(DaskRows)
         other.X = self.X if X is None else X
         other.Y = self.Y if Y is None else Y
         other.w = w if w is not None else self.w
-        other.n_rows = self.n_rows if n_rows is None else n_rows
+        other.positions = self.positions if positions is None else positions
+        other.n_rows = int(other.X.shape[0]) if other.positions is None else int(other.positions.size)
         return other
 
     @property
@@ -883,17 +887,21 @@ class DaskRows:
         return np.asarray(index.compute())
 
     def split(self, held_out: np.ndarray):
-        m = da.from_array(np.asarray(held_out, dtype=bool), chunks=(self.X.chunks[0],))
+        held_out = np.asarray(held_out, dtype=bool)
+        m = da.from_array(held_out, chunks=(self.X.chunks[0],))
         base = self.w if self.w is not None else da.ones(self.X.shape[0], chunks=(self.X.chunks[0],))
-        n_val = int(np.count_nonzero(held_out))
-        return (self._like(w=da.where(m, 0.0, base), n_rows=self.n_rows - n_val),
-                self._like(w=da.where(m, base, 0.0), n_rows=n_val))
+        return (self._like(w=da.where(m, 0.0, base), positions=np.flatnonzero(~held_out)),
+                self._like(w=da.where(m, base, 0.0), positions=np.flatnonzero(held_out)))
 
     def subset(self, index: np.ndarray) -> "DaskRows":
-        """The rows at the (sorted) integer ``index`` (a lazy selection on the workers)."""
+        """The rows at the (sorted) integer ``index`` among those this set counts (a lazy
+        selection on the workers)."""
         index = np.asarray(index)
-        other = self._like(X=self.X[index], Y=self.Y[index], n_rows=int(index.size))
+        if self.positions is not None:
+            index = self.positions[index]
+        other = self._like(X=self.X[index], Y=self.Y[index], positions=np.arange(index.size))
         other.w = None if self.w is None else self.w[index]
+        other.positions = None
         return other
 
     def merged(self) -> "DaskRows":
