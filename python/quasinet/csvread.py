@@ -44,7 +44,8 @@ MISSING = ("NA", "NaN", "nan")
 
 PathLike = Union[str, "os.PathLike[str]"]
 
-_MISSING_TEXTS = {""} | set(MISSING)
+#: Every cell text that reads as a missing value: the empty cell and :data:`MISSING`.
+MISSING_TEXTS = frozenset({""} | set(MISSING))
 _NOT_NUMBER = str.maketrans("", "", "0123456789+-.eE")
 # Cells classified per block of columns: bounds the temporary copies.
 _BLOCK_CELLS = 1 << 22
@@ -122,7 +123,7 @@ class Table:
         for j, (r, cell) in enumerate(zip(first.tolist(), C[first, np.arange(k)].tolist())):
             if not present[r, j]:  # every cell missing: a number column of NaN
                 self._numbers[self.columns[j]] = np.full(n, np.nan)
-            elif cell.strip() in _MISSING_TEXTS or _is_number(cell):
+            elif cell.strip() in MISSING_TEXTS or _is_number(cell):
                 candidates.append(j)
             else:
                 self._bad[self.columns[j]] = r
@@ -164,7 +165,7 @@ class Table:
             rows = []
             for r, cell in enumerate(col.tolist()):
                 cell = cell.strip()
-                if cell in _MISSING_TEXTS:
+                if cell in MISSING_TEXTS:
                     values[r] = np.nan
                 elif _is_number(cell):
                     values[r] = float(cell)
@@ -247,7 +248,7 @@ class Table:
         out = np.empty(self.n_rows, dtype=object)
         for r, cell in enumerate(raw.tolist()):
             s = cell.strip()
-            if s in _MISSING_TEXTS:
+            if s in MISSING_TEXTS:
                 if not allow_missing:
                     raise CSVError(f"{self._where(r, name)}: missing value ({s!r})")
                 s = None

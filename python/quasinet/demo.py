@@ -204,13 +204,11 @@ def _act_two(say, seed, figures: Optional[str]) -> dict:
     say(f"   {int(inside.sum())} of {len(test)} inside their band; held-out RMSE {rmse:.2f} mpg "
         f"(noise std the evidence inferred: {est.y_scale_[0] / np.sqrt(est.beta_):.2f})")
 
-    relevance_model = model
     say("", "8. Relevance: each input's share of what the inputs do to the predictions "
             "(mean squared input derivative, feature_relevance_):")
-    relevance = relevance_model[-1].feature_relevance_
-    rel_names = list(relevance_model[:-1].get_feature_names_out())
+    relevance = est.feature_relevance_
     order = np.argsort(relevance)[::-1]
-    say("   " + ", ".join(f"{rel_names[i]} {relevance[i]:.2f}" for i in order[:5])
+    say("   " + ", ".join(f"{names[i]} {relevance[i]:.2f}" for i in order[:5])
         + f" (the other {len(order) - 5} below {relevance[order[5]]:.2f})")
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -256,9 +254,9 @@ def _act_two(say, seed, figures: Optional[str]) -> dict:
         "   " + ("; ".join(f"{m:.1f} +- {2 * s_:.1f}" for m, s_ in cli_rows) if cli_rows else "failed"))
     result = dict(inside=int(inside.sum()), n_test=len(test), rmse=rmse, method=est.method_, cli=len(cli_rows),
                   hidden=est.hidden_layer_sizes_, same=same, export=fmt,
-                  relevance=dict(zip(rel_names, map(float, relevance))), seconds=time.perf_counter() - t0)
+                  relevance=dict(zip(names, map(float, relevance))), seconds=time.perf_counter() - t0)
     if figures:
-        result["figures"] = _plot_act_two(figures, test, mean, std, rel_names, relevance)
+        result["figures"] = _plot_act_two(figures, test, mean, std, names, relevance)
     return result
 
 
@@ -283,7 +281,8 @@ def _plot_act_two(directory, test, mean, std, names, relevance):
     order = np.argsort(relevance)[::-1]
     ax.bar(np.arange(len(order)), np.asarray(relevance)[order], tick_label=[names[i] for i in order])
     ax.tick_params(axis="x", labelrotation=60)
-    ax.set(title="mtcars: relevance of the encoded inputs (ARD)", ylabel="share of the prior variance")
+    ax.set(title="mtcars: relevance of the encoded inputs",
+           ylabel="share of what the inputs do to the predictions")
     rel = os.path.join(directory, "mtcars_relevance.png")
     fig.savefig(rel)
     return [band, rel]

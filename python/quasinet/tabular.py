@@ -30,7 +30,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Union
 
 import numpy as np
 
-from .csvread import MISSING, Table
+from .csvread import MISSING_TEXTS, Table
 
 __all__ = ["ColumnEncoding", "ColumnKinds"]
 
@@ -41,7 +41,6 @@ IMPUTE = ("median", "mean")
 MAX_COLUMNS = 1_000_000
 MAX_CATEGORIES = 1_000_000
 MAX_NAME_LENGTH = 10_000
-_MISSING_TEXTS = {""} | set(MISSING)
 
 
 def _is_missing(v) -> bool:
@@ -49,7 +48,7 @@ def _is_missing(v) -> bool:
     if v is None:
         return True
     if isinstance(v, str):
-        return v.strip() in _MISSING_TEXTS
+        return v.strip() in MISSING_TEXTS
     if isinstance(v, (float, np.floating)):
         return math.isnan(v)
     return type(v).__name__ in ("NAType", "NaTType")
