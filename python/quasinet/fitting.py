@@ -266,11 +266,6 @@ class FitResult:
                         moderate=moderate, inputs=inputs, targets=targets, method=self.method, info=info)
 
 
-def noise_precision(beta) -> Union[float, np.ndarray]:
-    """beta as a fit result holds it: a float (one precision), or a float64 array of one per output."""
-    return float(beta) if np.ndim(beta) == 0 else np.array(beta, dtype=np.float64)
-
-
 def model_of(network: Network, members, *, x_mean, x_scale, y_mean=None, y_scale=None, classes=None, alpha=None,
              gamma=None, log_evidence=None, feature_relevance=None, moderate=False, inputs=None, targets=None,
              method=None, info=None) -> io.Model:
@@ -287,7 +282,7 @@ def model_of(network: Network, members, *, x_mean, x_scale, y_mean=None, y_scale
         net, cov, beta = members[0]
         ard = np.size(alpha) > 1  # one group for all without ARD (evidence.parameter_groups)
         post = posterior.Posterior(
-            covariance=np.array(cov, dtype=np.float64), beta=noise_precision(beta), alpha=np.array(alpha),
+            covariance=np.array(cov, dtype=np.float64), beta=beta, alpha=np.array(alpha),
             group_names=evidence.parameter_groups(net, ard)[1], gamma=float(gamma),
             log_evidence=float(log_evidence), ard=ard,
             feature_relevance=None if feature_relevance is None else np.array(feature_relevance),
@@ -317,11 +312,10 @@ def result_from_model(model: io.Model) -> FitResult:
                                             else np.array(model.y_scale, dtype=np.float64)),
         classes=None if regressor else np.asarray(model.classes), loss=net.loss, n_outputs=n_out, n_iter=0,
         loss_value=None, loss_curve=[],
-        members=[] if post is None else [(net, np.array(post.covariance, dtype=np.float64),
-                                          noise_precision(post.beta))],
+        members=[] if post is None else [(net, np.array(post.covariance, dtype=np.float64), post.beta)],
         n_effective_params=None if post is None else float(post.gamma),
         alpha=None if post is None else np.array(post.alpha, dtype=np.float64),
-        beta=None if post is None else noise_precision(post.beta),
+        beta=None if post is None else post.beta,
         log_evidence=None if post is None else float(post.log_evidence),
         ard=None if post is None else bool(post.ard),
         feature_relevance=None if post is None or post.feature_relevance is None
@@ -659,7 +653,7 @@ def _fit_bayes(settings, train, out_act, loss, rng, common) -> FitResult:
         loss_value=float(net.cost(train.X, train.Y, train.w)), loss_curve=list(res.J),
         # C order, as a model file reads it back: the same products, bitwise the same predictions.
         members=[(m, np.ascontiguousarray(r.covariance), r.beta) for _, m, r in fits[: settings.committee]],
-        n_effective_params=float(res.gamma), alpha=alpha, beta=noise_precision(res.beta),
+        n_effective_params=float(res.gamma), alpha=alpha, beta=res.beta,
         log_evidence=float(res.log_evidence), log_model_evidence=float(ev), ard=bool(res.ard),
         evidence_history=list(res.history),
         # The search's candidates (on the subset, when it ran on one), as it ranked them.
@@ -711,7 +705,7 @@ def _refit(fits, rows, settings: Settings, cycles: Optional[int] = None):
         options = {"ard": bool(res.ard), "alpha0": np.array(res.alpha, dtype=float),
                    "inner_maxiter": (evidence.INNER_MAXITER[1], evidence.INNER_MAXITER[1]), "patience": REFIT_PATIENCE}
         if net.loss not in ("binary_crossentropy", "softmax_crossentropy"):
-            options["beta0"] = noise_precision(res.beta)
+            options["beta0"] = res.beta
         tol = REFIT_GAIN * max(1.0, rows.n_rows / SEARCH_ROWS) if settings.tol is None else settings.tol
         new = Trainer(member, method="BR", maxiter=cycles or settings.max_iter, tol=tol, options=options).train(
             rows.X, rows.Y, sample_weight=rows.w)
