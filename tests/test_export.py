@@ -157,7 +157,7 @@ def test_exports_reproduce_a_moderated_classifier_and_refuse_a_committee(tmp_pat
     reg = QuasiNetRegressor(hidden_layer_sizes=(3,), method="BR", restarts=1, committee=2, random_state=0)
     reg.fit(X, X[:, 0] * X[:, 1] + 0.1 * rng.normal(size=80))
     for export in (lambda: to_c(reg, tmp_path / "m.c"), lambda: to_onnx(reg)):
-        with pytest.raises(ValueError, match="an export holds one network, but this estimator averages a committee "
+        with pytest.raises(ValueError, match="an export holds one network, but this model averages a committee "
                                              "of 2; fit with committee=1"):
             export()
     assert not (tmp_path / "m.c").exists()

@@ -16,7 +16,8 @@ from sklearn.model_selection import GridSearchCV, cross_val_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from quasinet.sklearn import QuasiNetClassifier, QuasiNetRegressor
+from quasinet import io as qio
+from quasinet.sklearn import QuasiNetClassifier, QuasiNetRegressor, load_estimator
 
 # check_estimator runs in a child process: scikit-learn's array-API check only runs (instead of
 # being skipped) when SCIPY_ARRAY_API=1 is set before SciPy is first imported.
@@ -446,14 +447,42 @@ def test_save_as_a_model_file(tmp_path):
     np.testing.assert_array_equal(model.predict_proba(Xc), clf.predict_proba(Xc))
 
 
-def test_a_committee_cannot_be_saved(tmp_path):
+def test_a_committee_is_saved_whole(tmp_path):
+    # Every member with its own posterior: the loaded model and estimator predict exactly what
+    # the fitted estimator did (mean, mixture standard deviation), and io.load refuses to hand
+    # out the first network alone.
     rng = np.random.default_rng(5)
     X = rng.normal(size=(80, 2))
     y = X[:, 0] * X[:, 1] + 0.1 * rng.normal(size=80)
-    reg = QuasiNetRegressor(hidden_layer_sizes=(3,), method="BR", restarts=1, committee=2, random_state=0).fit(X, y)
-    with pytest.raises(ValueError, match="model files hold one network; fit with committee=1"):
-        reg.save(tmp_path / "r.qnet")
-    assert not (tmp_path / "r.qnet").exists()
+    reg = QuasiNetRegressor(restarts=0, committee=3, random_state=0).fit(X, y)
+    assert len(reg.members_) == len(reg.member_evidence_) == 3
+    reg.save(tmp_path / "r.qnet")
+    model = qio.load_model(tmp_path / "r.qnet")
+    assert model.file_version == 6 and len(model.members) == 3
+    assert [m.layer_sizes for m, _ in model.members] == [m.layer_sizes for m, _, _ in reg.members_]
+    for (m, p), (a, g, ev, ard) in zip(model.members, reg.member_evidence_):
+        np.testing.assert_array_equal(p.alpha, a)
+        assert (p.gamma, p.log_evidence, p.ard) == (g, ev, ard)
+    mean, std = reg.predict(X, return_std=True)
+    got_mean, got_std = model.predict(X, return_std=True)
+    np.testing.assert_array_equal(got_mean.ravel(), mean)
+    np.testing.assert_array_equal(got_std.ravel(), std)
+    np.testing.assert_array_equal(model.predict(X).ravel(), reg.predict(X))
+    # The committee's mean is not its first member's.
+    assert np.max(np.abs(reg.members_[0][0].forward((X - reg.x_mean_) / reg.x_scale_).ravel() * reg.y_scale_
+                         + reg.y_mean_ - mean)) > 1e-6
+    again = load_estimator(tmp_path / "r.qnet")
+    assert again.committee == 3
+    np.testing.assert_array_equal(again.predict(X), reg.predict(X))
+    with pytest.raises(ValueError, match="holds a committee of 3 networks"):
+        qio.load(tmp_path / "r.qnet")
+    labels = np.where(X[:, 0] + 0.3 * rng.normal(size=80) > 0, "a", "b")
+    for moderate in (True, False):
+        clf = QuasiNetClassifier(restarts=0, committee=2, moderate=moderate, random_state=0).fit(X, labels)
+        clf.save(tmp_path / "c.qnet")
+        model = qio.load_model(tmp_path / "c.qnet")
+        assert len(model.members) == 2 and model.moderated == moderate
+        np.testing.assert_array_equal(model.predict_proba(X), clf.predict_proba(X))
 
 
 def test_levenberg_marquardt_in_the_estimators():

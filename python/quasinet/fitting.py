@@ -214,7 +214,10 @@ class FitResult:
 
     Scaling arrays are zeros and ones where no scaling was applied. ``members`` holds
     (network, posterior covariance, beta) of each network a BR model averages (empty for other
-    methods; beta is a float, or one noise precision per output of a regression with several); the ``evidence_*``, ``alpha`` ... fields are None unless BR fitted the model.
+    methods; beta is a float, or one noise precision per output of a regression with several),
+    and ``member_evidence`` the (alpha, gamma, log evidence, ard) of each, in the same order
+    (the first's are also ``alpha``, ``n_effective_params``, ``log_evidence`` and ``ard``); the
+    ``evidence_*``, ``alpha`` ... fields are None unless BR fitted the model.
     ``classes`` is None for a regressor. ``warnings`` lists (category, message) for the caller
     to emit with its own stack level. ``interrupted``: the fit was stopped by KeyboardInterrupt
     (Ctrl-C) and the result holds the best model reached until then (see :func:`fit`).
@@ -249,6 +252,7 @@ class FitResult:
     log_model_evidence: Optional[float] = None
     ard: Optional[bool] = None
     feature_relevance: Optional[np.ndarray] = None
+    member_evidence: List[Tuple[np.ndarray, float, float, bool]] = dataclasses.field(default_factory=list)
     evidence_history: List[dict] = dataclasses.field(default_factory=list)
     evidence_candidates: List[tuple] = dataclasses.field(default_factory=list)
     evidence_cycles: Optional[int] = None
@@ -263,33 +267,38 @@ class FitResult:
         return model_of(self.network, self.members, x_mean=self.x_mean, x_scale=self.x_scale, y_mean=self.y_mean,
                         y_scale=self.y_scale, classes=self.classes, alpha=self.alpha, gamma=self.n_effective_params,
                         log_evidence=self.log_evidence, feature_relevance=self.feature_relevance,
-                        moderate=moderate, inputs=inputs, targets=targets, method=self.method, info=info)
+                        moderate=moderate, inputs=inputs, targets=targets, method=self.method, info=info,
+                        member_evidence=self.member_evidence)
 
 
 def model_of(network: Network, members, *, x_mean, x_scale, y_mean=None, y_scale=None, classes=None, alpha=None,
              gamma=None, log_evidence=None, feature_relevance=None, moderate=False, inputs=None, targets=None,
-             method=None, info=None) -> io.Model:
-    """A fitted network with its scaling and (for one BR network) its posterior as a :class:`quasinet.io.Model`.
+             method=None, info=None, member_evidence=None) -> io.Model:
+    """A fitted network with its scaling and (for BR) each member's posterior as a :class:`quasinet.io.Model`.
 
     The one place that turns a fit (a :class:`FitResult`, or an estimator's fitted attributes)
-    into a model file's content. A committee (several members) cannot be saved: ValueError.
+    into a model file's content. ``members`` as :attr:`FitResult.members`; a committee (several)
+    needs ``member_evidence``, (alpha, gamma, log evidence, ard) of each member, and becomes the
+    model's committee (``network`` is its first member). The relevance is the whole model's,
+    stored with the first member.
     """
-    if len(members) > 1:
-        raise ValueError(f"model files hold one network; fit with committee=1 (this model is a committee of "
-                         f"{len(members)})")
-    post = None
-    if members:
-        net, cov, beta = members[0]
-        ard = np.size(alpha) > 1  # one group for all without ARD (evidence.parameter_groups)
-        post = posterior.Posterior(
-            covariance=np.array(cov, dtype=np.float64), beta=beta, alpha=np.array(alpha),
-            group_names=evidence.parameter_groups(net, ard)[1], gamma=float(gamma),
-            log_evidence=float(log_evidence), ard=ard,
-            feature_relevance=None if feature_relevance is None else np.array(feature_relevance),
-            moderate=classes is not None and bool(moderate))
+    if len(members) > 1 and (member_evidence is None or len(member_evidence) != len(members)):
+        raise ValueError(f"a committee of {len(members)} networks needs the evidence of each "
+                         f"(member_evidence), got {None if member_evidence is None else len(member_evidence)}")
+    if members and not member_evidence:
+        member_evidence = [(alpha, gamma, log_evidence, np.size(alpha) > 1)]
+    posteriors = []
+    for k, ((net, cov, beta), (a, g, ev, ard)) in enumerate(zip(members, member_evidence or [])):
+        posteriors.append((net.copy(), posterior.Posterior(
+            covariance=np.array(cov, dtype=np.float64), beta=beta, alpha=np.array(a),
+            group_names=evidence.parameter_groups(net, bool(ard))[1], gamma=float(g),
+            log_evidence=float(ev), ard=bool(ard),
+            feature_relevance=None if feature_relevance is None or k else np.array(feature_relevance),
+            moderate=classes is not None and bool(moderate))))
     labels = None if classes is None else [c.item() if isinstance(c, np.generic) else c for c in classes]
     return io.Model(network.copy(), x_mean, x_scale, y_mean, y_scale, inputs=inputs, targets=targets,
-                    classes=labels, posterior=post, method=method, info=info)
+                    classes=labels, posterior=posteriors[0][1] if posteriors else None, method=method, info=info,
+                    committee=posteriors[1:])
 
 
 def result_from_model(model: io.Model) -> FitResult:
@@ -312,7 +321,10 @@ def result_from_model(model: io.Model) -> FitResult:
                                             else np.array(model.y_scale, dtype=np.float64)),
         classes=None if regressor else np.asarray(model.classes), loss=net.loss, n_outputs=n_out, n_iter=0,
         loss_value=None, loss_curve=[],
-        members=[] if post is None else [(net, np.array(post.covariance, dtype=np.float64), post.beta)],
+        members=[] if post is None else [(m.copy() if k else net, np.array(p.covariance, dtype=np.float64), p.beta)
+                                         for k, (m, p) in enumerate(model.members)],
+        member_evidence=[] if post is None else [(np.array(p.alpha, dtype=np.float64), float(p.gamma),
+                                                  float(p.log_evidence), bool(p.ard)) for _, p in model.members],
         n_effective_params=None if post is None else float(post.gamma),
         alpha=None if post is None else np.array(post.alpha, dtype=np.float64),
         beta=None if post is None else post.beta,
@@ -653,6 +665,8 @@ def _fit_bayes(settings, train, out_act, loss, rng, common) -> FitResult:
         loss_value=float(net.cost(train.X, train.Y, train.w)), loss_curve=list(res.J),
         # C order, as a model file reads it back: the same products, bitwise the same predictions.
         members=[(m, np.ascontiguousarray(r.covariance), r.beta) for _, m, r in fits[: settings.committee]],
+        member_evidence=[(np.array(r.alpha), float(r.gamma), float(r.log_evidence), bool(r.ard))
+                         for _, _, r in fits[: settings.committee]],
         n_effective_params=float(res.gamma), alpha=alpha, beta=res.beta,
         log_evidence=float(res.log_evidence), log_model_evidence=float(ev), ard=bool(res.ard),
         evidence_history=list(res.history),

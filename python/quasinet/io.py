@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numbers
 import os
-from typing import Any, Dict, List, Optional, Sequence, Union
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -62,17 +62,25 @@ class Model:
     encoding : quasinet.tabular.ColumnEncoding or None
         How a table's input columns (categorical, with gaps) become the network's inputs;
         :meth:`encode` applies it. None: the inputs are the table's number columns as they are.
+    committee : sequence of (Network, Posterior), optional
+        The other members of a committee of networks trained by Bayesian regularisation:
+        ``net`` (with ``posterior``, which a committee needs) is the first, and every prediction
+        averages all of them (:attr:`members`). Each has the same inputs, outputs, activations,
+        loss, dtype and bias as ``net``; the hidden layers may differ.
 
     Attributes
     ----------
     file_version : int or None
         The format version of the file this model was loaded from (None if not loaded).
+    members : list of (Network, Posterior or None)
+        ``(net, posterior)`` and the committee's other members: one entry for a single network.
     """
 
     def __init__(self, net: Network, x_offset=None, x_scale=None, y_offset=None, y_scale=None,
                  inputs: Optional[Sequence[str]] = None, targets: Optional[Sequence[str]] = None,
                  classes: Optional[Sequence] = None, info: Optional[Dict[str, Any]] = None,
-                 posterior: Optional[Posterior] = None, method: Optional[str] = None, encoding=None):
+                 posterior: Optional[Posterior] = None, method: Optional[str] = None, encoding=None,
+                 committee: Sequence[Tuple[Network, Posterior]] = ()):
         if not isinstance(net, Network):
             raise TypeError(f"net must be a quasinet.Network, got {type(net).__name__}")
         self.net = net
@@ -112,6 +120,8 @@ class Model:
             if self.inputs is not None and self.inputs != encoding.feature_names():
                 raise ValueError("inputs must be the encoding's feature names")
         self.encoding = encoding
+        self.members: List[Tuple[Network, Optional[Posterior]]] = [(net, posterior)]
+        self.members += _committee(committee, net, posterior, classes is not None)
         self.file_version: Optional[int] = None
 
     def encode(self, table) -> np.ndarray:
@@ -183,14 +193,16 @@ class Model:
         if not isinstance(return_std, (bool, np.bool_)):
             raise TypeError(f"return_std must be a bool, got {type(return_std).__name__}")
         if not return_std:
-            return self._to_target_units(self.net.forward(self.transform_inputs(X)))
+            Xs = self.transform_inputs(X)
+            if len(self.members) == 1:
+                return self._to_target_units(self.net.forward(Xs))
+            return self._to_target_units(np.mean([m.forward(Xs) for m, _ in self.members], axis=0))
         if self.posterior is None:
             raise ValueError("return_std needs a model with a posterior (trained by Bayesian regularisation, "
                              f"method 'BR'); this one was trained by {self.method or 'another method'}")
         if self.classes is not None:
             raise ValueError("return_std is for regression models; a classifier's uncertainty is in predict_proba")
-        p = self.posterior
-        mean, var = predictive_moments([(self.net, p.covariance, p.beta)], self.transform_inputs(X))
+        mean, var = predictive_moments(self._moments_members(), self.transform_inputs(X))
         std = np.sqrt(np.maximum(var, 0.0))
         if self.y_offset is None:
             return mean, std
@@ -199,14 +211,20 @@ class Model:
         _check_scaled(std_units, std, "the predictive standard deviation", lambda c: f"std * {self.y_scale[c]:.6g}")
         return self._to_target_units(mean), std_units
 
+    def _moments_members(self):
+        """The members as :func:`quasinet.posterior.predictive_moments` takes them."""
+        return [(m, p.covariance, p.beta) for m, p in self.members]
+
     @property
     def moderated(self) -> bool:
         """Whether :meth:`predict_proba` gives MacKay's moderated probabilities."""
         return self.posterior is not None and self.posterior.moderate
 
     def input_jacobian(self, X) -> np.ndarray:
-        """Derivatives of :meth:`predict` with respect to X (original units), shape (samples, outputs, inputs)."""
-        J = self.net.input_jacobian(self.transform_inputs(X))
+        """Derivatives of :meth:`predict` with respect to X (original units), shape (samples, outputs, inputs);
+        for a committee, the mean of its networks' derivatives."""
+        Xs = self.transform_inputs(X)
+        J = np.mean([m.input_jacobian(Xs) for m, _ in self.members], axis=0)
         if self.x_scale is not None:
             J = J / self.x_scale
         return J if self.y_scale is None else J * self.y_scale[:, None]
@@ -216,13 +234,16 @@ class Model:
 
         If the model carries a posterior with ``moderate`` on: MacKay's moderated probabilities
         (:func:`quasinet.posterior.moderated_probabilities`), as ``QuasiNetClassifier`` computes them.
+        A committee averages its members' probabilities.
         """
         if self.classes is None:
             raise ValueError("this model is not a classifier (it has no classes)")
         Xs = self.transform_inputs(X)
         if self.moderated:
-            return moderated_probabilities([(self.net, self.posterior.covariance, self.posterior.beta)], Xs)
-        return class_probabilities(self.net.forward(Xs))
+            return moderated_probabilities(self._moments_members(), Xs)
+        if len(self.members) == 1:
+            return class_probabilities(self.net.forward(Xs))
+        return np.mean([class_probabilities(m.forward(Xs)) for m, _ in self.members], axis=0)
 
     def predict_classes(self, X) -> np.ndarray:
         """Class labels, shape (samples,), for a classifier."""
@@ -233,10 +254,46 @@ class Model:
         """Write this model to ``path`` (see the module docstring for the format)."""
         save(path, self.net, x_offset=self.x_offset, x_scale=self.x_scale, y_offset=self.y_offset,
              y_scale=self.y_scale, inputs=self.inputs, targets=self.targets, classes=self.classes, info=self.info,
-             posterior=self.posterior, method=self.method, encoding=self.encoding)
+             posterior=self.posterior, method=self.method, encoding=self.encoding, committee=self.members[1:])
 
     def __repr__(self) -> str:
-        return f"Model({self.net!r}, inputs={self.inputs}, targets={self.targets}, classes={self.classes})"
+        more = f", committee of {len(self.members)}" if len(self.members) > 1 else ""
+        return f"Model({self.net!r}, inputs={self.inputs}, targets={self.targets}, classes={self.classes}{more})"
+
+
+def _committee(committee, net: Network, posterior, classifier: bool) -> List[Tuple[Network, Posterior]]:
+    """The committee's other members, checked against the first, ``net``: TypeError / ValueError."""
+    if isinstance(committee, (str, bytes)) or not isinstance(committee, Sequence):
+        raise TypeError(f"committee must be a sequence of (Network, Posterior), got {type(committee).__name__}")
+    out = []
+    if committee and posterior is None:
+        raise ValueError("a committee needs a posterior on every member (Bayesian regularisation), the first has none")
+    if len(committee) > modelfile.MAX_COMMITTEE:
+        raise ValueError(f"a committee holds at most {modelfile.MAX_COMMITTEE} members besides the first, "
+                         f"got {len(committee)}")
+    spec = {k: v for k, v in net.spec().items() if k not in ("layer_sizes", "l2")}
+    entries = net.n_params ** 2
+    for k, member in enumerate(committee, start=1):
+        if not (isinstance(member, tuple) and len(member) == 2 and isinstance(member[0], Network)
+                and isinstance(member[1], Posterior)):
+            raise TypeError(f"committee member {k} must be a (Network, Posterior) pair, got {type(member).__name__}")
+        m, p = member
+        other = {k2: v for k2, v in m.spec().items() if k2 not in ("layer_sizes", "l2")}
+        ends = (m.layer_sizes[0], m.layer_sizes[-1])
+        if other != spec or ends != (net.layer_sizes[0], net.layer_sizes[-1]):
+            raise ValueError(f"committee member {k} must match the first network's inputs, outputs and {spec}, got "
+                             f"{ends[0]} inputs, {ends[1]} outputs and {other}")
+        if m.l2 != net.l2:
+            raise ValueError(f"committee member {k} has l2 {m.l2}, the first network {net.l2}")
+        entries += m.n_params ** 2
+        if entries > 4 * GAUSS_NEWTON_MAX_PARAMS ** 2:
+            raise ValueError(f"a committee's covariances hold at most {4 * GAUSS_NEWTON_MAX_PARAMS ** 2} numbers "
+                             "together (what a model file may hold)")
+        p.check(m, classifier)
+        if p.moderate != posterior.moderate:
+            raise ValueError(f"committee member {k} has moderate {p.moderate}, the first {posterior.moderate}")
+        out.append((m, p))
+    return out
 
 
 def _check_scaled(scaled: np.ndarray, raw: np.ndarray, what: str, formula) -> None:
@@ -287,7 +344,8 @@ def _names(names, n, what) -> Optional[List[str]]:
 
 # -- writing and reading ------------------------------------------------------------------------
 def save(path: PathLike, net: Network, *, x_offset=None, x_scale=None, y_offset=None, y_scale=None,
-         inputs=None, targets=None, classes=None, info=None, posterior=None, method=None, encoding=None) -> None:
+         inputs=None, targets=None, classes=None, info=None, posterior=None, method=None, encoding=None,
+         committee=()) -> None:
     """Write ``net`` (and optional scaling, column names, classes, info, posterior and method) to a model file.
 
     The arguments are checked as :class:`Model` checks them. The file is written to a
@@ -295,25 +353,33 @@ def save(path: PathLike, net: Network, *, x_offset=None, x_scale=None, y_offset=
     oldest format version that holds its content (:mod:`quasinet.modelfile`).
     """
     model = Model(net, x_offset, x_scale, y_offset, y_scale, inputs, targets, classes, info, posterior, method,
-                  encoding)
+                  encoding, committee)
     arrays = {"params": net.params}
-    p = model.posterior
     post = None
-    if p is not None:
-        post = dict(
-            beta=p.beta.tolist() if isinstance(p.beta, np.ndarray) else p.beta,  # a list: one per output
-            alpha=p.alpha.tolist(), group_names=p.group_names, gamma=p.gamma, log_evidence=p.log_evidence,
-            ard=p.ard, moderate=p.moderate,
-            feature_relevance=None if p.feature_relevance is None else p.feature_relevance.tolist())
-        arrays["covariance"] = p.covariance
+    if model.posterior is not None:
+        post = _posterior_header(model.posterior)
+        arrays["covariance"] = model.posterior.covariance
+    others = []
+    for k, (m, p) in enumerate(model.members[1:], start=1):
+        others.append(dict(layer_sizes=list(m.layer_sizes), n_params=m.n_params, posterior=_posterior_header(p)))
+        arrays[f"params_{k}"], arrays[f"covariance_{k}"] = m.params, p.covariance
     for key in modelfile.VECTORS:
         if getattr(model, key) is not None:
             arrays[key] = getattr(model, key)
     header = modelfile.header(
         net.spec(), net.n_params, inputs=model.inputs, targets=model.targets, classes=model.classes,
         info=model.info or None, method=model.method, posterior=post,
-        encoding=None if model.encoding is None else model.encoding.to_json())
+        encoding=None if model.encoding is None else model.encoding.to_json(), committee=others)
     modelfile.write(path, header, arrays)
+
+
+def _posterior_header(p: Posterior) -> dict:
+    """The header's posterior object (:mod:`quasinet.modelfile`) of ``p``; its covariance is an array member."""
+    return dict(
+        beta=p.beta.tolist() if isinstance(p.beta, np.ndarray) else p.beta,  # a list: one per output
+        alpha=p.alpha.tolist(), group_names=p.group_names, gamma=p.gamma, log_evidence=p.log_evidence,
+        ard=p.ard, moderate=p.moderate,
+        feature_relevance=None if p.feature_relevance is None else p.feature_relevance.tolist())
 
 
 def load_model(path: PathLike) -> Model:
@@ -329,17 +395,23 @@ def load_model(path: PathLike) -> Model:
     """
     h, arrays = modelfile.read(path, names=_HEADER_NAMES, max_posterior_params=GAUSS_NEWTON_MAX_PARAMS)
     try:
-        # The parameters read become the network's buffer: no random initialisation, no copy.
-        net = Network.from_params(arrays["params"], layer_sizes=h["layer_sizes"], activation=h["activation"],
-                                  output_activation=h["output_activation"], bias=h["bias"], loss=h["loss"],
-                                  l2=h["l2"], dtype=h["dtype"])
+        def network(params, sizes):
+            # The parameters read become the network's buffer: no random initialisation, no copy.
+            return Network.from_params(params, layer_sizes=sizes, activation=h["activation"],
+                                       output_activation=h["output_activation"], bias=h["bias"], loss=h["loss"],
+                                       l2=h["l2"], dtype=h["dtype"])
+
+        net = network(arrays["params"], h["layer_sizes"])
         posterior = None
         if "posterior" in h:
             posterior = Posterior(covariance=arrays["covariance"], **h["posterior"])
+        committee = [(network(arrays[f"params_{k}"], m["layer_sizes"]),
+                      Posterior(covariance=arrays[f"covariance_{k}"], **m["posterior"]))
+                     for k, m in enumerate(h.get("committee", []), start=1)]
         model = Model(net, arrays.get("x_offset"), arrays.get("x_scale"), arrays.get("y_offset"),
                       arrays.get("y_scale"), h.get("inputs"), h.get("targets"), h.get("classes"), h.get("info"),
                       posterior, h.get("method"),
-                      None if "encoding" not in h else ColumnEncoding.from_json(h["encoding"]))
+                      None if "encoding" not in h else ColumnEncoding.from_json(h["encoding"]), committee)
     except (ValueError, TypeError, OverflowError) as exc:
         raise ValueError(f"{os.fspath(path)!s}: inconsistent model file ({exc})") from None
     model.file_version = h["version"]
@@ -350,6 +422,11 @@ def load(path: PathLike) -> Network:
     """Read the :class:`~quasinet.Network` stored in a model file (see :func:`load_model`).
 
     If the file also stores input/target scaling, the network works in the scaled units;
-    use :func:`load_model` to get the scaling with it.
+    use :func:`load_model` to get the scaling with it. A file holding a committee of networks
+    (version 6) is refused (ValueError): its first network alone does not make its predictions.
     """
-    return load_model(path).net
+    model = load_model(path)
+    if len(model.members) > 1:
+        raise ValueError(f"{os.fspath(path)!s} holds a committee of {len(model.members)} networks, whose "
+                         "predictions are their average; load it with quasinet.io.load_model")
+    return model.net

@@ -7,7 +7,7 @@ float64 arrays, and knows nothing of :class:`~quasinet.Network` or of the poster
 through :func:`header` and :func:`write`. It imports nothing of quasinet but
 :mod:`quasinet.files`, so that :mod:`quasinet.network` can use it without a cycle.
 
-Format, versions 1 to 5
+Format, versions 1 to 6
 -----------------------
 A model file is a NumPy ``.npz`` archive (a zip file of ``.npy`` members; the extension does
 not matter, ``.qnet`` is customary). Members:
@@ -33,6 +33,18 @@ not matter, ``.qnet`` is customary). Members:
 A file is written in the oldest version that holds its content, so that files that need
 nothing new stay readable by older quasinet releases; the versions below each add to the one
 before.
+
+Version 6 holds a committee: several networks trained by Bayesian regularisation whose
+predictions are averaged (the regression mean and variance of the equal mixture of their
+Gaussian predictives, a classifier's probabilities averaged). The top-level ``layer_sizes``,
+``n_params``, ``params.npy``, ``posterior`` and ``covariance.npy`` are the first member (the
+best by log model evidence), exactly as in version 5; the header key ``"committee"`` lists the
+others, at most :data:`MAX_COMMITTEE` of them, each an object with ``"layer_sizes"``,
+``"n_params"`` and ``"posterior"`` (as the top-level keys of that name), and member ``k`` (1,
+2, ...) has the arrays ``params_k.npy`` and ``covariance_k.npy``. The members share every other
+key (activation, output activation, bias, loss, l2, dtype, names, classes, scaling, encoding)
+and have the same numbers of inputs and outputs. A file is version 6 only when it holds a
+committee; every member has a posterior.
 
 Version 5 lets the header's posterior ``"beta"`` be a list of n_outputs numbers, each finite
 and > 0: one noise precision per output, for a regression with several targets whose noise
@@ -98,8 +110,10 @@ from .files import atomic_write
 
 FORMAT = "quasinet-model"
 #: The newest format version, and every version the loader reads.
-VERSION = 5
-VERSIONS = (1, 2, 3, 4, 5)
+VERSION = 6
+VERSIONS = (1, 2, 3, 4, 5, 6)
+#: The most members a committee file may hold besides the first.
+MAX_COMMITTEE = 64
 
 #: Refuse networks wider or larger than this when loading: a hostile header could ask for any
 #: size, and a compressed member can expand about 1000-fold; 1e8 parameters are 800 MB, far
@@ -121,7 +135,8 @@ _KEYS_V2 = _KEYS_V1 | {"method", "posterior"}
 _KEYS_V3 = _KEYS_V2 | {"dtype"}
 _KEYS_V4 = _KEYS_V3 | {"encoding"}
 #: The header keys each version allows.
-_HEADER_KEYS = {1: _KEYS_V1, 2: _KEYS_V2, 3: _KEYS_V3, 4: _KEYS_V4, 5: _KEYS_V4}
+_HEADER_KEYS = {1: _KEYS_V1, 2: _KEYS_V2, 3: _KEYS_V3, 4: _KEYS_V4, 5: _KEYS_V4, 6: _KEYS_V4 | {"committee"}}
+_MEMBER_KEYS = frozenset({"layer_sizes", "n_params", "posterior"})
 _POSTERIOR_KEYS = frozenset({"beta", "alpha", "group_names", "gamma", "log_evidence", "ard", "feature_relevance",
                              "moderate"})
 #: The header keys whose values are names from a vocabulary the caller of :func:`read` gives.
@@ -132,7 +147,7 @@ NAMED_KEYS = ("activation", "output_activation", "loss", "dtype")
 def header(spec: dict, n_params: int, *, inputs: Optional[Sequence[str]] = None,
            targets: Optional[Sequence[str]] = None, classes: Optional[Sequence] = None,
            info: Optional[dict] = None, method: Optional[str] = None, posterior: Optional[dict] = None,
-           encoding: Optional[dict] = None) -> dict:
+           encoding: Optional[dict] = None, committee: Optional[Sequence[dict]] = None) -> dict:
     """The header of a model file, in the oldest version that holds its content.
 
     Parameters
@@ -148,6 +163,10 @@ def header(spec: dict, n_params: int, *, inputs: Optional[Sequence[str]] = None,
         the header's posterior object (its covariance goes to :func:`write`'s arrays);
         ``method`` or ``posterior`` make the file version 2, ``encoding`` version 4, a
         posterior whose ``"beta"`` is a list (one per output) version 5.
+    committee : list of dict or None
+        The other members of a committee, each ``{"layer_sizes", "n_params", "posterior"}``
+        (their parameters and covariances go to :func:`write`'s arrays as ``params_k`` and
+        ``covariance_k``); a non-empty list makes the file version 6.
     """
     spec = dict(spec)
     version = 1
@@ -162,8 +181,10 @@ def header(spec: dict, n_params: int, *, inputs: Optional[Sequence[str]] = None,
         version = 4
     if posterior is not None and isinstance(posterior.get("beta"), list):
         version = 5
+    if committee:
+        version = 6
     optional = dict(inputs=inputs, targets=targets, classes=classes, info=info, method=method,
-                    posterior=posterior, encoding=encoding)
+                    posterior=posterior, encoding=encoding, committee=list(committee) if committee else None)
     h.update((key, value) for key, value in optional.items() if value is not None)
     h["version"] = version
     return h
@@ -244,8 +265,9 @@ def _read_members(reader: "_Reader", names, max_posterior_params) -> Tuple[dict,
     if len(listed) != len(set(listed)):
         raise reader.fail("duplicate members in the archive")
     members = {n[:-4] for n in listed if n.endswith(".npy")}
-    if len(members) != len(listed) or not members <= set(_MEMBERS):
-        raise reader.fail(f"unexpected members {sorted(set(listed) - {m + '.npy' for m in _MEMBERS})}")
+    known = set(_MEMBERS) | {f"{m}_{k}" for m in ("params", "covariance") for k in range(1, MAX_COMMITTEE + 1)}
+    if len(members) != len(listed) or not members <= known:
+        raise reader.fail(f"unexpected members {sorted(set(listed) - {m + '.npy' for m in known})}")
     for m in ("header", "params"):
         if m not in members:
             raise reader.fail(f"not a quasinet model file (no {m!r} member)")
@@ -283,6 +305,23 @@ def _read_members(reader: "_Reader", names, max_posterior_params) -> Tuple[dict,
         arrays["covariance"] = reader.array("covariance", "<f8", (P, P))
         if not np.all(np.isfinite(arrays["covariance"])):
             raise reader.fail("covariance holds NaN or infinity")
+    committee = h.get("committee", [])
+    want = {f"{m}_{k}" for m in ("params", "covariance") for k in range(1, len(committee) + 1)}
+    have = {m for m in members if m not in _MEMBERS}
+    if have != want:
+        raise reader.fail(f"the committee of {len(committee)} further member(s) needs the members "
+                          f"{sorted(want)}, the archive has {sorted(have)}")
+    for k, member in enumerate(committee, start=1):
+        P = member["n_params"]
+        params = reader.array(f"params_{k}", "<f8", P)
+        if not np.all(np.isfinite(params)):
+            raise reader.fail(f"params_{k} hold NaN or infinity")
+        if h["dtype"] == "float32" and np.any(np.abs(params) > _FLOAT32_MAX):
+            raise reader.fail(f"a float32 model's parameters must lie within float32's range, params_{k} do not")
+        cov = reader.array(f"covariance_{k}", "<f8", (P, P))
+        if not np.all(np.isfinite(cov)):
+            raise reader.fail(f"covariance_{k} holds NaN or infinity")
+        arrays[f"params_{k}"], arrays[f"covariance_{k}"] = params, cov
     return h, arrays
 
 
@@ -375,11 +414,6 @@ def _check_header(h, fail, names, max_posterior_params) -> dict:
         raise fail(f"unknown header keys {sorted(unknown)}")
     h.setdefault("dtype", "float64")
     sizes = h.get("layer_sizes")
-    if (not isinstance(sizes, list) or len(sizes) < 2
-            or not all(isinstance(n, int) and not isinstance(n, bool) for n in sizes)):
-        raise fail(f"layer_sizes must be a list of at least two ints, got {sizes!r}")
-    if not all(1 <= n <= MAX_LAYER_WIDTH for n in sizes):
-        raise fail(f"layer_sizes must lie in [1, {MAX_LAYER_WIDTH}], got {sizes}")
     for key in NAMED_KEYS:
         allowed = tuple(names[key])
         if not isinstance(h.get(key), str) or h[key] not in allowed:
@@ -389,11 +423,7 @@ def _check_header(h, fail, names, max_posterior_params) -> dict:
     h["l2"] = _finite_float(h.get("l2"), "l2", fail)
     if not h["l2"] >= 0:
         raise fail(f"l2 must be a finite number >= 0, got {h['l2']!r}")
-    n_params = sum(a * b + (b if h["bias"] else 0) for a, b in zip(sizes[:-1], sizes[1:]))
-    if n_params > MAX_PARAMS:
-        raise fail(f"layer_sizes {sizes} imply {n_params} parameters, more than {MAX_PARAMS}")
-    if h.get("n_params") != n_params or isinstance(h.get("n_params"), bool):
-        raise fail(f"n_params {h.get('n_params')!r} does not match layer_sizes {sizes} ({n_params} parameters)")
+    n_params = _check_sizes(sizes, h.get("n_params"), h["bias"], "", fail)
     for key in ("inputs", "targets"):
         v = h.get(key)
         if v is not None and not (isinstance(v, list) and all(isinstance(s, str) for s in v)):
@@ -413,12 +443,59 @@ def _check_header(h, fail, names, max_posterior_params) -> dict:
         if n_params > max_posterior_params:
             raise fail(f"a posterior needs at most {max_posterior_params} parameters, the network has {n_params}")
         _check_posterior(h["posterior"], n_params, version, fail)
+    if "committee" in h:
+        _check_committee(h, max_posterior_params, fail)
     return h
 
 
-def _check_posterior(p, n_params, version, fail) -> None:
+def _check_sizes(sizes, n_params, bias, where, fail) -> int:
+    """The parameter count that ``sizes`` imply, after checking them and that ``n_params`` is it."""
+    if (not isinstance(sizes, list) or len(sizes) < 2
+            or not all(isinstance(n, int) and not isinstance(n, bool) for n in sizes)):
+        raise fail(f"{where}layer_sizes must be a list of at least two ints, got {_short(sizes)}")
+    if not all(1 <= n <= MAX_LAYER_WIDTH for n in sizes):
+        raise fail(f"{where}layer_sizes must lie in [1, {MAX_LAYER_WIDTH}], got {_short(sizes)}")
+    count = sum(a * b + (b if bias else 0) for a, b in zip(sizes[:-1], sizes[1:]))
+    if count > MAX_PARAMS:
+        raise fail(f"{where}layer_sizes {sizes} imply {count} parameters, more than {MAX_PARAMS}")
+    if n_params != count or isinstance(n_params, bool):
+        raise fail(f"{where}n_params {_short(n_params)} does not match layer_sizes {sizes} ({count} parameters)")
+    return count
+
+
+def _check_committee(h, max_posterior_params, fail) -> None:
+    """The committee's members (module docstring, version 6): each with its own sizes and
+    posterior, the same inputs and outputs as the first, and a posterior on the first too; their
+    covariances together at most 4 max_posterior_params^2 numbers (a hostile header cannot ask
+    for more memory than four of the largest single covariances)."""
+    committee = h["committee"]
+    if not isinstance(committee, list) or not 1 <= len(committee) <= MAX_COMMITTEE:
+        raise fail(f"committee must be a list of 1 to {MAX_COMMITTEE} members, got {_short(committee)}")
+    if "posterior" not in h:
+        raise fail("a committee needs a posterior on every member, the first has none")
+    sizes = h["layer_sizes"]
+    entries = h["n_params"] ** 2
+    for k, member in enumerate(committee, start=1):
+        where = f"committee member {k}: "
+        if not isinstance(member, dict) or set(member) != _MEMBER_KEYS:
+            raise fail(f"{where}must be an object with the keys {sorted(_MEMBER_KEYS)}, got {_short(member)}")
+        n = _check_sizes(member["layer_sizes"], member["n_params"], h["bias"], where, fail)
+        ends = (member["layer_sizes"][0], member["layer_sizes"][-1])
+        if ends != (sizes[0], sizes[-1]):
+            raise fail(f"{where}has {ends[0]} inputs and {ends[1]} outputs, the first member {sizes[0]} and {sizes[-1]}")
+        if n > max_posterior_params:
+            raise fail(f"{where}a posterior needs at most {max_posterior_params} parameters, the network has {n}")
+        entries += n * n
+        if entries > 4 * max_posterior_params ** 2:
+            raise fail(f"the committee's covariances hold more than {4 * max_posterior_params ** 2} numbers together")
+        _check_posterior(member["posterior"], n, h["version"], fail, where)
+
+
+def _check_posterior(p, n_params, version, fail, where="") -> None:
     """The JSON types of the header's posterior (its consistency with the network is the
-    posterior object's own check)."""
+    posterior object's own check); ``where`` prefixes each message (a committee member)."""
+    inner = fail
+    fail = lambda msg: inner(where + msg)  # noqa: E731
     if not isinstance(p, dict):
         raise fail("posterior must be a JSON object")
     if set(p) != _POSTERIOR_KEYS:

@@ -180,6 +180,7 @@ class _QuasiNetBase(BaseEstimator, metaclass=abc.ABCMeta):
         self.n_features_in_ = int(r.x_mean.size)
         self.network_ = r.network
         self.members_ = list(r.members)
+        self.member_evidence_ = list(r.member_evidence)
         self.method_ = r.method
         self.hidden_layer_sizes_ = tuple(r.hidden)
         self.x_mean_, self.x_scale_ = r.x_mean, r.x_scale
@@ -232,7 +233,7 @@ class _QuasiNetBase(BaseEstimator, metaclass=abc.ABCMeta):
         A model trained by Bayesian regularisation carries its posterior (covariance, alpha,
         beta, gamma, log evidence, relevance and, for a classifier, ``moderate``), so that the
         model's ``predict(X, return_std=True)`` and ``predict_proba`` equal the estimator's.
-        A committee (``committee > 1``) cannot be saved: ValueError.
+        A committee (``committee > 1``) is saved whole: every member with its posterior.
         """
         check_is_fitted(self, "network_")
         names = getattr(self, "feature_names_in_", None)
@@ -245,7 +246,7 @@ class _QuasiNetBase(BaseEstimator, metaclass=abc.ABCMeta):
             classes=self.classes_ if classifier else None, alpha=self.alpha_, gamma=self.n_effective_params_,
             log_evidence=self.log_evidence_, feature_relevance=self.feature_relevance_,
             moderate=classifier and bool(self.moderate), inputs=inputs, targets=targets,
-            method=getattr(self, "method_", None))
+            method=getattr(self, "method_", None), member_evidence=getattr(self, "member_evidence_", None))
 
     def save(self, path) -> None:
         """Write the fitted model to a model file (:mod:`quasinet.io`): ``quasinet predict`` and
@@ -364,7 +365,7 @@ _COMMON_DOC = """
     committee : int, default=1
         Bayesian regularisation: average the predictions of the best ``committee`` networks
         by log model evidence (over the models and starts tried; at most as many as were fitted).
-        Model files and exports hold one network and refuse a committee.
+        Model files and exports hold the whole committee.
     restarts : int or None, default=None
         Further random starts (per candidate width for BR, ranked by log evidence; for the
         other methods the lowest training cost wins). None: 0 (``quasinet.fitting.BR_RESTARTS`` for BR).
@@ -425,6 +426,10 @@ _COMMON_ATTRS = """
     members_ : list of (Network, ndarray, float or ndarray)
         After BR: the networks averaged (``committee``), each with its posterior covariance
         A^-1 and beta; empty otherwise.
+    member_evidence_ : list of (ndarray, float, float, bool)
+        After BR: each member's alpha, gamma, log evidence and ard, in the order of
+        ``members_`` (the first's are ``alpha_``, ``n_effective_params_``, ``log_evidence_``,
+        ``ard_``); empty otherwise.
     n_features_in_ : int
     feature_names_in_ : ndarray of str
         Only when X had string column names.
@@ -715,6 +720,8 @@ def estimator_from_model(model):
         params["method"] = model.method
     if model.posterior is not None:
         params["ard"] = bool(model.posterior.ard)
+    if len(model.members) > 1:
+        params["committee"] = len(model.members)
     if r.classes is not None:
         moderate = bool(model.posterior.moderate) if model.posterior is not None else True
         est = QuasiNetClassifier(loss=net.loss, moderate=moderate, **params)
@@ -823,7 +830,7 @@ def from_sklearn(estimator, *, l2=0.0):
         W_dst[...] = W
         b_dst[...] = b
     est.network_ = net
-    est.members_ = []
+    est.members_, est.member_evidence_ = [], []
     est.method_ = "from_sklearn"
     est.hidden_layer_sizes_ = tuple(sizes[1:-1])
     est.n_effective_params_ = est.alpha_ = est.beta_ = est.log_evidence_ = est.feature_relevance_ = None

@@ -72,26 +72,29 @@ def as_model(obj) -> Model:
     if isinstance(obj, Network):
         return Model(obj)
     if isinstance(obj, Model):
-        return obj
+        return _single(obj)
     # A fitted estimator: quasinet.sklearn is imported if one exists (it needs scikit-learn).
     estimators = sys.modules.get("quasinet.sklearn")
     if estimators is not None and isinstance(obj, (estimators.QuasiNetRegressor, estimators.QuasiNetClassifier)):
         from sklearn.exceptions import NotFittedError
 
-        members = getattr(obj, "members_", None) or []
-        if len(members) > 1:
-            # The mixture's variance and averaged probabilities would need every member's
-            # factor in the file; a committee is refused instead.
-            raise ValueError(f"an export holds one network, but this estimator averages a committee of "
-                             f"{len(members)}; fit with committee=1")
         try:
-            return obj.to_model()
+            return _single(obj.to_model())
         except NotFittedError:
             raise ValueError(f"the {type(obj).__name__} is not fitted: call fit (or from_sklearn) first") from None
     raise TypeError(
         "expected a quasinet.Network, a quasinet.io.Model or a fitted QuasiNetRegressor/QuasiNetClassifier, "
         f"got {type(obj).__name__}"
     )
+
+
+def _single(model: Model) -> Model:
+    # The mixture's variance and averaged probabilities would need every member in the file; a
+    # committee is refused instead.
+    if len(model.members) > 1:
+        raise ValueError(f"an export holds one network, but this model averages a committee of "
+                         f"{len(model.members)}; fit with committee=1")
+    return model
 
 
 def uses_posterior(model: Model, return_std: Optional[bool]) -> Tuple[bool, bool]:
