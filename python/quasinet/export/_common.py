@@ -72,14 +72,14 @@ def as_model(obj) -> Model:
     if isinstance(obj, Network):
         return Model(obj)
     if isinstance(obj, Model):
-        return _single(obj)
+        return obj
     # A fitted estimator: quasinet.sklearn is imported if one exists (it needs scikit-learn).
     estimators = sys.modules.get("quasinet.sklearn")
     if estimators is not None and isinstance(obj, (estimators.QuasiNetRegressor, estimators.QuasiNetClassifier)):
         from sklearn.exceptions import NotFittedError
 
         try:
-            return _single(obj.to_model())
+            return obj.to_model()
         except NotFittedError:
             raise ValueError(f"the {type(obj).__name__} is not fitted: call fit (or from_sklearn) first") from None
     raise TypeError(
@@ -88,13 +88,11 @@ def as_model(obj) -> Model:
     )
 
 
-def _single(model: Model) -> Model:
-    # The mixture's variance and averaged probabilities would need every member in the file; a
-    # committee is refused instead.
+def refuse_committee(model: Model) -> None:
+    """ValueError for a committee (several networks averaged), which an export does not hold yet."""
     if len(model.members) > 1:
         raise ValueError(f"an export holds one network, but this model averages a committee of "
                          f"{len(model.members)}; fit with committee=1")
-    return model
 
 
 def uses_posterior(model: Model, return_std: Optional[bool]) -> Tuple[bool, bool]:
@@ -116,7 +114,7 @@ def uses_posterior(model: Model, return_std: Optional[bool]) -> Tuple[bool, bool
                              "moderated probabilities")
     std = bool(return_std) if return_std is not None else (post is not None and model.classes is None)
     moderate = model.moderated
-    P = model.net.n_params
+    P = max(net.n_params for net, _ in model.members)
     if (std or moderate) and P > MAX_POSTERIOR_PARAMS:
         what = ("the predictive standard deviation (return_std=False exports the mean only)" if std else
                 "moderated probabilities (a classifier fitted with moderate=False exports its own probabilities)")
@@ -171,21 +169,25 @@ def check_exportable(arrays: Dict[str, np.ndarray], dtype: str = "float64") -> N
                                  f"become {what}); export with dtype='float64'")
 
 
-def noise_variance(model: Model):
-    """1/beta of the model's posterior, the noise variance the predictive standard deviation adds:
-    a float when one beta serves every output, else an array of shape (n_outputs,), 1/beta[k]."""
-    beta = model.posterior.beta
+def noise_variance(model: Model, member: int = 0):
+    """1/beta of the posterior of the model's ``member`` (0: the first network), the noise variance
+    its predictive standard deviation adds: a float when one beta serves every output, else an
+    array of shape (n_outputs,), 1/beta[k]."""
+    beta = model.members[member][1].beta
     return 1.0 / beta if isinstance(beta, np.ndarray) else float(1.0 / beta)
 
 
-def model_arrays(model: Model, factor: Optional[np.ndarray] = None) -> Dict[str, np.ndarray]:
-    """Every number an export writes, by name (for :func:`check_exportable`)."""
-    net = model.net
-    arrays = {"the network's parameters": net.params}
+def model_arrays(model: Model, factors: Optional[Sequence[np.ndarray]] = None) -> Dict[str, np.ndarray]:
+    """Every number an export writes, by name (for :func:`check_exportable`); ``factors``: the
+    covariance factor of each member, when the export holds them."""
+    arrays = {}
+    for k, (net, _) in enumerate(model.members):
+        member = f" of committee member {k}" if k else ""
+        arrays[f"the network's parameters{member}"] = net.params
+        if factors is not None:
+            arrays[f"the covariance factor{member}"] = factors[k]
+            arrays[f"the noise variance 1/beta{member}"] = np.atleast_1d(noise_variance(model, k))
     for key in ("x_offset", "x_scale", "y_offset", "y_scale"):
         if getattr(model, key) is not None:
             arrays[key] = getattr(model, key)
-    if factor is not None:
-        arrays["the covariance factor"] = factor
-        arrays["the noise variance 1/beta"] = np.atleast_1d(noise_variance(model))
     return arrays

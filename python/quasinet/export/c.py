@@ -57,7 +57,7 @@ import numpy as np
 
 from ..files import atomic_write
 from ._common import (as_model, check_exportable, covariance_factor, format_names, model_arrays, noise_variance,
-                      uses_posterior)
+                      refuse_committee, uses_posterior)
 
 #: Rows whose ||L^T g||^2 are formed together, so that the factor is read once per block of rows
 #: (4 gradients of P doubles on the stack).
@@ -132,9 +132,10 @@ def c_source(obj, *, name: str = "quasinet_model", return_std: Optional[bool] = 
     """The C source :func:`to_c` writes, as a string (ASCII)."""
     name = _check_name(name)
     model = as_model(obj)
+    refuse_committee(model)
     std, moderate = uses_posterior(model, return_std)
     factor = covariance_factor(model.posterior.covariance) if std or moderate else None
-    check_exportable(model_arrays(model, factor))
+    check_exportable(model_arrays(model, None if factor is None else [factor]))
     net = model.net
     sizes = list(net.layer_sizes)
     L = len(sizes) - 1

@@ -64,7 +64,7 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
 
 from ..files import atomic_write
 from ._common import (as_model, check_exportable, covariance_factor, format_names, model_arrays, noise_variance,
-                      uses_posterior)
+                      refuse_committee, uses_posterior)
 
 #: Opsets the exporter writes: 13 is the first with today's Softmax (over the last axis).
 MIN_OPSET = 13
@@ -302,6 +302,7 @@ def to_onnx(obj, path=None, *, dtype: str = "float64", opset: int = 17,
         needed for a network above :data:`~quasinet.export.MAX_POSTERIOR_PARAMS` parameters.
     """
     model = as_model(obj)
+    refuse_committee(model)
     if not isinstance(dtype, str) or dtype not in _DTYPES:
         raise ValueError(f"dtype must be 'float64' or 'float32', got {dtype!r}")
     newest = onnx.defs.onnx_opset_version()
@@ -311,7 +312,7 @@ def to_onnx(obj, path=None, *, dtype: str = "float64", opset: int = 17,
         raise ValueError(f"opset must lie in [{MIN_OPSET}, {newest}] (this onnx package's newest), got {opset}")
     std, moderate = uses_posterior(model, return_std)
     factor = covariance_factor(model.posterior.covariance) if std or moderate else None
-    check_exportable(model_arrays(model, factor), dtype)
+    check_exportable(model_arrays(model, None if factor is None else [factor]), dtype)
     np_dtype, elem = _DTYPES[dtype]
     g = _Graph(np_dtype, elem)
     net = model.net
