@@ -52,7 +52,7 @@ from __future__ import annotations
 
 import json
 import numbers
-from typing import List, Optional
+from typing import List, Optional, Tuple
 
 import numpy as np
 
@@ -64,7 +64,7 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
 
 from ..files import atomic_write
 from ._common import (as_model, check_exportable, covariance_factor, format_names, model_arrays, noise_variance,
-                      refuse_committee, uses_posterior)
+                      uses_posterior)
 
 #: Opsets the exporter writes: 13 is the first with today's Softmax (over the last axis).
 MIN_OPSET = 13
@@ -260,6 +260,78 @@ def _softmax_moderated(g: _Graph, layers: List[_Layer], hidden: str, L: str) -> 
     return _activate(g, "softmax", log_p)
 
 
+def _member(g: _Graph, net, x: str, factor: Optional[np.ndarray], moderate: bool, std: bool,
+            tag: str) -> Tuple[str, Optional[str]]:
+    """One network on the scaled input ``x``: its output (N, n_outputs) in the network's units
+    (moderated when ``moderate``; a sigmoid classifier's one column), and with ``std`` its
+    g^T A^-1 g (N, n_outputs) from its covariance factor, else None. ``tag`` prefixes the
+    names of its weights and layers (a committee's member)."""
+    n_layers = len(net.weights)
+    biases = net.biases if net.bias else [None] * n_layers
+    layers: List[_Layer] = []
+    h = x
+    for l, (W, b) in enumerate(zip(net.weights, biases)):
+        W_name = g.const(f"{tag}W{l}", W)
+        z = g.op("MatMul", [h, W_name], f"{tag}z{l}")
+        b_name = None
+        if b is not None:
+            b_name = g.const(f"{tag}b{l}", b)
+            z = g.op("Add", [z, b_name], f"{tag}z{l}")
+        layers.append(_Layer(h, z, W_name, b_name, W.shape[0], W.shape[1]))
+        if l == n_layers - 1 and moderate:
+            break  # the output activation comes after the moderation
+        h = _activate(g, net.output_activation if l == n_layers - 1 else net.activation, z)
+    L_name = g.const(f"{tag}L", factor) if factor is not None else None
+    if moderate and net.output_activation == "softmax":
+        h = _softmax_moderated(g, layers, net.activation, L_name)
+    elif moderate:
+        var = _variances(g, layers, net.activation, None, "", L_name)
+        spread = g.op("Div", [g.op("Mul", [g.const("pi", np.pi), var]), g.const("eight", 8.0)])
+        kappa = g.op("Sqrt", [g.op("Add", [g.const("one", 1.0), spread])], "kappa")
+        h = _activate(g, net.output_activation, g.op("Div", [layers[-1].z, kappa], "z_moderated"))
+    var = _variances(g, layers, net.activation, net.output_activation, h, L_name) if std else None
+    return h, var
+
+
+def _both_columns(g: _Graph, p: str) -> str:
+    """A sigmoid's probability p (N, 1) as the two classes' columns [1 - p, p], as
+    :func:`quasinet.metrics.class_probabilities` forms them."""
+    return g.op("Concat", [g.op("Sub", [g.const("one", [[1.0]]), p], "p0"), p], "proba", axis=1)
+
+
+def _mean(g: _Graph, names: List[str], hint: str) -> str:
+    """The mean of equally shaped tensors, summed in order then divided by their count, as
+    ``np.mean(..., axis=0)`` forms it (so the graph rounds as quasinet does)."""
+    total = names[0]
+    for name in names[1:]:
+        total = g.op("Add", [total, name], f"{hint}_sum")
+    return g.op("Div", [total, g.const("count", float(len(names)))], hint)
+
+
+def _committee(g: _Graph, model, x: str, factors: Optional[List[np.ndarray]], moderate: bool,
+               std: bool) -> Tuple[str, Optional[str]]:
+    """A committee on the scaled input ``x``, as :class:`quasinet.io.Model` averages it: the
+    mean of the members' outputs (a classifier: of their class probabilities, both columns for
+    a sigmoid) in the network's units, and with ``std`` the standard deviation of the equal
+    mixture of the members' Gaussians, sqrt(max(mean_m(v_m + mu_m^2) - mean^2, 0)) with
+    v_m = g_m^T A_m^-1 g_m + 1/beta_m (:func:`quasinet.posterior.predictive_moments`), else None."""
+    outs, second = [], []
+    for k, (net, _) in enumerate(model.members):
+        out, var = _member(g, net, x, None if factors is None else factors[k], moderate, std, f"m{k}_")
+        if model.classes is not None and net.layer_sizes[-1] == 1:
+            out = _both_columns(g, out)
+        outs.append(out)
+        if std:
+            v = g.op("Add", [var, g.const(f"m{k}_noise_var", noise_variance(model, k))], f"m{k}_var")
+            second.append(g.op("Add", [v, g.op("Mul", [out, out], f"m{k}_mu2")], f"m{k}_second"))
+    mean = _mean(g, outs, "mean")
+    if not std:
+        return mean, None
+    # The mixture's second moment minus its squared mean, clipped at 0 where rounding makes it negative.
+    var = g.op("Sub", [_mean(g, second, "second"), g.op("Mul", [mean, mean], "mean2")], "mixture_var")
+    return mean, g.op("Sqrt", [g.op("Max", [var, g.const("zero", 0.0)], "mixture_var")], "std_net")
+
+
 def to_onnx(obj, path=None, *, dtype: str = "float64", opset: int = 17,
             return_std: Optional[bool] = None) -> "onnx.ModelProto":
     """Export a network, a model or a fitted estimator to an ONNX model that predicts as it does.
@@ -268,8 +340,9 @@ def to_onnx(obj, path=None, *, dtype: str = "float64", opset: int = 17,
     ----------
     obj : Network, quasinet.io.Model or fitted QuasiNetRegressor / QuasiNetClassifier
         Its stored input and target scaling become nodes of the graph; a posterior (Bayesian
-        regularisation) becomes the standard deviation or the moderation (module docstring).
-        A committee of several networks is refused (ValueError).
+        regularisation) becomes the standard deviation or the moderation; a committee of
+        several networks becomes one graph that averages them as the model does (module
+        docstring).
     path : str or os.PathLike, optional
         Where to write the model (``.onnx``), through a temporary file beside it renamed over
         it when complete (an error or an interrupt leaves any previous file as it was);
@@ -302,7 +375,6 @@ def to_onnx(obj, path=None, *, dtype: str = "float64", opset: int = 17,
         needed for a network above :data:`~quasinet.export.MAX_POSTERIOR_PARAMS` parameters.
     """
     model = as_model(obj)
-    refuse_committee(model)
     if not isinstance(dtype, str) or dtype not in _DTYPES:
         raise ValueError(f"dtype must be 'float64' or 'float32', got {dtype!r}")
     newest = onnx.defs.onnx_opset_version()
@@ -311,45 +383,27 @@ def to_onnx(obj, path=None, *, dtype: str = "float64", opset: int = 17,
     if not MIN_OPSET <= opset <= newest:
         raise ValueError(f"opset must lie in [{MIN_OPSET}, {newest}] (this onnx package's newest), got {opset}")
     std, moderate = uses_posterior(model, return_std)
-    factor = covariance_factor(model.posterior.covariance) if std or moderate else None
-    check_exportable(model_arrays(model, None if factor is None else [factor]), dtype)
+    members = model.members
+    factors = [covariance_factor(p.covariance) for _, p in members] if std or moderate else None
+    check_exportable(model_arrays(model, factors), dtype)
     np_dtype, elem = _DTYPES[dtype]
     g = _Graph(np_dtype, elem)
     net = model.net
     n_outputs = net.layer_sizes[-1]
 
-    h = "X"
+    x = "X"
     if model.x_offset is not None:
-        h = g.op("Sub", [h, g.const("x_offset", model.x_offset)], "x_centred")
-        h = g.op("Div", [h, g.const("x_scale", model.x_scale)], "x_scaled")
-    n_layers = len(net.weights)
-    biases = net.biases if net.bias else [None] * n_layers
-    layers: List[_Layer] = []
-    for l, (W, b) in enumerate(zip(net.weights, biases)):
-        W_name = g.const(f"W{l}", W)
-        z = g.op("MatMul", [h, W_name], f"z{l}")
-        b_name = None
-        if b is not None:
-            b_name = g.const(f"b{l}", b)
-            z = g.op("Add", [z, b_name], f"z{l}")
-        layers.append(_Layer(h, z, W_name, b_name, W.shape[0], W.shape[1]))
-        if l == n_layers - 1 and moderate:
-            break  # the output activation comes after the moderation
-        h = _activate(g, net.output_activation if l == n_layers - 1 else net.activation, z)
-    L_name = g.const("L", factor) if factor is not None else None
-    if moderate and net.output_activation == "softmax":
-        h = _softmax_moderated(g, layers, net.activation, L_name)
-    elif moderate:
-        var = _variances(g, layers, net.activation, None, "", L_name)
-        spread = g.op("Div", [g.op("Mul", [g.const("pi", np.pi), var]), g.const("eight", 8.0)])
-        kappa = g.op("Sqrt", [g.op("Add", [g.const("one", 1.0), spread])], "kappa")
-        h = _activate(g, net.output_activation, g.op("Div", [layers[-1].z, kappa], "z_moderated"))
+        x = g.op("Sub", [x, g.const("x_offset", model.x_offset)], "x_centred")
+        x = g.op("Div", [x, g.const("x_scale", model.x_scale)], "x_scaled")
     std_name = None
-    if std:
-        var = _variances(g, layers, net.activation, net.output_activation, h, L_name)
-        std_name = g.op("Sqrt", [g.op("Add", [var, g.const("noise_var", noise_variance(model))])], "std_net")
-        if model.y_scale is not None:
-            std_name = g.op("Mul", [std_name, g.const("y_scale", model.y_scale)], "std_y")
+    if len(members) == 1:
+        h, var = _member(g, net, x, None if factors is None else factors[0], moderate, std, "")
+        if std:
+            std_name = g.op("Sqrt", [g.op("Add", [var, g.const("noise_var", noise_variance(model))])], "std_net")
+    else:
+        h, std_name = _committee(g, model, x, factors, moderate, std)
+    if std_name is not None and model.y_scale is not None:
+        std_name = g.op("Mul", [std_name, g.const("y_scale", model.y_scale)], "std_y")
     if model.y_offset is not None:
         h = g.op("Mul", [h, g.const("y_scale", model.y_scale)], "y_scaled")
         h = g.op("Add", [h, g.const("y_offset", model.y_offset)], "y")
@@ -362,8 +416,8 @@ def to_onnx(obj, path=None, *, dtype: str = "float64", opset: int = 17,
             g.nodes.append(helper.make_node("Identity", [std_name], ["std"]))
             outputs.append(helper.make_tensor_value_info("std", elem, ["N", n_outputs]))
     else:
-        if n_outputs == 1:
-            h = g.op("Concat", [g.op("Sub", [g.const("one", [[1.0]]), h], "p0"), h], "proba", axis=1)
+        if len(members) == 1 and n_outputs == 1:  # a committee's members each gave both columns
+            h = _both_columns(g, h)
         g.nodes.append(helper.make_node("Identity", [h], ["probabilities"]))
         index = g.op("ArgMax", ["probabilities"], "class_index", axis=1, keepdims=0)
         labels = _class_tensor(model.classes)
@@ -382,11 +436,12 @@ def to_onnx(obj, path=None, *, dtype: str = "float64", opset: int = 17,
 
     what = ("moderated probabilities" if moderate else "probabilities" if model.classes is not None
             else "predictions and predictive standard deviation" if std else "predictions")
+    shapes = ", ".join("-".join(map(str, m.layer_sizes)) for m, _ in members)
+    shapes = f"network {shapes}" if len(members) == 1 else f"committee of {len(members)} networks {shapes}"
     graph = helper.make_graph(
         g.nodes, "quasinet", [helper.make_tensor_value_info("X", elem, ["N", net.layer_sizes[0]])], outputs,
         initializer=g.inits,
-        doc_string=f"quasinet network {'-'.join(map(str, net.layer_sizes))}, {net.activation} hidden, "
-                   f"{net.output_activation} output: {what}",
+        doc_string=f"quasinet {shapes}, {net.activation} hidden, {net.output_activation} output: {what}",
     )
     opsets = [helper.make_opsetid("", opset)]
     proto = helper.make_model(graph, opset_imports=opsets, producer_name="quasinet")
