@@ -28,8 +28,24 @@ lower-triangular factor L of the covariance, A^-1 = L L^T
   :func:`quasinet.posterior.softmax_moderated`, from the variance of each difference z_k - z_c
   of two logits (g = d (z_k - z_c) / d theta).
 
+A committee (a model with several ``members``, :class:`quasinet.io.Model`) becomes one graph:
+each member's layers (and, with the posterior, its own factor L_m and backward passes) on the
+shared scaled input, their names prefixed ``m0_``, ``m1_``, ..., then what ``Model`` computes
+from them, each mean summed in member order and divided by their number M as ``np.mean`` does:
+
+- ``predictions``: the mean of the members' outputs mu_m, then the target scaling;
+- ``std``: of the equal mixture of the members' Gaussians,
+  sqrt(max(mean_m(v_m + mu_m^2) - mean^2, 0)) with v_m = g_m^T A_m^-1 g_m + 1/beta_m (each
+  member's own beta, one or one per output), then the target scale;
+- ``probabilities``: the mean of the members' class probabilities (each moderated when the
+  model moderates; a sigmoid member's as its two columns [1 - p, p]), and ``labels`` their
+  most probable class.
+
+The outputs, their names and shapes are those of a single network.
+
 Cost: per row and output P^2 multiply-adds in one ``MatMul`` by L (P = number of
 parameters), and intermediate tensors of N x P numbers per output; run large N in batches.
+A committee costs the sum of its members' costs (sum of P_m^2, no cross terms).
 
 The model's input, target and class names are stored as metadata (``inputs``, ``targets``,
 ``classes``, ``info``), each as one line of :func:`~quasinet.export.escape_text` text.
