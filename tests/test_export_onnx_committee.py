@@ -9,11 +9,13 @@ A mean in target units near zero is a difference of the members' outputs and of 
 offset, so only its absolute accuracy is meaningful: means are compared to 1e-12 relative to
 the output plus the largest output (:func:`_assert_close`). float32 as the float32 tests of
 tests/test_export_std.py: 1e-5 for predictions and plain probabilities, 1e-4 for the standard
-deviation and moderated probabilities, relative to the output plus the largest output. A fitted network's covariance has a condition of 1e13 or more:
-its quadratic form v = g^T A^-1 g is then only accurate relative to the magnitude of its terms,
-T = |g|^T |A^-1| |g| (tests/test_export_std.py), so the fitted committees' standard deviation and
-moderated probabilities are compared to 1e-12 of the first-order bounds that follow from it,
-averaged over the members (:func:`_std_bound`, :func:`_proba_bound`).
+deviation and moderated probabilities, relative to the output plus the largest output.
+
+A fitted network's covariance can have a condition of 1e13: its quadratic form v = g^T A^-1 g
+is then only accurate relative to the magnitude of its terms, T = |g|^T |A^-1| |g|
+(tests/test_export_std.py), so the fitted committees' standard deviation and moderated
+probabilities are compared to 1e-12 of the first-order bounds that follow from it, averaged
+over the members (:func:`_std_bound`, :func:`_proba_bound`).
 """
 
 import numpy as np

@@ -345,7 +345,7 @@ def _committee(g: _Graph, model, x: str, factors: Optional[List[np.ndarray]], mo
         return mean, None
     # The mixture's second moment minus its squared mean, clipped at 0 where rounding makes it negative.
     var = g.op("Sub", [_mean(g, second, "second"), g.op("Mul", [mean, mean], "mean2")], "mixture_var")
-    return mean, g.op("Sqrt", [g.op("Max", [var, g.const("zero", 0.0)], "mixture_var")], "std_net")
+    return mean, g.op("Sqrt", [g.op("Max", [var, g.const("zero", 0.0)], "mixture_var_clipped")], "std_net")
 
 
 def to_onnx(obj, path=None, *, dtype: str = "float64", opset: int = 17,
