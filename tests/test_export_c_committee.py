@@ -10,6 +10,7 @@ takes over the rows: |got - want| <= 1e-12 (|want| + max over the rows of |want|
 """
 
 import ctypes
+import dataclasses
 import re
 import shutil
 import subprocess
@@ -229,6 +230,15 @@ def test_committee_without_std_and_bad_requests(tmp_path):
     assert not (tmp_path / "bad.c").exists()
 
 
+def _unmoderated(model):
+    """The same committee with its posteriors' ``moderate`` off (new Posterior objects: the
+    model given is left as it is)."""
+    members = [(m, dataclasses.replace(p, moderate=False)) for m, p in model.members]
+    return qio.Model(members[0][0], model.x_offset, model.x_scale, model.y_offset, model.y_scale,
+                     inputs=model.inputs, targets=model.targets, classes=model.classes, posterior=members[0][1],
+                     method=model.method, committee=members[1:])
+
+
 # -- fitted estimators, as the user gets them ------------------------------------------------------
 @pytest.fixture(scope="module")
 def fitted():
@@ -238,8 +248,8 @@ def fitted():
     y2 = np.where(Xf[:, 0] + 0.5 * rng.normal(size=90) > 0, "yes", "no")
     y3 = np.select([Xf[:, 0] > 0.5, Xf[:, 1] > 0], ["high", "mid"], "low")
     kw = dict(hidden_layer_sizes=(3,), method="BR", restarts=2, committee=3, random_state=0)
-    return (QuasiNetRegressor(**kw).fit(Xf, Y), QuasiNetClassifier(**kw).fit(Xf, y2),
-            QuasiNetClassifier(**kw).fit(Xf, y3))
+    return (QuasiNetRegressor(**kw).fit(Xf, Y), QuasiNetClassifier(**kw, moderate=True).fit(Xf, y2),
+            QuasiNetClassifier(**kw, moderate=True).fit(Xf, y3))
 
 
 def test_fitted_committees_export_as_they_predict(fitted, tmp_path):
@@ -247,9 +257,7 @@ def test_fitted_committees_export_as_they_predict(fitted, tmp_path):
     models = {"reg": reg.to_model()}
     for tag, clf in (("bin", clf2), ("soft", clf3)):
         models[f"{tag}_mod"] = clf.to_model()
-        clf.set_params(moderate=False)
-        models[tag] = clf.to_model()
-        clf.set_params(moderate=True)
+        models[tag] = _unmoderated(models[f"{tag}_mod"])
     lib = _compile(tmp_path, "".join(c_source(m, name=n) for n, m in models.items()), "fitted")
     for name, model in models.items():
         assert len(model.members) > 1, name
