@@ -138,14 +138,15 @@ def test_onnx_binary_classifier_outputs_probabilities_and_labels(labels):
     assert len(set(got_labels)) == 2
 
 
-def test_exports_reproduce_a_moderated_classifier_and_refuse_a_committee(tmp_path):
-    # Trained by BR, a classifier moderates its probabilities with the posterior: the exports
-    # compute the same (tests/test_export_std.py checks every activation). A committee averages
-    # several networks: the exports refuse it.
+def test_exports_reproduce_a_moderated_classifier_and_a_committee(tmp_path):
+    # Trained by BR with moderate=True, a classifier moderates its probabilities with the
+    # posterior: the exports compute the same (tests/test_export_std.py checks every
+    # activation). A committee averages several networks: the exports hold every member.
     rng = np.random.default_rng(5)
     X = rng.normal(size=(80, 2))
     y = np.where(X[:, 0] + 0.3 * rng.normal(size=80) > 0, "a", "b")
-    clf = QuasiNetClassifier(hidden_layer_sizes=(3,), method="BR", restarts=1, random_state=0).fit(X, y)
+    clf = QuasiNetClassifier(hidden_layer_sizes=(3,), method="BR", restarts=1, moderate=True,
+                             random_state=0).fit(X, y)
     proba, labels = _session(to_onnx(clf)).run(None, {"X": X})
     np.testing.assert_allclose(proba, clf.predict_proba(X), rtol=1e-12, atol=1e-16)
     assert list(labels) == list(clf.predict(X))
@@ -156,15 +157,13 @@ def test_exports_reproduce_a_moderated_classifier_and_refuse_a_committee(tmp_pat
     np.testing.assert_allclose(proba, clf.predict_proba(X), rtol=1e-12, atol=1e-16)
     reg = QuasiNetRegressor(hidden_layer_sizes=(3,), method="BR", restarts=1, committee=2, random_state=0)
     reg.fit(X, X[:, 0] * X[:, 1] + 0.1 * rng.normal(size=80))
-    for export in (lambda: to_c(reg, tmp_path / "m.c"),):
-        with pytest.raises(ValueError, match="an export holds one network, but this model averages a committee "
-                                             "of 2; fit with committee=1"):
-            export()
-    assert not (tmp_path / "m.c").exists()
-    # ONNX holds the committee (its standard deviation: tests/test_export_onnx_committee.py).
+    # Both exports hold the committee (what they compute: tests/test_export_c_committee.py and
+    # tests/test_export_onnx_committee.py).
     mean, _ = _session(to_onnx(reg)).run(None, {"X": X})
     want = reg.predict(X)
     np.testing.assert_allclose(mean[:, 0], want, rtol=1e-12, atol=1e-12 * np.abs(want).max())
+    to_c(reg, tmp_path / "m.c")
+    assert "a committee of 2 quasinet networks" in (tmp_path / "m.c").read_text()
 
 
 def test_onnx_from_fitted_estimators():

@@ -88,13 +88,6 @@ def as_model(obj) -> Model:
     )
 
 
-def refuse_committee(model: Model) -> None:
-    """ValueError for a committee (several networks averaged), which an export does not hold yet."""
-    if len(model.members) > 1:
-        raise ValueError(f"an export holds one network, but this model averages a committee of "
-                         f"{len(model.members)}; fit with committee=1")
-
-
 def uses_posterior(model: Model, return_std: Optional[bool]) -> Tuple[bool, bool]:
     """Whether an export of ``model`` computes the standard deviation and the moderated probabilities.
 

@@ -1,6 +1,6 @@
-"""Export to one self-contained C99 source file: the network, its scaling, its input Jacobian and,
-for a model trained by Bayesian regularisation, its predictive standard deviation or moderated
-probabilities.
+"""Export to one self-contained C99 source file: the network (or the committee of networks), its
+scaling, its input Jacobian and, for a model trained by Bayesian regularisation, its predictive
+standard deviation or moderated probabilities.
 
 The file holds the weights as hexadecimal floating-point literals (``0x1.921fb54442d18p+1``:
 exactly the stored doubles, no decimal rounding), needs nothing but ``<math.h>`` and
@@ -34,6 +34,21 @@ factor read once, contiguously, for each block of :data:`ROW_BLOCK` rows (for la
 is that of streaming 4 P^2 bytes from memory per block and output;
 bench/results/export_size.txt).
 
+A committee (a model of several networks, :attr:`quasinet.io.Model.members`) exports with the
+same functions, computing what :class:`quasinet.io.Model` computes: ``NAME_predict`` the mean of
+the members' outputs, then the target scaling (a classifier: of their probabilities, each
+member's moderated by its own posterior when the model moderates); ``NAME_predict_std`` the
+standard deviation of the equal mixture of the members' Gaussians, sqrt(mean_m(v_m + (mu_m -
+mu)^2)) * y_scale with v_m = g_m^T A_m^-1 g_m + 1/beta_m (member m's 1/beta, one or one per
+output) and mu the mean: quasinet's mean_m(v_m + mu_m^2) - mu^2 written as a sum of
+non-negative terms, without that subtraction's cancellation; ``NAME_input_jacobian`` the mean of
+the members' Jacobians, then the scaling. Each member's weights, factor and 1/beta, and its
+forward, backward and quadratic-form code, are its own (``static``, prefixed ``NAME_m0``,
+``NAME_m1``, ...); the public functions call the members one after the other, each storing
+into or adding to the caller's output arrays. So a committee costs the sum of its members' work
+(the standard deviation: one more forward pass per member and row, for the mean) and adds no
+buffer: a call's stack is that of its largest member.
+
 Text from the model (class labels, input and target names) appears only in the leading
 comment, written through :func:`~quasinet.export.escape_text`: it cannot end the comment,
 splice a line or form a trigraph, and the file is ASCII.
@@ -44,7 +59,8 @@ outputs equal quasinet's to rounding (the tests ask for 1e-13). It compiles clea
 ``cc -std=c99 -O2 -Wall -Wextra -Werror -shared -fPIC``. Stack use per call: the activations
 of one sample plus two vectors of the widest layer, in doubles (with the posterior, the
 gradients of :data:`ROW_BLOCK` = 4 rows more, 4 P doubles: 64 KB at the largest P,
-:data:`~quasinet.export.MAX_POSTERIOR_PARAMS`).
+:data:`~quasinet.export.MAX_POSTERIOR_PARAMS`); for a committee, that of its largest member (P
+the largest member's parameters).
 """
 
 from __future__ import annotations
@@ -57,7 +73,7 @@ import numpy as np
 
 from ..files import atomic_write
 from ._common import (as_model, check_exportable, covariance_factor, format_names, model_arrays, noise_variance,
-                      refuse_committee, uses_posterior)
+                      uses_posterior)
 
 #: Rows whose ||L^T g||^2 are formed together, so that the factor is read once per block of rows
 #: (4 gradients of P doubles on the stack).
@@ -132,26 +148,31 @@ def c_source(obj, *, name: str = "quasinet_model", return_std: Optional[bool] = 
     """The C source :func:`to_c` writes, as a string (ASCII)."""
     name = _check_name(name)
     model = as_model(obj)
-    refuse_committee(model)
     std, moderate = uses_posterior(model, return_std)
-    factor = covariance_factor(model.posterior.covariance) if std or moderate else None
-    check_exportable(model_arrays(model, None if factor is None else [factor]))
-    net = model.net
-    sizes = list(net.layer_sizes)
-    L = len(sizes) - 1
-    hidden, output = net.activation, net.output_activation
+    factors = [covariance_factor(p.covariance) for _, p in model.members] if std or moderate else None
+    check_exportable(model_arrays(model, factors))
     P = name  # prefix of every symbol
-    NP = net.n_params
-    acts_used = {hidden} if L > 1 else set()
-    acts_used.add(output)
-    nL, n0 = sizes[-1], sizes[0]
+    nets = [net for net, _ in model.members]
+    net = model.net
+    hidden, output = net.activation, net.output_activation
+    n0, nL = net.layer_sizes[0], net.layer_sizes[-1]
+    committee = len(nets) > 1
 
     out = []
     w = out.append
-    w(f"/* {name}.c: a quasinet network exported as standalone C99 (generated; do not edit).")
-    w(" *")
-    w(f" * Network {'-'.join(map(str, sizes))}: {hidden} hidden, {output} output, "
-      f"bias {'on' if net.bias else 'off'}, {NP} parameters.")
+    if committee:
+        w(f"/* {name}.c: a committee of {len(nets)} quasinet networks exported as standalone C99 "
+          "(generated; do not edit).")
+        w(" *")
+        w(f" * Committee of {len(nets)} networks, averaged: {hidden} hidden, {output} output, "
+          f"bias {'on' if net.bias else 'off'}; member k's symbols are prefixed {P}_mk.")
+        for k, m in enumerate(nets):
+            w(f" *   member {k}: network {'-'.join(map(str, m.layer_sizes))}, {m.n_params} parameters.")
+    else:
+        w(f"/* {name}.c: a quasinet network exported as standalone C99 (generated; do not edit).")
+        w(" *")
+        w(f" * Network {'-'.join(map(str, net.layer_sizes))}: {hidden} hidden, {output} output, "
+          f"bias {'on' if net.bias else 'off'}, {net.n_params} parameters.")
     w(f" * Input scaling: {'(X - x_offset) / x_scale' if model.x_offset is not None else 'none'}. "
       f"Target scaling: {'out * y_scale + y_offset' if model.y_offset is not None else 'none'}.")
     if model.inputs is not None:
@@ -161,19 +182,22 @@ def c_source(obj, *, name: str = "quasinet_model", return_std: Optional[bool] = 
     if model.classes is not None:
         what = ("one output, the probability of the second class" if nL == 1
                 else "one probability per class, in this order")
-        w(f" * Classifier: classes {format_names(model.classes)}; {what}"
-          f"{' (moderated by the posterior)' if moderate else ''}.")
+        how = (" (moderated by the posterior)" if not committee else
+               ", averaged over the members, each moderated by its posterior" if moderate else
+               ", averaged over the members")
+        w(f" * Classifier: classes {format_names(model.classes)}; {what}{how if moderate or committee else ''}.")
     w(" *")
     w(f" * void {P}_predict(const double *X, size_t n, double *Y);")
-    w(f" *     X (n, {n0}) row-major -> Y (n, {nL}).")
+    w(f" *     X (n, {n0}) row-major -> Y (n, {nL}){'' if not committee else ': the mean of the members'}.")
     if std:
         w(f" * void {P}_predict_std(const double *X, size_t n, double *Y, double *S);")
-        w(f" *     Y as {P}_predict, S (n, {nL}): the predictive standard deviation.")
+        mixture = ", of the equal mixture of the members' Gaussians" if committee else ""
+        w(f" *     Y as {P}_predict, S (n, {nL}): the predictive standard deviation{mixture}.")
     if not moderate:
         w(f" * void {P}_input_jacobian(const double *X, size_t n, double *J);")
         w(f" *     J (n, {nL}, {n0}): J[i][k][j] = dY[i][k] / dX[i][j].")
-    stack = 8 * (2 * sum(sizes[1:]) + 2 * max(sizes[1:]) + n0
-                 + (ROW_BLOCK * (NP + 1 + sizes[-1]) if factor is not None else 0))
+    # The members run one after the other, each with its own buffers: the largest member's.
+    stack = max(_stack_bytes(m, factors is not None) for m in nets)
     w(" * Numbers are exact hexadecimal float literals. No heap, no mutable state; link with -lm.")
     w(f" * Stack use per call: at most about {stack} bytes.")
     w(" */")
@@ -183,32 +207,81 @@ def c_source(obj, *, name: str = "quasinet_model", return_std: Optional[bool] = 
     w(f"const size_t {P}_n_inputs = {n0};")
     w(f"const size_t {P}_n_outputs = {nL};")
     w("")
-    biases = net.biases if net.bias else [None] * L
+    if not committee:
+        _weight_arrays(w, P, net)
+        _scaling_arrays(w, P, model)
+        noise_k = _posterior_arrays(w, P, None if factors is None else factors[0],
+                                    noise_variance(model) if std else None)
+        w("")
+        _helpers(w, P, nets, moderate)
+        _member_functions(w, P, P, model, net, std, moderate, noise_k, factors is not None, None)
+        return "\n".join(out) + "\n"
+
+    _scaling_arrays(w, P, model)
+    w("")
+    _helpers(w, P, nets, moderate)
+    for k, m in enumerate(nets):
+        M = f"{P}_m{k}"
+        w(f"/* -- committee member {k}: network {'-'.join(map(str, m.layer_sizes))} -- */")
+        _weight_arrays(w, M, m)
+        noise_k = _posterior_arrays(w, M, None if factors is None else factors[k],
+                                    noise_variance(model, k) if std else None)
+        w("")
+        _member_functions(w, P, M, model, m, std, moderate, noise_k, factors is not None, "=" if k == 0 else "+=")
+    _committee_functions(w, P, model, std, moderate)
+    return "\n".join(out) + "\n"
+
+
+def _stack_bytes(net, posterior: bool) -> int:
+    """About the most stack one call of a network's functions uses, in bytes."""
+    sizes = list(net.layer_sizes)
+    return 8 * (2 * sum(sizes[1:]) + 2 * max(sizes[1:]) + sizes[0]
+                + (ROW_BLOCK * (net.n_params + 1 + sizes[-1]) if posterior else 0))
+
+
+def _weight_arrays(w, M: str, net) -> None:
+    biases = net.biases if net.bias else [None] * (len(net.layer_sizes) - 1)
     for l, (W, b) in enumerate(zip(net.weights, biases)):
         w(f"/* layer {l}: W ({W.shape[0]}, {W.shape[1]}) row-major{', b' if b is not None else ''} */")
-        w(_array(f"{P}_W{l}", W))
+        w(_array(f"{M}_W{l}", W))
         if b is not None:
-            w(_array(f"{P}_b{l}", b))
+            w(_array(f"{M}_b{l}", b))
+
+
+def _scaling_arrays(w, P: str, model) -> None:
     for key in ("x_offset", "x_scale", "y_offset", "y_scale"):
         v = getattr(model, key)
         if v is not None:
             w(_array(f"{P}_{key}", v))
-    if factor is not None:
-        w(f"/* L ({NP}, {NP}) lower triangular, A^-1 = L L^T, packed by columns from the diagonal down:")
-        w(f"   column j holds L[j..{NP - 1}][j] */")
-        w(_array(f"{P}_Lcols", factor.T[np.triu_indices(NP)]))
-        if std:
-            noise = noise_variance(model)
-            if isinstance(noise, np.ndarray):
-                w("/* 1 / beta of each output */")
-                w(_array(f"{P}_noise_var", noise))
-                noise_k = f"{P}_noise_var[k]"
-            else:
-                w(f"static const double {P}_noise_var = {noise.hex()};  /* 1 / beta */")
-                noise_k = f"{P}_noise_var"
-    w("")
-    # A moderated classifier never differentiates its output activation (no input Jacobian).
-    derivs_used = ({hidden} if L > 1 else set()) | (set() if moderate else {output})
+
+
+def _posterior_arrays(w, M: str, factor, noise) -> Optional[str]:
+    """The factor (when there is one) and 1/beta (when ``noise`` is not None) of one network;
+    returns the C expression of output k's 1/beta (None without ``noise``)."""
+    if factor is None:
+        return None
+    NP = factor.shape[0]
+    w(f"/* L ({NP}, {NP}) lower triangular, A^-1 = L L^T, packed by columns from the diagonal down:")
+    w(f"   column j holds L[j..{NP - 1}][j] */")
+    w(_array(f"{M}_Lcols", factor.T[np.triu_indices(NP)]))
+    if noise is None:
+        return None
+    if isinstance(noise, np.ndarray):
+        w("/* 1 / beta of each output */")
+        w(_array(f"{M}_noise_var", noise))
+        return f"{M}_noise_var[k]"
+    w(f"static const double {M}_noise_var = {noise.hex()};  /* 1 / beta */")
+    return f"{M}_noise_var"
+
+
+def _helpers(w, P: str, nets, moderate: bool) -> None:
+    """The activation functions and derivatives the networks use (shared by a committee's members)."""
+    acts_used, derivs_used = set(), set()
+    for net in nets:
+        deep = len(net.layer_sizes) > 2
+        acts_used |= ({net.activation} if deep else set()) | {net.output_activation}
+        # A moderated classifier never differentiates its output activation (no input Jacobian).
+        derivs_used |= ({net.activation} if deep else set()) | (set() if moderate else {net.output_activation})
     for a in sorted(acts_used):
         if a in _ACTIVATE:
             w(_ACTIVATE[a].replace("P_", f"{P}_"))
@@ -216,6 +289,26 @@ def c_source(obj, *, name: str = "quasinet_model", return_std: Optional[bool] = 
         if a in _DERIV and a in derivs_used:
             w(_DERIV_FN.replace("P_derivative", f"{P}_{a}_derivative").replace("BODY", _DERIV[a]))
             w("")
+
+
+def _member_functions(w, P: str, M: str, model, net, std: bool, moderate: bool, noise_k: Optional[str],
+                      posterior: bool, op: Optional[str]) -> None:
+    """One network's functions. ``P`` prefixes what the model shares (scaling, activations),
+    ``M`` the network's own symbols. ``op`` None: the public NAME_predict, NAME_predict_std and
+    NAME_input_jacobian of a single network (``M`` is ``P``). Else the static functions of a
+    committee member, in the network's units (no target scaling), which store (``op`` "=", the
+    first member) or add (``op`` "+=") their outputs: M_predict, M_moments (the member's
+    variance plus its squared distance from the committee's mean) and M_input_jacobian (with
+    respect to the scaled inputs)."""
+    sizes = list(net.layer_sizes)
+    L = len(sizes) - 1
+    hidden, output = net.activation, net.output_activation
+    NP = net.n_params
+    nL, n0 = sizes[-1], sizes[0]
+    biases = net.biases if net.bias else [None] * L
+    member = op is not None
+    assign = op or "="
+    scaled = model.y_offset is not None and not member
 
     offsets, total = [], 0
     for n in sizes[1:]:
@@ -231,7 +324,7 @@ def c_source(obj, *, name: str = "quasinet_model", return_std: Optional[bool] = 
     w(f"   activations of every layer, each concatenated over the layers in zs ({total}) and")
     applied = "not applied (moderation comes first)" if moderate else "applied"
     w(f"   acts ({total}). The output layer's activation is {applied}. */")
-    w(f"static void {P}_forward1(const double *x, double *xs, double *zs, double *acts) {{")
+    w(f"static void {M}_forward1(const double *x, double *xs, double *zs, double *acts) {{")
     w("  size_t i, j;")
     if model.x_offset is not None:
         w(f"  for (j = 0; j < {n0}; ++j) xs[j] = (x[j] - {P}_x_offset[j]) / {P}_x_scale[j];")
@@ -248,9 +341,9 @@ def c_source(obj, *, name: str = "quasinet_model", return_std: Optional[bool] = 
         w(f"    double *a = acts + {offsets[l]};")
         w(f"    for (j = 0; j < {n_out}; ++j) {{")
         w("      double z = 0.0;")
-        w(f"      for (i = 0; i < {n_in}; ++i) z += in[i] * {P}_W{l}[i * {n_out} + j];")
+        w(f"      for (i = 0; i < {n_in}; ++i) z += in[i] * {M}_W{l}[i * {n_out} + j];")
         if biases[l] is not None:
-            w(f"      z += {P}_b{l}[j];")
+            w(f"      z += {M}_b{l}[j];")
         w(f"      zs[{offsets[l]} + j] = z;")
         if act == "softmax":
             w("      a[j] = z;")
@@ -263,16 +356,18 @@ def c_source(obj, *, name: str = "quasinet_model", return_std: Optional[bool] = 
     w("}")
     w("")
 
-    if factor is not None:
-        _posterior_functions(w, P, net, sizes, offsets, deriv, NP)
+    if posterior:
+        _posterior_functions(w, M, net, sizes, offsets, deriv, NP)
 
     # -- predict -------------------------------------------------------------------------------
-    w(f"void {P}_predict(const double *X, size_t n, double *Y) {{")
+    if member:
+        w(f"/* Y (n, {nL}) {assign} this member's outputs. */")
+    w(f"{'static ' if member else ''}void {M}_predict(const double *X, size_t n, double *Y) {{")
     if moderate and output == "softmax":
-        _softmax_moderated(w, P, n0, nL, total, widest, NP, offsets[-1])
+        _softmax_moderated(w, M, n0, nL, total, widest, NP, offsets[-1], assign)
     elif moderate:
         _row_block_gradients(
-            w, P, n0, total, widest, NP, loops=[("k", "0", nL)],
+            w, M, n0, total, widest, NP, loops=[("k", "0", nL)],
             declare=[f"double u[{ROW_BLOCK}][{nL}];"],
             store=[f"u[b][k] = zs[{offsets[-1]} + k];"],
             seed=[f"for (j = 0; j < {nL}; ++j) d[j] = 0.0;",
@@ -280,25 +375,24 @@ def c_source(obj, *, name: str = "quasinet_model", return_std: Optional[bool] = 
             use=["/* MacKay: the logit over sqrt(1 + pi s^2 / 8), s^2 = g^T A^-1 g. */",
                  f"for (b = 0; b < nb; ++b) u[b][k] = u[b][k] / sqrt(1.0 + {float(np.pi).hex()} * q[b] / 8.0);"],
             finish=["for (b = 0; b < nb; ++b) {",
-                    f"  for (k = 0; k < {nL}; ++k) Y[(r0 + b) * {nL} + k] = {P}_sigmoid(u[b][k]);",
+                    f"  for (k = 0; k < {nL}; ++k) Y[(r0 + b) * {nL} + k] {assign} {P}_sigmoid(u[b][k]);",
                     "}"])
     else:
         w(f"  double xs[{n0}], zs[{total}], acts[{total}];")
         w("  size_t r, k;")
         w("  for (r = 0; r < n; ++r) {")
-        w(f"    {P}_forward1(X + r * {n0}, xs, zs, acts);")
+        w(f"    {M}_forward1(X + r * {n0}, xs, zs, acts);")
         w(f"    for (k = 0; k < {nL}; ++k) {{")
-        if model.y_offset is not None:
+        if scaled:
             w(f"      Y[r * {nL} + k] = acts[{offsets[-1]} + k] * {P}_y_scale[k] + {P}_y_offset[k];")
         else:
-            w(f"      Y[r * {nL} + k] = acts[{offsets[-1]} + k];")
+            w(f"      Y[r * {nL} + k] {assign} acts[{offsets[-1]} + k];")
         w("    }")
         w("  }")
     w("}")
     w("")
 
     if std:
-        w(f"void {P}_predict_std(const double *X, size_t n, double *Y, double *S) {{")
         if output == "softmax":
             seed = ["{",
                     "  double others = 0.0;  /* 1 - p[k] as the sum of the other probabilities */",
@@ -310,27 +404,92 @@ def c_source(obj, *, name: str = "quasinet_model", return_std: Optional[bool] = 
                     "}"]
         else:
             seed = [f"for (j = 0; j < {nL}; ++j) d[j] = 0.0;", f"d[k] = {deriv(output, 'z[k]')};"]
-        shift = f" * {P}_y_scale[k] + {P}_y_offset[k]" if model.y_offset is not None else ""
-        scale = f" * {P}_y_scale[k]" if model.y_scale is not None else ""
-        _row_block_gradients(
-            w, P, n0, total, widest, NP, loops=[("k", "0", nL)],
-            declare=[f"const double *p = acts + {offsets[-1]};", f"const double *z = zs + {offsets[-1]};"],
-            store=[f"Y[(r0 + b) * {nL} + k] = p[k]{shift};"],
-            seed=["/* d = d out_k / d z of the output layer */"] + seed,
-            use=[f"for (b = 0; b < nb; ++b) S[(r0 + b) * {nL} + k] = sqrt(q[b] + {noise_k}){scale};"])
+        seed = ["/* d = d out_k / d z of the output layer */"] + seed
+        declare = [f"const double *p = acts + {offsets[-1]};", f"const double *z = zs + {offsets[-1]};"]
+        if member:
+            w(f"/* S (n, {nL}) {assign} this member's predictive variance g^T A^-1 g + 1/beta plus the square of")
+            w(f"   its output's distance from Y (n, {nL}), the committee's mean: n times the mixture's variance. */")
+            w(f"static void {M}_moments(const double *X, size_t n, const double *Y, double *S) {{")
+            _row_block_gradients(
+                w, M, n0, total, widest, NP, loops=[("k", "0", nL)],
+                declare=declare + [f"double u[{ROW_BLOCK}];"],
+                store=[f"u[b] = p[k] - Y[(r0 + b) * {nL} + k];"], seed=seed,
+                use=[f"for (b = 0; b < nb; ++b) S[(r0 + b) * {nL} + k] {assign} q[b] + {noise_k} + u[b] * u[b];"])
+        else:
+            w(f"void {M}_predict_std(const double *X, size_t n, double *Y, double *S) {{")
+            shift = f" * {P}_y_scale[k] + {P}_y_offset[k]" if model.y_offset is not None else ""
+            scale = f" * {P}_y_scale[k]" if model.y_scale is not None else ""
+            _row_block_gradients(
+                w, M, n0, total, widest, NP, loops=[("k", "0", nL)], declare=declare,
+                store=[f"Y[(r0 + b) * {nL} + k] = p[k]{shift};"], seed=seed,
+                use=[f"for (b = 0; b < nb; ++b) S[(r0 + b) * {nL} + k] = sqrt(q[b] + {noise_k}){scale};"])
         w("  (void)z;  /* used by some output activations only */")
         w("}")
         w("")
 
     if not moderate:
-        _input_jacobian(w, P, model, sizes, offsets, deriv, widest, total, output, hidden)
-    return "\n".join(out) + "\n"
+        _input_jacobian(w, P, M, model, sizes, offsets, deriv, widest, total, output, hidden, op)
 
 
-def _softmax_moderated(w, P: str, n0: int, nL: int, total: int, widest: int, NP: int, z_off: int) -> None:
+def _committee_functions(w, P: str, model, std: bool, moderate: bool) -> None:
+    """The public functions of a committee: its members' functions one after the other, then
+    the mean, the mixture's standard deviation and the scaling, as quasinet.io.Model computes them."""
+    net = model.net
+    n0, nL = net.layer_sizes[0], net.layer_sizes[-1]
+    count = f"{float(len(model.members))!r}"
+    members = [f"{P}_m{k}" for k in range(len(model.members))]
+    scaled = model.y_offset is not None and not moderate
+    w(f"void {P}_predict(const double *X, size_t n, double *Y) {{")
+    w("  size_t i;")
+    for M in members:
+        w(f"  {M}_predict(X, n, Y);")
+    if scaled:
+        w(f"  for (i = 0; i < n * {nL}; ++i) Y[i] = Y[i] / {count} * {P}_y_scale[i % {nL}] + {P}_y_offset[i % {nL}];")
+    else:
+        w(f"  for (i = 0; i < n * {nL}; ++i) Y[i] = Y[i] / {count};")
+    w("}")
+    w("")
+    if std:
+        w(f"void {P}_predict_std(const double *X, size_t n, double *Y, double *S) {{")
+        w("  size_t i;")
+        w("  /* The mean first: each member's moments need their distance from it. */")
+        for M in members:
+            w(f"  {M}_predict(X, n, Y);")
+        w(f"  for (i = 0; i < n * {nL}; ++i) Y[i] = Y[i] / {count};")
+        for M in members:
+            w(f"  {M}_moments(X, n, Y, S);")
+        w("  /* The mixture's variance as the mean of (variance + squared distance from the mean):")
+        w("     a sum of non-negative terms, with no cancellation. */")
+        w(f"  for (i = 0; i < n * {nL}; ++i) {{")
+        scale = f" * {P}_y_scale[i % {nL}]" if model.y_scale is not None else ""
+        w(f"    S[i] = sqrt(S[i] / {count}){scale};")
+        if model.y_offset is not None:
+            w(f"    Y[i] = Y[i] * {P}_y_scale[i % {nL}] + {P}_y_offset[i % {nL}];")
+        w("  }")
+        w("}")
+        w("")
+    if not moderate:
+        w(f"void {P}_input_jacobian(const double *X, size_t n, double *J) {{")
+        w("  size_t i;")
+        for M in members:
+            w(f"  {M}_input_jacobian(X, n, J);")
+        w(f"  for (i = 0; i < n * {nL * n0}; ++i) {{")
+        w(f"    J[i] = J[i] / {count};")
+        if model.x_scale is not None:
+            w(f"    J[i] = J[i] / {P}_x_scale[i % {n0}];")
+        if model.y_scale is not None:
+            w(f"    J[i] = J[i] * {P}_y_scale[i / {n0} % {nL}];")
+        w("  }")
+        w("}")
+        w("")
+
+
+def _softmax_moderated(w, P: str, n0: int, nL: int, total: int, widest: int, NP: int, z_off: int,
+                       assign: str) -> None:
     """The body of NAME_predict for a moderated softmax: the pairwise probit approximation of
     :func:`quasinet.posterior.softmax_moderated`, with var(z_k - z_m) = g^T A^-1 g for
-    g = d (z_k - z_c) / d theta (one backward pass seeded with +1 at k and -1 at c)."""
+    g = d (z_k - z_c) / d theta (one backward pass seeded with +1 at k and -1 at c); ``assign``
+    "=" stores the probabilities in Y, "+=" adds them (a committee's later members)."""
     finish = [f"double lp[{nL}], t[{nL}], top, acc;",
               f"for (k = 0; k < {nL}; ++k) {{",
               "  /* -log sum_c exp(-(z_k - z_c) / sqrt(1 + pi v_kc / 8)), the c = k term exp(0). */",
@@ -343,7 +502,7 @@ def _softmax_moderated(w, P: str, n0: int, nL: int, total: int, widest: int, NP:
               "  lp[k] = -(top + log(acc));",
               "}"]
     _softmax(finish.append, "lp", nL, indent="")
-    finish.append(f"for (k = 0; k < {nL}; ++k) Y[(r0 + b) * {nL} + k] = lp[k];")
+    finish.append(f"for (k = 0; k < {nL}; ++k) Y[(r0 + b) * {nL} + k] {assign} lp[k];")
     _row_block_gradients(
         w, P, n0, total, widest, NP, loops=[("k", "0", nL), ("c", "k + 1", nL)],
         declare=[f"double z[{ROW_BLOCK}][{nL}], v[{ROW_BLOCK}][{nL}][{nL}];"],
@@ -494,15 +653,19 @@ def _posterior_functions(w, P, net, sizes, offsets, deriv, NP) -> None:
     w("")
 
 
-def _input_jacobian(w, P, model, sizes, offsets, deriv, widest, total, output, hidden) -> None:
-    """NAME_input_jacobian: one backward pass to the inputs per output."""
+def _input_jacobian(w, P, M, model, sizes, offsets, deriv, widest, total, output, hidden, op) -> None:
+    """NAME_input_jacobian: one backward pass to the inputs per output. ``P`` prefixes the
+    shared symbols, ``M`` the network's; ``op`` as in :func:`_member_functions` (not None: a
+    committee member's static function, with respect to the scaled inputs, in the network's units)."""
     L = len(sizes) - 1
     nL, n0 = sizes[-1], sizes[0]
-    w(f"void {P}_input_jacobian(const double *X, size_t n, double *J) {{")
+    if op is not None:
+        w(f"/* J (n, {nL}, {n0}) {op} this member's d out / d xs, xs the scaled inputs. */")
+    w(f"{'static ' if op is not None else ''}void {M}_input_jacobian(const double *X, size_t n, double *J) {{")
     w(f"  double xs[{n0}], zs[{total}], acts[{total}], d[{widest}], dp[{widest}];")
     w("  size_t r, k, i, j;")
     w("  for (r = 0; r < n; ++r) {")
-    w(f"    {P}_forward1(X + r * {n0}, xs, zs, acts);")
+    w(f"    {M}_forward1(X + r * {n0}, xs, zs, acts);")
     w(f"    for (k = 0; k < {nL}; ++k) {{")
     w("      /* d = d out_k / d z of the output layer */")
     if output == "softmax":
@@ -521,7 +684,7 @@ def _input_jacobian(w, P, model, sizes, offsets, deriv, widest, total, output, h
         w("      {")
         w(f"        for (i = 0; i < {n_in}; ++i) {{")
         w("          double s = 0.0;")
-        w(f"          for (j = 0; j < {n_out}; ++j) s += d[j] * {P}_W{l}[i * {n_out} + j];")
+        w(f"          for (j = 0; j < {n_out}; ++j) s += d[j] * {M}_W{l}[i * {n_out} + j];")
         if hidden == "identity":
             w("          dp[i] = s;")
         else:
@@ -531,12 +694,12 @@ def _input_jacobian(w, P, model, sizes, offsets, deriv, widest, total, output, h
         w("      }")
     w(f"      for (i = 0; i < {n0}; ++i) {{")
     w("        double s = 0.0;")
-    w(f"        for (j = 0; j < {sizes[1]}; ++j) s += d[j] * {P}_W0[i * {sizes[1]} + j];")
-    if model.x_offset is not None:
+    w(f"        for (j = 0; j < {sizes[1]}; ++j) s += d[j] * {M}_W0[i * {sizes[1]} + j];")
+    if op is None and model.x_offset is not None:
         w(f"        s = s / {P}_x_scale[i];")
-    if model.y_offset is not None:
+    if op is None and model.y_offset is not None:
         w(f"        s = s * {P}_y_scale[k];")
-    w(f"        J[(r * {nL} + k) * {n0} + i] = s;")
+    w(f"        J[(r * {nL} + k) * {n0} + i] {op or '='} s;")
     w("      }")
     w("    }")
     w("  }")
@@ -551,7 +714,7 @@ def to_c(obj, path, *, name: str = "quasinet_model", return_std: Optional[bool] 
     Parameters
     ----------
     obj : Network, quasinet.io.Model or fitted QuasiNetRegressor / QuasiNetClassifier
-        A committee of several networks is refused (ValueError).
+        A committee of several networks exports as one model (the module docstring).
     path : str or os.PathLike
         The ``.c`` file to write, through a temporary file beside it renamed over it when
         complete (an error or an interrupt leaves any previous file as it was).
