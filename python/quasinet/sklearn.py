@@ -362,10 +362,13 @@ _COMMON_DOC = """
         regression) and ARD, chosen by the evidence with the hyperparameters integrated out
         (:func:`quasinet.evidence.model_log_evidence`), which charges ARD for its extra
         precisions.
-    committee : int, default=1
+    committee : int or None, default=None
         Bayesian regularisation: average the predictions of the best ``committee`` networks
-        by log model evidence (over the models and starts tried; at most as many as were fitted).
-        Model files and exports hold the whole committee.
+        by log model evidence (over the models and starts tried; at most as many as were
+        fitted), keeping only those within ``quasinet.fitting.COMMITTEE_WINDOW`` (20) nats of
+        the best. None: up to ``quasinet.fitting.DEFAULT_COMMITTEE`` (3) under BR, and one
+        network for the other methods; an int above 1 needs BR. Model files and exports hold
+        the whole committee.
     restarts : int or None, default=None
         Further random starts (per candidate width for BR, ranked by log evidence; for the
         other methods the lowest training cost wins). None: 0 (``quasinet.fitting.BR_RESTARTS`` for BR).
@@ -466,7 +469,7 @@ class QuasiNetRegressor(RegressorMixin, _QuasiNetBase):
     def __init__(self, hidden_layer_sizes="auto", activation="tanh", output_activation="identity", loss="mse",
                  l2=1e-4, method="auto", max_iter=500, tol=None, random_state=None, standardize=True,
                  early_stopping=False, validation_fraction=0.1, n_iter_no_change=10, verbose=False,
-                 callback=None, ard="auto", committee=1, restarts=None, dtype="float64"):
+                 callback=None, ard="auto", committee=None, restarts=None, dtype="float64"):
         self.dtype = dtype
         self.ard = ard
         self.committee = committee
@@ -569,7 +572,7 @@ class QuasiNetClassifier(ClassifierMixin, _QuasiNetBase):
     def __init__(self, hidden_layer_sizes="auto", activation="tanh", loss="auto", l2=1e-4, method="auto",
                  max_iter=500, tol=None, random_state=None, standardize=True, early_stopping=False,
                  validation_fraction=0.1, n_iter_no_change=10, verbose=False, callback=None, ard="auto",
-                 committee=1, restarts=None, moderate=True, dtype="float64"):
+                 committee=None, restarts=None, moderate=True, dtype="float64"):
         self.dtype = dtype
         self.ard = ard
         self.committee = committee
