@@ -147,11 +147,11 @@ def test_linear_softmax_moderation_matches_monte_carlo_over_the_weights():
 
 
 @pytest.mark.slow  # the estimator's whole default model search on a real table
-def test_iris_default_classifier_moderates_as_the_monte_carlo_average():
+def test_iris_moderated_classifier_is_the_monte_carlo_average():
     X, y = load_iris(return_X_y=True)
     X = (X - X.mean(axis=0)) / X.std(axis=0)
     test = np.arange(len(y)) % 10 == 0
-    clf = QuasiNetClassifier(random_state=0).fit(X[~test], y[~test])
+    clf = QuasiNetClassifier(moderate=True, random_state=0).fit(X[~test], y[~test])
     got = clf.predict_proba(X[test])
     Xs = (X[test] - clf.x_mean_) / clf.x_scale_
     ref = []

@@ -386,7 +386,8 @@ def test_bayesian_regularisation_classifier_and_auto_width(tmp_path, data, capsy
     path, X, _, label = data
     m = tmp_path / "c.qnet"
     rc, out, _ = _run(capsys, "train", path, "--target", "label", "--inputs", "a,b", "--loss", "binary_crossentropy",
-                      "--method", "BR", "--hidden", "auto", "--restarts", "0", "--max-iter", "30", "--out", m)
+                      "--method", "BR", "--hidden", "auto", "--restarts", "0", "--max-iter", "30", "--moderate",
+                      "--out", m)
     assert rc == 0 and "models by log evidence: " in out
     model = qio.load_model(m)
     assert model.moderated and model.posterior.beta == 1.0 and len(model.net.layer_sizes) in (2, 3)

@@ -55,7 +55,7 @@ def test_cli_and_classifier_defaults_give_the_same_model(tmp_path, table, capsys
     est = QuasiNetClassifier(random_state=1).fit(X, labels)
     model = _cli_model(tmp_path, path, "--target", "label", "--seed", "1")  # text labels: a classifier
     assert model.classes == list(est.classes_) == ["other", "same"]
-    assert model.moderated and est.method_ == "BR"
+    assert not model.moderated and not est.moderate and est.method_ == "BR"  # the default: the network's own
     np.testing.assert_allclose(model.predict_proba(X), est.predict_proba(X), rtol=1e-12, atol=1e-12)
 
 

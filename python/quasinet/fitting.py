@@ -97,8 +97,11 @@ REFIT_PATIENCE = 3
 #: (6 and 3 cycles: 1.0012 and 1.0019), 68% coverage 0.677 each.
 REFIT_GAIN = 1.0
 
-#: The committee that ``committee=None`` (the default) asks of Bayesian regularisation: the
-#: best networks of the model search by log model evidence, at most this many ...
+#: The committee that ``committee=None`` (the default) asks of Bayesian regularisation for a
+#: regression: the best networks of the model search by log model evidence, at most this many
+#: (a classifier's default is one network: on the three development classification tables, 20
+#: splits each, the committee raised the held-out log-loss on two, iris 0.076 -> 0.084 and
+#: breast cancer 0.061 -> 0.065, and lowered it on Pima by 0.0015) ...
 DEFAULT_COMMITTEE = 3
 #: ... and of those, only the ones whose log model evidence is within this many nats of the
 #: best (for any committee size): a rival a few nats behind is as plausible as the best, since
@@ -161,7 +164,7 @@ class Settings:
     holdout: float = 0.0
     n_iter_no_change: int = 10
     dtype: str = "float64"
-    moderate: bool = True
+    moderate: bool = False
     report: Optional[Callable] = None
     report_in_search: bool = True
     progress: Optional[Callable] = None
@@ -279,7 +282,7 @@ class FitResult:
     seconds: float = 0.0
     warnings: List[Tuple[type, str]] = dataclasses.field(default_factory=list)
 
-    def to_model(self, *, inputs=None, targets=None, moderate: bool = True, info=None):
+    def to_model(self, *, inputs=None, targets=None, moderate: bool = False, info=None):
         """The fitted model as a :class:`quasinet.io.Model` (what a model file holds): :func:`model_of`."""
         return model_of(self.network, self.members, x_mean=self.x_mean, x_scale=self.x_scale, y_mean=self.y_mean,
                         y_scale=self.y_scale, classes=self.classes, alpha=self.alpha, gamma=self.n_effective_params,
@@ -731,9 +734,12 @@ def _refit_all_rows(fits, rows, settings: Settings, rng, searched_weight: float)
 
 def committee_of(fits, settings: Settings, scale: float = 1.0):
     """The fits (log model evidence, network, result), best first, that a committee averages:
-    at most ``settings.committee`` (None: :data:`DEFAULT_COMMITTEE`), each within
+    at most ``settings.committee`` (None: :data:`DEFAULT_COMMITTEE`, a classifier 1), each within
     :data:`COMMITTEE_WINDOW` nats of the best after multiplying the gaps by ``scale``."""
-    size = DEFAULT_COMMITTEE if settings.committee is None else settings.committee
+    if settings.committee is not None:
+        size = settings.committee
+    else:
+        size = 1 if settings.classifier else DEFAULT_COMMITTEE
     best = fits[0][0]
     return [f for f in fits[:size] if (best - f[0]) * scale <= COMMITTEE_WINDOW]
 
