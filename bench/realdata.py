@@ -231,9 +231,7 @@ VARIANTS: Dict[str, Callable] = {
     "quasinet (8,) BR committee=3": lambda d, s: QuasiNetRegressor(hidden_layer_sizes=(8,), method="BR",
                                                                    committee=3, random_state=s),
     "quasinet committee=3": lambda d, s: QuasiNetRegressor(committee=3, random_state=s),
-    "quasinet default search, restarts=0": lambda d, s: QuasiNetRegressor(restarts=0, random_state=s),
-    "quasinet default search, restarts=0, committee=3": lambda d, s: QuasiNetRegressor(restarts=0, committee=3,
-                                                                                       random_state=s),
+    "quasinet committee=1": lambda d, s: QuasiNetRegressor(committee=1, random_state=s),
 }
 
 
@@ -244,6 +242,13 @@ CLASSIFIERS: Dict[str, Callable] = {
     "quasinet QuasiNetClassifier()": lambda s: QuasiNetClassifier(random_state=s),
     "LogisticRegression()": lambda s: LogisticRegression(),
     "HistGradientBoostingClassifier()": lambda s: HistGradientBoostingClassifier(random_state=s),
+}
+
+
+# The classifier's alternatives to its defaults (``--variants``, filtered by ``--models``).
+CLASSIFIER_VARIANTS: Dict[str, Callable] = {
+    "quasinet QuasiNetClassifier(moderate=True)": lambda s: QuasiNetClassifier(moderate=True, random_state=s),
+    "quasinet QuasiNetClassifier(committee=3)": lambda s: QuasiNetClassifier(committee=3, random_state=s),
 }
 
 
@@ -315,11 +320,12 @@ def run_regression_table(t: Table, cap, quick, models, log, on_split=None):
     return summary(k)
 
 
-def run_classification_table(t: Table, cap, quick, log, on_split=None):
+def run_classification_table(t: Table, cap, quick, log, on_split=None, classifiers=None):
+    classifiers = CLASSIFIERS if classifiers is None else classifiers
     X, y, cats = load_table(t)
     y = pd.Series(y).astype(str).to_numpy()
     k = n_splits_for(len(y), cap, quick)
-    res = {label: {"log_loss": [], "accuracy": [], "time": [], "cpu": []} for label in CLASSIFIERS}
+    res = {label: {"log_loss": [], "accuracy": [], "time": [], "cpu": []} for label in classifiers}
     chose = {"quasinet_width": [], "quasinet_ard": []}
     splitter = StratifiedShuffleSplit(n_splits=k, test_size=0.1, random_state=0)
     labels = np.unique(y)
@@ -328,7 +334,7 @@ def run_classification_table(t: Table, cap, quick, log, on_split=None):
         Xtr = pre.fit_transform(X.iloc[tr])
         Xte = pre.transform(X.iloc[te])
         line = []
-        for label, make in CLASSIFIERS.items():
+        for label, make in classifiers.items():
             model = make(s)
             ft, fc = timed_fit(model, Xtr, y[tr])
             p = model.predict_proba(Xte)
@@ -470,7 +476,7 @@ FIT_TIME_MODELS = {
 
 
 FIT_TIME_VARIANTS = {
-    "quasinet restarts=0, committee=3": lambda: QuasiNetRegressor(restarts=0, committee=3, random_state=0),
+    "quasinet committee=1": lambda: QuasiNetRegressor(committee=1, random_state=0),
 }
 
 
@@ -554,6 +560,8 @@ def main(argv=None):
         ap.error(f"unknown tables {bad}; expected some of {sorted(known)}")
     models = {**REGRESSORS, **(VARIANTS if args.variants else {})}
     models = {k: v for k, v in models.items() if not args.models or any(w in k for w in args.models)}
+    classifiers = {**CLASSIFIERS, **{k: v for k, v in (CLASSIFIER_VARIANTS if args.variants else {}).items()
+                                     if not args.models or any(w in k for w in args.models)}}
 
     out = dict(command="python " + " ".join([os.path.relpath(sys.argv[0])] + sys.argv[1:]),
                date=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
@@ -624,7 +632,8 @@ def main(argv=None):
         else:
             out["classification"][name] = run_classification_table(
                 CLASSIFICATION_TABLES[name], args.splits, args.quick, log,
-                on_split=lambda part, name=name: (out["classification"].__setitem__(name, part), save()))
+                on_split=lambda part, name=name: (out["classification"].__setitem__(name, part), save()),
+                classifiers=classifiers)
             print("\n".join(classification_summary(name, out["classification"][name])), flush=True)
         save()
     print(report(out))

@@ -347,8 +347,9 @@ def test_bayesian_regularisation_train_info_predict_std(tmp_path, data, capsys):
     assert "BR: " in out and "Bayesian regularisation: " in out and " effective parameters of 38" in out
     model = qio.load_model(m)
     p = model.posterior
-    # Two targets, one noise precision each: a version-5 file.
-    assert isinstance(p, Posterior) and model.method == "BR" and model.file_version == 5 and p.ard
+    # Two targets, one noise precision each, and the two starts' networks averaged: a version-6 file.
+    assert isinstance(p, Posterior) and model.method == "BR" and model.file_version == 6 and p.ard
+    assert len(model.members) == 2 and all(q.beta.shape == (2,) for _, q in model.members)
     assert p.beta.shape == (2,)
     assert model.net.l2 == 0.0  # the learned priors replace --l2
     assert 0 < p.gamma < 38 and p.covariance.shape == (38, 38) and p.alpha.shape == (6,)
@@ -359,6 +360,8 @@ def test_bayesian_regularisation_train_info_predict_std(tmp_path, data, capsys):
 
     rc, out, _ = _run(capsys, "info", m)
     assert rc == 0 and "method          BR" in out
+    assert (f"committee       2 networks averaged: 3-6-2 (log evidence {p.log_evidence:.6g}), 3-6-2 (log evidence "
+            f"{model.members[1][1].log_evidence:.6g}); the lines below describe the first") in out
     assert f"posterior       Bayesian regularisation, ARD: gamma {p.gamma:.2f} effective parameters of 38" in out
     assert "alpha           input a " in out and ", input b " in out and ", layer 2 weights " in out
     noise = 1 / np.sqrt(p.beta) * model.y_scale
@@ -383,7 +386,8 @@ def test_bayesian_regularisation_classifier_and_auto_width(tmp_path, data, capsy
     path, X, _, label = data
     m = tmp_path / "c.qnet"
     rc, out, _ = _run(capsys, "train", path, "--target", "label", "--inputs", "a,b", "--loss", "binary_crossentropy",
-                      "--method", "BR", "--hidden", "auto", "--restarts", "0", "--max-iter", "30", "--out", m)
+                      "--method", "BR", "--hidden", "auto", "--restarts", "0", "--max-iter", "30", "--moderate",
+                      "--out", m)
     assert rc == 0 and "models by log evidence: " in out
     model = qio.load_model(m)
     assert model.moderated and model.posterior.beta == 1.0 and len(model.net.layer_sizes) in (2, 3)

@@ -561,8 +561,12 @@ def test_one_road_numpy_and_dask_give_the_same_bayesian_model(client, case):
     # 2 and 4, where it stops (4's evidence is below 2's); without, one width (the search's
     # bookkeeping is the same code, and the weights only enter through the bound objective and
     # the number of targets).
+    # One network (committee=1): the networks behind the best, stopped after three cycles far from
+    # their optimum, differ between the two by a Levenberg-Marquardt step that rounding decides;
+    # the default committee is compared below on its members' sizes and to 1e-2.
     weights, hidden = (w, "auto") if case == "search-weighted" else (None, (2,))
-    make = lambda: QuasiNetRegressor(hidden_layer_sizes=hidden, restarts=0, max_iter=3, random_state=0)  # noqa: E731
+    make = lambda: QuasiNetRegressor(hidden_layer_sizes=hidden, restarts=0, max_iter=3, committee=1,  # noqa: E731
+                                     random_state=0)
     a, b = _pair_fit(make, X, y, weights, chunks=40)
     assert b.method_ == a.method_ == "BR" and b.hidden_layer_sizes_ == a.hidden_layer_sizes_
     assert [c[:2] for c in b.evidence_candidates_] == [c[:2] for c in a.evidence_candidates_]
@@ -574,6 +578,11 @@ def test_one_road_numpy_and_dask_give_the_same_bayesian_model(client, case):
     if weights is not None:  # the search really compared several models and stopped early
         assert [c[:2] for c in a.evidence_candidates_] == [((2,), True), ((4,), True), ((1,), True), ((), True),
                                                             ((), False)]
+        make = lambda: QuasiNetRegressor(restarts=0, max_iter=3, random_state=0)  # noqa: E731
+        a, b = _pair_fit(make, X, y, weights, chunks=40)
+        assert len(a.members_) > 1
+        assert [m.layer_sizes for m, _, _ in b.members_] == [m.layer_sizes for m, _, _ in a.members_]
+        _close(b.predict(X), a.predict(X), 1e-2)
 
 
 def test_one_road_numpy_and_dask_early_stopping_hold_out_the_same_rows(client):

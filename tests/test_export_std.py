@@ -294,9 +294,10 @@ def fitted():
     y3 = np.select([X[:, 0] > 0.5, X[:, 1] > 0], ["high", "mid"], "low")
     out = {}
     for act in HIDDEN:
+        # The classifiers moderate (not the default): their exports carry the posterior too.
         kw = dict(hidden_layer_sizes=(3,), activation=act, restarts=0, random_state=0)
-        out[act] = (QuasiNetRegressor(**kw).fit(X, y), QuasiNetClassifier(**kw).fit(X, y2),
-                    QuasiNetClassifier(**kw).fit(X, y3))
+        out[act] = (QuasiNetRegressor(**kw).fit(X, y), QuasiNetClassifier(moderate=True, **kw).fit(X, y2),
+                    QuasiNetClassifier(moderate=True, **kw).fit(X, y3))
     return X, out
 
 
@@ -602,7 +603,7 @@ def test_cli_export_of_bayesian_models(tmp_path, capsys):
     data.write_text("\n".join(lines) + "\n", encoding="utf-8")
     common = ["--method", "BR", "--hidden", "2", "--val-fraction", "0", "--progress", "never"]
     rc, out, err = _run(capsys, "train", data, "--target", "label", "--inputs", "a,b\u00e9", "--loss",
-                        "binary_crossentropy", "--out", tmp_path / "clf.qnet", *common)
+                        "binary_crossentropy", "--moderate", "--out", tmp_path / "clf.qnet", *common)
     assert rc == 0, err
     rc, out, err = _run(capsys, "train", data, "--target", "t", "--inputs", "a,b\u00e9", "--out", tmp_path / "reg.qnet",
                         *common)

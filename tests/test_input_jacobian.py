@@ -254,7 +254,7 @@ def test_estimator_jacobian_of_a_committee_and_refusal_for_moderated_probabiliti
     reg = QuasiNetRegressor(hidden_layer_sizes=(3,), method="BR", restarts=1, committee=2, random_state=0)
     reg.fit(X, np.sin(X[:, 0]) + X[:, 1] + 0.1 * rng.normal(size=80))
     np.testing.assert_allclose(reg.input_jacobian(X[:5]), _fd(reg.predict, X[:5]), rtol=1e-5, atol=1e-7)
-    clf = QuasiNetClassifier(hidden_layer_sizes=(3,), method="BR", random_state=0).fit(X, X[:, 0] > 0)
+    clf = QuasiNetClassifier(hidden_layer_sizes=(3,), method="BR", moderate=True, random_state=0).fit(X, X[:, 0] > 0)
     with pytest.raises(ValueError, match="input_jacobian needs the network's own probabilities"):
         clf.input_jacobian(X[:5])
     clf.set_params(moderate=False)

@@ -55,7 +55,7 @@ def test_cli_and_classifier_defaults_give_the_same_model(tmp_path, table, capsys
     est = QuasiNetClassifier(random_state=1).fit(X, labels)
     model = _cli_model(tmp_path, path, "--target", "label", "--seed", "1")  # text labels: a classifier
     assert model.classes == list(est.classes_) == ["other", "same"]
-    assert model.moderated and est.method_ == "BR"
+    assert not model.moderated and not est.moderate and est.method_ == "BR"  # the default: the network's own
     np.testing.assert_allclose(model.predict_proba(X), est.predict_proba(X), rtol=1e-12, atol=1e-12)
 
 
@@ -153,7 +153,7 @@ def test_subset_choice_and_its_wider_rival_are_decided_on_more_rows(monkeypatch)
         return out
 
     monkeypatch.setattr(fitting, "_refit", recording)
-    r = fitting.fit(X, y, settings=fitting.Settings(restarts=0, max_iter=60), random_state=0)
+    r = fitting.fit(X, y, settings=fitting.Settings(restarts=0, max_iter=60, committee=1), random_state=0)
     subset_best = r.evidence_candidates[0][0]
     assert len(calls) == 2  # the duel on 400 rows, then the winner on all 700
     (pair, duel_rows, ranked, duel_cycles), (final, all_rows, _, _) = calls
@@ -161,6 +161,35 @@ def test_subset_choice_and_its_wider_rival_are_decided_on_more_rows(monkeypatch)
     assert pair[0] == subset_best and sum(pair[1]) > sum(subset_best)
     assert ranked[0][1] >= ranked[1][1] and final == [ranked[0][0]]
     assert tuple(r.network.layer_sizes[1:-1]) == tuple(ranked[0][0])
+
+
+def test_a_committee_after_a_subset_search_refits_only_members_within_the_scaled_window(monkeypatch):
+    """A log evidence is a sum over the rows: a gap of g nats on the subset is about g * N / n on
+    all N rows, so only the search's networks within COMMITTEE_WINDOW after that scaling are
+    refitted, and the window applies again to the refitted evidence."""
+    rng = np.random.default_rng(7)
+    X = rng.uniform(-2, 2, (700, 2))
+    y = np.sin(2 * X[:, 0]) + 0.5 * X[:, 1] + 0.1 * rng.standard_normal(700)
+    monkeypatch.setattr(fitting, "SEARCH_ROWS", 150)
+    monkeypatch.setattr(fitting, "COMMITTEE_WINDOW", 1e9)  # every one of the best three is close enough
+    calls = []
+    refit = fitting._refit
+
+    def recording(fits, rows, settings, cycles=None):
+        out = refit(fits, rows, settings, cycles)
+        calls.append((len(fits), rows.n_rows, cycles))
+        return out
+
+    monkeypatch.setattr(fitting, "_refit", recording)
+    r = fitting.fit(X, y, settings=fitting.Settings(restarts=0, max_iter=60), random_state=0)
+    assert calls == [(3, 700, None)] and len(r.members) == 3  # no duel: the three refitted on all rows
+    gaps = [r.evidence_candidates[0][2] - c[2] for c in r.evidence_candidates[:3]]
+    # A window between the second's and the third's scaled gap keeps two, refitted, then judged again.
+    monkeypatch.setattr(fitting, "COMMITTEE_WINDOW", (gaps[1] + gaps[2]) / 2 * 700 / 150)
+    calls.clear()
+    r = fitting.fit(X, y, settings=fitting.Settings(restarts=0, max_iter=60), random_state=0)
+    assert calls[0] == (2, 700, None)
+    assert 1 <= len(r.members) <= 2 and gaps[1] <= gaps[2]
 
 
 def test_inner_maxiter_option_is_checked_and_bounds_the_first_cycle():

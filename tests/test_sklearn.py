@@ -432,7 +432,7 @@ def test_save_as_a_model_file(tmp_path):
     np.testing.assert_array_equal(model.posterior.alpha, reg.alpha_)
     np.testing.assert_array_equal(model.posterior.feature_relevance, reg.feature_relevance_)
     Xc, yc = _classification(k=3)
-    clf = QuasiNetClassifier(hidden_layer_sizes=(4,), l2=1e-2, random_state=0).fit(Xc, yc)
+    clf = QuasiNetClassifier(hidden_layer_sizes=(4,), l2=1e-2, moderate=True, random_state=0).fit(Xc, yc)
     clf.save(tmp_path / "c.qnet")
     model = qio.load_model(tmp_path / "c.qnet")
     assert clf.moderate and model.moderated

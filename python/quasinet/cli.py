@@ -152,9 +152,10 @@ def settings_from_args(args, classifier: bool, report=None, progress=None):
     return fitting.Settings(
         classifier=classifier, hidden="auto" if args.hidden == "auto" else tuple(args.hidden),
         activation=args.activation, output_activation=args.output_activation or "identity", loss=loss, l2=args.l2,
-        method=args.method, ard=args.ard, restarts=args.restarts, max_iter=args.max_iter, tol=args.tol,
+        method=args.method, ard=args.ard, restarts=args.restarts, committee=args.committee, max_iter=args.max_iter,
+        tol=args.tol,
         early_stopping=early, holdout=holdout, n_iter_no_change=args.patience or 10, dtype=args.dtype,
-        moderate=not args.no_moderate, report=report, progress=progress)
+        moderate=args.moderate, report=report, progress=progress)
 
 
 def _cmd_train(args, out: TextIO, err: TextIO) -> int:
@@ -248,7 +249,7 @@ def _cmd_train(args, out: TextIO, err: TextIO) -> int:
             print(f"quasinet train: warning: {message}", file=err)
     net = result.network
     model = result.to_model(inputs=inputs if encoding is None else encoding.feature_names(), targets=targets,
-                            moderate=not args.no_moderate)
+                            moderate=args.moderate)
     model.encoding = encoding
     n = X.shape[0]
     mask = result.validation_mask
@@ -411,6 +412,10 @@ def _cmd_info(args, out: TextIO, err: TextIO) -> int:
     say("activation", f"{net.activation} (hidden), {net.output_activation} (output)")
     say("loss", f"{net.loss}, l2 {net.l2:g}")
     say("dtype", net.dtype)
+    if len(model.members) > 1:
+        say("committee", f"{len(model.members)} networks averaged: " + ", ".join(
+            f"{'-'.join(map(str, m.layer_sizes))} (log evidence {p.log_evidence:.6g})" for m, p in model.members)
+            + "; the lines below describe the first")
     if model.inputs is not None:
         say("inputs", ", ".join(model.inputs))
     if model.targets is not None:
@@ -573,8 +578,15 @@ def build_parser() -> argparse.ArgumentParser:
                         "the linear model); info then shows each input's relevance")
     p.add_argument("--restarts", type=int, default=None, metavar="N",
                    help="further random starts (default 0; for BR per candidate width, ranked by log evidence)")
-    p.add_argument("--no-moderate", action="store_true",
-                   help="BR classifier: predict with the network's own probabilities, not MacKay's moderated ones")
+    p.add_argument("--committee", type=int, default=None, metavar="N",
+                   help="BR: average the best N networks by log evidence, those within 20 nats of the best "
+                        "(default: up to 3 for a regression under BR, one network otherwise; 1: the best network alone)")
+    moderation = p.add_mutually_exclusive_group()
+    moderation.add_argument("--moderate", action="store_true",
+                            help="BR classifier: predict MacKay's moderated probabilities (the output averaged "
+                                 "over the Laplace posterior) instead of the network's own (the default)")
+    moderation.add_argument("--no-moderate", dest="moderate", action="store_false",
+                            help="the network's own probabilities (the default; kept for older scripts)")
     p.add_argument("--max-iter", type=int, default=500,
                    help="iteration limit (BR: evidence cycles; default 500)")
     p.add_argument("--tol", type=float, default=None, help="tolerance for scipy.optimize.minimize")
@@ -614,8 +626,8 @@ def build_parser() -> argparse.ArgumentParser:
                                    "NAME_input_jacobian. A model trained by Bayesian regularisation (--method BR) "
                                    "carries its posterior: a regressor's export also gives the predictive standard "
                                    "deviation (ONNX output 'std', C function NAME_predict_std; --no-std leaves it "
-                                   "out), a classifier's gives moderated probabilities (unless trained with "
-                                   f"--no-moderate); that needs a network of at most {MAX_POSTERIOR_PARAMS} "
+                                   "out), a classifier's gives moderated probabilities (when trained with "
+                                   f"--moderate); that needs a network of at most {MAX_POSTERIOR_PARAMS} "
                                    "parameters.")
     p.add_argument("model", metavar="MODEL.qnet")
     p.add_argument("--format", required=True, metavar="{onnx,c}", help="onnx or c")
@@ -650,6 +662,8 @@ def main(argv: Optional[List[str]] = None) -> int:
             parser.error("--patience (early stopping) does not apply to --method BR: the evidence stops it")
         if args.restarts is not None and args.restarts < 0:
             parser.error(f"--restarts must be >= 0, got {args.restarts}")
+        if args.committee is not None and args.committee < 1:
+            parser.error(f"--committee must be >= 1, got {args.committee}")
     try:
         return args.func(args, sys.stdout, sys.stderr)
     except BrokenPipeError:

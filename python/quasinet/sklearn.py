@@ -362,10 +362,14 @@ _COMMON_DOC = """
         regression) and ARD, chosen by the evidence with the hyperparameters integrated out
         (:func:`quasinet.evidence.model_log_evidence`), which charges ARD for its extra
         precisions.
-    committee : int, default=1
+    committee : int or None, default=None
         Bayesian regularisation: average the predictions of the best ``committee`` networks
-        by log model evidence (over the models and starts tried; at most as many as were fitted).
-        Model files and exports hold the whole committee.
+        by log model evidence (over the models and starts tried; at most as many as were
+        fitted), keeping only those within ``quasinet.fitting.COMMITTEE_WINDOW`` (20) nats of
+        the best. None: up to ``quasinet.fitting.DEFAULT_COMMITTEE`` (3) for a regressor under
+        BR, and one network for a classifier and for the other methods; an int above 1 needs
+        BR. Model files and exports hold
+        the whole committee.
     restarts : int or None, default=None
         Further random starts (per candidate width for BR, ranked by log evidence; for the
         other methods the lowest training cost wins). None: 0 (``quasinet.fitting.BR_RESTARTS`` for BR).
@@ -466,7 +470,7 @@ class QuasiNetRegressor(RegressorMixin, _QuasiNetBase):
     def __init__(self, hidden_layer_sizes="auto", activation="tanh", output_activation="identity", loss="mse",
                  l2=1e-4, method="auto", max_iter=500, tol=None, random_state=None, standardize=True,
                  early_stopping=False, validation_fraction=0.1, n_iter_no_change=10, verbose=False,
-                 callback=None, ard="auto", committee=1, restarts=None, dtype="float64"):
+                 callback=None, ard="auto", committee=None, restarts=None, dtype="float64"):
         self.dtype = dtype
         self.ard = ard
         self.committee = committee
@@ -554,9 +558,12 @@ class QuasiNetClassifier(ClassifierMixin, _QuasiNetBase):
         + """    loss : {"auto", "binary_crossentropy", "softmax_crossentropy"}, default="auto"
         ``auto``: binary cross-entropy for 2 classes, softmax cross-entropy for more.
         ``softmax_crossentropy`` with 2 classes uses 2 softmax outputs.
-    moderate : bool, default=True
+    moderate : bool, default=False
         After BR, ``predict_proba`` gives MacKay's moderated probabilities (the output
-        averaged over the Laplace posterior of the weights); False: the network's own.
+        averaged over the Laplace posterior of the weights); False: the network's own (by
+        default: on the development tables the moderated probabilities had the higher
+        held-out log-loss, on iris 0.133 against 0.076, on breast cancer 0.070 against 0.061;
+        the Laplace posterior is too wide where the classes are nearly separable).
 
     Attributes
     ----------"""
@@ -569,7 +576,7 @@ class QuasiNetClassifier(ClassifierMixin, _QuasiNetBase):
     def __init__(self, hidden_layer_sizes="auto", activation="tanh", loss="auto", l2=1e-4, method="auto",
                  max_iter=500, tol=None, random_state=None, standardize=True, early_stopping=False,
                  validation_fraction=0.1, n_iter_no_change=10, verbose=False, callback=None, ard="auto",
-                 committee=1, restarts=None, moderate=True, dtype="float64"):
+                 committee=None, restarts=None, moderate=False, dtype="float64"):
         self.dtype = dtype
         self.ard = ard
         self.committee = committee
@@ -723,7 +730,7 @@ def estimator_from_model(model):
     if len(model.members) > 1:
         params["committee"] = len(model.members)
     if r.classes is not None:
-        moderate = bool(model.posterior.moderate) if model.posterior is not None else True
+        moderate = bool(model.posterior.moderate) if model.posterior is not None else False
         est = QuasiNetClassifier(loss=net.loss, moderate=moderate, **params)
     else:
         est = QuasiNetRegressor(output_activation=net.output_activation, loss=net.loss, **params)
