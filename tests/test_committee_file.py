@@ -69,7 +69,8 @@ def test_round_trip_keeps_every_member_and_predicts_the_mixture(tmp_path):
         assert p.covariance.tobytes() == q.covariance.tobytes()
         assert (p.beta, p.gamma, p.log_evidence) == (q.beta, q.gamma, q.log_evidence)
     X = np.random.default_rng(1).normal(size=(7, 2))
-    # The mixture by hand: the mean of the members' means, the mean second moment minus its square.
+    # The mixture by hand: the mean of the members' means, the mean second moment minus its square
+    # (algebraically the mean of each variance plus its squared distance from the mean).
     Xs = (X - [0.5, -1.0]) / [2.0, 3.0]
     mus = [m.forward(Xs) for m, _ in model.members]
     var = [predictive_moments([(m, p.covariance, p.beta)], Xs)[1] for m, p in model.members]

@@ -78,9 +78,10 @@ def predictive_moments(members: Sequence[Tuple[Network, np.ndarray, float]], Xs)
     if len(means) == 1:
         return means[0], variances[0]
     mean = np.mean(means, axis=0)
-    # The mixture's second moment minus its squared mean.
-    var = np.mean([v + m * m for m, v in zip(means, variances)], axis=0) - mean * mean
-    return mean, np.maximum(var, 0.0)
+    # The mixture's variance as the mean of each member's variance plus its squared distance from
+    # the mean: non-negative terms, without the cancellation of the second moment minus the
+    # squared mean (which loses the digits of a variance far below mean^2).
+    return mean, np.mean([v + (m - mean) ** 2 for m, v in zip(means, variances)], axis=0)
 
 
 def logit_twin(net: Network) -> Network:

@@ -40,8 +40,8 @@ the members' outputs, then the target scaling (a classifier: of their probabilit
 member's moderated by its own posterior when the model moderates); ``NAME_predict_std`` the
 standard deviation of the equal mixture of the members' Gaussians, sqrt(mean_m(v_m + (mu_m -
 mu)^2)) * y_scale with v_m = g_m^T A_m^-1 g_m + 1/beta_m (member m's 1/beta, one or one per
-output) and mu the mean: quasinet's mean_m(v_m + mu_m^2) - mu^2 written as a sum of
-non-negative terms, without that subtraction's cancellation; ``NAME_input_jacobian`` the mean of
+output) and mu the mean, a sum of non-negative terms (as
+:func:`quasinet.posterior.predictive_moments`); ``NAME_input_jacobian`` the mean of
 the members' Jacobians, then the scaling. Each member's weights, factor and 1/beta, and its
 forward, backward and quadratic-form code, are its own (``static``, prefixed ``NAME_m0``,
 ``NAME_m1``, ...); the public functions call the members one after the other, each storing

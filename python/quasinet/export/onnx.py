@@ -35,7 +35,7 @@ from them, each mean summed in member order and divided by their number M as ``n
 
 - ``predictions``: the mean of the members' outputs mu_m, then the target scaling;
 - ``std``: of the equal mixture of the members' Gaussians,
-  sqrt(max(mean_m(v_m + mu_m^2) - mean^2, 0)) with v_m = g_m^T A_m^-1 g_m + 1/beta_m (each
+  sqrt(mean_m(v_m + (mu_m - mean)^2)) with v_m = g_m^T A_m^-1 g_m + 1/beta_m (each
   member's own beta, one or one per output), then the target scale;
 - ``probabilities``: the mean of the members' class probabilities (each moderated when the
   model moderates; a sigmoid member's as its two columns [1 - p, p]), and ``labels`` their
@@ -329,23 +329,26 @@ def _committee(g: _Graph, model, x: str, factors: Optional[List[np.ndarray]], mo
     """A committee on the scaled input ``x``, as :class:`quasinet.io.Model` averages it: the
     mean of the members' outputs (a classifier: of their class probabilities, both columns for
     a sigmoid) in the network's units, and with ``std`` the standard deviation of the equal
-    mixture of the members' Gaussians, sqrt(max(mean_m(v_m + mu_m^2) - mean^2, 0)) with
+    mixture of the members' Gaussians, sqrt(mean_m(v_m + (mu_m - mean)^2)) with
     v_m = g_m^T A_m^-1 g_m + 1/beta_m (:func:`quasinet.posterior.predictive_moments`), else None."""
-    outs, second = [], []
+    outs, variances = [], []
     for k, (net, _) in enumerate(model.members):
         out, var = _member(g, net, x, None if factors is None else factors[k], moderate, std, f"m{k}_")
         if model.classes is not None and net.layer_sizes[-1] == 1:
             out = _both_columns(g, out)
         outs.append(out)
         if std:
-            v = g.op("Add", [var, g.const(f"m{k}_noise_var", noise_variance(model, k))], f"m{k}_var")
-            second.append(g.op("Add", [v, g.op("Mul", [out, out], f"m{k}_mu2")], f"m{k}_second"))
+            variances.append(g.op("Add", [var, g.const(f"m{k}_noise_var", noise_variance(model, k))], f"m{k}_var"))
     mean = _mean(g, outs, "mean")
     if not std:
         return mean, None
-    # The mixture's second moment minus its squared mean, clipped at 0 where rounding makes it negative.
-    var = g.op("Sub", [_mean(g, second, "second"), g.op("Mul", [mean, mean], "mean2")], "mixture_var")
-    return mean, g.op("Sqrt", [g.op("Max", [var, g.const("zero", 0.0)], "mixture_var_clipped")], "std_net")
+    # Each member's variance plus its squared distance from the mean: a sum of non-negative terms,
+    # without the cancellation of the second moment minus the squared mean.
+    spread = []
+    for k, (out, v) in enumerate(zip(outs, variances)):
+        d = g.op("Sub", [out, mean], f"m{k}_dev")
+        spread.append(g.op("Add", [v, g.op("Mul", [d, d], f"m{k}_dev2")], f"m{k}_spread"))
+    return mean, g.op("Sqrt", [_mean(g, spread, "mixture_var")], "std_net")
 
 
 def to_onnx(obj, path=None, *, dtype: str = "float64", opset: int = 17,
