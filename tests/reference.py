@@ -288,3 +288,13 @@ def gauss_newton(params, sizes, hidden, output, bias, loss, l2, X, Y, w=None):
         G[idx, idx] += l2
         off += n_in * n_out + (n_out if bias else 0)
     return G
+
+
+def output_terms(net, Xs):
+    """A network's output pre-activations z (N, K) and the magnitudes of the terms that sum to
+    them, |h| |W| + |b| with h the last hidden layer (the rounding scale of z)."""
+    sizes = list(net.layer_sizes)
+    layers = forward(net.params, sizes, net.activation, net.output_activation, net.bias, Xs)
+    Ws, bs = unpack(net.params, sizes, net.bias)
+    h = Xs if len(layers) == 1 else layers[-2][1]
+    return layers[-1][0], np.abs(h) @ np.abs(Ws[-1]) + np.abs(bs[-1])

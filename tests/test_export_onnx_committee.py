@@ -92,15 +92,6 @@ def _assert_close(got, want, rtol):
     assert ok.all(), f"{(~ok).sum()} of {ok.size} off: worst relative {np.max(err / np.abs(want)):.3g}"
 
 
-def _terms(net, Xs):
-    """The output pre-activations z (N, K) and the magnitudes of their terms (N, K)."""
-    sizes = list(net.layer_sizes)
-    layers = ref.forward(net.params, sizes, net.activation, net.output_activation, net.bias, Xs)
-    Ws, bs = ref.unpack(net.params, sizes, net.bias)
-    h = Xs if len(layers) == 1 else layers[-2][1]
-    return layers[-1][0], np.abs(h) @ np.abs(Ws[-1]) + np.abs(bs[-1])
-
-
 def _quadratic_form(G, cov):
     """v = g^T A^-1 g and T = |g|^T |A^-1| |g| for each row of G (N, P)."""
     return np.einsum("np,pq,nq->n", G, cov, G), np.einsum("np,pq,nq->n", np.abs(G), np.abs(cov), np.abs(G))
@@ -137,7 +128,7 @@ def _proba_bound(model, X):
     total = 0.0
     for net, post in model.members:
         twin = logit_twin(net)
-        z, Tz = _terms(twin, Xs)
+        z, Tz = ref.output_terms(twin, Xs)
         G = twin.jacobian(Xs)  # (N, K, P)
         K = z.shape[1]
         pairs = [(0, None)] if K == 1 else [(k, c) for k in range(K) for c in range(K) if c != k]

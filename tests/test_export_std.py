@@ -76,15 +76,6 @@ def _bayes_model(hidden, output, seed=0, classes=None, sizes=(3, 6, 5, 2), rank=
     return qio.Model(net, *x, rng.normal(size=sizes[-1]), rng.uniform(0.5, 2.0, sizes[-1]), posterior=post)
 
 
-def _terms(net, Xs):
-    """The output pre-activations z, and T_z: the magnitudes of their terms."""
-    sizes = list(net.layer_sizes)
-    layers = ref.forward(net.params, sizes, net.activation, net.output_activation, net.bias, Xs)
-    Ws, bs = ref.unpack(net.params, sizes, net.bias)
-    h = Xs if len(layers) == 1 else layers[-2][1]
-    return layers[-1][0], np.abs(h) @ np.abs(Ws[-1]) + np.abs(bs[-1])
-
-
 def _quadratic_form(net, cov, Xs):
     """v = g^T A^-1 g per row and output and T = |g|^T |A^-1| |g|, from quasinet's Jacobian."""
     G = net.jacobian(Xs)
@@ -111,7 +102,7 @@ def _assert_proba(got, model, X, rtol):
     want = model.predict_proba(X)
     Xs = model.transform_inputs(X)
     twin = logit_twin(model.net)
-    z, Tz = _terms(twin, Xs)
+    z, Tz = ref.output_terms(twin, Xs)
     v, T = _quadratic_form(twin, model.posterior.covariance, Xs)
     kappa = np.sqrt(1.0 + np.pi * v / 8.0)
     B_u = (np.abs(z) + Tz) / kappa + np.abs(z) * np.pi * (v + T) / (16.0 * kappa**3)
