@@ -195,6 +195,8 @@ def _act_two(say, seed, figures: Optional[str]) -> dict:
     say("", f"7. make_tabular(QuasiNetRegressor()) fitted to {len(train)} cars, {len(test)} held out",
         f"   {len(names)} encoded inputs; method {est.method_}: the evidence chose {shape}, "
         f"{est.n_effective_params_:.1f} well-determined parameters",
+        *([f"   and averages it with the {len(est.members_) - 1} next best within 20 nats of log evidence "
+           "(the committee)"] if len(est.members_) > 1 else []),
         "   held-out car             mpg   predicted +- 2 std")
     mean, std = model.predict(test[inputs], return_std=True)
     inside = np.abs(mean - test["mpg"].to_numpy()) <= 2 * std
