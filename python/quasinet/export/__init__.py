@@ -5,10 +5,11 @@ input/target scaling, classes and posterior), a fitted
 :class:`~quasinet.sklearn.QuasiNetRegressor` / :class:`~quasinet.sklearn.QuasiNetClassifier`
 (its :meth:`to_model`) or a bare :class:`~quasinet.Network` (a model without scaling), and
 exports what the model predicts: for a model trained by Bayesian regularisation the
-predictive standard deviation of a regressor and the moderated probabilities of a classifier,
-from a stored factor of the posterior covariance (networks of at most
-:data:`MAX_POSTERIOR_PARAMS` parameters). A committee is refused. Every text that comes from
-data or a model file is written through :func:`escape_text`.
+predictive standard deviation of a regressor and, for a classifier fitted with
+``moderate=True``, the moderated probabilities, from a stored factor of the posterior
+covariance (networks of at most :data:`MAX_POSTERIOR_PARAMS` parameters). A committee (the
+default regressor's) is exported whole: every member, and the average the model computes.
+Every text that comes from data or a model file is written through :func:`escape_text`.
 :func:`to_onnx` needs the extra ``export`` (``pip install 'quasinet[export]'``, the ``onnx``
 package); :func:`to_c` needs nothing beyond NumPy.
 """
