@@ -21,3 +21,40 @@ def test_a_committee_predicts_a_dask_array_lazily_as_one_network_does():
     pred = reg.predict(Xd)
     assert isinstance(pred, da.Array) and pred.shape == (300,)
     np.testing.assert_allclose(pred.compute(), reg.predict(X), rtol=1e-12, atol=1e-12)
+
+
+def _held_out(seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.uniform(-3, 3, (60, 1))
+    y = np.sin(2 * X[:, 0]) + 0.3 * rng.normal(size=60)
+    return X, y
+
+
+def _scaled(r, X, y, rows):
+    return (X[rows] - r.x_mean) / r.x_scale, ((y[rows] - r.y_mean) / r.y_scale)[:, None]
+
+
+def test_the_validation_loss_is_the_fitted_networks_cost_on_the_held_out_rows():
+    # FitResult.validation_loss (the CLI's "validation cost", the model file's info) is the data
+    # term of the fitted model on the held-out rows: 0.5 mean squared error for "mse". One
+    # network (committee=1) so that there is no question which prediction it scores.
+    from quasinet import fitting
+
+    X, y = _held_out()
+    r = fitting.fit(X, y, settings=fitting.Settings(holdout=0.3, committee=1), random_state=0)
+    Xs, Ys = _scaled(r, X, y, r.validation_mask)
+    want = 0.5 * np.mean((r.network.forward(Xs) - Ys) ** 2)
+    assert r.validation_loss == pytest.approx(want, rel=1e-12)
+
+
+def test_a_committees_validation_loss_scores_the_committees_prediction():
+    # The CLI reports R^2 on the held-out part from the committee's mean (io.Model.predict);
+    # the validation cost beside it should score the same prediction, not the first member's.
+    from quasinet import fitting
+
+    X, y = _held_out()
+    r = fitting.fit(X, y, settings=fitting.Settings(holdout=0.3), random_state=0)
+    assert len(r.members) > 1
+    Xs, Ys = _scaled(r, X, y, r.validation_mask)
+    mean = np.mean([m.forward(Xs) for m, _, _ in r.members], axis=0)
+    assert r.validation_loss == pytest.approx(0.5 * np.mean((mean - Ys) ** 2), rel=1e-12)
