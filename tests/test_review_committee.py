@@ -58,3 +58,32 @@ def test_a_committees_validation_loss_scores_the_committees_prediction():
     Xs, Ys = _scaled(r, X, y, r.validation_mask)
     mean = np.mean([m.forward(Xs) for m, _, _ in r.members], axis=0)
     assert r.validation_loss == pytest.approx(0.5 * np.mean((mean - Ys) ** 2), rel=1e-12)
+
+
+def test_an_interrupted_refit_keeps_the_committee_that_the_scaled_window_chose(monkeypatch):
+    # After a subset search the committee is chosen with the evidence gaps scaled to all rows
+    # (fitting._refit_all_rows). When Ctrl-C stops the refit the subset's models stand; their
+    # committee should still be the one the scaled window chose, not one re-chosen with the
+    # subset's unscaled gaps (which can average networks the uninterrupted fit would never keep).
+    from quasinet import fitting
+
+    rng = np.random.default_rng(7)
+    X = rng.uniform(-2, 2, (700, 2))
+    y = np.sin(2 * X[:, 0]) + 0.5 * X[:, 1] + 0.1 * rng.standard_normal(700)
+    monkeypatch.setattr(fitting, "SEARCH_ROWS", 150)
+    settings = fitting.Settings(restarts=0, max_iter=60)
+    monkeypatch.setattr(fitting, "COMMITTEE_WINDOW", 1e9)
+    gaps = [c[2] for c in fitting.fit(X, y, settings=settings, random_state=0).evidence_candidates[:3]]
+    gaps = [gaps[0] - g for g in gaps]
+    assert 0 < gaps[1]
+    # A window the second network's subset gap fits in, and its gap scaled to 700 rows does not.
+    monkeypatch.setattr(fitting, "COMMITTEE_WINDOW", gaps[1] * 2)
+    assert gaps[1] * 700 / 150 > gaps[1] * 2
+
+    def interrupted(fits, rows, settings, cycles=None):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(fitting, "_refit", interrupted)
+    r = fitting.fit(X, y, settings=settings, random_state=0)
+    assert r.interrupted
+    assert len(r.members) == 1
