@@ -345,6 +345,7 @@ def test_bayesian_regularisation_train_info_predict_std(tmp_path, data, capsys):
                         "--method", "BR", "--ard", "--restarts", "1", "--val-fraction", "0.2", "--out", m)
     assert rc == 0 and "error:" not in err
     assert "BR: " in out and "Bayesian regularisation: " in out and " effective parameters of 38" in out
+    assert "trained committee of 2 networks 3-6-2, 3-6-2 (76 parameters, tanh/identity" in out
     model = qio.load_model(m)
     p = model.posterior
     # Two targets, one noise precision each, and the two starts' networks averaged: a version-6 file.
@@ -361,7 +362,8 @@ def test_bayesian_regularisation_train_info_predict_std(tmp_path, data, capsys):
     rc, out, _ = _run(capsys, "info", m)
     assert rc == 0 and "method          BR" in out
     assert (f"committee       2 networks averaged: 3-6-2 (log evidence {p.log_evidence:.6g}), 3-6-2 (log evidence "
-            f"{model.members[1][1].log_evidence:.6g}); the lines below describe the first") in out
+            f"{model.members[1][1].log_evidence:.6g}); the lines below describe the first (relevance: the "
+            "committee's)") in out
     assert f"posterior       Bayesian regularisation, ARD: gamma {p.gamma:.2f} effective parameters of 38" in out
     assert "alpha           input a " in out and ", input b " in out and ", layer 2 weights " in out
     noise = 1 / np.sqrt(p.beta) * model.y_scale

@@ -174,3 +174,36 @@ def test_the_model_checks_its_committee():
         qio.Model(net, posterior=post, committee=[(other, post)])  # the first's posterior on a larger network
     with pytest.raises(TypeError, match="committee must be a sequence"):
         qio.Model(net, posterior=post, committee=(m for m in [(other, opost)]))
+
+
+def test_corrupted_committee_files_raise_value_error_or_load(tmp_path):
+    # Byte flips, truncations, insertions and zeroed runs in a version-6 file: load_model either
+    # refuses it (ValueError) or returns a model whose members all predict; nothing else escapes.
+    _committee_model().save(tmp_path / "c.qnet")
+    good = (tmp_path / "c.qnet").read_bytes()
+    rng = np.random.default_rng(6)
+    X = np.zeros((2, 2))
+    outcomes = {"refused": 0, "loaded": 0}
+    for i in range(300):
+        raw = bytearray(good)
+        for _ in range(rng.integers(1, 4)):
+            op, at = rng.integers(4), int(rng.integers(len(raw))) if raw else 0
+            if op == 0 and raw:
+                raw[at] ^= 1 << int(rng.integers(8))
+            elif op == 1:
+                del raw[at:]
+            elif op == 2:
+                raw[at:at] = rng.bytes(int(rng.integers(1, 17)))
+            elif raw:
+                raw[at : at + 8] = bytes(min(8, len(raw) - at))
+        path = tmp_path / f"bad{i}.qnet"
+        path.write_bytes(bytes(raw))
+        try:
+            model = qio.load_model(path)
+        except ValueError:
+            outcomes["refused"] += 1
+            continue
+        outcomes["loaded"] += 1
+        mean, std = model.predict(X, return_std=True)
+        assert mean.shape == std.shape == (2, 1) and len(model.members) == 3
+    assert outcomes["refused"] > 200  # most damage is caught (zip CRCs, headers, shapes)

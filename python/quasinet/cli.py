@@ -262,9 +262,12 @@ def _cmd_train(args, out: TextIO, err: TextIO) -> int:
         stopped_early=bool(result.stopped_early), training_cost=float(result.loss_value),
         seconds=round(result.seconds, 3))
     out_act = net.output_activation
-    lines = [f"trained {'-'.join(map(str, net.layer_sizes))} network ({net.n_params} parameters, "
-             f"{net.activation}/{out_act}, loss {result.loss}) on {summary['training_rows']} rows, validated on "
-             f"{n_val}",
+    members = [m for m, _, _ in result.members] if len(result.members) > 1 else [net]
+    shapes = ", ".join("-".join(map(str, m.layer_sizes)) for m in members)
+    what = (f"{shapes} network ({net.n_params} parameters" if len(members) == 1 else
+            f"committee of {len(members)} networks {shapes} ({sum(m.n_params for m in members)} parameters")
+    lines = [f"trained {what}, {net.activation}/{out_act}, loss {result.loss}) on {summary['training_rows']} rows, "
+             f"validated on {n_val}",
              f"{result.method}: {result.n_iter} iterations"
              + (f", stopped early: best validation cost at iteration {result.best_iteration}" if result.stopped_early
                 else f", {result.message}"),
@@ -415,7 +418,7 @@ def _cmd_info(args, out: TextIO, err: TextIO) -> int:
     if len(model.members) > 1:
         say("committee", f"{len(model.members)} networks averaged: " + ", ".join(
             f"{'-'.join(map(str, m.layer_sizes))} (log evidence {p.log_evidence:.6g})" for m, p in model.members)
-            + "; the lines below describe the first")
+            + "; the lines below describe the first (relevance: the committee's)")
     if model.inputs is not None:
         say("inputs", ", ".join(model.inputs))
     if model.targets is not None:
@@ -499,7 +502,9 @@ def _cmd_export(args, out: TextIO, err: TextIO) -> int:
         extra = ", with the predictive standard deviation"
     elif model.moderated:
         extra = ", with moderated probabilities"
-    print(f"{'-'.join(map(str, net.layer_sizes))} network written to {args.out} ({args.format}{extra})", file=out)
+    shapes = ", ".join("-".join(map(str, m.layer_sizes)) for m, _ in model.members)
+    what = f"{shapes} network" if len(model.members) == 1 else f"committee of {len(model.members)} networks {shapes}"
+    print(f"{what} written to {args.out} ({args.format}{extra})", file=out)
     return 0
 
 

@@ -38,6 +38,7 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from . import evidence, io, posterior
+from .metrics import class_probabilities
 from .network import ACTIVATIONS, Network, check_dtype, count_params, is_dask
 from .rows import ArrayRows
 from .train import STOPPABLE_METHODS, EarlyStopping, Trainer, check_int, method_name
@@ -523,12 +524,37 @@ def fit(X, y, sample_weight=None, *, settings: Settings, random_state=None) -> F
                 result = _fit_trainer(settings, method, train, val, out_act, loss, rng, common)
         result.feature_relevance = _relevance(result, train, rng)
         if val is not None:
-            # The data term alone on the held-out part: the penalty says nothing about held-out data.
-            result.validation_loss = float(Network(**{**result.network.spec(), "l2": 0.0}).cost(val.X, val.Y, val.w))
+            result.validation_loss = _validation_cost(result, val)
     finally:
         rows.close()
     result.seconds = time.perf_counter() - t0
     return result
+
+
+def _validation_cost(result: FitResult, val) -> float:
+    """The data term alone (the penalty says nothing about held-out data) of the model's prediction
+    on the held-out part: the network's cost, or for a committee that of its mean prediction (a
+    classifier's: of its averaged probabilities), with the loss's own scaling."""
+    nets = [m for m, _, _ in result.members] if len(result.members) > 1 else [result.network]
+    twins = []
+    for net in nets:
+        twin = Network(**{**net.spec(), "l2": 0.0})
+        twin.set_params(net.params)
+        twins.append(twin)
+    if len(twins) == 1:
+        return float(twins[0].cost(val.X, val.Y, val.w))
+    X, Y, w = (np.asarray(a) if a is not None else None for a in (val.X, val.Y, val.w))
+    out = np.mean([t.forward(X) for t in twins], axis=0)
+    loss = nets[0].loss
+    if loss in REGRESSION_LOSSES:
+        per = 0.5 * np.sum((Y - out) ** 2, axis=1)
+    else:
+        p = class_probabilities(out)
+        y = class_probabilities(Y)
+        per = -np.sum(y * np.log(np.maximum(p, np.finfo(np.float64).tiny)), axis=1)
+    weights = np.ones(per.shape[0]) if w is None else w
+    scale = 1.0 if loss == "sse" else 1.0 / weights.sum()
+    return float(scale * np.sum(weights * per))
 
 
 _INTERRUPTED = ("interrupted", "the fit was interrupted (KeyboardInterrupt); the model is the best one reached")
@@ -666,15 +692,19 @@ def _fit_bayes(settings, train, out_act, loss, rng, common) -> FitResult:
         fits = stop.fits
         warnings.append(_INTERRUPTED)
     searched = fits
-    if full is not train and _INTERRUPTED not in warnings:
-        try:
-            with _quiet(evidence.NoiseNotIdentifiedWarning):
-                fits = _refit_all_rows(fits, full, settings, rng, train.total_weight())
-        except KeyboardInterrupt:
-            warnings.append(_INTERRUPTED)  # the subset's models stand
+    scale = 1.0  # the factor on the gaps of evidence that fits holds (computed on a subset: its rows' share)
+    if full is not train:
+        scale = max(full.total_weight() / train.total_weight(), 1.0)
+        if _INTERRUPTED not in warnings:
+            try:
+                with _quiet(evidence.NoiseNotIdentifiedWarning):
+                    fits = _refit_all_rows(fits, full, settings, rng, train.total_weight())
+                scale = 1.0
+            except KeyboardInterrupt:
+                warnings.append(_INTERRUPTED)  # the subset's models stand, and their committee is the scaled window's
         train = full
     ev, net, res = fits[0]
-    committee = committee_of(fits, settings)
+    committee = committee_of(fits, settings, scale=scale)
     if getattr(res, "noise_unidentified", False):
         warnings.append(("noise", res.noise_message))
     if res.status == 1:

@@ -229,8 +229,9 @@ def read(path, *, names: Mapping[str, Sequence[str]], max_posterior_params: int
         The JSON header, checked (module docstring), with ``"dtype"`` filled in (float64 when
         absent) and every number of ``l2`` and the posterior as a float.
     arrays : dict of str to ndarray
-        ``"params"`` and whichever of :data:`VECTORS` and ``"covariance"`` the file holds,
-        float64, finite, in the shapes the header implies.
+        ``"params"`` and whichever of :data:`VECTORS` and ``"covariance"`` the file holds, and
+        for a committee (version 6) ``"params_k"`` and ``"covariance_k"`` of each further member
+        k = 1, 2, ...; float64, finite, in the shapes the header implies.
 
     Raises
     ------

@@ -253,14 +253,24 @@ class _QuasiNetBase(BaseEstimator, metaclass=abc.ABCMeta):
         :func:`quasinet.io.load_model` read it; predictions are identical."""
         self.to_model().save(path)
 
-    def _forward(self, X) -> np.ndarray:
+    def _forward(self, X, each=None) -> np.ndarray:
+        """The network's outputs for X, or a committee's mean of its members' ``each(outputs)``
+        (``each`` None: the outputs themselves); a lazy dask array for a dask X."""
         check_is_fitted(self, "network_")
+        members = self.members_ if len(getattr(self, "members_", [])) > 1 else [(self.network_, None, None)]
+        each = each or (lambda out: out)
         if is_dask(X):  # a lazy dask array of outputs, computed block by block on the workers
             if X.ndim != 2 or X.shape[1] != self.n_features_in_:
                 raise ValueError(f"X must have shape (n_samples, {self.n_features_in_}), got {X.shape}")
-            return self.network_.forward((X - self.x_mean_) / self.x_scale_)
+            Xs = (X - self.x_mean_) / self.x_scale_
+            total = each(members[0][0].forward(Xs))
+            for net, _, _ in members[1:]:
+                total = total + each(net.forward(Xs))
+            return total if len(members) == 1 else total / len(members)
         Xs = self._standardised_X(X)  # checks that the estimator is fitted
-        return self.network_.forward(Xs)
+        if len(members) == 1:
+            return each(members[0][0].forward(Xs))
+        return np.mean([each(net.forward(Xs)) for net, _, _ in members], axis=0)
 
     def input_jacobian(self, X) -> np.ndarray:
         """Derivatives of the predictions with respect to the features, in original units.
@@ -281,15 +291,11 @@ class _QuasiNetBase(BaseEstimator, metaclass=abc.ABCMeta):
     def _moderated(self) -> bool:
         return bool(getattr(self, "members_", None)) and bool(getattr(self, "moderate", False))
 
-    def _check_single_map(self, what, committee_ok=True):
-        """ValueError when ``what`` cannot reproduce the predictions: moderated probabilities, or
-        (unless ``committee_ok``) a committee of several networks."""
+    def _check_single_map(self, what):
+        """ValueError when ``what`` cannot reproduce moderated probabilities."""
         if self._moderated():
             raise ValueError(f"{what} needs the network's own probabilities, but this classifier moderates them "
                              "with the posterior (moderate=True); set_params(moderate=False) first")
-        if not committee_ok and len(getattr(self, "members_", [])) > 1:
-            raise ValueError(f"{what} holds one network, but this estimator averages a committee of "
-                             f"{len(self.members_)}; fit with committee=1")
 
     def _output_jacobian(self, J):
         return J
@@ -368,8 +374,7 @@ _COMMON_DOC = """
         fitted), keeping only those within ``quasinet.fitting.COMMITTEE_WINDOW`` (20) nats of
         the best. None: up to ``quasinet.fitting.DEFAULT_COMMITTEE`` (3) for a regressor under
         BR, and one network for a classifier and for the other methods; an int above 1 needs
-        BR. Model files and exports hold
-        the whole committee.
+        BR. Model files and exports hold the whole committee.
     restarts : int or None, default=None
         Further random starts (per candidate width for BR, ranked by log evidence; for the
         other methods the lowest training cost wins). None: 0 (``quasinet.fitting.BR_RESTARTS`` for BR).
@@ -382,7 +387,10 @@ _COMMON_DOC = """
 
 _COMMON_ATTRS = """
     network_ : quasinet.Network
-        The trained network (it works on standardised inputs).
+        The trained network (it works on standardised inputs); for a committee, its first
+        member, the best by log model evidence (``members_`` holds them all, and the
+        predictions average them). ``coefs_``, ``intercepts_``, ``n_iter_``, ``loss_`` and the
+        evidence attributes below describe this network.
     coefs_, intercepts_ : list of ndarray
         Copies of the weight matrices and bias vectors.
     n_iter_ : int
@@ -424,8 +432,9 @@ _COMMON_ATTRS = """
     evidence_history_, evidence_candidates_ : list
         After BR: the kept run's per-cycle record (gamma, alpha, beta, log_evidence, E_D, M)
         and every (hidden layers, ard, log model evidence) the model search fitted, best first
-        (on more than 2,000 rows the search's, on a subset of 2,000; the chosen model and its
-        best wider rival were then refitted on more rows, where ``log_model_evidence_``
+        (on more than 2,000 rows the search's, on a subset of 2,000; then the committee's
+        members within the window scaled to all rows were refitted on every row, or else the
+        chosen model and its best wider rival on more rows, where ``log_model_evidence_``
         decided).
     members_ : list of (Network, ndarray, float or ndarray)
         After BR: the networks averaged (``committee``), each with its posterior covariance
@@ -515,12 +524,7 @@ class QuasiNetRegressor(RegressorMixin, _QuasiNetBase):
         if not isinstance(return_std, (bool, np.bool_)):
             raise TypeError(f"return_std must be a bool, got {type(return_std).__name__}")
         if not return_std:
-            if len(getattr(self, "members_", [])) > 1:
-                Xs = self._standardised_X(X)
-                out = np.mean([m.forward(Xs) for m, _, _ in self.members_], axis=0)
-            else:
-                out = self._forward(X)
-            out = out * self.y_scale_ + self.y_mean_
+            out = self._forward(X) * self.y_scale_ + self.y_mean_
             return out.ravel() if self._y_ndim == 1 else out
         if not getattr(self, "members_", None):
             check_is_fitted(self, "network_")
@@ -614,12 +618,9 @@ class QuasiNetClassifier(ClassifierMixin, _QuasiNetBase):
         committee averages its members' probabilities.
         """
         members = getattr(self, "members_", None)
-        if not members or (len(members) == 1 and not self.moderate):
-            return class_probabilities(self._forward(X))
-        Xs = self._standardised_X(X)
-        if not self.moderate:
-            return np.mean([class_probabilities(net.forward(Xs)) for net, _, _ in members], axis=0)
-        return posterior.moderated_probabilities(members, Xs)
+        if not members or not self.moderate:
+            return self._forward(X, class_probabilities)
+        return posterior.moderated_probabilities(members, self._standardised_X(X))
 
     def _output_jacobian(self, J):
         # One sigmoid output p: predict_proba is [1 - p, p].
