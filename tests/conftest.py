@@ -93,6 +93,7 @@ RUN_FIRST = (
     "tests/test_dask.py::test_one_road_numpy_and_dask_give_the_same_bayesian_model[search-weighted]",  # (13)
     "tests/test_sklearn.py::test_check_estimator_passes_every_check[QuasiNetClassifier]",  # (9)
     "tests/test_fuzz.py::test_values_match_reference_or_overflow_honestly",  # (7)
+    "tests/test_dask.py::test_one_road_numpy_and_dask_give_the_same_bayesian_model[committee]",  # (6)
     "tests/test_dask.py::test_one_road_numpy_and_dask_give_the_same_bayesian_model[classifier]",  # (6)
     "tests/test_sklearn.py::test_check_estimator_passes_every_check[QuasiNetRegressor]",  # (6)
     "tests/test_demo.py::test_demo_command_exits_0_and_tells_the_story",  # (5)
