@@ -2,7 +2,8 @@
 
 :class:`Model` is the in-memory model: the :class:`~quasinet.Network` with the input and
 target scaling, the column names, the classes, a training summary, the Laplace posterior of a
-network trained by Bayesian regularisation and the column encoding of a table. :func:`save`
+network trained by Bayesian regularisation (for a committee, every member with its own) and the
+column encoding of a table. :func:`save`
 writes one to a model file and :func:`load_model` reads one back, checked. The file format
 (its versions, the header, the members, what loading checks) is described in, written and read
 by :mod:`quasinet.modelfile`; this module turns the plain data it reads (a header dict and
