@@ -283,6 +283,10 @@ class FitResult:
     seconds: float = 0.0
     warnings: List[Tuple[type, str]] = dataclasses.field(default_factory=list)
 
+    def networks(self) -> List[Network]:
+        """The networks whose outputs the model averages: a committee's members, or the one."""
+        return [m for m, _, _ in self.members] if len(self.members) > 1 else [self.network]
+
     def to_model(self, *, inputs=None, targets=None, moderate: bool = False, info=None):
         """The fitted model as a :class:`quasinet.io.Model` (what a model file holds): :func:`model_of`."""
         return model_of(self.network, self.members, x_mean=self.x_mean, x_scale=self.x_scale, y_mean=self.y_mean,
@@ -535,16 +539,13 @@ def _validation_cost(result: FitResult, val) -> float:
     """The data term alone (the penalty says nothing about held-out data) of the model's prediction
     on the held-out part: the network's cost, or for a committee that of its mean prediction (a
     classifier's: of its averaged probabilities), with the loss's own scaling."""
-    nets = [m for m, _, _ in result.members] if len(result.members) > 1 else [result.network]
-    twins = []
-    for net in nets:
-        twin = Network(**{**net.spec(), "l2": 0.0})
-        twin.set_params(net.params)
-        twins.append(twin)
-    if len(twins) == 1:
-        return float(twins[0].cost(val.X, val.Y, val.w))
+    nets = result.networks()
+    if len(nets) == 1:
+        twin = Network(**{**nets[0].spec(), "l2": 0.0})  # the cost without the penalty
+        twin.set_params(nets[0].params)
+        return float(twin.cost(val.X, val.Y, val.w))
     X, Y, w = (np.asarray(a) if a is not None else None for a in (val.X, val.Y, val.w))
-    out = np.mean([t.forward(X) for t in twins], axis=0)
+    out = posterior.member_mean(m.forward(X) for m in nets)
     loss = nets[0].loss
     if loss in REGRESSION_LOSSES:
         per = 0.5 * np.sum((Y - out) ** 2, axis=1)
@@ -579,8 +580,7 @@ def _relevance(result: FitResult, train, rng) -> Optional[np.ndarray]:
     X, w = train.X, train.w
     if is_dask(X):
         X, w = (np.asarray(a.compute()) if a is not None else None for a in (X, w))
-    nets = result.members if len(result.members) > 1 else [result.network]
-    return posterior.input_relevance(nets, X, w)
+    return posterior.input_relevance(result.networks(), X, w)
 
 
 def _reporter(settings: Settings, train_fg):

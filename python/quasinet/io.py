@@ -23,7 +23,7 @@ from . import modelfile
 from .metrics import class_probabilities
 from .modelfile import FORMAT, MAX_LAYER_WIDTH, MAX_PARAMS, VERSION  # noqa: F401  (public names of this module too)
 from .network import ACTIVATIONS, DTYPES, GAUSS_NEWTON_MAX_PARAMS, LOSSES, OUTPUT_ACTIVATIONS, Network
-from .posterior import Posterior, moderated_probabilities, predictive_moments
+from .posterior import Posterior, member_mean, moderated_probabilities, predictive_moments
 from .tabular import ColumnEncoding
 
 #: The names a model file's header may give (older files spell two activations by their aliases).
@@ -195,9 +195,7 @@ class Model:
             raise TypeError(f"return_std must be a bool, got {type(return_std).__name__}")
         if not return_std:
             Xs = self.transform_inputs(X)
-            if len(self.members) == 1:
-                return self._to_target_units(self.net.forward(Xs))
-            return self._to_target_units(np.mean([m.forward(Xs) for m, _ in self.members], axis=0))
+            return self._to_target_units(member_mean(m.forward(Xs) for m, _ in self.members))
         if self.posterior is None:
             raise ValueError("return_std needs a model with a posterior (trained by Bayesian regularisation, "
                              f"method 'BR'); this one was trained by {self.method or 'another method'}")
@@ -225,7 +223,7 @@ class Model:
         """Derivatives of :meth:`predict` with respect to X (original units), shape (samples, outputs, inputs);
         for a committee, the mean of its networks' derivatives."""
         Xs = self.transform_inputs(X)
-        J = np.mean([m.input_jacobian(Xs) for m, _ in self.members], axis=0)
+        J = member_mean(m.input_jacobian(Xs) for m, _ in self.members)
         if self.x_scale is not None:
             J = J / self.x_scale
         return J if self.y_scale is None else J * self.y_scale[:, None]
@@ -242,9 +240,7 @@ class Model:
         Xs = self.transform_inputs(X)
         if self.moderated:
             return moderated_probabilities(self._moments_members(), Xs)
-        if len(self.members) == 1:
-            return class_probabilities(self.net.forward(Xs))
-        return np.mean([class_probabilities(m.forward(Xs)) for m, _ in self.members], axis=0)
+        return member_mean(class_probabilities(m.forward(Xs)) for m, _ in self.members)
 
     def predict_classes(self, X) -> np.ndarray:
         """Class labels, shape (samples,), for a classifier."""
@@ -272,24 +268,22 @@ def _committee(committee, net: Network, posterior, classifier: bool) -> List[Tup
     if len(committee) > modelfile.MAX_COMMITTEE:
         raise ValueError(f"a committee holds at most {modelfile.MAX_COMMITTEE} members besides the first, "
                          f"got {len(committee)}")
-    spec = {k: v for k, v in net.spec().items() if k not in ("layer_sizes", "l2")}
-    entries = net.n_params ** 2
+    spec = {k: v for k, v in net.spec().items() if k != "layer_sizes"}
+    entries, limit = net.n_params ** 2, modelfile.committee_covariance_limit(GAUSS_NEWTON_MAX_PARAMS)
     for k, member in enumerate(committee, start=1):
         if not (isinstance(member, tuple) and len(member) == 2 and isinstance(member[0], Network)
                 and isinstance(member[1], Posterior)):
             raise TypeError(f"committee member {k} must be a (Network, Posterior) pair, got {type(member).__name__}")
         m, p = member
-        other = {k2: v for k2, v in m.spec().items() if k2 not in ("layer_sizes", "l2")}
+        other = {k2: v for k2, v in m.spec().items() if k2 != "layer_sizes"}
         ends = (m.layer_sizes[0], m.layer_sizes[-1])
         if other != spec or ends != (net.layer_sizes[0], net.layer_sizes[-1]):
             raise ValueError(f"committee member {k} must match the first network's inputs, outputs and {spec}, got "
                              f"{ends[0]} inputs, {ends[1]} outputs and {other}")
-        if m.l2 != net.l2:
-            raise ValueError(f"committee member {k} has l2 {m.l2}, the first network {net.l2}")
         entries += m.n_params ** 2
-        if entries > 4 * GAUSS_NEWTON_MAX_PARAMS ** 2:
-            raise ValueError(f"a committee's covariances hold at most {4 * GAUSS_NEWTON_MAX_PARAMS ** 2} numbers "
-                             "together (what a model file may hold)")
+        if entries > limit:
+            raise ValueError(f"a committee's covariances hold at most {limit} numbers together (what a model file may "
+                             "hold)")
         p.check(m, classifier)
         if p.moderate != posterior.moderate:
             raise ValueError(f"committee member {k} has moderate {p.moderate}, the first {posterior.moderate}")

@@ -112,8 +112,17 @@ FORMAT = "quasinet-model"
 #: The newest format version, and every version the loader reads.
 VERSION = 6
 VERSIONS = (1, 2, 3, 4, 5, 6)
-#: The most members a committee file may hold besides the first.
+#: The most members a committee file may hold besides the first ...
 MAX_COMMITTEE = 64
+#: ... and the most covariance numbers its members hold together, as a multiple of the largest
+#: single posterior's (max_posterior_params^2): a hostile header cannot ask for more memory
+#: than this many of the largest single covariances.
+COMMITTEE_COVARIANCES = 4
+
+
+def committee_covariance_limit(max_posterior_params: int) -> int:
+    """The most covariance numbers a committee's members may hold together."""
+    return COMMITTEE_COVARIANCES * max_posterior_params ** 2
 
 #: Refuse networks wider or larger than this when loading: a hostile header could ask for any
 #: size, and a compressed member can expand about 1000-fold; 1e8 parameters are 800 MB, far
@@ -467,8 +476,7 @@ def _check_sizes(sizes, n_params, bias, where, fail) -> int:
 def _check_committee(h, max_posterior_params, fail) -> None:
     """The committee's members (module docstring, version 6): each with its own sizes and
     posterior, the same inputs and outputs as the first, and a posterior on the first too; their
-    covariances together at most 4 max_posterior_params^2 numbers (a hostile header cannot ask
-    for more memory than four of the largest single covariances)."""
+    covariances together at most :func:`committee_covariance_limit` numbers."""
     committee = h["committee"]
     if not isinstance(committee, list) or not 1 <= len(committee) <= MAX_COMMITTEE:
         raise fail(f"committee must be a list of 1 to {MAX_COMMITTEE} members, got {_short(committee)}")
@@ -487,8 +495,9 @@ def _check_committee(h, max_posterior_params, fail) -> None:
         if n > max_posterior_params:
             raise fail(f"{where}a posterior needs at most {max_posterior_params} parameters, the network has {n}")
         entries += n * n
-        if entries > 4 * max_posterior_params ** 2:
-            raise fail(f"the committee's covariances hold more than {4 * max_posterior_params ** 2} numbers together")
+        if entries > committee_covariance_limit(max_posterior_params):
+            raise fail(f"the committee's covariances hold more than {committee_covariance_limit(max_posterior_params)} "
+                       "numbers together")
         _check_posterior(member["posterior"], n, h["version"], fail, where)
 
 

@@ -54,6 +54,20 @@ def _variance(net: Network, covariance: np.ndarray, Xs: np.ndarray) -> np.ndarra
     return out
 
 
+def member_mean(values):
+    """The equal-weight mean of a committee's arrays, one per member (an iterable): added in
+    member order and divided by their number, which is what ``np.mean(values, axis=0)`` computes,
+    bit for bit, without stacking them, and which works on lazy dask arrays too. One member's
+    array is returned as it is."""
+    values = iter(values)
+    total = next(values)
+    count = 1
+    for v in values:
+        total = total + v
+        count += 1
+    return total if count == 1 else total / count
+
+
 def predictive_moments(members: Sequence[Tuple[Network, np.ndarray, float]], Xs) -> Tuple[np.ndarray, np.ndarray]:
     """Predictive mean and variance, each of shape (N, outputs), in the network's units.
 
@@ -77,11 +91,11 @@ def predictive_moments(members: Sequence[Tuple[Network, np.ndarray, float]], Xs)
         variances.append(_variance(net, cov, Xs) + 1.0 / beta)
     if len(means) == 1:
         return means[0], variances[0]
-    mean = np.mean(means, axis=0)
+    mean = member_mean(means)
     # The mixture's variance as the mean of each member's variance plus its squared distance from
     # the mean: non-negative terms, without the cancellation of the second moment minus the
     # squared mean (which loses the digits of a variance far below mean^2).
-    return mean, np.mean([v + (m - mean) ** 2 for m, v in zip(means, variances)], axis=0)
+    return mean, member_mean(v + (m - mean) ** 2 for m, v in zip(means, variances))
 
 
 def logit_twin(net: Network) -> Network:
@@ -151,7 +165,7 @@ def moderated_probabilities(members: Sequence[Tuple[Network, np.ndarray, float]]
         else:
             z = z / np.sqrt(1.0 + np.pi * np.maximum(_variance(twin, cov, Xs), 0.0) / 8.0)
             probs.append(class_probabilities(expit(z)))
-    return probs[0] if len(probs) == 1 else np.mean(probs, axis=0)
+    return member_mean(probs)
 
 
 def feature_relevance(alpha, n_inputs: int) -> np.ndarray:
@@ -231,7 +245,7 @@ def input_relevance(nets, Xs, sample_weight=None) -> np.ndarray:
     w = w / w.sum()
     sq = np.zeros(n_in)  # weighted sum over rows and outputs of the squared derivatives
     for chunk in row_chunks(Xs.shape[0], n_in, n_out):
-        J = np.mean([m.input_jacobian(Xs[chunk]) for m in nets], axis=0)  # (rows, n_out, n_in)
+        J = member_mean(m.input_jacobian(Xs[chunk]) for m in nets)  # (rows, n_out, n_in)
         sq += np.einsum("i,ikj,ikj->j", w[chunk], J, J)
     mean = w @ Xs
     score = (w @ (Xs - mean) ** 2) * sq

@@ -257,20 +257,19 @@ class _QuasiNetBase(BaseEstimator, metaclass=abc.ABCMeta):
         """The network's outputs for X, or a committee's mean of its members' ``each(outputs)``
         (``each`` None: the outputs themselves); a lazy dask array for a dask X."""
         check_is_fitted(self, "network_")
-        members = self.members_ if len(getattr(self, "members_", [])) > 1 else [(self.network_, None, None)]
         each = each or (lambda out: out)
         if is_dask(X):  # a lazy dask array of outputs, computed block by block on the workers
             if X.ndim != 2 or X.shape[1] != self.n_features_in_:
                 raise ValueError(f"X must have shape (n_samples, {self.n_features_in_}), got {X.shape}")
             Xs = (X - self.x_mean_) / self.x_scale_
-            total = each(members[0][0].forward(Xs))
-            for net, _, _ in members[1:]:
-                total = total + each(net.forward(Xs))
-            return total if len(members) == 1 else total / len(members)
-        Xs = self._standardised_X(X)  # checks that the estimator is fitted
-        if len(members) == 1:
-            return each(members[0][0].forward(Xs))
-        return np.mean([each(net.forward(Xs)) for net, _, _ in members], axis=0)
+        else:
+            Xs = self._standardised_X(X)
+        return posterior.member_mean(each(net.forward(Xs)) for net in self._networks())
+
+    def _networks(self) -> List[Network]:
+        """The networks whose outputs the predictions average: a committee's members, or the one."""
+        members = getattr(self, "members_", [])
+        return [m for m, _, _ in members] if len(members) > 1 else [self.network_]
 
     def input_jacobian(self, X) -> np.ndarray:
         """Derivatives of the predictions with respect to the features, in original units.
@@ -284,8 +283,7 @@ class _QuasiNetBase(BaseEstimator, metaclass=abc.ABCMeta):
         """
         Xs = self._standardised_X(X)  # checks that the estimator is fitted
         self._check_single_map("input_jacobian")
-        nets = [m for m, _, _ in self.members_] if len(getattr(self, "members_", [])) > 1 else [self.network_]
-        J = np.mean([net.input_jacobian(Xs) for net in nets], axis=0) / self.x_scale_
+        J = posterior.member_mean(net.input_jacobian(Xs) for net in self._networks()) / self.x_scale_
         return self._output_jacobian(J)
 
     def _moderated(self) -> bool:
