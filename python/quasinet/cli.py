@@ -262,12 +262,9 @@ def _cmd_train(args, out: TextIO, err: TextIO) -> int:
         stopped_early=bool(result.stopped_early), training_cost=float(result.loss_value),
         seconds=round(result.seconds, 3))
     out_act = net.output_activation
-    members = [m for m, _, _ in result.members] if len(result.members) > 1 else [net]
-    shapes = ", ".join("-".join(map(str, m.layer_sizes)) for m in members)
-    what = (f"{shapes} network ({net.n_params} parameters" if len(members) == 1 else
-            f"committee of {len(members)} networks {shapes} ({sum(m.n_params for m in members)} parameters")
-    lines = [f"trained {what}, {net.activation}/{out_act}, loss {result.loss}) on {summary['training_rows']} rows, "
-             f"validated on {n_val}",
+    nets = result.networks()
+    lines = [f"trained {_networks_text(nets)} ({sum(m.n_params for m in nets)} parameters, {net.activation}/"
+             f"{out_act}, loss {result.loss}) on {summary['training_rows']} rows, validated on {n_val}",
              f"{result.method}: {result.n_iter} iterations"
              + (f", stopped early: best validation cost at iteration {result.best_iteration}" if result.stopped_early
                 else f", {result.message}"),
@@ -399,6 +396,12 @@ def _write_csv(f: TextIO, header, rows) -> None:
     w.writerows(rows)
 
 
+def _networks_text(nets) -> str:
+    """"2-4-1 network", or for a committee "committee of 2 networks 2-4-1, 2-8-1"."""
+    shapes = ", ".join("-".join(map(str, m.layer_sizes)) for m in nets)
+    return f"{shapes} network" if len(nets) == 1 else f"committee of {len(nets)} networks {shapes}"
+
+
 def _cmd_info(args, out: TextIO, err: TextIO) -> int:
     from . import io
 
@@ -502,9 +505,7 @@ def _cmd_export(args, out: TextIO, err: TextIO) -> int:
         extra = ", with the predictive standard deviation"
     elif model.moderated:
         extra = ", with moderated probabilities"
-    shapes = ", ".join("-".join(map(str, m.layer_sizes)) for m, _ in model.members)
-    what = f"{shapes} network" if len(model.members) == 1 else f"committee of {len(model.members)} networks {shapes}"
-    print(f"{what} written to {args.out} ({args.format}{extra})", file=out)
+    print(f"{_networks_text([m for m, _ in model.members])} written to {args.out} ({args.format}{extra})", file=out)
     return 0
 
 
