@@ -314,16 +314,17 @@ def model_of(network: Network, members, *, x_mean, x_scale, y_mean=None, y_scale
         member_evidence = [(alpha, gamma, log_evidence, np.size(alpha) > 1)]
     posteriors = []
     for k, ((net, cov, beta), (a, g, ev, ard)) in enumerate(zip(members, member_evidence or [])):
-        posteriors.append((net.copy(), posterior.Posterior(
+        posteriors.append(posterior.Posterior(
             covariance=np.array(cov, dtype=np.float64), beta=beta, alpha=np.array(a),
             group_names=evidence.parameter_groups(net, bool(ard))[1], gamma=float(g),
             log_evidence=float(ev), ard=bool(ard),
             feature_relevance=None if feature_relevance is None or k else np.array(feature_relevance),
-            moderate=classes is not None and bool(moderate))))
+            moderate=classes is not None and bool(moderate)))
     labels = None if classes is None else [c.item() if isinstance(c, np.generic) else c for c in classes]
+    # The first member is ``network`` itself; the others are copied like it.
     return io.Model(network.copy(), x_mean, x_scale, y_mean, y_scale, inputs=inputs, targets=targets,
-                    classes=labels, posterior=posteriors[0][1] if posteriors else None, method=method, info=info,
-                    committee=posteriors[1:])
+                    classes=labels, posterior=posteriors[0] if posteriors else None, method=method, info=info,
+                    committee=[(net.copy(), p) for (net, _, _), p in zip(members[1:], posteriors[1:])])
 
 
 def result_from_model(model: io.Model) -> FitResult:
