@@ -268,6 +268,9 @@ py::tuple cost_grad_tuple(double J, py::object grad) {
 
 // Optional output weights (losses.h) of a bound objective's cost, Gauss-Newton matrix and
 // Hessian-vector products: None, or n_outputs finite numbers >= 0, for the sse and mse losses.
+// Only the shape is checked here (the core sees a bare pointer); the loss and the values are
+// checked by each core call on entry (check_output_weights), whose std::invalid_argument
+// arrives as ValueError.
 class OutputWeights {
  public:
   OutputWeights(const Network& net, py::handle obj) {
@@ -277,11 +280,6 @@ class OutputWeights {
     if (o.ndim() != 1 || static_cast<std::size_t>(o.shape(0)) != K)
       throw py::value_error("output_weights must have shape (" + std::to_string(K) + ",) (one per output), got " +
                             shape_str(o));
-    try {
-      quasinet::check_output_weights(net.spec().loss, o.data(), K);
-    } catch (const std::invalid_argument& e) {
-      throw py::value_error(e.what());
-    }
     o_.emplace(std::move(o));
   }
   quasinet::Options apply(quasinet::Options opt) const {

@@ -37,6 +37,13 @@ void check_output_weights(Loss loss, const double* o, std::size_t cols) {
                                   " for output " + std::to_string(k));
 }
 
+namespace {
+
+// Entry r of optional weights (sample weights w, output weights o): null means all ones.
+double weight_of(const double* w, std::size_t r) { return w ? w[r] : 1.0; }
+
+}  // namespace
+
 double loss_and_delta(Loss loss, Activation out, const double* a, const double* z, const double* y,
                       const double* w, const double* o, double c, double* delta, std::size_t rows, std::size_t cols) {
   double total = 0.0;
@@ -50,7 +57,7 @@ double loss_and_delta(Loss loss, Activation out, const double* a, const double* 
         double s = 0.0;
         for (std::size_t j = 0; j < cols; ++j) {
           const double e = yr[j] - ar[j];
-          const double oj = o ? o[j] : 1.0;
+          const double oj = weight_of(o, j);
           s += oj * (e * e);
           if (delta) delta[r * cols + j] = c * wr * (oj * (ar[j] - yr[j]));
         }
@@ -96,13 +103,6 @@ double loss_and_delta(Loss loss, Activation out, const double* a, const double* 
   return total;
 }
 
-namespace {
-
-double weight_of(const double* w, std::size_t r) { return w ? w[r] : 1.0; }
-
-
-}  // namespace
-
 void output_curvature_times(Loss loss, Activation out, bool exact, double* r, const double* a, const double* y,
                             const double* w, const double* o, double c, std::size_t rows, std::size_t cols) {
   for (std::size_t i = 0; i < rows; ++i) {
@@ -120,16 +120,16 @@ void output_curvature_times(Loss loss, Activation out, bool exact, double* r, co
           multiply_by_derivative(Activation::Softmax, ri, ai, 1, cols);  // ri = Ra
           double ae = 0.0, rae = 0.0;
           for (std::size_t k = 0; k < cols; ++k) {
-            const double e = (o ? o[k] : 1.0) * (ai[k] - yi[k]);
+            const double e = weight_of(o, k) * (ai[k] - yi[k]);
             ae += ai[k] * e;
             rae += ri[k] * e;
           }
           if (exact) {
             // J_s O Ra needs a.O Ra; every term reads Ra, so form them all in one pass.
             double aora = 0.0;
-            for (std::size_t k = 0; k < cols; ++k) aora += ai[k] * ((o ? o[k] : 1.0) * ri[k]);
+            for (std::size_t k = 0; k < cols; ++k) aora += ai[k] * (weight_of(o, k) * ri[k]);
             for (std::size_t k = 0; k < cols; ++k) {
-              const double ok = o ? o[k] : 1.0;
+              const double ok = weight_of(o, k);
               const double e = ok * (ai[k] - yi[k]);
               const double ra = ri[k];
               ri[k] = cw * (ai[k] * (ok * ra - aora) + ra * e - ra * ae - ai[k] * rae);
@@ -144,7 +144,7 @@ void output_curvature_times(Loss loss, Activation out, bool exact, double* r, co
           for (std::size_t k = 0; k < cols; ++k) {
             const Derivatives d = derivatives_at(out, ai[k]);
             const double h = exact ? d.d1 * d.d1 + (ai[k] - yi[k]) * d.d2 : d.d1 * d.d1;
-            ri[k] *= cw * (o ? o[k] * h : h);
+            ri[k] *= cw * (weight_of(o, k) * h);
           }
         }
         break;

@@ -829,7 +829,6 @@ class DaskRows:
         # The positions in X of the rows this set counts (None: all): a split keeps every row
         # and gives the other part's weight 0, so n_rows and subset() go through these.
         self.positions = None
-        self.n_rows = N
 
     def _like(self, X=None, Y=None, w=None, positions=None) -> "DaskRows":
         other = DaskRows.__new__(DaskRows)
@@ -837,8 +836,11 @@ class DaskRows:
         other.Y = self.Y if Y is None else Y
         other.w = w if w is not None else self.w
         other.positions = self.positions if positions is None else positions
-        other.n_rows = int(other.X.shape[0]) if other.positions is None else int(other.positions.size)
         return other
+
+    @property
+    def n_rows(self) -> int:
+        return int(self.X.shape[0]) if self.positions is None else int(self.positions.size)
 
     @property
     def n_features(self) -> int:
@@ -899,9 +901,9 @@ class DaskRows:
         index = np.asarray(index)
         if self.positions is not None:
             index = self.positions[index]
-        other = self._like(X=self.X[index], Y=self.Y[index], positions=np.arange(index.size))
+        other = self._like(X=self.X[index], Y=self.Y[index])
         other.w = None if self.w is None else self.w[index]
-        other.positions = None
+        other.positions = None  # every selected row counts
         return other
 
     def merged(self) -> "DaskRows":

@@ -316,7 +316,7 @@ def evidence_fit(
     alpha = np.array(np.broadcast_to(np.asarray(alpha0, dtype=float), (n_groups,)))
     if noise not in ("per-output", "shared"):
         raise ValueError(f"noise must be 'per-output' or 'shared', got {noise!r}")
-    K = getattr(data, "n_outputs", 1)
+    K = data.n_outputs
     per_output = not classification and noise == "per-output" and K > 1
     if classification:
         beta = 1.0
