@@ -220,14 +220,8 @@ def _variances(g: _Graph, layers: List[_Layer], hidden: str, output: Optional[st
     shape = g.op("Shape", [zL], "shape_zL")
     output_deriv = None if output in (None, "identity", "softmax") else _derivative(g, output, zL)
     columns = []
-    if seeds is not None:
-        for k, seed in enumerate(np.asarray(seeds, dtype=np.float64)):
-            delta = g.op("Expand", [g.const(f"seed{k}", seed[None, :]), shape], f"seed{k}")
-            gL = g.op("MatMul", [_param_gradient(g, layers, back, delta), L], f"gL{k}")
-            columns.append(g.op("ReduceSum", [g.op("Mul", [gL, gL]), axes], f"var{k}", keepdims=1))
-        return columns[0] if len(columns) == 1 else g.op("Concat", columns, "var", axis=1)
-    for k in range(K):
-        onehot = g.const(f"onehot{k}", np.eye(K)[k : k + 1])
+    for k, seed in enumerate(np.eye(K) if seeds is None else np.asarray(seeds, dtype=np.float64)):
+        onehot = g.const(f"seed{k}", seed[None, :])  # the unit vector e_k unless seeds are given
         if output_deriv is None and output != "softmax":
             delta = g.op("Expand", [onehot, shape], f"seed{k}")
         elif output == "softmax":
@@ -242,7 +236,7 @@ def _variances(g: _Graph, layers: List[_Layer], hidden: str, output: Optional[st
             delta = g.op("Mul", [output_deriv, onehot], f"seed{k}")
         gL = g.op("MatMul", [_param_gradient(g, layers, back, delta), L], f"gL{k}")
         columns.append(g.op("ReduceSum", [g.op("Mul", [gL, gL]), axes], f"var{k}", keepdims=1))
-    return columns[0] if K == 1 else g.op("Concat", columns, "var", axis=1)
+    return columns[0] if len(columns) == 1 else g.op("Concat", columns, "var", axis=1)
 
 
 def _softmax_moderated(g: _Graph, layers: List[_Layer], hidden: str, L: str) -> str:
