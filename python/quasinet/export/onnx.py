@@ -239,6 +239,13 @@ def _variances(g: _Graph, layers: List[_Layer], hidden: str, output: Optional[st
     return columns[0] if len(columns) == 1 else g.op("Concat", columns, "var", axis=1)
 
 
+def _kappa(g: _Graph, var: str) -> str:
+    """MacKay's moderation divisor sqrt(1 + pi var / 8) of a logit (or a difference of logits)
+    whose variance is ``var``."""
+    spread = g.op("Div", [g.op("Mul", [g.const("pi", np.pi), var]), g.const("eight", 8.0)])
+    return g.op("Sqrt", [g.op("Add", [g.const("one", 1.0), spread])], "kappa")
+
+
 def _softmax_moderated(g: _Graph, layers: List[_Layer], hidden: str, L: str) -> str:
     """The moderated softmax of :func:`quasinet.posterior.softmax_moderated`, (N, K): the variance
     v_kc of every difference z_k - z_c of the logits, then softmax_k of
@@ -258,9 +265,7 @@ def _softmax_moderated(g: _Graph, layers: List[_Layer], hidden: str, L: str) -> 
     v = g.op("Reshape", [full, g.const("shape_kk", [-1, K, K], np.int64)], "v")
     axis1, axis2 = g.const("axis1", [1], np.int64), g.const("axis2", [2], np.int64)
     d = g.op("Sub", [g.op("Unsqueeze", [z, axis2]), g.op("Unsqueeze", [z, axis1])], "z_diff")  # z_k - z_c
-    kappa = g.op("Sqrt", [g.op("Add", [g.const("one", 1.0), g.op("Div", [g.op("Mul", [g.const("pi", np.pi), v]),
-                                                                            g.const("eight", 8.0)])])], "kappa")
-    t = g.op("Neg", [g.op("Div", [d, kappa])], "t")
+    t = g.op("Neg", [g.op("Div", [d, _kappa(g, v)])], "t")
     # A log-sum-exp shifted by its maximum: the exponents reach far beyond exp's range. (The
     # maximum by ArgMax: ReduceMax's axes moved from attribute to input in opset 18.)
     top = g.op("GatherElements", [t, g.op("ArgMax", [t], "t_argmax", axis=2, keepdims=1)], "t_max", axis=2)
@@ -296,9 +301,7 @@ def _member(g: _Graph, net, x: str, factor: Optional[np.ndarray], moderate: bool
         h = _softmax_moderated(g, layers, net.activation, L_name)
     elif moderate:
         var = _variances(g, layers, net.activation, None, "", L_name)
-        spread = g.op("Div", [g.op("Mul", [g.const("pi", np.pi), var]), g.const("eight", 8.0)])
-        kappa = g.op("Sqrt", [g.op("Add", [g.const("one", 1.0), spread])], "kappa")
-        h = _activate(g, net.output_activation, g.op("Div", [layers[-1].z, kappa], "z_moderated"))
+        h = _activate(g, net.output_activation, g.op("Div", [layers[-1].z, _kappa(g, var)], "z_moderated"))
     var = _variances(g, layers, net.activation, net.output_activation, h, L_name) if std else None
     return h, var
 
