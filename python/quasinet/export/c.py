@@ -393,18 +393,7 @@ def _member_functions(w, P: str, M: str, model, net, std: bool, moderate: bool, 
     w("")
 
     if std:
-        if output == "softmax":
-            seed = ["{",
-                    "  double others = 0.0;  /* 1 - p[k] as the sum of the other probabilities */",
-                    f"  for (j = 0; j < {nL}; ++j) {{",
-                    "    d[j] = -p[k] * p[j];",
-                    "    if (j != k) others += p[j];",
-                    "  }",
-                    "  d[k] = p[k] * others;",
-                    "}"]
-        else:
-            seed = [f"for (j = 0; j < {nL}; ++j) d[j] = 0.0;", f"d[k] = {deriv(output, 'z[k]')};"]
-        seed = ["/* d = d out_k / d z of the output layer */"] + seed
+        seed = _output_delta(output, nL, deriv(output, "z[k]"))
         declare = [f"const double *p = acts + {offsets[-1]};", f"const double *z = zs + {offsets[-1]};"]
         if member:
             w(f"/* S (n, {nL}) {assign} this member's predictive variance g^T A^-1 g + 1/beta plus the square of")
@@ -429,6 +418,24 @@ def _member_functions(w, P: str, M: str, model, net, std: bool, moderate: bool, 
 
     if not moderate:
         _input_jacobian(w, P, M, model, sizes, offsets, deriv, widest, total, output, hidden, op)
+
+
+def _output_delta(output: str, nL: int, derivative_k: str) -> list:
+    """Statements that set d (nL) = d out_k / d z of the output layer, the seed of a backward
+    pass: for softmax from the probabilities p (a ``const double *`` in scope), else zero but
+    for d[k], the C expression ``derivative_k`` (the output activation's derivative at z_k)."""
+    if output == "softmax":
+        body = ["{",
+                "  double others = 0.0;  /* 1 - p[k] as the sum of the other probabilities */",
+                f"  for (j = 0; j < {nL}; ++j) {{",
+                "    d[j] = -p[k] * p[j];",
+                "    if (j != k) others += p[j];",
+                "  }",
+                "  d[k] = p[k] * others;",
+                "}"]
+    else:
+        body = [f"for (j = 0; j < {nL}; ++j) d[j] = 0.0;", f"d[k] = {derivative_k};"]
+    return ["/* d = d out_k / d z of the output layer */"] + body
 
 
 def _committee_functions(w, P: str, model, std: bool, moderate: bool) -> None:
@@ -667,18 +674,10 @@ def _input_jacobian(w, P, M, model, sizes, offsets, deriv, widest, total, output
     w("  for (r = 0; r < n; ++r) {")
     w(f"    {M}_forward1(X + r * {n0}, xs, zs, acts);")
     w(f"    for (k = 0; k < {nL}; ++k) {{")
-    w("      /* d = d out_k / d z of the output layer */")
     if output == "softmax":
         w(f"      const double *p = acts + {offsets[-1]};")
-        w("      double others = 0.0;  /* 1 - p[k] as the sum of the other probabilities */")
-        w(f"      for (j = 0; j < {nL}; ++j) {{")
-        w("        d[j] = -p[k] * p[j];")
-        w("        if (j != k) others += p[j];")
-        w("      }")
-        w("      d[k] = p[k] * others;")
-    else:
-        w(f"      for (j = 0; j < {nL}; ++j) d[j] = 0.0;")
-        w(f"      d[k] = {deriv(output, f'zs[{offsets[-1]} + k]')};")
+    for line in _output_delta(output, nL, deriv(output, f"zs[{offsets[-1]} + k]")):
+        w(f"      {line}")
     for l in range(L - 1, 0, -1):
         n_in, n_out = sizes[l], sizes[l + 1]
         w("      {")
