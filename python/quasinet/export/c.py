@@ -142,8 +142,6 @@ def _array(name: str, values) -> str:
     return f"static const double {name}[{len(vals)}] = {{\n" + "\n".join(lines) + "\n};"
 
 
-
-
 def c_source(obj, *, name: str = "quasinet_model", return_std: Optional[bool] = None) -> str:
     """The C source :func:`to_c` writes, as a string (ASCII)."""
     name = _check_name(name)
@@ -182,10 +180,11 @@ def c_source(obj, *, name: str = "quasinet_model", return_std: Optional[bool] = 
     if model.classes is not None:
         what = ("one output, the probability of the second class" if nL == 1
                 else "one probability per class, in this order")
-        how = (" (moderated by the posterior)" if not committee else
-               ", averaged over the members, each moderated by its posterior" if moderate else
-               ", averaged over the members")
-        w(f" * Classifier: classes {format_names(model.classes)}; {what}{how if moderate or committee else ''}.")
+        how = ", averaged over the members" if committee else ""
+        if moderate:
+            how = ", averaged over the members, each moderated by its posterior" if committee else \
+                " (moderated by the posterior)"
+        w(f" * Classifier: classes {format_names(model.classes)}; {what}{how}.")
     w(" *")
     w(f" * void {P}_predict(const double *X, size_t n, double *Y);")
     w(f" *     X (n, {n0}) row-major -> Y (n, {nL}){'' if not committee else ': the mean of the members'}.")
