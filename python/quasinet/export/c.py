@@ -444,7 +444,7 @@ def _committee_functions(w, P: str, model, std: bool, moderate: bool) -> None:
     n0, nL = net.layer_sizes[0], net.layer_sizes[-1]
     count = f"{float(len(model.members))!r}"
     members = [f"{P}_m{k}" for k in range(len(model.members))]
-    scaled = model.y_offset is not None and not moderate
+    scaled = model.y_offset is not None
     w(f"void {P}_predict(const double *X, size_t n, double *Y) {{")
     w("  size_t i;")
     for M in members:
