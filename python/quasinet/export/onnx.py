@@ -323,19 +323,25 @@ def _mean(g: _Graph, names: List[str], hint: str) -> str:
 
 def _committee(g: _Graph, model, x: str, factors: Optional[List[np.ndarray]], moderate: bool,
                std: bool) -> Tuple[str, Optional[str]]:
-    """A committee on the scaled input ``x``, as :class:`quasinet.io.Model` averages it: the
-    mean of the members' outputs (a classifier: of their class probabilities, both columns for
-    a sigmoid) in the network's units, and with ``std`` the standard deviation of the equal
-    mixture of the members' Gaussians, sqrt(mean_m(v_m + (mu_m - mean)^2)) with
-    v_m = g_m^T A_m^-1 g_m + 1/beta_m (:func:`quasinet.posterior.predictive_moments`), else None."""
+    """The model's networks on the scaled input ``x``, as :class:`quasinet.io.Model` averages
+    them: the mean of the members' outputs (a classifier: of their class probabilities, both
+    columns for a sigmoid) in the network's units, and with ``std`` the standard deviation of the
+    equal mixture of the members' Gaussians, sqrt(mean_m(v_m + (mu_m - mean)^2)) with
+    v_m = g_m^T A_m^-1 g_m + 1/beta_m (:func:`quasinet.posterior.predictive_moments`), else None.
+    A single network is its own mean and its standard deviation sqrt(v): no averaging nodes, and
+    its names carry no member prefix."""
+    single = len(model.members) == 1
     outs, variances = [], []
     for k, (net, _) in enumerate(model.members):
-        out, var = _member(g, net, x, None if factors is None else factors[k], moderate, std, f"m{k}_")
+        tag = "" if single else f"m{k}_"
+        out, var = _member(g, net, x, None if factors is None else factors[k], moderate, std, tag)
         if model.classes is not None and net.layer_sizes[-1] == 1:
             out = _both_columns(g, out)
         outs.append(out)
         if std:
-            variances.append(g.op("Add", [var, g.const(f"m{k}_noise_var", noise_variance(model, k))], f"m{k}_var"))
+            variances.append(g.op("Add", [var, g.const(f"{tag}noise_var", noise_variance(model, k))], f"{tag}var"))
+    if single:
+        return outs[0], g.op("Sqrt", [variances[0]], "std_net") if std else None
     mean = _mean(g, outs, "mean")
     if not std:
         return mean, None
@@ -411,13 +417,7 @@ def to_onnx(obj, path=None, *, dtype: str = "float64", opset: int = 17,
     if model.x_offset is not None:
         x = g.op("Sub", [x, g.const("x_offset", model.x_offset)], "x_centred")
         x = g.op("Div", [x, g.const("x_scale", model.x_scale)], "x_scaled")
-    std_name = None
-    if len(members) == 1:
-        h, var = _member(g, net, x, None if factors is None else factors[0], moderate, std, "")
-        if std:
-            std_name = g.op("Sqrt", [g.op("Add", [var, g.const("noise_var", noise_variance(model))])], "std_net")
-    else:
-        h, std_name = _committee(g, model, x, factors, moderate, std)
+    h, std_name = _committee(g, model, x, factors, moderate, std)
     if std_name is not None and model.y_scale is not None:
         std_name = g.op("Mul", [std_name, g.const("y_scale", model.y_scale)], "std_y")
     if model.y_offset is not None:
@@ -432,8 +432,6 @@ def to_onnx(obj, path=None, *, dtype: str = "float64", opset: int = 17,
             g.nodes.append(helper.make_node("Identity", [std_name], ["std"]))
             outputs.append(helper.make_tensor_value_info("std", elem, ["N", n_outputs]))
     else:
-        if len(members) == 1 and n_outputs == 1:  # a committee's members each gave both columns
-            h = _both_columns(g, h)
         g.nodes.append(helper.make_node("Identity", [h], ["probabilities"]))
         index = g.op("ArgMax", ["probabilities"], "class_index", axis=1, keepdims=0)
         labels = _class_tensor(model.classes)
