@@ -418,10 +418,11 @@ def to_onnx(obj, path=None, *, dtype: str = "float64", opset: int = 17,
         x = g.op("Sub", [x, g.const("x_offset", model.x_offset)], "x_centred")
         x = g.op("Div", [x, g.const("x_scale", model.x_scale)], "x_scaled")
     h, std_name = _committee(g, model, x, factors, moderate, std)
-    if std_name is not None and model.y_scale is not None:
-        std_name = g.op("Mul", [std_name, g.const("y_scale", model.y_scale)], "std_y")
-    if model.y_offset is not None:
-        h = g.op("Mul", [h, g.const("y_scale", model.y_scale)], "y_scaled")
+    if model.y_offset is not None:  # y_scale is set exactly when y_offset is (quasinet.io.Model)
+        y_scale = g.const("y_scale", model.y_scale)
+        if std_name is not None:
+            std_name = g.op("Mul", [std_name, y_scale], "std_y")
+        h = g.op("Mul", [h, y_scale], "y_scaled")
         h = g.op("Add", [h, g.const("y_offset", model.y_offset)], "y")
 
     outputs = []
