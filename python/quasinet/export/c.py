@@ -142,8 +142,6 @@ def _array(name: str, values) -> str:
     return f"static const double {name}[{len(vals)}] = {{\n" + "\n".join(lines) + "\n};"
 
 
-
-
 def c_source(obj, *, name: str = "quasinet_model", return_std: Optional[bool] = None) -> str:
     """The C source :func:`to_c` writes, as a string (ASCII)."""
     name = _check_name(name)
@@ -182,10 +180,11 @@ def c_source(obj, *, name: str = "quasinet_model", return_std: Optional[bool] = 
     if model.classes is not None:
         what = ("one output, the probability of the second class" if nL == 1
                 else "one probability per class, in this order")
-        how = (" (moderated by the posterior)" if not committee else
-               ", averaged over the members, each moderated by its posterior" if moderate else
-               ", averaged over the members")
-        w(f" * Classifier: classes {format_names(model.classes)}; {what}{how if moderate or committee else ''}.")
+        how = ", averaged over the members" if committee else ""
+        if moderate:
+            how = ", averaged over the members, each moderated by its posterior" if committee else \
+                " (moderated by the posterior)"
+        w(f" * Classifier: classes {format_names(model.classes)}; {what}{how}.")
     w(" *")
     w(f" * void {P}_predict(const double *X, size_t n, double *Y);")
     w(f" *     X (n, {n0}) row-major -> Y (n, {nL}){'' if not committee else ': the mean of the members'}.")
@@ -393,18 +392,7 @@ def _member_functions(w, P: str, M: str, model, net, std: bool, moderate: bool, 
     w("")
 
     if std:
-        if output == "softmax":
-            seed = ["{",
-                    "  double others = 0.0;  /* 1 - p[k] as the sum of the other probabilities */",
-                    f"  for (j = 0; j < {nL}; ++j) {{",
-                    "    d[j] = -p[k] * p[j];",
-                    "    if (j != k) others += p[j];",
-                    "  }",
-                    "  d[k] = p[k] * others;",
-                    "}"]
-        else:
-            seed = [f"for (j = 0; j < {nL}; ++j) d[j] = 0.0;", f"d[k] = {deriv(output, 'z[k]')};"]
-        seed = ["/* d = d out_k / d z of the output layer */"] + seed
+        seed = _output_delta(output, nL, deriv(output, "z[k]"))
         declare = [f"const double *p = acts + {offsets[-1]};", f"const double *z = zs + {offsets[-1]};"]
         if member:
             w(f"/* S (n, {nL}) {assign} this member's predictive variance g^T A^-1 g + 1/beta plus the square of")
@@ -431,6 +419,24 @@ def _member_functions(w, P: str, M: str, model, net, std: bool, moderate: bool, 
         _input_jacobian(w, P, M, model, sizes, offsets, deriv, widest, total, output, hidden, op)
 
 
+def _output_delta(output: str, nL: int, derivative_k: str) -> list:
+    """Statements that set d (nL) = d out_k / d z of the output layer, the seed of a backward
+    pass: for softmax from the probabilities p (a ``const double *`` in scope), else zero but
+    for d[k], the C expression ``derivative_k`` (the output activation's derivative at z_k)."""
+    if output == "softmax":
+        body = ["{",
+                "  double others = 0.0;  /* 1 - p[k] as the sum of the other probabilities */",
+                f"  for (j = 0; j < {nL}; ++j) {{",
+                "    d[j] = -p[k] * p[j];",
+                "    if (j != k) others += p[j];",
+                "  }",
+                "  d[k] = p[k] * others;",
+                "}"]
+    else:
+        body = [f"for (j = 0; j < {nL}; ++j) d[j] = 0.0;", f"d[k] = {derivative_k};"]
+    return ["/* d = d out_k / d z of the output layer */"] + body
+
+
 def _committee_functions(w, P: str, model, std: bool, moderate: bool) -> None:
     """The public functions of a committee: its members' functions one after the other, then
     the mean, the mixture's standard deviation and the scaling, as quasinet.io.Model computes them."""
@@ -438,7 +444,7 @@ def _committee_functions(w, P: str, model, std: bool, moderate: bool) -> None:
     n0, nL = net.layer_sizes[0], net.layer_sizes[-1]
     count = f"{float(len(model.members))!r}"
     members = [f"{P}_m{k}" for k in range(len(model.members))]
-    scaled = model.y_offset is not None and not moderate
+    scaled = model.y_offset is not None
     w(f"void {P}_predict(const double *X, size_t n, double *Y) {{")
     w("  size_t i;")
     for M in members:
@@ -667,18 +673,10 @@ def _input_jacobian(w, P, M, model, sizes, offsets, deriv, widest, total, output
     w("  for (r = 0; r < n; ++r) {")
     w(f"    {M}_forward1(X + r * {n0}, xs, zs, acts);")
     w(f"    for (k = 0; k < {nL}; ++k) {{")
-    w("      /* d = d out_k / d z of the output layer */")
     if output == "softmax":
         w(f"      const double *p = acts + {offsets[-1]};")
-        w("      double others = 0.0;  /* 1 - p[k] as the sum of the other probabilities */")
-        w(f"      for (j = 0; j < {nL}; ++j) {{")
-        w("        d[j] = -p[k] * p[j];")
-        w("        if (j != k) others += p[j];")
-        w("      }")
-        w("      d[k] = p[k] * others;")
-    else:
-        w(f"      for (j = 0; j < {nL}; ++j) d[j] = 0.0;")
-        w(f"      d[k] = {deriv(output, f'zs[{offsets[-1]} + k]')};")
+    for line in _output_delta(output, nL, deriv(output, f"zs[{offsets[-1]} + k]")):
+        w(f"      {line}")
     for l in range(L - 1, 0, -1):
         n_in, n_out = sizes[l], sizes[l + 1]
         w("      {")

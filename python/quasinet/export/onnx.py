@@ -220,14 +220,8 @@ def _variances(g: _Graph, layers: List[_Layer], hidden: str, output: Optional[st
     shape = g.op("Shape", [zL], "shape_zL")
     output_deriv = None if output in (None, "identity", "softmax") else _derivative(g, output, zL)
     columns = []
-    if seeds is not None:
-        for k, seed in enumerate(np.asarray(seeds, dtype=np.float64)):
-            delta = g.op("Expand", [g.const(f"seed{k}", seed[None, :]), shape], f"seed{k}")
-            gL = g.op("MatMul", [_param_gradient(g, layers, back, delta), L], f"gL{k}")
-            columns.append(g.op("ReduceSum", [g.op("Mul", [gL, gL]), axes], f"var{k}", keepdims=1))
-        return columns[0] if len(columns) == 1 else g.op("Concat", columns, "var", axis=1)
-    for k in range(K):
-        onehot = g.const(f"onehot{k}", np.eye(K)[k : k + 1])
+    for k, seed in enumerate(np.eye(K) if seeds is None else np.asarray(seeds, dtype=np.float64)):
+        onehot = g.const(f"seed{k}", seed[None, :])  # the unit vector e_k unless seeds are given
         if output_deriv is None and output != "softmax":
             delta = g.op("Expand", [onehot, shape], f"seed{k}")
         elif output == "softmax":
@@ -242,7 +236,14 @@ def _variances(g: _Graph, layers: List[_Layer], hidden: str, output: Optional[st
             delta = g.op("Mul", [output_deriv, onehot], f"seed{k}")
         gL = g.op("MatMul", [_param_gradient(g, layers, back, delta), L], f"gL{k}")
         columns.append(g.op("ReduceSum", [g.op("Mul", [gL, gL]), axes], f"var{k}", keepdims=1))
-    return columns[0] if K == 1 else g.op("Concat", columns, "var", axis=1)
+    return columns[0] if len(columns) == 1 else g.op("Concat", columns, "var", axis=1)
+
+
+def _kappa(g: _Graph, var: str) -> str:
+    """MacKay's moderation divisor sqrt(1 + pi var / 8) of a logit (or a difference of logits)
+    whose variance is ``var``."""
+    spread = g.op("Div", [g.op("Mul", [g.const("pi", np.pi), var]), g.const("eight", 8.0)])
+    return g.op("Sqrt", [g.op("Add", [g.const("one", 1.0), spread])], "kappa")
 
 
 def _softmax_moderated(g: _Graph, layers: List[_Layer], hidden: str, L: str) -> str:
@@ -264,9 +265,7 @@ def _softmax_moderated(g: _Graph, layers: List[_Layer], hidden: str, L: str) -> 
     v = g.op("Reshape", [full, g.const("shape_kk", [-1, K, K], np.int64)], "v")
     axis1, axis2 = g.const("axis1", [1], np.int64), g.const("axis2", [2], np.int64)
     d = g.op("Sub", [g.op("Unsqueeze", [z, axis2]), g.op("Unsqueeze", [z, axis1])], "z_diff")  # z_k - z_c
-    kappa = g.op("Sqrt", [g.op("Add", [g.const("one", 1.0), g.op("Div", [g.op("Mul", [g.const("pi", np.pi), v]),
-                                                                            g.const("eight", 8.0)])])], "kappa")
-    t = g.op("Neg", [g.op("Div", [d, kappa])], "t")
+    t = g.op("Neg", [g.op("Div", [d, _kappa(g, v)])], "t")
     # A log-sum-exp shifted by its maximum: the exponents reach far beyond exp's range. (The
     # maximum by ArgMax: ReduceMax's axes moved from attribute to input in opset 18.)
     top = g.op("GatherElements", [t, g.op("ArgMax", [t], "t_argmax", axis=2, keepdims=1)], "t_max", axis=2)
@@ -302,9 +301,7 @@ def _member(g: _Graph, net, x: str, factor: Optional[np.ndarray], moderate: bool
         h = _softmax_moderated(g, layers, net.activation, L_name)
     elif moderate:
         var = _variances(g, layers, net.activation, None, "", L_name)
-        spread = g.op("Div", [g.op("Mul", [g.const("pi", np.pi), var]), g.const("eight", 8.0)])
-        kappa = g.op("Sqrt", [g.op("Add", [g.const("one", 1.0), spread])], "kappa")
-        h = _activate(g, net.output_activation, g.op("Div", [layers[-1].z, kappa], "z_moderated"))
+        h = _activate(g, net.output_activation, g.op("Div", [layers[-1].z, _kappa(g, var)], "z_moderated"))
     var = _variances(g, layers, net.activation, net.output_activation, h, L_name) if std else None
     return h, var
 
@@ -326,19 +323,25 @@ def _mean(g: _Graph, names: List[str], hint: str) -> str:
 
 def _committee(g: _Graph, model, x: str, factors: Optional[List[np.ndarray]], moderate: bool,
                std: bool) -> Tuple[str, Optional[str]]:
-    """A committee on the scaled input ``x``, as :class:`quasinet.io.Model` averages it: the
-    mean of the members' outputs (a classifier: of their class probabilities, both columns for
-    a sigmoid) in the network's units, and with ``std`` the standard deviation of the equal
-    mixture of the members' Gaussians, sqrt(mean_m(v_m + (mu_m - mean)^2)) with
-    v_m = g_m^T A_m^-1 g_m + 1/beta_m (:func:`quasinet.posterior.predictive_moments`), else None."""
+    """The model's networks on the scaled input ``x``, as :class:`quasinet.io.Model` averages
+    them: the mean of the members' outputs (a classifier: of their class probabilities, both
+    columns for a sigmoid) in the network's units, and with ``std`` the standard deviation of the
+    equal mixture of the members' Gaussians, sqrt(mean_m(v_m + (mu_m - mean)^2)) with
+    v_m = g_m^T A_m^-1 g_m + 1/beta_m (:func:`quasinet.posterior.predictive_moments`), else None.
+    A single network is its own mean and its standard deviation sqrt(v): no averaging nodes, and
+    its names carry no member prefix."""
+    single = len(model.members) == 1
     outs, variances = [], []
     for k, (net, _) in enumerate(model.members):
-        out, var = _member(g, net, x, None if factors is None else factors[k], moderate, std, f"m{k}_")
+        tag = "" if single else f"m{k}_"
+        out, var = _member(g, net, x, None if factors is None else factors[k], moderate, std, tag)
         if model.classes is not None and net.layer_sizes[-1] == 1:
             out = _both_columns(g, out)
         outs.append(out)
         if std:
-            variances.append(g.op("Add", [var, g.const(f"m{k}_noise_var", noise_variance(model, k))], f"m{k}_var"))
+            variances.append(g.op("Add", [var, g.const(f"{tag}noise_var", noise_variance(model, k))], f"{tag}var"))
+    if single:
+        return outs[0], g.op("Sqrt", [variances[0]], "std_net") if std else None
     mean = _mean(g, outs, "mean")
     if not std:
         return mean, None
@@ -414,17 +417,12 @@ def to_onnx(obj, path=None, *, dtype: str = "float64", opset: int = 17,
     if model.x_offset is not None:
         x = g.op("Sub", [x, g.const("x_offset", model.x_offset)], "x_centred")
         x = g.op("Div", [x, g.const("x_scale", model.x_scale)], "x_scaled")
-    std_name = None
-    if len(members) == 1:
-        h, var = _member(g, net, x, None if factors is None else factors[0], moderate, std, "")
-        if std:
-            std_name = g.op("Sqrt", [g.op("Add", [var, g.const("noise_var", noise_variance(model))])], "std_net")
-    else:
-        h, std_name = _committee(g, model, x, factors, moderate, std)
-    if std_name is not None and model.y_scale is not None:
-        std_name = g.op("Mul", [std_name, g.const("y_scale", model.y_scale)], "std_y")
-    if model.y_offset is not None:
-        h = g.op("Mul", [h, g.const("y_scale", model.y_scale)], "y_scaled")
+    h, std_name = _committee(g, model, x, factors, moderate, std)
+    if model.y_offset is not None:  # y_scale is set exactly when y_offset is (quasinet.io.Model)
+        y_scale = g.const("y_scale", model.y_scale)
+        if std_name is not None:
+            std_name = g.op("Mul", [std_name, y_scale], "std_y")
+        h = g.op("Mul", [h, y_scale], "y_scaled")
         h = g.op("Add", [h, g.const("y_offset", model.y_offset)], "y")
 
     outputs = []
@@ -435,8 +433,6 @@ def to_onnx(obj, path=None, *, dtype: str = "float64", opset: int = 17,
             g.nodes.append(helper.make_node("Identity", [std_name], ["std"]))
             outputs.append(helper.make_tensor_value_info("std", elem, ["N", n_outputs]))
     else:
-        if len(members) == 1 and n_outputs == 1:  # a committee's members each gave both columns
-            h = _both_columns(g, h)
         g.nodes.append(helper.make_node("Identity", [h], ["probabilities"]))
         index = g.op("ArgMax", ["probabilities"], "class_index", axis=1, keepdims=0)
         labels = _class_tensor(model.classes)
