@@ -5,7 +5,6 @@ import ctypes
 import io
 import itertools
 import re
-import shutil
 import subprocess
 import sys
 import zipfile
@@ -23,12 +22,11 @@ from quasinet.export import to_c, to_onnx
 from quasinet.export.c import c_source
 from quasinet.metrics import class_probabilities
 from quasinet.sklearn import QuasiNetClassifier, QuasiNetRegressor
+from export_helpers import CC, load_c, onnx_session
 
 HIDDEN = list(qn.ACTIVATIONS)
 OUTPUTS = HIDDEN + ["softmax"]
 COMBOS = list(itertools.product(HIDDEN, OUTPUTS))
-CC = shutil.which("cc") or shutil.which("gcc")
-CFLAGS = ["-std=c99", "-O2", "-Wall", "-Wextra", "-Werror", "-shared", "-fPIC"]
 
 
 def _model(hidden, output, seed=0, scaled=True, sizes=(3, 6, 5, 2), bias=True):
@@ -69,10 +67,6 @@ def _assert_outputs(got, want, bound, rtol):
     assert ok.all(), f"{(~ok).sum()} outputs off: worst {err[~ok].max():.3g} at {np.argwhere(~ok)[:3].tolist()}"
 
 
-def _session(proto):
-    return ort.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
-
-
 # -- ONNX -------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("hidden,output", COMBOS)
 @pytest.mark.parametrize("variant", ["scaled", "bare network without biases"])
@@ -89,10 +83,10 @@ def test_onnx_equals_quasinet_for_every_activation(hidden, output, variant, tmp_
     proto = to_onnx(obj, tmp_path / "m.onnx")
     onnx.checker.check_model(onnx.load(tmp_path / "m.onnx"), full_check=True)
     assert [o.name for o in proto.graph.output] == ["predictions"]
-    got = _session(proto).run(None, {"X": X})[0]
+    got = onnx_session(proto).run(None, {"X": X})[0]
     assert got.dtype == np.float64 and got.shape == want.shape
     _assert_outputs(got, want, bound, 1e-12)
-    got32 = _session(to_onnx(obj, dtype="float32")).run(None, {"X": X.astype(np.float32)})[0]
+    got32 = onnx_session(to_onnx(obj, dtype="float32")).run(None, {"X": X.astype(np.float32)})[0]
     assert got32.dtype == np.float32
     _assert_outputs(got32.astype(np.float64), want, bound, 1e-5)
 
@@ -106,18 +100,18 @@ def test_onnx_activations_over_their_whole_range_with_relative_accuracy(name):
         net = qn.Network(sizes, activation=hidden, output_activation=output)
         net.params[...] = [1.0, 0.0] * (len(sizes) - 1)
         want = net.forward(z)
-        got = _session(to_onnx(net)).run(None, {"X": z})[0]
+        got = onnx_session(to_onnx(net)).run(None, {"X": z})[0]
         np.testing.assert_allclose(got, want, rtol=1e-12, atol=0)
         # float32 where float32 has normal numbers.
         z32 = z[np.abs(z[:, 0]) <= 80]
-        got32 = _session(to_onnx(net, dtype="float32")).run(None, {"X": z32.astype(np.float32)})[0]
+        got32 = onnx_session(to_onnx(net, dtype="float32")).run(None, {"X": z32.astype(np.float32)})[0]
         np.testing.assert_allclose(got32, net.forward(z32), rtol=1e-5, atol=0)
 
 
 def test_onnx_comparison_can_fail():
     model = _model("tanh", "sigmoid")
     X = np.random.default_rng(0).normal(size=(20, 3))
-    got = _session(to_onnx(model)).run(None, {"X": X})[0]
+    got = onnx_session(to_onnx(model)).run(None, {"X": X})[0]
     got[3, 1] *= 1 + 1e-11
     with pytest.raises(AssertionError):
         _assert_outputs(got, model.predict(X), _error_bound(model, X), 1e-12)
@@ -129,7 +123,7 @@ def test_onnx_binary_classifier_outputs_probabilities_and_labels(labels):
                      seed=0)
     model = qio.Model(net, np.ones(3), [2.0, 1.0, 0.5], classes=labels)
     X = np.random.default_rng(3).normal(size=(60, 3)) * 4
-    proba, got_labels = _session(to_onnx(model)).run(None, {"X": X})
+    proba, got_labels = onnx_session(to_onnx(model)).run(None, {"X": X})
     np.testing.assert_allclose(proba, model.predict_proba(X), rtol=1e-12, atol=1e-16)
     want = model.predict_classes(X)
     if all(isinstance(c, str) for c in labels) or len({type(c) for c in labels}) > 1:
@@ -147,19 +141,19 @@ def test_exports_reproduce_a_moderated_classifier_and_a_committee(tmp_path):
     y = np.where(X[:, 0] + 0.3 * rng.normal(size=80) > 0, "a", "b")
     clf = QuasiNetClassifier(hidden_layer_sizes=(3,), method="BR", restarts=1, moderate=True,
                              random_state=0).fit(X, y)
-    proba, labels = _session(to_onnx(clf)).run(None, {"X": X})
+    proba, labels = onnx_session(to_onnx(clf)).run(None, {"X": X})
     np.testing.assert_allclose(proba, clf.predict_proba(X), rtol=1e-12, atol=1e-16)
     assert list(labels) == list(clf.predict(X))
     assert not np.allclose(proba, class_probabilities(clf.network_.forward(clf.to_model().transform_inputs(X))),
                            rtol=1e-6, atol=0)  # the moderation matters here
     clf.set_params(moderate=False)
-    proba, _ = _session(to_onnx(clf)).run(None, {"X": X})
+    proba, _ = onnx_session(to_onnx(clf)).run(None, {"X": X})
     np.testing.assert_allclose(proba, clf.predict_proba(X), rtol=1e-12, atol=1e-16)
     reg = QuasiNetRegressor(hidden_layer_sizes=(3,), method="BR", restarts=1, committee=2, random_state=0)
     reg.fit(X, X[:, 0] * X[:, 1] + 0.1 * rng.normal(size=80))
     # Both exports hold the committee (what they compute: tests/test_export_c_committee.py and
     # tests/test_export_onnx_committee.py).
-    mean, _ = _session(to_onnx(reg)).run(None, {"X": X})
+    mean, _ = onnx_session(to_onnx(reg)).run(None, {"X": X})
     want = reg.predict(X)
     np.testing.assert_allclose(mean[:, 0], want, rtol=1e-12, atol=1e-12 * np.abs(want).max())
     to_c(reg, tmp_path / "m.c")
@@ -173,12 +167,12 @@ def test_onnx_from_fitted_estimators():
     clf = QuasiNetClassifier(hidden_layer_sizes=(6,), method="L-BFGS-B", max_iter=60, tol=1e-3, random_state=0).fit(X, y)
     m = to_onnx(clf)
     assert [o.name for o in m.graph.output] == ["probabilities", "labels"]
-    proba, labels = _session(m).run(None, {"X": X})
+    proba, labels = onnx_session(m).run(None, {"X": X})
     np.testing.assert_allclose(proba, clf.predict_proba(X), rtol=1e-12, atol=1e-16)
     assert list(labels) == list(clf.predict(X))
     Y = np.column_stack([X[:, 0] * 3 + 100, np.sin(X[:, 1])])
     reg = QuasiNetRegressor(hidden_layer_sizes=(6,), method="L-BFGS-B", max_iter=60, tol=1e-3, random_state=0).fit(X, Y)
-    got = _session(to_onnx(reg)).run(None, {"X": X})[0]
+    got = onnx_session(to_onnx(reg)).run(None, {"X": X})[0]
     _assert_outputs(got, reg.predict(X), _error_bound(reg.to_model(), X), 1e-12)
 
 
@@ -215,15 +209,6 @@ def test_onnx_bad_inputs(tmp_path):
 
 
 # -- C ---------------------------------------------------------------------------------------------
-def _compile(tmp_path, source, stem):
-    src = tmp_path / f"{stem}.c"
-    src.write_text(source)
-    lib = tmp_path / f"{stem}.so"
-    proc = subprocess.run([CC, *CFLAGS, str(src), "-o", str(lib), "-lm"], capture_output=True, text=True)
-    assert proc.returncode == 0 and proc.stderr == "", proc.stderr
-    return ctypes.CDLL(str(lib))
-
-
 def _c_call(lib, name, X, n_out):
     X = np.ascontiguousarray(X, dtype=np.float64)
     n, n_in = X.shape
@@ -242,7 +227,7 @@ def test_c_compiler_is_available():
 def test_c_equals_quasinet_for_every_activation(tmp_path):
     # All 30 models in one translation unit (distinct symbol prefixes), compiled once.
     models = {f"m_{h}_{o}": _model(h, o, seed=i, scaled=i % 3 != 0) for i, (h, o) in enumerate(COMBOS)}
-    lib = _compile(tmp_path, "".join(c_source(m, name=name) for name, m in models.items()), "all")
+    lib = load_c(tmp_path, "".join(c_source(m, name=name) for name, m in models.items()), "all")
     X = np.random.default_rng(5).normal(size=(100, 3)) * 3
     for name, model in models.items():
         Y, J = _c_call(lib, name, X, 2)
@@ -262,7 +247,7 @@ def test_c_classifier_network_and_saturation(tmp_path):
     net.params[...] *= 20
     model = qio.Model(net, np.zeros(4), np.full(4, 0.1), classes=["x", "y", "z"])
     single = qn.Network([3, 2], output_activation="tanh", bias=False, seed=1)
-    lib = _compile(tmp_path, c_source(model, name="clf") + c_source(single, name="lin"), "two")
+    lib = load_c(tmp_path, c_source(model, name="clf") + c_source(single, name="lin"), "two")
     X = np.random.default_rng(6).normal(size=(50, 4))
     Y, J = _c_call(lib, "clf", X, 3)
     np.testing.assert_allclose(Y, model.predict_proba(X), rtol=1e-13, atol=1e-300)
@@ -337,7 +322,7 @@ def test_cli_export_onnx_and_c(tmp_path, saved, capsys):
     rc, out, err = _run(capsys, "export", saved, "--format", "c", "--name", "colour", "--out", tmp_path / "m.c")
     assert rc == 0 and err == ""
     source = (tmp_path / "m.c").read_text()
-    lib = _compile(tmp_path, source, "cli")
+    lib = load_c(tmp_path, source, "cli")
     Y, _ = _c_call(lib, "colour", X, 3)
     np.testing.assert_allclose(Y, model.predict_proba(X), rtol=1e-13, atol=1e-300)
 

@@ -12,8 +12,6 @@ takes over the rows: |got - want| <= 1e-12 (|want| + max over the rows of |want|
 import ctypes
 import dataclasses
 import re
-import shutil
-import subprocess
 
 import numpy as np
 import pytest
@@ -25,9 +23,8 @@ from quasinet.export import covariance_factor, to_c
 from quasinet.export.c import c_source
 from quasinet.posterior import Posterior
 from quasinet.sklearn import QuasiNetClassifier, QuasiNetRegressor
+from export_helpers import load_c
 
-CC = shutil.which("cc") or shutil.which("gcc")
-CFLAGS = ["-std=c99", "-O2", "-Wall", "-Wextra", "-Werror", "-shared", "-fPIC"]
 DP = ctypes.POINTER(ctypes.c_double)
 RTOL = 1e-12
 HEX = r"-?0x[0-9a-f]+\.?[0-9a-f]*p[+-]\d+"
@@ -76,15 +73,6 @@ HAND_MADE = {
 }
 
 
-def _compile(directory, source, stem):
-    src = directory / f"{stem}.c"
-    src.write_text(source, encoding="ascii")
-    lib = directory / f"{stem}.so"
-    proc = subprocess.run([CC, *CFLAGS, str(src), "-o", str(lib), "-lm"], capture_output=True, text=True)
-    assert proc.returncode == 0 and proc.stderr == "", proc.stderr
-    return ctypes.CDLL(str(lib))
-
-
 def _call(lib, function, X, *shapes):
     """Call ``function(X, n, out...)`` with output arrays of the given shapes, filled with NaN first."""
     X = np.ascontiguousarray(X, dtype=np.float64)
@@ -125,7 +113,7 @@ def _assert_equals_model(lib, name, model):
 def hand_made(tmp_path_factory):
     models = {name: make() for name, make in HAND_MADE.items()}
     source = "".join(c_source(m, name=name) for name, m in models.items())
-    return models, _compile(tmp_path_factory.mktemp("hand_made"), source, "all")
+    return models, load_c(tmp_path_factory.mktemp("hand_made"), source, "all")
 
 
 def test_c_committee_equals_the_model(hand_made):
@@ -217,7 +205,7 @@ def test_committee_without_std_and_bad_requests(tmp_path):
     model = HAND_MADE["reg"]()
     lean = c_source(model, name="m", return_std=False)
     assert "Lcols" not in lean and "noise_var" not in lean and "predict_std" not in lean
-    lib = _compile(tmp_path, lean, "lean")
+    lib = load_c(tmp_path, lean, "lean")
     _assert_close(_call(lib, "m_predict", X, (len(X), 2)), model.predict(X), "lean predict")
     _assert_close(_call(lib, "m_input_jacobian", X, (len(X), 2, 3)), model.input_jacobian(X), "lean jacobian")
     with pytest.raises(ValueError, match="return_std is for regression models"):
@@ -258,7 +246,7 @@ def test_fitted_committees_export_as_they_predict(fitted, tmp_path):
     for tag, clf in (("bin", clf2), ("soft", clf3)):
         models[f"{tag}_mod"] = clf.to_model()
         models[tag] = _unmoderated(models[f"{tag}_mod"])
-    lib = _compile(tmp_path, "".join(c_source(m, name=n) for n, m in models.items()), "fitted")
+    lib = load_c(tmp_path, "".join(c_source(m, name=n) for n, m in models.items()), "fitted")
     for name, model in models.items():
         assert len(model.members) > 1, name
         assert model.moderated == name.endswith("_mod")

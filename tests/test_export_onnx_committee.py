@@ -19,7 +19,6 @@ over the members (:func:`_std_bound`, :func:`_proba_bound`).
 """
 
 import numpy as np
-import onnxruntime as ort
 import pytest
 import reference as ref
 
@@ -29,14 +28,11 @@ from quasinet.evidence import parameter_groups
 from quasinet.export import covariance_factor, to_onnx
 from quasinet.posterior import Posterior, logit_twin
 from quasinet.sklearn import QuasiNetClassifier, QuasiNetRegressor
+from export_helpers import onnx_session
 
 # The members' hidden layers: different widths, and one deeper member (layer sizes may differ).
 HIDDEN = [(4,), (2,), (3, 2)]
 LOSSES = {"identity": "mse", "sigmoid": "binary_crossentropy", "softmax": "softmax_crossentropy"}
-
-
-def _session(proto):
-    return ort.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
 
 
 def _member(hidden, n_out, output, seed, beta, moderate, activation="tanh"):
@@ -164,7 +160,7 @@ def test_committee_regressor_predictions_and_mixture_std_equal_the_model(per_out
     X = _X()
     proto = to_onnx(model)
     assert [o.name for o in proto.graph.output] == ["predictions", "std"]
-    mean, std = _session(proto).run(None, {"X": X})
+    mean, std = onnx_session(proto).run(None, {"X": X})
     want_mean, want_std = model.predict(X, return_std=True)
     _assert_close(mean, want_mean, 1e-12)
     np.testing.assert_allclose(std, want_std, rtol=1e-12, atol=0)
@@ -173,8 +169,8 @@ def test_committee_regressor_predictions_and_mixture_std_equal_the_model(per_out
     plain = to_onnx(model, return_std=False)
     assert [o.name for o in plain.graph.output] == ["predictions"]
     assert not any(i.name.startswith("m0_L") for i in plain.graph.initializer)
-    np.testing.assert_array_equal(_session(plain).run(None, {"X": X})[0], mean)
-    mean32, std32 = _session(to_onnx(model, dtype="float32")).run(None, {"X": X.astype(np.float32)})
+    np.testing.assert_array_equal(onnx_session(plain).run(None, {"X": X})[0], mean)
+    mean32, std32 = onnx_session(to_onnx(model, dtype="float32")).run(None, {"X": X.astype(np.float32)})
     assert mean32.dtype == std32.dtype == np.float32
     _assert_close(mean32, want_mean, 1e-5)
     _assert_close(std32, want_std, 1e-4)
@@ -188,12 +184,12 @@ def test_committee_std_is_the_mixture_of_the_members_alone():
     mus, variances = [], []
     for net, post in model.members:
         alone = qio.Model(net, model.x_offset, model.x_scale, model.y_offset, model.y_scale, posterior=post)
-        mu, s = _session(to_onnx(alone)).run(None, {"X": X})
+        mu, s = onnx_session(to_onnx(alone)).run(None, {"X": X})
         mus.append(mu)
         variances.append(s * s)
     mean = np.mean(mus, axis=0)
     mix = np.mean([v + (m - mean) ** 2 for m, v in zip(mus, variances)], axis=0)
-    got_mean, got_std = _session(to_onnx(model)).run(None, {"X": X})
+    got_mean, got_std = onnx_session(to_onnx(model)).run(None, {"X": X})
     _assert_close(got_mean, mean, 1e-12)
     # 1e-10: the reference squares rounded standard deviations and sums the spread about the
     # mean, where the graph subtracts the squared mean from the second moment (as io.Model).
@@ -211,13 +207,13 @@ def test_committee_classifier_probabilities_and_labels_equal_the_model(n_classes
     X = _X(seed=3)
     proto = to_onnx(model)
     assert [o.name for o in proto.graph.output] == ["probabilities", "labels"]
-    proba, labels = _session(proto).run(None, {"X": X})
+    proba, labels = onnx_session(proto).run(None, {"X": X})
     want = model.predict_proba(X)
     assert proba.shape == want.shape == (len(X), n_classes)
     np.testing.assert_allclose(proba, want, rtol=1e-12, atol=1e-16)
     assert list(labels) == list(model.predict_classes(X))
     assert len(set(labels)) == n_classes  # every class is predicted somewhere: the labels are tested
-    proba32, labels32 = _session(to_onnx(model, dtype="float32")).run(None, {"X": X.astype(np.float32)})
+    proba32, labels32 = onnx_session(to_onnx(model, dtype="float32")).run(None, {"X": X.astype(np.float32)})
     assert proba32.dtype == np.float32
     _assert_close(proba32, want, 1e-4 if moderate else 1e-5)
 
@@ -229,8 +225,8 @@ def test_committee_moderation_matters():
         moderated = _classifier(n_classes, True)
         plain = _classifier(n_classes, False)
         X = _X(seed=3)
-        a = _session(to_onnx(moderated)).run(None, {"X": X})[0]
-        b = _session(to_onnx(plain)).run(None, {"X": X})[0]
+        a = onnx_session(to_onnx(moderated)).run(None, {"X": X})[0]
+        b = onnx_session(to_onnx(plain)).run(None, {"X": X})[0]
         assert np.max(np.abs(a - b)) > 1e-3
 
 
@@ -240,8 +236,8 @@ def test_the_export_is_not_the_first_member_alone(kind):
     model = {"regressor": lambda: _regressor(True), "sigmoid": lambda: _classifier(2, True),
              "softmax": lambda: _classifier(3, True)}[kind]()
     X = _X(seed=4)
-    got = _session(to_onnx(model)).run(None, {"X": X})
-    first = _session(to_onnx(_first_only(model))).run(None, {"X": X})
+    got = onnx_session(to_onnx(model)).run(None, {"X": X})
+    first = onnx_session(to_onnx(_first_only(model))).run(None, {"X": X})
     for name, a, b in zip(("mean", "std/proba"), got, first):
         if a.dtype.kind == "f":
             assert np.max(np.abs(a - b) / np.abs(b)) > 1e-3, name
@@ -292,7 +288,7 @@ def test_fitted_committee_regressor_with_a_beta_per_target():
     assert len(reg.members_) > 1
     model = reg.to_model()
     assert isinstance(model.posterior.beta, np.ndarray) and model.posterior.beta.shape == (2,)
-    mean, std = _session(to_onnx(reg)).run(None, {"X": X})
+    mean, std = onnx_session(to_onnx(reg)).run(None, {"X": X})
     want_mean, want_std = reg.predict(X, return_std=True)
     _assert_close(mean, want_mean, 1e-12)
     _assert_within(std, want_std, _std_bound(model, X), 1e-12)
@@ -303,7 +299,7 @@ def test_fitted_default_committee_regressor():
     y = np.sin(2 * X[:, 0]) + 0.1 * rng.normal(size=len(X))
     reg = QuasiNetRegressor(committee=3, random_state=0).fit(X, y)
     assert len(reg.members_) > 1
-    mean, std = _session(to_onnx(reg)).run(None, {"X": X})
+    mean, std = onnx_session(to_onnx(reg)).run(None, {"X": X})
     want_mean, want_std = reg.predict(X, return_std=True)
     _assert_close(mean, want_mean.reshape(mean.shape), 1e-12)
     _assert_within(std, want_std.reshape(std.shape), _std_bound(reg.to_model(), X), 1e-12)
@@ -322,7 +318,7 @@ def test_fitted_committee_classifier(n_classes):
         clf.set_params(moderate=moderate)
         model = clf.to_model()
         assert model.moderated == moderate
-        proba, labels = _session(to_onnx(clf)).run(None, {"X": X})
+        proba, labels = onnx_session(to_onnx(clf)).run(None, {"X": X})
         want = clf.predict_proba(X)
         if moderate:
             _assert_within(proba, want, _proba_bound(model, X), 1e-12)

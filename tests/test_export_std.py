@@ -23,7 +23,6 @@ import itertools
 import json
 import os
 import re
-import shutil
 import subprocess
 
 import numpy as np
@@ -42,11 +41,10 @@ from quasinet.export import MAX_POSTERIOR_PARAMS, covariance_factor, escape_text
 from quasinet.export.c import c_source
 from quasinet.posterior import Posterior, logit_twin
 from quasinet.sklearn import QuasiNetClassifier, QuasiNetRegressor
+from export_helpers import compile_c, onnx_session
 
 HIDDEN = list(qn.ACTIVATIONS)
 OUTPUTS = HIDDEN + ["softmax"]
-CC = shutil.which("cc") or shutil.which("gcc")
-CFLAGS = ["-std=c99", "-Wall", "-Wextra", "-Werror", "-shared", "-fPIC"]
 EPS = np.finfo(np.float64).eps
 DP = ctypes.POINTER(ctypes.c_double)
 
@@ -120,20 +118,6 @@ def _assert_proba(got, model, X, rtol):
     return np.max(err / np.abs(want))
 
 
-def _session(proto):
-    return ort.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
-
-
-def _compile(tmp_path, source, stem, optimise=True):
-    src = tmp_path / f"{stem}.c"
-    src.write_text(source, encoding="ascii")
-    lib = tmp_path / f"{stem}.so"
-    flags = CFLAGS + (["-O2"] if optimise else [])
-    proc = subprocess.run([CC, *flags, str(src), "-o", str(lib), "-lm"], capture_output=True, text=True)
-    assert proc.returncode == 0 and proc.stderr == "", proc.stderr
-    return lib
-
-
 def _c_predict(lib, name, X, n_out, std=False):
     X = np.ascontiguousarray(X, dtype=np.float64)
     Y = np.full((X.shape[0], n_out), np.nan)
@@ -163,20 +147,20 @@ def test_onnx_std_and_moderation_equal_quasinet_for_every_activation(case):
     model = _synthetic(case)
     X = np.random.default_rng(2).normal(size=(150, 3)) * 3
     proto = to_onnx(model)
-    got = _session(proto).run(None, {"X": X})
+    got = onnx_session(proto).run(None, {"X": X})
     if model.classes is None:
         assert [o.name for o in proto.graph.output] == ["predictions", "std"]
-        np.testing.assert_array_equal(got[0], _session(to_onnx(model, return_std=False)).run(None, {"X": X})[0])
+        np.testing.assert_array_equal(got[0], onnx_session(to_onnx(model, return_std=False)).run(None, {"X": X})[0])
         np.testing.assert_allclose(got[0], model.predict(X), rtol=1e-12, atol=1e-12)
         _assert_std(got[1], model, X, 1e-12)
-        got32 = _session(to_onnx(model, dtype="float32")).run(None, {"X": X.astype(np.float32)})
+        got32 = onnx_session(to_onnx(model, dtype="float32")).run(None, {"X": X.astype(np.float32)})
         assert got32[1].dtype == np.float32
         _assert_std(got32[1].astype(np.float64), model, X, 1e-4)
     else:
         assert [o.name for o in proto.graph.output] == ["probabilities", "labels"]
         _assert_proba(got[0], model, X, 1e-12)
         assert list(got[1]) == list(model.predict_classes(X))
-        got32 = _session(to_onnx(model, dtype="float32")).run(None, {"X": X.astype(np.float32)})
+        got32 = onnx_session(to_onnx(model, dtype="float32")).run(None, {"X": X.astype(np.float32)})
         _assert_proba(got32[0].astype(np.float64), model, X, 1e-4)
 
 
@@ -212,7 +196,7 @@ def test_c_std_and_moderation_equal_quasinet_for_every_activation(tmp_path):
     # without optimisation (the compile flags the exports promise; -O2 takes 3 times longer).
     models = {case[0]: _synthetic(case, widths=(4, 3)) for case in SYNTHETIC}
     source = "".join(c_source(m, name=n) for n, m in models.items())
-    lib = ctypes.CDLL(str(_compile(tmp_path, source, "all", optimise=False)))
+    lib = ctypes.CDLL(str(compile_c(tmp_path, source, "all", optimise=False)))
     X = np.random.default_rng(5).normal(size=(103, 3)) * 3  # not a multiple of the C row block
     for name, model in models.items():
         n_out = model.net.layer_sizes[-1]
@@ -268,9 +252,9 @@ def test_other_shapes_with_a_posterior(tmp_path, sizes, bias):
         models.append(qio.Model(net, m.x_offset, m.x_scale, m.y_offset, m.y_scale, classes=m.classes,
                                 posterior=post))
     reg, clf = models
-    _assert_std(_session(to_onnx(reg)).run(None, {"X": X})[1], reg, X, 1e-12)
-    _assert_proba(_session(to_onnx(clf)).run(None, {"X": X})[0], clf, X, 1e-12)
-    lib = ctypes.CDLL(str(_compile(tmp_path, c_source(reg, name="r") + c_source(clf, name="c"), "shapes")))
+    _assert_std(onnx_session(to_onnx(reg)).run(None, {"X": X})[1], reg, X, 1e-12)
+    _assert_proba(onnx_session(to_onnx(clf)).run(None, {"X": X})[0], clf, X, 1e-12)
+    lib = ctypes.CDLL(str(compile_c(tmp_path, c_source(reg, name="r") + c_source(clf, name="c"), "shapes")))
     _assert_std(_c_predict(lib, "r", X, 2, std=True)[1], reg, X, 1e-13)
     _assert_proba(_c_predict(lib, "c", X, 3), clf, X, 1e-13)
 
@@ -298,16 +282,16 @@ def test_default_estimators_export_as_they_predict(fitted, tmp_path):
     for act, (reg, clf2, clf3) in estimators.items():
         assert reg.method_ == "BR" and clf2.moderate and clf3.moderate
         mean, std = reg.predict(X, return_std=True)
-        got_mean, got_std = _session(to_onnx(reg)).run(None, {"X": X})
+        got_mean, got_std = onnx_session(to_onnx(reg)).run(None, {"X": X})
         np.testing.assert_allclose(got_mean.ravel(), mean, rtol=1e-12, atol=1e-12)
         _assert_std(got_std, reg.to_model(), X, 1e-12)
         for clf in (clf2, clf3):
-            proba, labels = _session(to_onnx(clf)).run(None, {"X": X})
+            proba, labels = onnx_session(to_onnx(clf)).run(None, {"X": X})
             _assert_proba(proba, clf.to_model(), X, 1e-12)
             np.testing.assert_allclose(proba, clf.predict_proba(X), rtol=1e-11, atol=1e-15)
             assert list(labels) == list(clf.predict(X))
         sources += [c_source(reg, name=f"r_{act}"), c_source(clf2, name=f"b_{act}"), c_source(clf3, name=f"m_{act}")]
-    lib = ctypes.CDLL(str(_compile(tmp_path, "".join(sources), "fitted", optimise=False)))
+    lib = ctypes.CDLL(str(compile_c(tmp_path, "".join(sources), "fitted", optimise=False)))
     for act, (reg, clf2, clf3) in estimators.items():
         Y, S = _c_predict(lib, f"r_{act}", X, 1, std=True)
         np.testing.assert_allclose(Y.ravel(), reg.predict(X), rtol=1e-13, atol=1e-13)
@@ -332,7 +316,7 @@ def test_return_std_requests(fitted):
     clf = QuasiNetClassifier(**{**clf2.get_params(), "moderate": False}).fit(X, clf2.predict(X))
     proto = to_onnx(clf)
     assert not any(i.name.startswith("L_") for i in proto.graph.initializer)
-    np.testing.assert_allclose(_session(proto).run(None, {"X": X})[0], clf.predict_proba(X), rtol=1e-12,
+    np.testing.assert_allclose(onnx_session(proto).run(None, {"X": X})[0], clf.predict_proba(X), rtol=1e-12,
                                atol=1e-16)
 
 
@@ -371,7 +355,7 @@ def test_a_semidefinite_posterior_exports_and_an_indefinite_one_is_refused():
     with pytest.raises(np.linalg.LinAlgError):
         np.linalg.cholesky(model.posterior.covariance)
     X = np.random.default_rng(1).normal(size=(50, 3))
-    _assert_std(_session(to_onnx(model)).run(None, {"X": X})[1], model, X, 1e-12)
+    _assert_std(onnx_session(to_onnx(model)).run(None, {"X": X})[1], model, X, 1e-12)
     bad = np.diag([1.0, 1.0, -0.5])
     with pytest.raises(ValueError, match=r"the posterior covariance is not positive semi-definite \(eigenvalue -0.5"):
         covariance_factor(bad)
@@ -439,7 +423,7 @@ def test_hostile_names_give_c_that_compiles_and_does_nothing(tmp_path):
         for key, names in (("Inputs", model.inputs), ("Targets", model.targets)):
             if names is not None:
                 assert _quoted(next(ln for ln in source.splitlines() if ln.startswith(f" * {key}:"))) == names
-        lib_path = _compile(tmp_path, source, stem)
+        lib_path = compile_c(tmp_path, source, stem)
         symbols = subprocess.run(["nm", "-D", str(lib_path)], capture_output=True, text=True, check=True).stdout
         assert "system" not in symbols and "pwn" not in symbols
         lib = ctypes.CDLL(str(lib_path))
@@ -469,7 +453,7 @@ def test_hostile_names_are_plain_text_in_onnx_metadata(tmp_path):
     assert _quoted(props["classes"]) == labels
     assert json.loads(_quoted(props["info"])[0]) == info
     X = np.random.default_rng(1).normal(size=(40, 3))
-    proba, got = _session(proto).run(None, {"X": X})
+    proba, got = onnx_session(proto).run(None, {"X": X})
     _assert_proba(proba, model, X, 1e-12)
     assert list(got) == list(model.predict_classes(X))  # the labels themselves travel unescaped
 
@@ -612,7 +596,7 @@ def test_cli_export_of_bayesian_models(tmp_path, capsys):
     assert rc == 0 and "standard deviation" not in out
     source = "".join((tmp_path / f"{s}.c").read_text(encoding="ascii") for s in ("clf", "reg", "lean"))
     assert "lean_predict_std" not in source
-    lib = ctypes.CDLL(str(_compile(tmp_path, source, "cli")))
+    lib = ctypes.CDLL(str(compile_c(tmp_path, source, "cli")))
     assert not (tmp_path / "x").exists()
     _assert_proba(_c_predict(lib, "clf", X, 1), clf, X, 1e-13)
     Y, S = _c_predict(lib, "reg", X, 1, std=True)
