@@ -9,12 +9,9 @@ standard deviation by their own backward passes.
 
 import ctypes
 import json
-import shutil
-import subprocess
 import zipfile
 
 import numpy as np
-import onnxruntime as ort
 import pytest
 
 import quasinet as qn
@@ -24,9 +21,9 @@ from quasinet.evidence import parameter_groups
 from quasinet.export import to_c, to_onnx
 from quasinet.export.c import c_source
 from quasinet.posterior import Posterior
+from export_helpers import load_c, onnx_session
 
 BETA = [4.0, 0.25]
-CC = shutil.which("cc") or shutil.which("gcc")
 DP = ctypes.POINTER(ctypes.c_double)
 
 
@@ -76,12 +73,11 @@ def test_onnx_std_per_output_equals_predict():
     proto = to_onnx(model)
     noise = [t for t in proto.graph.initializer if t.name.startswith("noise_var")]
     assert len(noise) == 1 and list(noise[0].dims) == [2]
-    session = ort.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
+    session = onnx_session(proto)
     got_mean, got_std = session.run(None, {"X": X})
     mean, std = model.predict(X, return_std=True)
     assert _rel(got_mean, mean) < 1e-12 and _rel(got_std, std) < 1e-12
-    one_beta = ort.InferenceSession(to_onnx(_model(beta=4.0)).SerializeToString(),
-                                    providers=["CPUExecutionProvider"]).run(None, {"X": X})[1]
+    one_beta = onnx_session(to_onnx(_model(beta=4.0))).run(None, {"X": X})[1]
     assert _rel(got_std[:, 0], one_beta[:, 0]) < 1e-12 and np.all(got_std[:, 1] > 1.5 * one_beta[:, 1])
 
 
@@ -92,13 +88,7 @@ def test_c_std_per_output_equals_predict(tmp_path):
     assert "sqrt(q[b] + m_noise_var[k])" in source
     shared = c_source(_model(beta=4.0), name="s")
     assert "static const double s_noise_var = 0x1.0000000000000p-2;" in shared
-    src = tmp_path / "m.c"
-    src.write_text(source + shared, encoding="ascii")
-    lib_path = tmp_path / "m.so"
-    proc = subprocess.run([CC, "-std=c99", "-O2", "-Wall", "-Wextra", "-Werror", "-shared", "-fPIC", str(src), "-o",
-                           str(lib_path), "-lm"], capture_output=True, text=True)
-    assert proc.returncode == 0 and proc.stderr == "", proc.stderr
-    lib = ctypes.CDLL(str(lib_path))
+    lib = load_c(tmp_path, source + shared, "m")
     got = {}
     for name in ("m", "s"):
         Y, S = np.full((len(X), 2), np.nan), np.full((len(X), 2), np.nan)
