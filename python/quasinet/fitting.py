@@ -37,7 +37,7 @@ from typing import Callable, List, Optional, Sequence, Tuple, Union
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from . import evidence, io, posterior
+from . import evidence, io, posterior, predictive
 from .metrics import class_probabilities
 from .network import ACTIVATIONS, Network, check_dtype, count_params, is_dask
 from .rows import ArrayRows
@@ -117,6 +117,11 @@ DEFAULT_COMMITTEE = 3
 #: network took nearly all the weight).
 COMMITTEE_WINDOW = 20.0
 
+#: The shapes of a BR regressor's predictive distribution that ``noise`` names: ``"auto"``, a
+#: Student-t where the training residuals show heavier tails than a Gaussian's
+#: (:func:`quasinet.predictive.fit_noise_dof`), else a Gaussian; ``"gaussian"``, always a Gaussian.
+NOISE_SHAPES = ("auto", "gaussian")
+
 REGRESSION_LOSSES = ("mse", "sse")
 CLASSIFICATION_LOSSES = ("auto", "binary_crossentropy", "softmax_crossentropy")
 
@@ -166,6 +171,7 @@ class Settings:
     n_iter_no_change: int = 10
     dtype: str = "float64"
     moderate: bool = False
+    noise: str = "auto"
     report: Optional[Callable] = None
     report_in_search: bool = True
     progress: Optional[Callable] = None
@@ -204,6 +210,8 @@ class Settings:
             raise TypeError(f"ard must be a bool or 'auto', got {self.ard!r}")
         if self.committee is not None:
             put("committee", check_int("committee", self.committee, 1))
+        if not isinstance(self.noise, str) or self.noise not in NOISE_SHAPES:
+            raise ValueError(f"noise must be one of {', '.join(map(repr, NOISE_SHAPES))}, got {self.noise!r}")
         if self.restarts is not None:
             put("restarts", check_int("restarts", self.restarts, 0))
         if method == "BR" and self.early_stopping:
@@ -273,6 +281,7 @@ class FitResult:
     log_model_evidence: Optional[float] = None
     ard: Optional[bool] = None
     feature_relevance: Optional[np.ndarray] = None
+    noise_dof: Optional[np.ndarray] = None
     member_evidence: List[Tuple[np.ndarray, float, float, bool]] = dataclasses.field(default_factory=list)
     evidence_history: List[dict] = dataclasses.field(default_factory=list)
     evidence_candidates: List[tuple] = dataclasses.field(default_factory=list)
@@ -293,19 +302,20 @@ class FitResult:
                         y_scale=self.y_scale, classes=self.classes, alpha=self.alpha, gamma=self.n_effective_params,
                         log_evidence=self.log_evidence, feature_relevance=self.feature_relevance,
                         moderate=moderate, inputs=inputs, targets=targets, method=self.method, info=info,
-                        member_evidence=self.member_evidence)
+                        member_evidence=self.member_evidence, noise_dof=self.noise_dof)
 
 
 def model_of(network: Network, members, *, x_mean, x_scale, y_mean=None, y_scale=None, classes=None, alpha=None,
              gamma=None, log_evidence=None, feature_relevance=None, moderate=False, inputs=None, targets=None,
-             method=None, info=None, member_evidence=None) -> io.Model:
+             method=None, info=None, member_evidence=None, noise_dof=None) -> io.Model:
     """A fitted network with its scaling and (for BR) each member's posterior as a :class:`quasinet.io.Model`.
 
     The one place that turns a fit (a :class:`FitResult`, or an estimator's fitted attributes)
     into a model file's content. ``members`` as :attr:`FitResult.members`; a committee (several)
     needs ``member_evidence``, (alpha, gamma, log evidence, ard) of each member, and becomes the
     model's committee (``network`` is its first member). The relevance is the whole model's,
-    stored with the first member.
+    stored with the first member; ``noise_dof`` (a regressor's, one per output) is stored with
+    every member.
     """
     if len(members) > 1 and (member_evidence is None or len(member_evidence) != len(members)):
         raise ValueError(f"a committee of {len(members)} networks needs the evidence of each "
@@ -319,7 +329,8 @@ def model_of(network: Network, members, *, x_mean, x_scale, y_mean=None, y_scale
             group_names=evidence.parameter_groups(net, bool(ard))[1], gamma=float(g),
             log_evidence=float(ev), ard=bool(ard),
             feature_relevance=None if feature_relevance is None or k else np.array(feature_relevance),
-            moderate=classes is not None and bool(moderate)))
+            moderate=classes is not None and bool(moderate),
+            noise_dof=None if noise_dof is None else np.array(noise_dof, dtype=np.float64)))
     labels = None if classes is None else [c.item() if isinstance(c, np.generic) else c for c in classes]
     # The first member is ``network`` itself; the others are copied like it.
     return io.Model(network.copy(), x_mean, x_scale, y_mean, y_scale, inputs=inputs, targets=targets,
@@ -357,7 +368,8 @@ def result_from_model(model: io.Model) -> FitResult:
         log_evidence=None if post is None else float(post.log_evidence),
         ard=None if post is None else bool(post.ard),
         feature_relevance=None if post is None or post.feature_relevance is None
-        else np.array(post.feature_relevance))
+        else np.array(post.feature_relevance),
+        noise_dof=None if post is None or not regressor else post.dofs(n_out))
 
 
 # -- the data -------------------------------------------------------------------------------------
@@ -528,6 +540,8 @@ def fit(X, y, sample_weight=None, *, settings: Settings, random_state=None) -> F
             else:
                 result = _fit_trainer(settings, method, train, val, out_act, loss, rng, common)
         result.feature_relevance = _relevance(result, train, rng)
+        if result.members and not settings.classifier:
+            result.noise_dof = _noise_dof(result, train, rng, settings)
         if val is not None:
             result.validation_loss = _validation_cost(result, val)
     finally:
@@ -582,6 +596,21 @@ def _relevance(result: FitResult, train, rng) -> Optional[np.ndarray]:
     if is_dask(X):
         X, w = (np.asarray(a.compute()) if a is not None else None for a in (X, w))
     return posterior.input_relevance(result.networks(), X, w)
+
+
+def _noise_dof(result: FitResult, train, rng, settings: Settings) -> np.ndarray:
+    """Each output's Student-t degrees of freedom (``inf``: Gaussian) of a BR regressor's
+    predictive distribution (:func:`quasinet.predictive.fit_noise_dof`), from the training rows
+    or a random subset of :data:`quasinet.predictive.DOF_ROWS` of them; all ``inf`` when
+    ``settings.noise`` is ``"gaussian"``."""
+    if settings.noise == "gaussian":
+        return np.full(result.n_outputs, np.inf)
+    if train.n_rows > predictive.DOF_ROWS:
+        train = train.subset(np.sort(rng.choice(train.n_rows, predictive.DOF_ROWS, replace=False)))
+    X, Y, w = train.X, train.Y, train.w
+    if is_dask(X):
+        X, Y, w = (np.asarray(a.compute()) if a is not None else None for a in (X, Y, w))
+    return predictive.fit_noise_dof(result.members, X, Y, w)
 
 
 def _reporter(settings: Settings, train_fg):

@@ -24,6 +24,7 @@ from .metrics import class_probabilities
 from .modelfile import FORMAT, MAX_LAYER_WIDTH, MAX_PARAMS, VERSION  # noqa: F401  (public names of this module too)
 from .network import ACTIVATIONS, DTYPES, GAUSS_NEWTON_MAX_PARAMS, LOSSES, OUTPUT_ACTIVATIONS, Network
 from .posterior import Posterior, member_mean, moderated_probabilities, predictive_moments
+from .predictive import Predictive, predictive_distribution
 from .tabular import ColumnEncoding
 
 #: The names a model file's header may give (older files spell two activations by their aliases).
@@ -210,6 +211,20 @@ class Model:
         _check_scaled(std_units, std, "the predictive standard deviation", lambda c: f"std * {self.y_scale[c]:.6g}")
         return self._to_target_units(mean), std_units
 
+    def predict_distribution(self, X) -> Predictive:
+        """The predictive distribution at the rows of ``X`` (target units) of a regression model
+        with a posterior: a :class:`quasinet.predictive.Predictive` (mean, std, logpdf, cdf, ppf,
+        interval), Gaussian or Student-t per output as the posterior's ``noise_dof`` says, the
+        equal mixture of a committee's members; its mean and std are :meth:`predict`'s.
+        Arrays are of shape (samples, outputs)."""
+        if self.posterior is None:
+            raise ValueError("predict_distribution needs a model with a posterior (trained by Bayesian "
+                             f"regularisation, method 'BR'); this one was trained by {self.method or 'another method'}")
+        if self.classes is not None:
+            raise ValueError("predict_distribution is for regression models; a classifier's is predict_proba")
+        return predictive_distribution(self._moments_members(), self.transform_inputs(X),
+                                       self.posterior.noise_dof, self.y_offset, self.y_scale)
+
     def _moments_members(self):
         """The members as :func:`quasinet.posterior.predictive_moments` takes them."""
         return [(m, p.covariance, p.beta) for m, p in self.members]
@@ -287,6 +302,10 @@ def _committee(committee, net: Network, posterior, classifier: bool) -> List[Tup
         p.check(m, classifier)
         if p.moderate != posterior.moderate:
             raise ValueError(f"committee member {k} has moderate {p.moderate}, the first {posterior.moderate}")
+        n_out = net.layer_sizes[-1]
+        if not np.array_equal(p.dofs(n_out), posterior.dofs(n_out)):
+            raise ValueError(f"committee member {k} has noise_dof {p.dofs(n_out).tolist()}, the first "
+                             f"{posterior.dofs(n_out).tolist()} (a committee's predictive has one shape)")
         out.append((m, p))
     return out
 
@@ -374,7 +393,10 @@ def _posterior_header(p: Posterior) -> dict:
         beta=p.beta.tolist() if isinstance(p.beta, np.ndarray) else p.beta,  # a list: one per output
         alpha=p.alpha.tolist(), group_names=p.group_names, gamma=p.gamma, log_evidence=p.log_evidence,
         ard=p.ard, moderate=p.moderate,
-        feature_relevance=None if p.feature_relevance is None else p.feature_relevance.tolist())
+        feature_relevance=None if p.feature_relevance is None else p.feature_relevance.tolist(),
+        # Only a shape other than Gaussian needs the key (and version 7); JSON has no infinity: null.
+        **({} if p.noise_dof is None or np.all(np.isinf(p.noise_dof))
+           else {"noise_dof": [None if np.isinf(d) else float(d) for d in p.noise_dof]}))
 
 
 def load_model(path: PathLike) -> Model:

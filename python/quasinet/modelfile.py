@@ -7,7 +7,7 @@ float64 arrays, and knows nothing of :class:`~quasinet.Network` or of the poster
 through :func:`header` and :func:`write`. It imports nothing of quasinet but
 :mod:`quasinet.files`, so that :mod:`quasinet.network` can use it without a cycle.
 
-Format, versions 1 to 6
+Format, versions 1 to 7
 -----------------------
 A model file is a NumPy ``.npz`` archive (a zip file of ``.npy`` members; the extension does
 not matter, ``.qnet`` is customary). Members:
@@ -33,6 +33,12 @@ not matter, ``.qnet`` is customary). Members:
 A file is written in the oldest version that holds its content, so that files that need
 nothing new stay readable by older quasinet releases; the versions below each add to the one
 before.
+
+Version 7 lets a posterior object (the top-level one or a committee member's) have the key
+``"noise_dof"``: a list of n_outputs entries, each a number > 2 or null, the Student-t degrees
+of freedom of that output's predictive distribution (null: Gaussian; :mod:`quasinet.predictive`).
+A file is version 7 only when a posterior has it; a model whose predictive distribution is
+Gaussian for every output writes no ``"noise_dof"`` and keeps its older version.
 
 Version 6 holds a committee: several networks trained by Bayesian regularisation whose
 predictions are averaged (the regression mean and variance of the equal mixture of their
@@ -110,8 +116,8 @@ from .files import atomic_write
 
 FORMAT = "quasinet-model"
 #: The newest format version, and every version the loader reads.
-VERSION = 6
-VERSIONS = (1, 2, 3, 4, 5, 6)
+VERSION = 7
+VERSIONS = (1, 2, 3, 4, 5, 6, 7)
 #: The most members a committee file may hold besides the first ...
 MAX_COMMITTEE = 64
 #: ... and the most covariance numbers its members hold together, as a multiple of the largest
@@ -144,7 +150,8 @@ _KEYS_V2 = _KEYS_V1 | {"method", "posterior"}
 _KEYS_V3 = _KEYS_V2 | {"dtype"}
 _KEYS_V4 = _KEYS_V3 | {"encoding"}
 #: The header keys each version allows.
-_HEADER_KEYS = {1: _KEYS_V1, 2: _KEYS_V2, 3: _KEYS_V3, 4: _KEYS_V4, 5: _KEYS_V4, 6: _KEYS_V4 | {"committee"}}
+_HEADER_KEYS = {1: _KEYS_V1, 2: _KEYS_V2, 3: _KEYS_V3, 4: _KEYS_V4, 5: _KEYS_V4, 6: _KEYS_V4 | {"committee"},
+                7: _KEYS_V4 | {"committee"}}
 _MEMBER_KEYS = frozenset({"layer_sizes", "n_params", "posterior"})
 _POSTERIOR_KEYS = frozenset({"beta", "alpha", "group_names", "gamma", "log_evidence", "ard", "feature_relevance",
                              "moderate"})
@@ -176,6 +183,9 @@ def header(spec: dict, n_params: int, *, inputs: Optional[Sequence[str]] = None,
         The other members of a committee, each ``{"layer_sizes", "n_params", "posterior"}``
         (their parameters and covariances go to :func:`write`'s arrays as ``params_k`` and
         ``covariance_k``); a non-empty list makes the file version 6.
+
+    A posterior (the first member's or another's) with the key ``"noise_dof"`` makes the file
+    version 7.
     """
     spec = dict(spec)
     version = 1
@@ -192,6 +202,8 @@ def header(spec: dict, n_params: int, *, inputs: Optional[Sequence[str]] = None,
         version = 5
     if committee:
         version = 6
+    if any("noise_dof" in p for p in [posterior or {}] + [m["posterior"] for m in committee or []]):
+        version = 7
     optional = dict(inputs=inputs, targets=targets, classes=classes, info=info, method=method,
                     posterior=posterior, encoding=encoding, committee=list(committee) if committee else None)
     h.update((key, value) for key, value in optional.items() if value is not None)
@@ -508,8 +520,17 @@ def _check_posterior(p, n_params, version, fail, where="") -> None:
     fail = lambda msg: inner(where + msg)  # noqa: E731
     if not isinstance(p, dict):
         raise fail("posterior must be a JSON object")
-    if set(p) != _POSTERIOR_KEYS:
-        raise fail(f"posterior must have the keys {sorted(_POSTERIOR_KEYS)}, got {sorted(p)}")
+    keys = _POSTERIOR_KEYS | ({"noise_dof"} if "noise_dof" in p and version >= 7 else set())
+    if set(p) != keys:
+        more = " (and, from version 7, noise_dof)" if version >= 7 else ""
+        raise fail(f"posterior must have the keys {sorted(_POSTERIOR_KEYS)}{more}, got {sorted(p)}")
+    if "noise_dof" in p:
+        # One per output, null for a Gaussian; each > 2 and one per output is the posterior's own check.
+        v = p["noise_dof"]
+        if not isinstance(v, list) or len(v) > MAX_LAYER_WIDTH:
+            raise fail(f"posterior noise_dof must be a list of at most {MAX_LAYER_WIDTH} numbers or nulls, "
+                       f"got {_short(v)}")
+        p["noise_dof"] = [float("inf") if x is None else _finite_float(x, "posterior noise_dof", fail) for x in v]
     if isinstance(p["beta"], list):
         # One per output; that there is one per output, and each > 0, is the posterior's own check.
         if version < 5:

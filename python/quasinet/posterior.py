@@ -46,7 +46,7 @@ def row_chunks(n_rows: int, n_params: int, n_outputs: int) -> List[slice]:
     return [slice(i, min(i + step, n_rows)) for i in range(0, n_rows, step)]
 
 
-def _variance(net: Network, covariance: np.ndarray, Xs: np.ndarray) -> np.ndarray:
+def weight_variance(net: Network, covariance: np.ndarray, Xs: np.ndarray) -> np.ndarray:
     """g^T A^-1 g of each row and output of ``net``, shape (N, outputs), in chunks of rows."""
     out = np.empty((Xs.shape[0], net.layer_sizes[-1]))
     for chunk in row_chunks(Xs.shape[0], net.n_params, net.layer_sizes[-1]):
@@ -88,7 +88,7 @@ def predictive_moments(members: Sequence[Tuple[Network, np.ndarray, float]], Xs)
     means, variances = [], []
     for net, cov, beta in members:
         means.append(net.forward(Xs))
-        variances.append(_variance(net, cov, Xs) + 1.0 / beta)
+        variances.append(weight_variance(net, cov, Xs) + 1.0 / beta)
     if len(means) == 1:
         return means[0], variances[0]
     mean = member_mean(means)
@@ -163,7 +163,7 @@ def moderated_probabilities(members: Sequence[Tuple[Network, np.ndarray, float]]
         if net.output_activation == "softmax":
             probs.append(class_probabilities(softmax_moderated(z, logit_covariances(twin, cov, Xs))))
         else:
-            z = z / np.sqrt(1.0 + np.pi * np.maximum(_variance(twin, cov, Xs), 0.0) / 8.0)
+            z = z / np.sqrt(1.0 + np.pi * np.maximum(weight_variance(twin, cov, Xs), 0.0) / 8.0)
             probs.append(class_probabilities(expit(z)))
     return member_mean(probs)
 
@@ -280,6 +280,18 @@ def check_positive_semidefinite(cov: np.ndarray) -> None:
                          f"-{COVARIANCE_RTOL:g} times its largest entry {largest:.6g}") from None
 
 
+def check_dof(dof, n_outputs: int) -> np.ndarray:
+    """``dof`` as a float64 array of shape (n_outputs,), each > 2 (``inf``: Gaussian); ValueError otherwise."""
+    if isinstance(dof, (str, bytes)):
+        raise TypeError(f"noise_dof must be numbers, got {type(dof).__name__}")
+    d = np.array(dof, dtype=np.float64)
+    if d.shape != (n_outputs,):
+        raise ValueError(f"noise_dof must hold {n_outputs} numbers (one per output), got shape {d.shape}")
+    if np.any(np.isnan(d)) or not np.all(d > 2):
+        raise ValueError(f"noise_dof must be numbers > 2 (infinity: Gaussian), got {d!r}")
+    return d
+
+
 def _real(value, name, low=-np.inf, low_open=False) -> float:
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
@@ -315,6 +327,10 @@ class Posterior:
         Normalised prior variance of each input's weights (with ARD).
     moderate : bool
         For a classifier: ``predict_proba`` gives MacKay's moderated probabilities.
+    noise_dof : ndarray of shape (n_outputs,) or None
+        For a regressor: the Student-t degrees of freedom (each > 2; ``inf``: Gaussian) of each
+        output's predictive distribution (:mod:`quasinet.predictive`); None: Gaussian. The
+        predictive variance is the same whatever the shape.
     """
 
     covariance: np.ndarray
@@ -326,6 +342,11 @@ class Posterior:
     ard: bool
     feature_relevance: Optional[np.ndarray] = None
     moderate: bool = False
+    noise_dof: Optional[np.ndarray] = None
+
+    def dofs(self, n_outputs: int) -> np.ndarray:
+        """The degrees of freedom of each of the ``n_outputs`` outputs (``inf`` where Gaussian)."""
+        return np.full(n_outputs, np.inf) if self.noise_dof is None else np.array(self.noise_dof)
 
     def check(self, net: Network, classifier: bool) -> "Posterior":
         """Check every field against ``net`` (ValueError / TypeError naming the field); return self."""
@@ -373,6 +394,10 @@ class Posterior:
         self.moderate = bool(self.moderate)
         if self.moderate and not classifier:
             raise ValueError("moderate applies to classifiers only (this model has no classes)")
+        if self.noise_dof is not None:
+            if classifier:
+                raise ValueError("noise_dof applies to regressors only (a classifier's outputs are probabilities)")
+            self.noise_dof = check_dof(self.noise_dof, net.layer_sizes[-1])
         if classifier and np.any(self.beta != 1.0):
             raise ValueError(f"a classifier's beta is 1, got {self.beta!r}")
         return self

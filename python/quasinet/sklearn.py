@@ -55,7 +55,7 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
         "quasinet.sklearn needs scikit-learn >= 1.6: pip install 'quasinet[sklearn]'"
     ) from exc
 
-from . import evidence, fitting, posterior
+from . import evidence, fitting, posterior, predictive
 from .fitting import BR_MAX_PARAMS, DEFAULT_HIDDEN, real_param  # noqa: F401  (documented here too)
 from .metrics import class_probabilities
 from .network import Network, is_dask
@@ -104,7 +104,8 @@ class _QuasiNetBase(BaseEstimator, metaclass=abc.ABCMeta):
             method=self.method, ard=self.ard, committee=self.committee, restarts=self.restarts,
             max_iter=self.max_iter, tol=self.tol, standardize=self.standardize, early_stopping=self.early_stopping,
             holdout=self.validation_fraction if self.early_stopping else 0.0, n_iter_no_change=self.n_iter_no_change,
-            dtype=self.dtype, moderate=bool(getattr(self, "moderate", False)), report=report,
+            dtype=self.dtype, moderate=bool(getattr(self, "moderate", False)),
+            noise=getattr(self, "noise", "auto"), report=report,
             report_in_search=self.callback is not None or verbose >= 2,
             progress=self._progress if verbose else None)
 
@@ -204,6 +205,8 @@ class _QuasiNetBase(BaseEstimator, metaclass=abc.ABCMeta):
         self.log_model_evidence_ = r.log_model_evidence
         self.ard_ = r.ard
         self.feature_relevance_ = r.feature_relevance
+        if r.classes is None:
+            self.noise_dof_ = r.noise_dof
         if r.method == "BR" or r.members:
             self.evidence_history_ = list(r.evidence_history)
             self.evidence_candidates_ = list(r.evidence_candidates)
@@ -231,7 +234,8 @@ class _QuasiNetBase(BaseEstimator, metaclass=abc.ABCMeta):
 
         Input column names are ``feature_names_in_`` when X had them, else ``x0, x1, ...``.
         A model trained by Bayesian regularisation carries its posterior (covariance, alpha,
-        beta, gamma, log evidence, relevance and, for a classifier, ``moderate``), so that the
+        beta, gamma, log evidence, relevance, a regressor's ``noise_dof_`` and, for a classifier,
+        ``moderate``), so that the
         model's ``predict(X, return_std=True)`` and ``predict_proba`` equal the estimator's.
         A committee (``committee > 1``) is saved whole: every member with its posterior.
         """
@@ -246,7 +250,8 @@ class _QuasiNetBase(BaseEstimator, metaclass=abc.ABCMeta):
             classes=self.classes_ if classifier else None, alpha=self.alpha_, gamma=self.n_effective_params_,
             log_evidence=self.log_evidence_, feature_relevance=self.feature_relevance_,
             moderate=classifier and bool(self.moderate), inputs=inputs, targets=targets,
-            method=getattr(self, "method_", None), member_evidence=getattr(self, "member_evidence_", None))
+            method=getattr(self, "method_", None), member_evidence=getattr(self, "member_evidence_", None),
+            noise_dof=None if classifier else getattr(self, "noise_dof_", None))
 
     def save(self, path) -> None:
         """Write the fitted model to a model file (:mod:`quasinet.io`): ``quasinet predict`` and
@@ -465,19 +470,31 @@ class QuasiNetRegressor(RegressorMixin, _QuasiNetBase):
         (with ``standardize``) only for ``identity``; a bounded output activation needs targets
         in its range (sigmoid (0, 1), tanh (-1, 1), relu and softplus >= 0).
     loss : {"mse", "sse"}, default="mse"
+    noise : {"auto", "gaussian"}, default="auto"
+        The shape of the predictive distribution under Bayesian regularisation
+        (:meth:`predict_distribution`): ``"auto"``, for each output a Student-t where the
+        training residuals (leverage-corrected) have heavier tails than a Gaussian's by more
+        than the BIC's price of one parameter, else a Gaussian
+        (:func:`quasinet.predictive.fit_noise_dof`); ``"gaussian"``, always a Gaussian. The
+        shape changes densities and intervals, not the predictions nor their standard
+        deviation.
 
     Attributes
     ----------"""
         + _COMMON_ATTRS
         + """    y_mean_, y_scale_ : ndarray of shape (``n_outputs_``,)
         Target standardisation (zeros and ones when not applied).
+    noise_dof_ : ndarray of shape (``n_outputs_``,) or None
+        After BR: each output's Student-t degrees of freedom of the predictive distribution
+        (``inf``: Gaussian); None otherwise.
     """
     )
 
     def __init__(self, hidden_layer_sizes="auto", activation="tanh", output_activation="identity", loss="mse",
                  l2=1e-4, method="auto", max_iter=500, tol=None, random_state=None, standardize=True,
                  early_stopping=False, validation_fraction=0.1, n_iter_no_change=10, verbose=False,
-                 callback=None, ard="auto", committee=None, restarts=None, dtype="float64"):
+                 callback=None, ard="auto", committee=None, restarts=None, dtype="float64", noise="auto"):
+        self.noise = noise
         self.dtype = dtype
         self.ard = ard
         self.committee = committee
@@ -534,6 +551,23 @@ class QuasiNetRegressor(RegressorMixin, _QuasiNetBase):
         if self._y_ndim == 1:
             return out.ravel(), std.ravel()
         return out, std
+
+    def predict_distribution(self, X) -> predictive.Predictive:
+        """The predictive distribution at the rows of ``X``, in target units.
+
+        A :class:`quasinet.predictive.Predictive`: its ``mean`` and ``std`` are what
+        ``predict(X, return_std=True)`` returns; ``logpdf(y)``, ``cdf(y)``, ``ppf(q)`` and
+        ``interval(coverage)`` use each output's shape, a Student-t with ``noise_dof_`` degrees
+        of freedom or a Gaussian (``noise``), for a committee the equal mixture of its
+        members'. Arrays are of shape (n_samples,) if y was 1-D, else (n_samples, n_outputs).
+        Needs a model trained by Bayesian regularisation.
+        """
+        if not getattr(self, "members_", None):
+            check_is_fitted(self, "network_")
+            raise ValueError(f"predict_distribution needs a model trained by Bayesian regularisation (method 'BR'), "
+                             f"this one was trained by {getattr(self, 'method_', 'another method')}")
+        return predictive.predictive_distribution(self.members_, self._standardised_X(X), self.noise_dof_,
+                                                  self.y_mean_, self.y_scale_, squeeze=self._y_ndim == 1)
 
     def _output_jacobian(self, J):
         return J * self.y_scale_[:, None]

@@ -1,0 +1,252 @@
+"""The predictive distribution of a regression model: its shape, densities and intervals.
+
+A Bayesian-regularised network's predictive distribution at a row x has the mean f(x) and the
+variance g^T A^-1 g + 1/beta of :func:`quasinet.posterior.predictive_moments`. Its *shape* is
+Gaussian unless the training residuals say that the noise has heavier tails: then each output's
+predictive is a Student-t with ``nu`` degrees of freedom and the same variance (its scale is
+sqrt(var (nu - 2) / nu)), which narrows the central intervals and widens the far ones. A
+committee's predictive is the equal mixture of its members' distributions.
+
+- :func:`fit_noise_dof` chooses ``nu`` per output from the training rows;
+- :class:`Predictive` holds the distribution at a set of rows: mean, standard deviation,
+  log density, CDF, quantiles and central intervals;
+- :func:`predictive_distribution` builds it from a model's members.
+
+Why a Student-t with the variance kept: BR's noise precision beta is the evidence's estimate of
+the noise variance, corrected for the effective number of parameters; the residuals' tails are
+the one thing it does not see. Keeping the variance makes ``return_std`` the same whatever the
+shape, so only densities and intervals change, and a Gaussian (``nu`` infinite) is the limit.
+"""
+
+from __future__ import annotations
+
+from typing import Optional, Sequence, Tuple
+
+import numpy as np
+from scipy import optimize, special
+
+from .network import Network
+from .posterior import member_mean, predictive_moments, weight_variance
+
+#: The smallest degrees of freedom :func:`fit_noise_dof` chooses (the variance is finite for nu > 2).
+MIN_DOF = 2.5
+#: :func:`fit_noise_dof` looks at the training rows, or a random subset of this many of them.
+DOF_ROWS = 5000
+#: Rows whose residual the fit nearly determines (leverage above this) say nothing of the noise's shape.
+MAX_LEVERAGE = 0.95
+
+
+def unit_log_density(z: np.ndarray, nu: float) -> np.ndarray:
+    """Log density at ``z`` of the zero-mean, unit-variance Student-t with ``nu`` > 2 degrees of
+    freedom (the standard normal for ``nu`` infinite)."""
+    if np.isinf(nu):
+        return -0.5 * (np.log(2.0 * np.pi) + z * z)
+    s2 = (nu - 2.0) / nu  # the squared scale that gives variance 1
+    return (special.gammaln(0.5 * (nu + 1.0)) - special.gammaln(0.5 * nu) - 0.5 * np.log(np.pi * nu * s2)
+            - 0.5 * (nu + 1.0) * np.log1p(z * z / (nu * s2)))
+
+
+def _unit_cdf(z: np.ndarray, nu: float) -> np.ndarray:
+    if np.isinf(nu):
+        return special.ndtr(z)
+    return special.stdtr(nu, z / np.sqrt((nu - 2.0) / nu))
+
+
+def _unit_ppf(q: float, nu: float) -> float:
+    if np.isinf(nu):
+        return float(special.ndtri(q))
+    return float(special.stdtrit(nu, q) * np.sqrt((nu - 2.0) / nu))
+
+
+def standardised_residuals(members, Xs: np.ndarray, Ys: np.ndarray) -> list:
+    """Each member's training residuals divided by their standard deviation under its posterior.
+
+    For member (network f, covariance A^-1, beta) and output k the residual r = y - f(x) of a
+    training row has variance about 1/beta - g^T A^-1 g (the leverage correction: the fit
+    pulls f(x) towards y, and the more the better determined f(x) is), so z = r / sqrt(1/beta -
+    g^T A^-1 g). A row of weight w counts as w copies of it (the weights of merged duplicate
+    rows). Returns, per member, an array (N, outputs) with NaN where the leverage
+    g^T A^-1 g beta exceeds :data:`MAX_LEVERAGE`.
+    """
+    out = []
+    for net, cov, beta in members:
+        noise = 1.0 / np.broadcast_to(np.asarray(beta, dtype=np.float64), (Ys.shape[1],))
+        v = weight_variance(net, cov, Xs)
+        left = noise - v
+        z = (Ys - net.forward(Xs)) / np.sqrt(np.maximum(left, 1e-300))
+        z[left < (1.0 - MAX_LEVERAGE) * noise] = np.nan
+        out.append(z)
+    return out
+
+
+def fit_noise_dof(members, Xs, Ys, sample_weight=None) -> np.ndarray:
+    """The Student-t degrees of freedom of each output's noise, ``inf`` where it is Gaussian.
+
+    For each output, the training residuals standardised by :func:`standardised_residuals`
+    (pooled over a committee's members, each member's log likelihood counting 1/members) are
+    fitted by maximum likelihood with the unit-variance Student-t of :func:`unit_log_density`,
+    over nu in [:data:`MIN_DOF`, infinity); nu is kept only when it raises the log likelihood
+    over the Gaussian's by more than half the log of the number of rows (the BIC's price of one
+    parameter), so that Gaussian noise stays Gaussian on all but a few data sets.
+
+    Parameters
+    ----------
+    members : sequence of (Network, covariance, beta)
+        As :func:`quasinet.posterior.predictive_moments` takes them.
+    Xs, Ys : ndarray of shape (N, inputs), (N, outputs)
+        The training rows in the networks' units.
+    sample_weight : ndarray of shape (N,) or None
+        Row counts (a row of weight 2 is that row twice).
+
+    Returns
+    -------
+    ndarray of shape (outputs,)
+    """
+    Ys = np.asarray(Ys, dtype=np.float64)
+    w = np.ones(Ys.shape[0]) if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
+    zs = standardised_residuals(members, np.asarray(Xs, dtype=np.float64), Ys)
+    dof = np.full(Ys.shape[1], np.inf)
+    for k in range(Ys.shape[1]):
+        cols = [(z[:, k][np.isfinite(z[:, k])], w[np.isfinite(z[:, k])]) for z in zs]
+        n = np.mean([c[1].sum() for c in cols])
+        if not n > 1:
+            continue
+
+        def loglik(nu):
+            return np.mean([wk @ unit_log_density(zk, nu) for zk, wk in cols])
+
+        gaussian = loglik(np.inf)
+        # Searched in eta = 1/nu in [0, 1/MIN_DOF]: the log likelihood is smooth there and eta = 0 is the Gaussian.
+        best = optimize.minimize_scalar(lambda eta: -loglik(1.0 / eta), bounds=(1e-6, 1.0 / MIN_DOF),
+                                        method="bounded", options={"xatol": 1e-4})
+        if -best.fun - gaussian > 0.5 * np.log(n):
+            dof[k] = 1.0 / best.x
+    return dof
+
+
+class Predictive:
+    """The predictive distribution of a regression model at N rows, in target units.
+
+    Per output, the equal mixture of its members' distributions: member m's is a Student-t
+    with ``dof[k]`` degrees of freedom (a Gaussian where ``dof[k]`` is infinite), location
+    ``means[m]`` and variance ``variances[m]``. Built by :func:`predictive_distribution`
+    (``predict_distribution`` of the estimators and of :class:`quasinet.io.Model`).
+
+    Arrays are of shape (N, outputs), or (N,) when ``squeeze`` (a 1-D target).
+
+    Attributes
+    ----------
+    mean : ndarray
+        The predictive mean (what ``predict`` returns).
+    std : ndarray
+        The predictive standard deviation (what ``predict(X, return_std=True)`` returns).
+    dof : ndarray of shape (outputs,)
+        Each output's degrees of freedom, ``inf`` for a Gaussian.
+    """
+
+    def __init__(self, means: Sequence[np.ndarray], variances: Sequence[np.ndarray], dof: np.ndarray,
+                 squeeze: bool = False):
+        self._means = [np.asarray(m, dtype=np.float64) for m in means]
+        self._stds = [np.sqrt(np.maximum(np.asarray(v, dtype=np.float64), 0.0)) for v in variances]
+        self.dof = np.asarray(dof, dtype=np.float64)
+        self._squeeze = squeeze
+        mean = member_mean(self._means)
+        var = member_mean(s ** 2 + (m - mean) ** 2 for m, s in zip(self._means, self._stds)) \
+            if len(self._means) > 1 else self._stds[0] ** 2
+        self.mean, self.std = self._out(mean), self._out(np.sqrt(var))
+
+    def _out(self, a: np.ndarray) -> np.ndarray:
+        return a.ravel() if self._squeeze else a
+
+    def _targets(self, y) -> np.ndarray:
+        shape = self._means[0].shape
+        y = np.asarray(y, dtype=np.float64)
+        if self._squeeze and y.ndim == 1:
+            y = y[:, None]
+        if y.shape != shape:
+            want = f"({shape[0]},)" if self._squeeze else str(shape)
+            raise ValueError(f"y must have shape {want} (the rows and outputs predicted), got {np.shape(y)}")
+        if not np.all(np.isfinite(y)):
+            raise ValueError("y must be finite, got NaN or infinity")
+        return y
+
+    def logpdf(self, y) -> np.ndarray:
+        """Log predictive density of the targets ``y`` (target units), per row and output."""
+        y = self._targets(y)
+        terms = []
+        for m, s in zip(self._means, self._stds):
+            with np.errstate(divide="ignore"):
+                z, log_s = (y - m) / s, np.log(s)
+            terms.append(np.column_stack([unit_log_density(z[:, k], nu) for k, nu in enumerate(self.dof)]) - log_s)
+        out = terms[0] if len(terms) == 1 else special.logsumexp(np.stack(terms), axis=0) - np.log(len(terms))
+        return self._out(out)
+
+    def cdf(self, y) -> np.ndarray:
+        """The predictive probability of a target at or below ``y``, per row and output."""
+        return self._out(self._cdf(self._targets(y)))
+
+    def _cdf(self, y: np.ndarray) -> np.ndarray:
+        return member_mean(np.column_stack([_unit_cdf((y[:, k] - m[:, k]) / s[:, k], nu)
+                                            for k, nu in enumerate(self.dof)])
+                           for m, s in zip(self._means, self._stds))
+
+    def ppf(self, q: float) -> np.ndarray:
+        """The predictive ``q``-quantile (0 < q < 1) of each row and output.
+
+        One member's is closed-form; a mixture's lies between its members' quantiles and is
+        found there by bisection on the mixture's CDF, to 1e-12 of the members' spread.
+        """
+        if isinstance(q, (bool, np.bool_)) or not isinstance(q, (int, float, np.floating, np.integer)):
+            raise TypeError(f"q must be a real number, got {type(q).__name__}")
+        q = float(q)
+        if not 0.0 < q < 1.0:
+            raise ValueError(f"q must lie strictly between 0 and 1, got {q!r}")
+        ends = [m + s * np.array([_unit_ppf(q, nu) for nu in self.dof]) for m, s in zip(self._means, self._stds)]
+        lo, hi = np.minimum.reduce(ends), np.maximum.reduce(ends)
+        if len(ends) > 1:
+            width = hi - lo
+            for _ in range(200):
+                mid = 0.5 * (lo + hi)
+                below = self._cdf(mid) < q
+                lo, hi = np.where(below, mid, lo), np.where(below, hi, mid)
+                if np.all(hi - lo <= 1e-12 * np.maximum(width, np.finfo(float).tiny)):
+                    break
+            lo = 0.5 * (lo + hi)
+        return self._out(lo)
+
+    def interval(self, coverage: float = 0.95) -> Tuple[np.ndarray, np.ndarray]:
+        """The central interval holding ``coverage`` (0 < coverage < 1) of the predictive
+        probability: the (1 - coverage)/2 and (1 + coverage)/2 quantiles, as (lower, upper)."""
+        if isinstance(coverage, (bool, np.bool_)) or not isinstance(coverage, (int, float, np.floating, np.integer)):
+            raise TypeError(f"coverage must be a real number, got {type(coverage).__name__}")
+        if not 0.0 < float(coverage) < 1.0:
+            raise ValueError(f"coverage must lie strictly between 0 and 1, got {coverage!r}")
+        return self.ppf(0.5 * (1.0 - coverage)), self.ppf(0.5 * (1.0 + coverage))
+
+    def __repr__(self) -> str:
+        shape = "Gaussian" if np.all(np.isinf(self.dof)) else f"Student-t, dof {np.round(self.dof, 2).tolist()}"
+        return f"Predictive({self.mean.shape[0]} rows, {len(self._means)} member(s), {shape})"
+
+
+def predictive_distribution(members: Sequence[Tuple[Network, np.ndarray, object]], Xs, dof: Optional[np.ndarray],
+                            y_offset=None, y_scale=None, squeeze: bool = False) -> Predictive:
+    """The :class:`Predictive` of a regression model's members at the rows ``Xs``.
+
+    ``members`` as :func:`quasinet.posterior.predictive_moments` takes them, ``Xs`` in the
+    networks' units; ``dof`` one per output (None: Gaussian); ``y_offset`` and ``y_scale``
+    map the networks' outputs to target units (y = offset + scale * output).
+    """
+    n_out = members[0][0].layer_sizes[-1]
+    dof = np.full(n_out, np.inf) if dof is None else np.asarray(dof, dtype=np.float64)
+    offset = np.zeros(n_out) if y_offset is None else np.asarray(y_offset, dtype=np.float64)
+    scale = np.ones(n_out) if y_scale is None else np.asarray(y_scale, dtype=np.float64)
+    means, variances = [], []
+    for member in members:
+        m, v = predictive_moments([member], Xs)
+        with np.errstate(over="ignore", invalid="ignore"):
+            means.append(offset + scale * m)
+            variances.append(v * scale ** 2)
+        if not (np.all(np.isfinite(means[-1])) and np.all(np.isfinite(variances[-1]))):
+            raise FloatingPointError("the predictive mean or variance overflows in target units (offset "
+                                     f"{offset.tolist()}, scale {scale.tolist()})")
+    return Predictive(means, variances, dof, squeeze=squeeze)
