@@ -186,7 +186,7 @@ def test_a_beta_list_needs_version_5(tmp_path):
     _model(beta=4.0).save(tmp_path / "one.qnet")
     newer = _with_header(tmp_path / "one.qnet", tmp_path / "v5.qnet", version=5)  # a number is fine in version 5
     assert qio.load_model(newer).posterior.beta == 4.0
-    assert modelfile.VERSION == 6 and modelfile.VERSIONS == (1, 2, 3, 4, 5, 6)
+    assert modelfile.VERSION == 7 and modelfile.VERSIONS == (1, 2, 3, 4, 5, 6, 7)
 
 
 def test_posterior_check_takes_a_float_or_one_per_output():

@@ -348,8 +348,11 @@ def test_bayesian_regularisation_train_info_predict_std(tmp_path, data, capsys):
     assert "trained committee of 2 networks 3-6-2, 3-6-2 (76 parameters, tanh/identity" in out
     model = qio.load_model(m)
     p = model.posterior
-    # Two targets, one noise precision each, and the two starts' networks averaged: a version-6 file.
-    assert isinstance(p, Posterior) and model.method == "BR" and model.file_version == 6 and p.ard
+    # Two targets, one noise precision each, and the two starts' networks averaged (version 6); the
+    # residuals of these noise-free targets are the fit's error, far from Gaussian: a Student-t
+    # predictive for each (version 7).
+    assert isinstance(p, Posterior) and model.method == "BR" and model.file_version == 7 and p.ard
+    assert np.all(np.isfinite(p.noise_dof))
     assert len(model.members) == 2 and all(q.beta.shape == (2,) for _, q in model.members)
     assert p.beta.shape == (2,)
     assert model.net.l2 == 0.0  # the learned priors replace --l2

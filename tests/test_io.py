@@ -190,7 +190,7 @@ def test_compressed_archive_is_accepted_and_checked(tmp_path, good):
 @pytest.mark.parametrize(
     "changes, message",
     [
-        (dict(version=7), r"unsupported model file version 7 \(this quasinet reads versions 1, 2, 3, 4, 5, 6\)"),
+        (dict(version=8), r"unsupported model file version 8 \(this quasinet reads versions 1, 2, 3, 4, 5, 6, 7\)"),
         (dict(version=1.0), r"unsupported model file version 1\.0"),
         # Version 1 knows no method or posterior.
         (dict(method="BR"), r"unknown header keys \['method'\]"),

@@ -93,6 +93,16 @@ def _fraction(text: str) -> float:
     return v
 
 
+def _coverage(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number in (0, 1), got {text!r}") from None
+    if not 0.0 < v < 1.0:
+        raise argparse.ArgumentTypeError(f"expected a number in (0, 1), got {text!r}")
+    return v
+
+
 def _ard(text: str):
     v = text.strip().lower()
     if v == "auto":
@@ -155,7 +165,7 @@ def settings_from_args(args, classifier: bool, report=None, progress=None):
         method=args.method, ard=args.ard, restarts=args.restarts, committee=args.committee, max_iter=args.max_iter,
         tol=args.tol,
         early_stopping=early, holdout=holdout, n_iter_no_change=args.patience or 10, dtype=args.dtype,
-        moderate=args.moderate, report=report, progress=progress)
+        moderate=args.moderate, noise=args.noise, report=report, progress=progress)
 
 
 def _cmd_train(args, out: TextIO, err: TextIO) -> int:
@@ -358,22 +368,30 @@ def _cmd_predict(args, out: TextIO, err: TextIO) -> int:
     except ValueError as exc:
         raise UserError(str(exc)) from None
     targets = model.targets or [f"output{k}" for k in range(model.net.layer_sizes[-1])]
+    given = [f for f, on in (("--std", args.std), ("--interval", args.interval is not None)) if on]
+    flags = " and ".join(given)
     if model.classes is not None:
-        if args.std:
-            raise UserError(f"{args.model}: --std is for regression models; a classifier's probabilities carry "
-                            "its uncertainty")
+        if given:
+            raise UserError(f"{args.model}: {flags} {'is' if len(given) == 1 else 'are'} for regression models; a "
+                            "classifier's probabilities carry its uncertainty")
         proba = model.predict_proba(X)
         labels = model.predict_classes(X)
         header = [targets[0]] + [f"p({c})" for c in model.classes]
         rows = [[str(lab)] + [_fmt(p) for p in pr] for lab, pr in zip(labels, proba)]
-    elif args.std:
+    elif given:
         if model.posterior is None:
             method = model.method or model.info.get("method", "another method")
-            raise UserError(f"{args.model}: --std needs a model trained by Bayesian regularisation "
+            raise UserError(f"{args.model}: {flags} needs a model trained by Bayesian regularisation "
                             f"(train --method BR); this one was trained by {method}")
-        P, S = model.predict(X, return_std=True)
-        header = list(targets) + [f"{t}_std" for t in targets]
-        rows = [[_fmt(v) for v in r] + [_fmt(v) for v in s] for r, s in zip(P, S)]
+        dist = model.predict_distribution(X)
+        columns, header = [dist.mean], list(targets)
+        if args.std:
+            columns.append(dist.std)
+            header += [f"{t}_std" for t in targets]
+        if args.interval is not None:
+            columns += list(dist.interval(args.interval))
+            header += [f"{t}_lower" for t in targets] + [f"{t}_upper" for t in targets]
+        rows = [[_fmt(v) for v in r] for r in np.hstack(columns)]
     else:
         P = model.predict(X)
         header = list(targets)
@@ -457,6 +475,9 @@ def _cmd_info(args, out: TextIO, err: TextIO) -> int:
             units = ", ".join(f"{t} {s:.4g}" for t, s in zip(targets, noise))
             shown = f"{float(p.beta):.6g}" if np.ndim(p.beta) == 0 else ", ".join(f"{b:.6g}" for b in beta)
             say("beta", f"{shown} (noise std {units})")
+            shapes = [("Gaussian" if np.isinf(d) else f"Student-t, {d:.3g} degrees of freedom")
+                      for d in p.dofs(n_out)]
+            say("noise shape", ", ".join(f"{t} {s}" for t, s in zip(targets, shapes)) if n_out > 1 else shapes[0])
         say("log evidence", f"{p.log_evidence:.6g}")
         if p.feature_relevance is not None:
             labels = model.inputs or [f"input {i}" for i in range(net.layer_sizes[0])]
@@ -587,6 +608,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--committee", type=int, default=None, metavar="N",
                    help="BR: average the best N networks by log evidence, those within 20 nats of the best "
                         "(default: up to 3 for a regression under BR, one network otherwise; 1: the best network alone)")
+    p.add_argument("--noise", choices=fitting.NOISE_SHAPES, default="auto",
+                   help="regression under BR: the shape of the predictive distribution (default auto: a Student-t "
+                        "per target whose training residuals have heavier tails than a Gaussian's, else a Gaussian; "
+                        "gaussian: always a Gaussian)")
     moderation = p.add_mutually_exclusive_group()
     moderation.add_argument("--moderate", action="store_true",
                             help="BR classifier: predict MacKay's moderated probabilities (the output averaged "
@@ -617,6 +642,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--std", action="store_true",
                    help="add a TARGET_std column per target: the predictive standard deviation of a model trained by "
                         "Bayesian regularisation (--method BR)")
+    p.add_argument("--interval", type=_coverage, default=None, metavar="P",
+                   help="add TARGET_lower and TARGET_upper columns: the central interval holding P (e.g. 0.9) of "
+                        "the predictive distribution of a model trained by Bayesian regularisation (Gaussian or "
+                        "Student-t, see 'quasinet info')")
     p.set_defaults(func=_cmd_predict)
 
     p = sub.add_parser("info", help="describe a saved model")

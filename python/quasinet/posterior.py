@@ -85,10 +85,22 @@ def predictive_moments(members: Sequence[Tuple[Network, np.ndarray, float]], Xs)
         of the equal mixture of their Gaussians. Multiply the standard deviation by the target
         scale to get target units.
     """
+    return mixture_moments(*member_moments(members, Xs))
+
+
+def member_moments(members: Sequence[Tuple[Network, np.ndarray, float]], Xs) -> Tuple[list, list]:
+    """Each member's predictive mean and variance (lists of (N, outputs) arrays, network units):
+    its output and g^T A^-1 g + 1/beta."""
     means, variances = [], []
     for net, cov, beta in members:
         means.append(net.forward(Xs))
         variances.append(weight_variance(net, cov, Xs) + 1.0 / beta)
+    return means, variances
+
+
+def mixture_moments(means: list, variances: list) -> Tuple[np.ndarray, np.ndarray]:
+    """Mean and variance of the equal mixture of distributions with these means and variances
+    (one member's own)."""
     if len(means) == 1:
         return means[0], variances[0]
     mean = member_mean(means)

@@ -26,7 +26,7 @@ import numpy as np
 from scipy import optimize, special
 
 from .network import Network
-from .posterior import member_mean, predictive_moments, weight_variance
+from .posterior import member_mean, member_moments, mixture_moments, weight_variance
 
 #: The smallest degrees of freedom :func:`fit_noise_dof` chooses (the variance is finite for nu > 2).
 MIN_DOF = 2.5
@@ -145,15 +145,15 @@ class Predictive:
     """
 
     def __init__(self, means: Sequence[np.ndarray], variances: Sequence[np.ndarray], dof: np.ndarray,
-                 squeeze: bool = False):
+                 squeeze: bool = False, mean: Optional[np.ndarray] = None, std: Optional[np.ndarray] = None):
         self._means = [np.asarray(m, dtype=np.float64) for m in means]
         self._stds = [np.sqrt(np.maximum(np.asarray(v, dtype=np.float64), 0.0)) for v in variances]
         self.dof = np.asarray(dof, dtype=np.float64)
         self._squeeze = squeeze
-        mean = member_mean(self._means)
-        var = member_mean(s ** 2 + (m - mean) ** 2 for m, s in zip(self._means, self._stds)) \
-            if len(self._means) > 1 else self._stds[0] ** 2
-        self.mean, self.std = self._out(mean), self._out(np.sqrt(var))
+        if mean is None or std is None:  # the mixture's own moments (the caller may give them, computed as predict does)
+            mean, var = mixture_moments(self._means, [s ** 2 for s in self._stds])
+            std = np.sqrt(np.maximum(var, 0.0))
+        self.mean, self.std = self._out(np.asarray(mean)), self._out(np.asarray(std))
 
     def _out(self, a: np.ndarray) -> np.ndarray:
         return a.ravel() if self._squeeze else a
@@ -240,13 +240,14 @@ def predictive_distribution(members: Sequence[Tuple[Network, np.ndarray, object]
     dof = np.full(n_out, np.inf) if dof is None else np.asarray(dof, dtype=np.float64)
     offset = np.zeros(n_out) if y_offset is None else np.asarray(y_offset, dtype=np.float64)
     scale = np.ones(n_out) if y_scale is None else np.asarray(y_scale, dtype=np.float64)
-    means, variances = [], []
-    for member in members:
-        m, v = predictive_moments([member], Xs)
-        with np.errstate(over="ignore", invalid="ignore"):
-            means.append(offset + scale * m)
-            variances.append(v * scale ** 2)
-        if not (np.all(np.isfinite(means[-1])) and np.all(np.isfinite(variances[-1]))):
-            raise FloatingPointError("the predictive mean or variance overflows in target units (offset "
-                                     f"{offset.tolist()}, scale {scale.tolist()})")
-    return Predictive(means, variances, dof, squeeze=squeeze)
+    net_means, net_variances = member_moments(members, Xs)
+    mean, var = mixture_moments(net_means, net_variances)
+    with np.errstate(over="ignore", invalid="ignore"):
+        # In target units exactly as predict(X, return_std=True) computes them.
+        mean, std = mean * scale + offset, np.sqrt(np.maximum(var, 0.0)) * scale
+        means = [m * scale + offset for m in net_means]
+        variances = [v * scale ** 2 for v in net_variances]
+    if not all(np.all(np.isfinite(a)) for a in [mean, std] + means + variances):
+        raise FloatingPointError("the predictive distribution overflows in target units (offset "
+                                 f"{offset.tolist()}, scale {scale.tolist()})")
+    return Predictive(means, variances, dof, squeeze=squeeze, mean=mean, std=std)

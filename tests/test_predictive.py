@@ -1,0 +1,332 @@
+"""The predictive distribution's shape: Student-t noise fitted from the residuals, densities,
+quantiles and intervals (quasinet.predictive), in estimators, model files and the CLI."""
+
+import csv
+import io as textio
+import json
+import zipfile
+
+import numpy as np
+import pytest
+from scipy import integrate, stats
+
+import quasinet as qn
+from quasinet import cli, fitting, predictive
+from quasinet import io as qio
+from quasinet.posterior import Posterior, check_dof
+from quasinet.sklearn import QuasiNetClassifier, QuasiNetRegressor, load_estimator
+
+NUS = [2.5, 3.0, 5.0, 30.0, np.inf]
+
+
+def _scipy_unit(nu):
+    """The zero-mean unit-variance distribution as scipy builds it."""
+    return stats.norm() if np.isinf(nu) else stats.t(nu, scale=np.sqrt((nu - 2) / nu))
+
+
+@pytest.mark.parametrize("nu", NUS)
+def test_unit_log_density_is_scipys_unit_variance_t(nu):
+    z = np.linspace(-30, 30, 601)
+    np.testing.assert_allclose(predictive.unit_log_density(z, nu), _scipy_unit(nu).logpdf(z), rtol=1e-12, atol=1e-12)
+    pdf = lambda x: np.exp(predictive.unit_log_density(np.array([x]), nu))[0]  # noqa: E731
+    mass = integrate.quad(pdf, -np.inf, np.inf)[0]
+    var = 2 * integrate.quad(lambda x: x * x * pdf(x), 0, np.inf, limit=200)[0]
+    assert abs(mass - 1) < 1e-8 and abs(var - 1) < 1e-4
+
+
+def _fixed_member(sigma, n_out=1):
+    """A member whose prediction is 0 everywhere and whose posterior is nearly certain: its
+    standardised residuals are the targets over sigma."""
+    net = qn.Network([1, n_out], seed=0)
+    net.params[:] = 0.0
+    return net, 1e-12 * np.eye(net.n_params), 1.0 / sigma ** 2
+
+
+def test_fit_noise_dof_finds_heavy_tails_and_leaves_gaussian_noise_gaussian():
+    X = np.zeros((3000, 1))
+    for seed in range(10):
+        rng = np.random.default_rng(seed)
+        gauss = 2.0 * rng.normal(size=(3000, 1))
+        assert np.isinf(predictive.fit_noise_dof([_fixed_member(2.0)], X, gauss))[0]
+        t3 = 2.0 * rng.standard_t(3, size=(3000, 1)) / np.sqrt(3.0)  # variance 4
+        dof = predictive.fit_noise_dof([_fixed_member(2.0)], X, t3)[0]
+        assert 2.5 <= dof <= 4.0, (seed, dof)
+
+
+def test_fit_noise_dof_counts_a_weight_as_copies_and_fits_each_output():
+    rng = np.random.default_rng(0)
+    Y = np.column_stack([rng.normal(size=400), rng.standard_t(3, size=400) / np.sqrt(3)])
+    X = np.zeros((400, 1))
+    w = rng.integers(1, 4, size=400).astype(float)
+    member = _fixed_member(1.0, n_out=2)
+    weighted = predictive.fit_noise_dof([member], X, Y, w)
+    repeated = predictive.fit_noise_dof([member], np.repeat(X, w.astype(int), 0), np.repeat(Y, w.astype(int), 0))
+    np.testing.assert_allclose(weighted, repeated, rtol=1e-6)
+    assert np.isinf(weighted[0]) and np.isfinite(weighted[1])
+
+
+def test_standardised_residuals_divide_by_the_leverage_corrected_std():
+    """Against a finite-difference Jacobian of the parameters: z = r / sqrt(1/beta - g A^-1 g)."""
+    rng = np.random.default_rng(1)
+    X, y = rng.normal(size=(30, 2)), rng.normal(size=(30, 1))
+    net = qn.Network([2, 3, 1], seed=2)
+    A = rng.normal(size=(net.n_params, net.n_params))
+    cov = 0.01 * A @ A.T / net.n_params
+    beta = 4.0
+    h = 1e-6
+    G = np.empty((30, net.n_params))
+    for j in range(net.n_params):
+        up, down = net.copy(), net.copy()
+        up.params[j] += h
+        down.params[j] -= h
+        G[:, j] = (up.forward(X) - down.forward(X))[:, 0] / (2 * h)
+    v = np.einsum("ip,pq,iq->i", G, cov, G)
+    want = (y[:, 0] - net.forward(X)[:, 0]) / np.sqrt(1 / beta - v)
+    (z,) = predictive.standardised_residuals([(net, cov, beta)], X, y)
+    np.testing.assert_allclose(z[:, 0], want, rtol=1e-7)
+    # A row the fit pins down (leverage above MAX_LEVERAGE) says nothing of the noise: NaN.
+    (z,) = predictive.standardised_residuals([(net, cov, 1.0 / (0.9 * v.max()))], X, y)
+    assert np.isnan(z[np.argmax(v), 0])
+
+
+def _mixture():
+    """Two members, two outputs, three rows: Gaussian output 0, Student-t (nu 3.5) output 1."""
+    means = [np.array([[0.0, 1.0], [2.0, -1.0], [0.5, 0.5]]), np.array([[1.0, 1.5], [2.0, 3.0], [-0.5, 0.0]])]
+    variances = [np.array([[1.0, 0.5], [4.0, 1.0], [0.2, 2.0]]), np.array([[2.0, 1.0], [1.0, 0.3], [0.2, 1.0]])]
+    return means, variances, np.array([np.inf, 3.5])
+
+
+def _scipy_members(means, variances, dof):
+    """scipy's member distributions of output k at row i: a list over members."""
+    return lambda i, k: [stats.norm(m[i, k], np.sqrt(v[i, k])) if np.isinf(dof[k])
+                         else stats.t(dof[k], m[i, k], np.sqrt(v[i, k] * (dof[k] - 2) / dof[k]))
+                         for m, v in zip(means, variances)]
+
+
+def test_a_mixture_predictive_agrees_with_scipys_members():
+    means, variances, dof = _mixture()
+    d = predictive.Predictive(means, variances, dof)
+    members = _scipy_members(means, variances, dof)
+    y = np.array([[0.3, -2.0], [5.0, 1.0], [0.0, 0.1]])
+    for i in range(3):
+        for k in range(2):
+            ms = members(i, k)
+            assert d.mean[i, k] == pytest.approx(np.mean([m.mean() for m in ms]), rel=1e-14)
+            second = np.mean([m.var() + m.mean() ** 2 for m in ms])
+            assert d.std[i, k] == pytest.approx(np.sqrt(second - d.mean[i, k] ** 2), rel=1e-12)
+            assert d.logpdf(y)[i, k] == pytest.approx(np.log(np.mean([m.pdf(y[i, k]) for m in ms])), rel=1e-12)
+            assert d.cdf(y)[i, k] == pytest.approx(np.mean([m.cdf(y[i, k]) for m in ms]), rel=1e-12)
+    for q in (1e-6, 0.025, 0.16, 0.5, 0.9, 0.999):
+        np.testing.assert_allclose(d.cdf(d.ppf(q)), q, rtol=1e-9)
+    lower, upper = d.interval(0.9)
+    np.testing.assert_array_equal(lower, d.ppf(0.05))
+    np.testing.assert_array_equal(upper, d.ppf(0.95))
+
+
+def test_a_single_members_quantiles_are_closed_form():
+    means, variances, dof = _mixture()
+    d = predictive.Predictive(means[:1], variances[:1], dof)
+    members = _scipy_members(means[:1], variances[:1], dof)
+    for q in (0.01, 0.3, 0.84):
+        want = np.array([[members(i, k)[0].ppf(q) for k in range(2)] for i in range(3)])
+        np.testing.assert_allclose(d.ppf(q), want, rtol=1e-12, atol=1e-14)
+
+
+def test_mixture_intervals_hold_their_coverage_by_monte_carlo():
+    means, variances, dof = _mixture()
+    d = predictive.Predictive(means, variances, dof)
+    members = _scipy_members(means, variances, dof)
+    rng = np.random.default_rng(3)
+    lower, upper = d.interval(0.68)
+    for i in range(3):
+        for k in range(2):
+            draws = np.concatenate([m.rvs(size=100_000, random_state=rng) for m in members(i, k)])
+            inside = np.mean((draws >= lower[i, k]) & (draws <= upper[i, k]))
+            assert abs(inside - 0.68) < 0.005
+
+
+def test_predictive_refuses_bad_arguments():
+    means, variances, dof = _mixture()
+    d = predictive.Predictive(means, variances, dof)
+    for q in (0.0, 1.0, -0.1, float("nan")):
+        with pytest.raises(ValueError, match="q must lie strictly between 0 and 1"):
+            d.ppf(q)
+    for q in (True, "0.5", None):
+        with pytest.raises(TypeError, match="q must be a real number"):
+            d.ppf(q)
+    with pytest.raises(ValueError, match="coverage must lie strictly between 0 and 1"):
+        d.interval(1.0)
+    with pytest.raises(ValueError, match=r"y must have shape \(3, 2\).*got \(3,\)"):
+        d.logpdf(np.zeros(3))
+    with pytest.raises(ValueError, match="y must be finite"):
+        d.cdf(np.full((3, 2), np.nan))
+    for bad, message in [([2.0], "numbers > 2"), ([np.nan], "numbers > 2"), ([3.0, 4.0], "hold 1 numbers"),
+                         ([[3.0]], "hold 1 numbers")]:
+        with pytest.raises(ValueError, match=message):
+            check_dof(bad, 1)
+    with pytest.raises(TypeError, match="noise_dof must be numbers"):
+        check_dof("3", 1)
+    with pytest.raises(ValueError, match="noise must be one of 'auto', 'gaussian', got 't'"):
+        QuasiNetRegressor(noise="t").fit(np.zeros((5, 1)), np.arange(5.0))
+
+
+def _two_noises(n, seed):
+    """Two targets of one smooth function: Gaussian noise on the first, Student-t (nu 3) on the second."""
+    rng = np.random.default_rng(seed)
+    X = rng.uniform(-2, 2, (n, 2))
+    f = np.sin(X[:, 0]) + 0.5 * X[:, 1]
+    return X, np.column_stack([f + 0.3 * rng.normal(size=n), 2 * f + 0.3 * rng.standard_t(3, size=n)])
+
+
+@pytest.mark.slow
+def test_each_target_gets_its_shape_and_its_intervals_cover_held_out_rows():
+    X, Y = _two_noises(1500, 0)
+    Xt, Yt = _two_noises(20_000, 1)
+    reg = QuasiNetRegressor(hidden_layer_sizes=(4,), method="BR", random_state=0).fit(X, Y)
+    assert np.isinf(reg.noise_dof_[0]) and 2.5 <= reg.noise_dof_[1] <= 5.0
+    d = reg.predict_distribution(Xt)
+    mean, std = reg.predict(Xt, return_std=True)
+    np.testing.assert_array_equal(d.mean, mean)  # computed as predict computes them
+    np.testing.assert_array_equal(d.std, std)
+    for coverage in (0.68, 0.95):
+        lower, upper = d.interval(coverage)
+        inside = np.mean((Yt >= lower) & (Yt <= upper), axis=0)
+        assert np.all(np.abs(inside - coverage) < 0.03), (coverage, inside)
+    # The Gaussian with the same std over-covers the heavy-tailed target's 68% interval.
+    gauss = np.mean(np.abs(Yt[:, 1] - mean[:, 1]) <= std[:, 1])
+    assert gauss > 0.72
+    # The Student-t is the better density of the second target, the same of the first.
+    lp = d.logpdf(Yt).mean(axis=0)
+    gauss_lp = stats.norm(mean, std).logpdf(Yt).mean(axis=0)
+    assert lp[0] == gauss_lp[0] and lp[1] > gauss_lp[1] + 0.02
+
+
+def _heavy(n=300, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, 2))
+    return X, X[:, 0] - 0.5 * X[:, 1] + 0.3 * rng.standard_t(3, size=n)
+
+
+def test_one_target_shapes_and_the_gaussian_setting():
+    X, y = _heavy()
+    reg = QuasiNetRegressor(random_state=0).fit(X, y)
+    assert reg.noise_dof_.shape == (1,) and np.isfinite(reg.noise_dof_[0])
+    d = reg.predict_distribution(X[:7])
+    assert d.mean.shape == d.std.shape == d.logpdf(y[:7]).shape == d.ppf(0.5).shape == (7,)
+    mean, std = reg.predict(X[:7], return_std=True)
+    np.testing.assert_array_equal(d.mean, mean)
+    np.testing.assert_array_equal(d.std, std)
+    g = QuasiNetRegressor(random_state=0, noise="gaussian").fit(X, y)
+    assert np.isinf(g.noise_dof_[0])
+    np.testing.assert_array_equal(g.predict(X), reg.predict(X))  # the shape changes no prediction
+    gd = g.predict_distribution(X[:7])
+    if len(g.members_) == 1:
+        lower, upper = gd.interval(0.95)
+        np.testing.assert_allclose(upper - gd.mean, 1.959963984540054 * gd.std, rtol=1e-12)
+    with pytest.raises(ValueError, match="predict_distribution needs a model trained by Bayesian regularisation"):
+        QuasiNetRegressor(method="LM", hidden_layer_sizes=(2,), random_state=0).fit(X, y).predict_distribution(X)
+    assert not hasattr(QuasiNetClassifier(), "predict_distribution")
+    assert not hasattr(QuasiNetClassifier(hidden_layer_sizes=(2,), random_state=0).fit(X, y > 0), "noise_dof_")
+
+
+def test_model_files_keep_the_shape_and_gaussian_models_their_version(tmp_path):
+    X, y = _heavy()
+    reg = QuasiNetRegressor(random_state=0).fit(X, y)
+    reg.save(tmp_path / "t.qnet")
+    model = qio.load_model(tmp_path / "t.qnet")
+    assert model.file_version == 7
+    for _, p in model.members:
+        np.testing.assert_array_equal(p.noise_dof, reg.noise_dof_)
+    np.testing.assert_array_equal(model.predict_distribution(X).logpdf(y[:, None])[:, 0],
+                                  reg.predict_distribution(X).logpdf(y))
+    back = load_estimator(tmp_path / "t.qnet")
+    np.testing.assert_array_equal(back.predict_distribution(X).interval(0.9)[0], reg.predict_distribution(X).interval(0.9)[0])
+    gauss = QuasiNetRegressor(random_state=0, noise="gaussian", committee=1).fit(X, y)
+    gauss.save(tmp_path / "g.qnet")
+    assert qio.load_model(tmp_path / "g.qnet").file_version == 2
+    assert "noise_dof" not in _header(tmp_path / "g.qnet")["posterior"]
+    assert np.isinf(load_estimator(tmp_path / "g.qnet").noise_dof_[0])
+
+
+def _header(path):
+    with np.load(path, allow_pickle=False) as z:
+        return json.loads(z["header"].tobytes().decode())
+
+
+def _with_header(path, out, h):
+    with zipfile.ZipFile(path) as zin, zipfile.ZipFile(out, "w") as zout:
+        for item in zin.infolist():
+            payload = zin.read(item)
+            if item.filename == "header.npy":
+                buf = textio.BytesIO()
+                np.lib.format.write_array(buf, np.frombuffer(json.dumps(h).encode(), dtype=np.uint8))
+                payload = buf.getvalue()
+            zout.writestr(item, payload)
+    return out
+
+
+def test_hostile_noise_dof_in_a_model_file_is_refused(tmp_path):
+    X, y = _heavy()
+    QuasiNetRegressor(random_state=0, committee=2).fit(X, y).save(tmp_path / "t.qnet")
+    h = _header(tmp_path / "t.qnet")
+    assert h["version"] == 7 and "committee" in h and "noise_dof" in h["committee"][0]["posterior"]
+
+    def edited(change, name):
+        g = json.loads(json.dumps(h))
+        change(g)
+        return _with_header(tmp_path / "t.qnet", tmp_path / name, g)
+
+    cases = [
+        (lambda g: g["posterior"].update(noise_dof=[2.0]), "noise_dof must be numbers > 2"),
+        (lambda g: g["posterior"].update(noise_dof=[1e400]), r"noise_dof must be numbers > 2|finite"),
+        (lambda g: g["posterior"].update(noise_dof=["3"]), "posterior noise_dof"),
+        (lambda g: g["posterior"].update(noise_dof=3.0), "posterior noise_dof must be a list"),
+        (lambda g: g["posterior"].update(noise_dof=[3.0, 4.0]), r"noise_dof must hold 1 numbers"),
+        (lambda g: g["committee"][0]["posterior"].update(noise_dof=[9.0]), "committee member 1 has noise_dof"),
+        (lambda g: g["committee"][0]["posterior"].pop("noise_dof"), "committee member 1 has noise_dof"),
+        (lambda g: g.update(version=6), r"posterior must have the keys"),
+    ]
+    for k, (change, message) in enumerate(cases):
+        with pytest.raises(ValueError, match=message):
+            qio.load_model(edited(change, f"bad{k}.qnet"))
+    # null is a Gaussian output, as a list of one.
+    ok = edited(lambda g: [p.update(noise_dof=[None]) for p in [g["posterior"], g["committee"][0]["posterior"]]],
+                "null.qnet")
+    assert np.isinf(qio.load_model(ok).posterior.noise_dof[0])
+
+
+def test_a_classifier_posterior_takes_no_noise_dof():
+    net = qn.Network([2, 1], output_activation="sigmoid", loss="binary_crossentropy", seed=0)
+    p = Posterior(covariance=np.eye(net.n_params), beta=1.0, alpha=np.ones(1), group_names=["all parameters"],
+                  gamma=1.0, log_evidence=0.0, ard=False, noise_dof=np.array([3.0]))
+    with pytest.raises(ValueError, match="noise_dof applies to regressors only"):
+        p.check(net, classifier=True)
+
+
+def test_cli_predict_interval_and_info(tmp_path, capsys):
+    X, y = _heavy(200)
+    data = tmp_path / "d.csv"
+    np.savetxt(data, np.column_stack([X, y]), delimiter=",", header="a,b,y", comments="")
+    assert cli.main(["train", str(data), "--target", "y", "--out", str(tmp_path / "m.qnet")]) == 0
+    capsys.readouterr()
+    assert cli.main(["predict", str(tmp_path / "m.qnet"), str(data), "--interval", "0.9", "--std"]) == 0
+    rows = list(csv.reader(textio.StringIO(capsys.readouterr().out)))
+    assert rows[0] == ["y", "y_std", "y_lower", "y_upper"]
+    got = np.array(rows[1:], dtype=float)
+    d = qio.load_model(tmp_path / "m.qnet").predict_distribution(X)
+    lower, upper = d.interval(0.9)
+    np.testing.assert_array_equal(got, np.column_stack([d.mean, d.std, lower, upper]))
+    assert cli.main(["info", str(tmp_path / "m.qnet")]) == 0
+    dof = qio.load_model(tmp_path / "m.qnet").posterior.noise_dof[0]
+    assert f"Student-t, {dof:.3g} degrees of freedom" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        cli.main(["predict", str(tmp_path / "m.qnet"), str(data), "--interval", "1"])
+    assert "expected a number in (0, 1), got '1'" in capsys.readouterr().err
+    assert cli.main(["train", str(data), "--target", "y", "--noise", "gaussian", "--out", str(tmp_path / "g.qnet")]) == 0
+    assert np.isinf(qio.load_model(tmp_path / "g.qnet").posterior.dofs(1)[0])
+
+
+def test_the_settings_carry_the_noise_shape():
+    assert fitting.Settings().noise == "auto" and fitting.NOISE_SHAPES == ("auto", "gaussian")
+    with pytest.raises(ValueError, match="noise must be one of"):
+        fitting.Settings(noise=None)
