@@ -64,8 +64,8 @@ ACTIVATION_FORMULAS = {
 }
 
 # The public modules of the reference, in page order (docs/api/index.md describes each).
-API_MODULES = ("quasinet", "quasinet.sklearn", "quasinet.io", "quasinet.modelfile", "quasinet.export", "quasinet.dask",
-               "quasinet.plot")
+API_MODULES = ("quasinet", "quasinet.sklearn", "quasinet.predictive", "quasinet.io", "quasinet.modelfile",
+               "quasinet.export", "quasinet.dask", "quasinet.plot")
 
 
 def _write(path: Path, text: str) -> None:

@@ -28,6 +28,9 @@ from scipy import optimize, special
 from .network import Network
 from .posterior import member_mean, member_moments, mixture_moments, weight_variance
 
+__all__ = ["DOF_ROWS", "MAX_LEVERAGE", "MIN_DOF", "Predictive", "fit_noise_dof", "predictive_distribution",
+           "standardised_residuals", "unit_log_density"]
+
 #: The smallest degrees of freedom :func:`fit_noise_dof` chooses (the variance is finite for nu > 2).
 MIN_DOF = 2.5
 #: :func:`fit_noise_dof` looks at the training rows, or a random subset of this many of them.
