@@ -156,7 +156,11 @@ def test_the_linear_model_is_a_candidate_of_the_default(tmp_path):
     X, y = linear_data(seed=8, N=120)
     reg = QuasiNetRegressor(random_state=0).fit(X, y)
     assert reg.hidden_layer_sizes_ == () and tuple(reg.network_.layer_sizes) == (4, 1)
-    assert reg.log_model_evidence_ == reg.evidence_candidates_[0][2]
+    # The search ranks its candidates by fits it stops early; the kept model's fit continues from
+    # the search's best cycle (the same weights and precisions) and keeps the better of the two,
+    # so its evidence is at least the search's, and a linear model's barely moves.
+    searched = reg.evidence_candidates_[0][2]
+    assert searched <= reg.log_model_evidence_ <= searched + 1.0
     # A model file holds the linear model and its posterior: the same means and standard deviations.
     path = tmp_path / "linear.qnet"
     reg.save(path)
@@ -249,8 +253,10 @@ def test_estimator_defaults_use_br_and_report_the_evidence():
     # Friedman #1 uses inputs 0-4 only: they carry the relevance, the linear x3 and x4 included.
     assert reg.feature_relevance_[:5].sum() > 0.95 and reg.feature_relevance_[:5].min() > reg.feature_relevance_[5:].max()
     # The models tried (the linear one with and without ARD, the widths with ARD), each with its
-    # log model evidence; the kept network is the best of them.
-    assert reg.log_model_evidence_ == max(e for _, _, e in reg.evidence_candidates_)
+    # log model evidence as the search's early-stopped fit left it; the kept network is the best
+    # of them, its fit continued (and kept only where its evidence rose).
+    best = max(e for _, _, e in reg.evidence_candidates_)
+    assert reg.evidence_candidates_[0][2] == best <= reg.log_model_evidence_
     tried = {(h, a) for h, a, _ in reg.evidence_candidates_}
     assert tried >= {((), False), ((), True), ((1,), True), ((2,), True)}
     assert not any(h and not a for h, a in tried)
