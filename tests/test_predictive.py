@@ -330,3 +330,51 @@ def test_the_settings_carry_the_noise_shape():
     assert fitting.Settings().noise == "auto" and fitting.NOISE_SHAPES == ("auto", "gaussian")
     with pytest.raises(ValueError, match="noise must be one of"):
         fitting.Settings(noise=None)
+
+
+@pytest.mark.parametrize("nu", [1e6, 1e8, 1e12, 1e16, 1e300])
+def test_unit_log_density_stays_right_for_many_degrees_of_freedom(nu):
+    """A file may hold any finite dof > 2; log Gamma((nu + 1) / 2) - log Gamma(nu / 2) taken as a
+    difference of two huge numbers lost everything beyond 1e12 (18 nats off at 1e16)."""
+    z = np.linspace(-8, 8, 33)
+    np.testing.assert_allclose(predictive.unit_log_density(z, nu), _scipy_unit(nu).logpdf(z), rtol=1e-9, atol=1e-9)
+    # and tends to the standard normal's (their difference is about (z^4 - 2 z^2 - 1) / (4 nu))
+    np.testing.assert_allclose(predictive.unit_log_density(z, nu), stats.norm.logpdf(z), rtol=0, atol=z.max() ** 4 / nu + 1e-12)
+
+
+def test_a_model_file_with_a_huge_finite_dof_gives_the_gaussian_density(tmp_path):
+    X, y = _heavy()
+    reg = QuasiNetRegressor(random_state=0, committee=1, hidden_layer_sizes=(2,), restarts=0).fit(X, y)
+    reg.save(tmp_path / "t.qnet")
+    h = _header(tmp_path / "t.qnet")
+    h["posterior"]["noise_dof"] = [1e16]
+    model = qio.load_model(_with_header(tmp_path / "t.qnet", tmp_path / "big.qnet", h))
+    d = model.predict_distribution(X[:20])
+    np.testing.assert_allclose(d.logpdf(y[:20, None]), stats.norm(d.mean, d.std).logpdf(y[:20, None]), atol=1e-9)
+
+
+def test_predictive_refuses_dof_and_moments_that_do_not_fit():
+    """Before, a dof of the wrong length was broadcast (one output's shape used for all) or
+    indexed out of range, and a dof <= 2 or NaN gave NaN densities and quantiles."""
+    means, variances, _ = _mixture()
+    for bad, error, message in [([3.0], ValueError, r"noise_dof must hold 2 numbers"),
+                                ([3.0, 4.0, 5.0], ValueError, r"noise_dof must hold 2 numbers"),
+                                ([1.5, np.inf], ValueError, "numbers > 2"), ([np.nan, 3.0], ValueError, "numbers > 2"),
+                                ("ab", TypeError, "noise_dof must be numbers")]:
+        with pytest.raises(error, match=message):
+            predictive.Predictive(means, variances, bad)
+    with pytest.raises(ValueError, match="at least one member"):
+        predictive.Predictive([], [], [3.0, 3.0])
+    with pytest.raises(ValueError, match=r"each member's means and variances must have shape \(3, 2\), got \(3, 3\)"):
+        predictive.Predictive(means, [variances[0], np.ones((3, 3))], [3.0, 3.0])
+    with pytest.raises(ValueError, match=r"each member's means and variances must have shape \(3, 2\), got \(2, 2\)"):
+        predictive.Predictive([means[0], means[1][:2]], variances, [3.0, 3.0])
+    with pytest.raises(ValueError, match="variances must be finite and >= 0"):
+        predictive.Predictive(means, [variances[0], -variances[1]], [3.0, 3.0])
+    with pytest.raises(ValueError, match="squeeze needs one output"):
+        predictive.Predictive(means, variances, [3.0, 3.0], squeeze=True)
+    X, y = _heavy()
+    reg = QuasiNetRegressor(random_state=0, committee=1, hidden_layer_sizes=(2,), restarts=0).fit(X, y)
+    reg.noise_dof_ = np.array([np.nan])
+    with pytest.raises(ValueError, match="numbers > 2"):
+        reg.predict_distribution(X)

@@ -44,9 +44,10 @@ def unit_log_density(z: np.ndarray, nu: float) -> np.ndarray:
     freedom (the standard normal for ``nu`` infinite)."""
     if np.isinf(nu):
         return -0.5 * (np.log(2.0 * np.pi) + z * z)
-    s2 = (nu - 2.0) / nu  # the squared scale that gives variance 1
-    return (special.gammaln(0.5 * (nu + 1.0)) - special.gammaln(0.5 * nu) - 0.5 * np.log(np.pi * nu * s2)
-            - 0.5 * (nu + 1.0) * np.log1p(z * z / (nu * s2)))
+    # The scale s with variance 1 has nu s^2 = nu - 2. log Gamma((nu + 1) / 2) - log Gamma(nu / 2)
+    # is log Gamma(1/2) - log B(1/2, nu / 2): the difference of the two huge log Gammas loses all
+    # its digits beyond nu ~ 1e12, betaln keeps them (a model file may hold any finite nu).
+    return -special.betaln(0.5, 0.5 * nu) - 0.5 * np.log(nu - 2.0) - 0.5 * (nu + 1.0) * np.log1p(z * z / (nu - 2.0))
 
 
 def _unit_cdf(z: np.ndarray, nu: float) -> np.ndarray:
