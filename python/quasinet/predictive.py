@@ -26,7 +26,7 @@ import numpy as np
 from scipy import optimize, special
 
 from .network import Network
-from .posterior import member_mean, member_moments, mixture_moments, weight_variance
+from .posterior import check_dof, member_mean, member_moments, mixture_moments, weight_variance
 
 __all__ = ["DOF_ROWS", "MAX_LEVERAGE", "MIN_DOF", "Predictive", "fit_noise_dof", "predictive_distribution",
            "standardised_residuals", "unit_log_density"]
@@ -150,9 +150,25 @@ class Predictive:
 
     def __init__(self, means: Sequence[np.ndarray], variances: Sequence[np.ndarray], dof: np.ndarray,
                  squeeze: bool = False, mean: Optional[np.ndarray] = None, std: Optional[np.ndarray] = None):
-        self._means = [np.asarray(m, dtype=np.float64) for m in means]
-        self._stds = [np.sqrt(np.maximum(np.asarray(v, dtype=np.float64), 0.0)) for v in variances]
-        self.dof = np.asarray(dof, dtype=np.float64)
+        means = [np.asarray(m, dtype=np.float64) for m in means]
+        variances = [np.asarray(v, dtype=np.float64) for v in variances]
+        if not means or len(means) != len(variances):
+            raise ValueError(f"a predictive needs at least one member and one variance per mean, got {len(means)} "
+                             f"means and {len(variances)} variances")
+        shape = means[0].shape
+        if len(shape) != 2:
+            raise ValueError(f"each member's means must have shape (rows, outputs), got {shape}")
+        for a in means + variances:
+            if a.shape != shape:
+                raise ValueError(f"each member's means and variances must have shape {shape}, got {a.shape}")
+        if not all(np.all(np.isfinite(v)) for v in means + variances):
+            raise ValueError("the members' means and variances must be finite, got NaN or infinity")
+        if squeeze and shape[1] != 1:
+            raise ValueError(f"squeeze needs one output, got {shape[1]}")
+        # A dof of the wrong length would broadcast one output's shape over all; one <= 2 gives NaN.
+        self.dof = check_dof(dof, shape[1])
+        self._means = means
+        self._stds = [np.sqrt(np.maximum(v, 0.0)) for v in variances]  # rounding's negatives, as predict clips them
         self._squeeze = squeeze
         if mean is None or std is None:  # the mixture's own moments (the caller may give them, computed as predict does)
             mean, var = mixture_moments(self._means, [s ** 2 for s in self._stds])

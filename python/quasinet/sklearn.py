@@ -566,8 +566,10 @@ class QuasiNetRegressor(RegressorMixin, _QuasiNetBase):
             check_is_fitted(self, "network_")
             raise ValueError(f"predict_distribution needs a model trained by Bayesian regularisation (method 'BR'), "
                              f"this one was trained by {getattr(self, 'method_', 'another method')}")
-        return predictive.predictive_distribution(self.members_, self._standardised_X(X), self.noise_dof_,
-                                                  self.y_mean_, self.y_scale_, squeeze=self._y_ndim == 1)
+        # An estimator pickled before noise_dof_ existed has a Gaussian predictive.
+        dof = getattr(self, "noise_dof_", None)
+        return predictive.predictive_distribution(self.members_, self._standardised_X(X), dof, self.y_mean_,
+                                                  self.y_scale_, squeeze=self._y_ndim == 1)
 
     def _output_jacobian(self, J):
         return J * self.y_scale_[:, None]
