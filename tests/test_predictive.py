@@ -219,10 +219,14 @@ def test_one_target_shapes_and_the_gaussian_setting():
     g = QuasiNetRegressor(random_state=0, noise="gaussian").fit(X, y)
     assert np.isinf(g.noise_dof_[0])
     np.testing.assert_array_equal(g.predict(X), reg.predict(X))  # the shape changes no prediction
-    gd = g.predict_distribution(X[:7])
-    if len(g.members_) == 1:
-        lower, upper = gd.interval(0.95)
-        np.testing.assert_allclose(upper - gd.mean, 1.959963984540054 * gd.std, rtol=1e-12)
+    # One Gaussian member: the closed-form interval. (The default committee has 3 members here,
+    # so this check sat under "if len(g.members_) == 1" and never ran.)
+    one = QuasiNetRegressor(random_state=0, noise="gaussian", committee=1).fit(X, y)
+    assert len(one.members_) == 1
+    gd = one.predict_distribution(X[:7])
+    lower, upper = gd.interval(0.95)
+    np.testing.assert_allclose(upper - gd.mean, 1.959963984540054 * gd.std, rtol=1e-12)
+    np.testing.assert_allclose(gd.mean - lower, 1.959963984540054 * gd.std, rtol=1e-12)
     with pytest.raises(ValueError, match="predict_distribution needs a model trained by Bayesian regularisation"):
         QuasiNetRegressor(method="LM", hidden_layer_sizes=(2,), random_state=0).fit(X, y).predict_distribution(X)
     assert not hasattr(QuasiNetClassifier(), "predict_distribution")
@@ -254,12 +258,16 @@ def _header(path):
 
 
 def _with_header(path, out, h):
+    return _with_header_text(path, out, json.dumps(h))
+
+
+def _with_header_text(path, out, text):
     with zipfile.ZipFile(path) as zin, zipfile.ZipFile(out, "w") as zout:
         for item in zin.infolist():
             payload = zin.read(item)
             if item.filename == "header.npy":
                 buf = textio.BytesIO()
-                np.lib.format.write_array(buf, np.frombuffer(json.dumps(h).encode(), dtype=np.uint8))
+                np.lib.format.write_array(buf, np.frombuffer(text.encode(), dtype=np.uint8))
                 payload = buf.getvalue()
             zout.writestr(item, payload)
     return out
@@ -278,7 +286,14 @@ def test_hostile_noise_dof_in_a_model_file_is_refused(tmp_path):
 
     cases = [
         (lambda g: g["posterior"].update(noise_dof=[2.0]), "noise_dof must be numbers > 2"),
-        (lambda g: g["posterior"].update(noise_dof=[1e400]), r"noise_dof must be numbers > 2|finite"),
+        # JSON's 1e400 reads as infinity (json.dumps would write Infinity, which the reader refuses
+        # before noise_dof is looked at: see the raw text below).
+        (lambda g: g["posterior"].update(noise_dof=[-3.0]), "noise_dof must be numbers > 2"),
+        (lambda g: g["posterior"].update(noise_dof=[True]), "posterior noise_dof must be a finite number"),
+        (lambda g: g["posterior"].update(noise_dof=[[3.0]]), "posterior noise_dof must be a finite number"),
+        (lambda g: g["posterior"].update(noise_dof=[]), r"noise_dof must hold 1 numbers"),
+        (lambda g: g["posterior"].update(noise_dof=[None] * 100_000), r"noise_dof must hold 1 numbers"),
+        (lambda g: g["posterior"].update(noise_dof=None), "posterior noise_dof must be a list"),
         (lambda g: g["posterior"].update(noise_dof=["3"]), "posterior noise_dof"),
         (lambda g: g["posterior"].update(noise_dof=3.0), "posterior noise_dof must be a list"),
         (lambda g: g["posterior"].update(noise_dof=[3.0, 4.0]), r"noise_dof must hold 1 numbers"),
@@ -289,6 +304,9 @@ def test_hostile_noise_dof_in_a_model_file_is_refused(tmp_path):
     for k, (change, message) in enumerate(cases):
         with pytest.raises(ValueError, match=message):
             qio.load_model(edited(change, f"bad{k}.qnet"))
+    raw = json.dumps(h).replace('"noise_dof": [', '"noise_dof": [1e400, ', 1)
+    with pytest.raises(ValueError, match=r"posterior noise_dof must be a finite number, got inf"):
+        qio.load_model(_with_header_text(tmp_path / "t.qnet", tmp_path / "raw.qnet", raw))
     # null is a Gaussian output, as a list of one.
     ok = edited(lambda g: [p.update(noise_dof=[None]) for p in [g["posterior"], g["committee"][0]["posterior"]]],
                 "null.qnet")
@@ -387,3 +405,14 @@ def test_an_estimator_pickled_before_noise_dof_has_a_gaussian_predictive():
     d = reg.predict_distribution(X[:5])
     assert np.all(np.isinf(d.dof))
     np.testing.assert_allclose(d.logpdf(y[:5]), stats.norm(d.mean, d.std).logpdf(y[:5]), rtol=1e-12)
+
+
+def test_a_classifier_file_with_noise_dof_is_refused(tmp_path):
+    X, y = _heavy()
+    QuasiNetClassifier(hidden_layer_sizes=(2,), method="BR", random_state=0).fit(X, y > 0).save(tmp_path / "c.qnet")
+    h = _header(tmp_path / "c.qnet")
+    for dof in ([None], [3.0]):
+        h.update(version=7)
+        h["posterior"]["noise_dof"] = dof
+        with pytest.raises(ValueError, match="noise_dof applies to regressors only"):
+            qio.load_model(_with_header(tmp_path / "c.qnet", tmp_path / "bad.qnet", h))
