@@ -409,7 +409,7 @@ def test_an_estimator_pickled_before_noise_dof_has_a_gaussian_predictive():
 
 def test_a_classifier_file_with_noise_dof_is_refused(tmp_path):
     X, y = _heavy()
-    QuasiNetClassifier(hidden_layer_sizes=(2,), method="BR", random_state=0).fit(X, y > 0).save(tmp_path / "c.qnet")
+    QuasiNetClassifier(hidden_layer_sizes=(2,), method="BR", random_state=0).fit(X, np.where(y > 0, "up", "down")).save(tmp_path / "c.qnet")
     h = _header(tmp_path / "c.qnet")
     for dof in ([None], [3.0]):
         h.update(version=7)
