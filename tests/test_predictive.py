@@ -160,6 +160,8 @@ def test_predictive_refuses_bad_arguments():
         d.logpdf(np.zeros(3))
     with pytest.raises(ValueError, match="y must be finite"):
         d.cdf(np.full((3, 2), np.nan))
+    with pytest.raises(TypeError, match="y must be an array of numbers, got list"):
+        d.logpdf([["a", "b"]] * 3)
     for bad, message in [([2.0], "numbers > 2"), ([np.nan], "numbers > 2"), ([3.0, 4.0], "hold 1 numbers"),
                          ([[3.0]], "hold 1 numbers")]:
         with pytest.raises(ValueError, match=message):

@@ -89,7 +89,7 @@ def fit_noise_dof(members, Xs, Ys, sample_weight=None) -> np.ndarray:
     For each output, the training residuals standardised by :func:`standardised_residuals`
     (pooled over a committee's members, each member's log likelihood counting 1/members) are
     fitted by maximum likelihood with the unit-variance Student-t of :func:`unit_log_density`,
-    over nu in [:data:`MIN_DOF`, infinity); nu is kept only when it raises the log likelihood
+    over nu in [:data:`MIN_DOF`, 1e6] (searched in 1/nu); nu is kept only when it raises the log likelihood
     over the Gaussian's by more than half the log of the number of rows (the BIC's price of one
     parameter), so that Gaussian noise stays Gaussian on all but a few data sets.
 
@@ -180,7 +180,10 @@ class Predictive:
 
     def _targets(self, y) -> np.ndarray:
         shape = self._means[0].shape
-        y = np.asarray(y, dtype=np.float64)
+        try:
+            y = np.asarray(y, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise TypeError(f"y must be an array of numbers, got {type(y).__name__}") from None
         if self._squeeze and y.ndim == 1:
             y = y[:, None]
         if y.shape != shape:

@@ -532,7 +532,8 @@ class QuasiNetRegressor(RegressorMixin, _QuasiNetBase):
             Also return the predictive standard deviation (same shape), in target units: the
             delta method with the Laplace posterior covariance A^-1 of the weights plus the
             noise variance 1/beta, sqrt(g^T A^-1 g + 1/beta) with g = d yhat / d w; for a
-            committee, the standard deviation of the mixture of its members' Gaussians. Needs
+            committee, the standard deviation of the mixture of its members' distributions
+            (Gaussian or Student-t, :meth:`predict_distribution`; the shape leaves it unchanged). Needs
             a model trained by Bayesian regularisation (``method="BR"``, or ``"auto"`` when it
             chose BR).
         """
@@ -545,7 +546,7 @@ class QuasiNetRegressor(RegressorMixin, _QuasiNetBase):
             check_is_fitted(self, "network_")
             raise ValueError(f"return_std needs a model trained by Bayesian regularisation (method 'BR'), "
                              f"this one was trained by {getattr(self, 'method_', 'another method')}")
-        # A committee's predictive distribution is the equal mixture of its members' Gaussians.
+        # A committee's predictive distribution is the equal mixture of its members' (Gaussian or Student-t).
         mean, var = posterior.predictive_moments(self.members_, self._standardised_X(X))
         out, std = mean * self.y_scale_ + self.y_mean_, np.sqrt(np.maximum(var, 0.0)) * self.y_scale_
         if self._y_ndim == 1:
