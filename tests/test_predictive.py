@@ -418,3 +418,29 @@ def test_a_classifier_file_with_noise_dof_is_refused(tmp_path):
         h["posterior"]["noise_dof"] = dof
         with pytest.raises(ValueError, match="noise_dof applies to regressors only"):
             qio.load_model(_with_header(tmp_path / "c.qnet", tmp_path / "bad.qnet", h))
+
+
+def test_a_br_fit_interrupted_before_any_posterior_says_so(tmp_path, monkeypatch, capsys):
+    """It keeps its network and method 'BR' but has no posterior; the message said "needs a model
+    trained by Bayesian regularisation ... this one was trained by BR"."""
+    def interrupted(make_net, candidates, X, *args, **kwargs):
+        raise fitting.FitInterrupted([], qn.Network([X.shape[1], 1], seed=0))
+
+    monkeypatch.setattr(fitting, "search", interrupted)
+    X, y = _heavy()
+    with pytest.warns(UserWarning, match="interrupted"):
+        reg = QuasiNetRegressor(method="BR", random_state=0).fit(X, y)
+    assert reg.method_ == "BR" and not reg.members_ and reg.noise_dof_ is None
+    message = "BR fit was interrupted before it had a posterior"
+    for call in (lambda: reg.predict_distribution(X), lambda: reg.predict(X, return_std=True)):
+        with pytest.raises(ValueError, match=message):
+            call()
+    reg.save(tmp_path / "m.qnet")
+    model = qio.load_model(tmp_path / "m.qnet")
+    for call in (lambda: model.predict_distribution(X), lambda: model.predict(X, return_std=True)):
+        with pytest.raises(ValueError, match=message):
+            call()
+    data = tmp_path / "d.csv"
+    np.savetxt(data, X, delimiter=",", header="x0,x1", comments="")  # the estimator's input names
+    assert cli.main(["predict", str(tmp_path / "m.qnet"), str(data), "--interval", "0.9"]) == 1
+    assert message in capsys.readouterr().err

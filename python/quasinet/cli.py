@@ -381,8 +381,10 @@ def _cmd_predict(args, out: TextIO, err: TextIO) -> int:
     elif given:
         if model.posterior is None:
             method = model.method or model.info.get("method", "another method")
+            how = ("this one's BR fit was interrupted before it had a posterior" if method == "BR"
+                   else f"this one was trained by {method}")
             raise UserError(f"{args.model}: {flags} needs a model trained by Bayesian regularisation "
-                            f"(train --method BR); this one was trained by {method}")
+                            f"(train --method BR); {how}")
         dist = model.predict_distribution(X)
         columns, header = [dist.mean], list(targets)
         if args.std:
