@@ -444,3 +444,28 @@ def test_a_br_fit_interrupted_before_any_posterior_says_so(tmp_path, monkeypatch
     np.savetxt(data, X, delimiter=",", header="x0,x1", comments="")  # the estimator's input names
     assert cli.main(["predict", str(tmp_path / "m.qnet"), str(data), "--interval", "0.9"]) == 1
     assert message in capsys.readouterr().err
+
+
+def test_the_noise_fit_on_a_subset_of_rows_keeps_each_rows_weight(monkeypatch):
+    """Above DOF_ROWS training rows the noise shape is fitted on a random subset: the rows
+    passed are training rows (standardised) with their own weights."""
+    seen = []
+    fit = predictive.fit_noise_dof
+
+    def spy(members, Xs, Ys, w=None):
+        seen.append((Xs, Ys, w))
+        return fit(members, Xs, Ys, w)
+
+    monkeypatch.setattr(predictive, "fit_noise_dof", spy)
+    monkeypatch.setattr(predictive, "DOF_ROWS", 60)
+    X, y = _heavy(200)
+    w = np.arange(1.0, 201.0)  # every row its own weight
+    reg = QuasiNetRegressor(hidden_layer_sizes=(2,), committee=1, restarts=0, random_state=0).fit(X, y, w)
+    (Xs, Ys, ws), = seen
+    assert Xs.shape == (60, 2) and Ys.shape == (60, 1) and ws.shape == (60,)
+    # Each row back in original units is one of X's (the nearest, to rounding), with its weight and target.
+    index = np.argmin(np.abs((Xs * reg.x_scale_ + reg.x_mean_)[:, None, :] - X[None]).sum(axis=2), axis=1)
+    np.testing.assert_allclose(Xs * reg.x_scale_ + reg.x_mean_, X[index], rtol=1e-12, atol=1e-12)
+    assert len(set(index)) == 60
+    np.testing.assert_array_equal(ws, w[index])
+    np.testing.assert_allclose(Ys[:, 0] * reg.y_scale_[0] + reg.y_mean_[0], y[index], rtol=1e-12, atol=1e-12)
