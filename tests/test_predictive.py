@@ -469,3 +469,20 @@ def test_the_noise_fit_on_a_subset_of_rows_keeps_each_rows_weight(monkeypatch):
     assert len(set(index)) == 60
     np.testing.assert_array_equal(ws, w[index])
     np.testing.assert_allclose(Ys[:, 0] * reg.y_scale_[0] + reg.y_mean_[0], y[index], rtol=1e-12, atol=1e-12)
+
+
+def test_fit_noise_dof_refuses_rows_and_weights_that_do_not_fit():
+    """A (5, 2) target for a one-output network was broadcast against it and fitted; a negative
+    weight was taken."""
+    member = _fixed_member(1.0)
+    X = np.zeros((5, 1))
+    for Y in (np.zeros(5), np.zeros((4, 1)), np.zeros((5, 2))):
+        with pytest.raises(ValueError, match=r"Xs and Ys must have shapes \(N, 1\) and \(N, 1\)"):
+            predictive.fit_noise_dof([member], X, Y)
+    with pytest.raises(ValueError, match=r"Xs and Ys must have shapes"):
+        predictive.standardised_residuals([member], np.zeros((5, 2)), np.zeros((5, 1)))
+    for w in (-np.ones(5), np.ones(4), np.full(5, np.nan)):
+        with pytest.raises(ValueError, match="sample_weight must be 5 finite numbers >= 0"):
+            predictive.fit_noise_dof([member], X, np.zeros((5, 1)), w)
+    with pytest.raises(ValueError, match="members must hold at least one"):
+        predictive.fit_noise_dof([], X, np.zeros((5, 1)))

@@ -62,6 +62,18 @@ def _unit_ppf(q: float, nu: float) -> float:
     return float(special.stdtrit(nu, q) * np.sqrt((nu - 2.0) / nu))
 
 
+def _rows(members, Xs, Ys) -> Tuple[np.ndarray, np.ndarray]:
+    """``Xs`` and ``Ys`` as float64 arrays of shape (N, inputs) and (N, outputs) of the members' networks."""
+    if not members:
+        raise ValueError("members must hold at least one (network, covariance, beta)")
+    sizes = members[0][0].layer_sizes
+    Xs, Ys = np.asarray(Xs, dtype=np.float64), np.asarray(Ys, dtype=np.float64)
+    if Xs.ndim != 2 or Xs.shape[1] != sizes[0] or Ys.shape != (Xs.shape[0], sizes[-1]):
+        raise ValueError(f"Xs and Ys must have shapes (N, {sizes[0]}) and (N, {sizes[-1]}) (the networks' inputs "
+                         f"and outputs), got {Xs.shape} and {Ys.shape}")
+    return Xs, Ys
+
+
 def standardised_residuals(members, Xs: np.ndarray, Ys: np.ndarray) -> list:
     """Each member's training residuals divided by their standard deviation under its posterior.
 
@@ -72,6 +84,7 @@ def standardised_residuals(members, Xs: np.ndarray, Ys: np.ndarray) -> list:
     rows). Returns, per member, an array (N, outputs) with NaN where the leverage
     g^T A^-1 g beta exceeds :data:`MAX_LEVERAGE`.
     """
+    Xs, Ys = _rows(members, Xs, Ys)
     out = []
     for net, cov, beta in members:
         noise = 1.0 / np.broadcast_to(np.asarray(beta, dtype=np.float64), (Ys.shape[1],))
@@ -106,9 +119,12 @@ def fit_noise_dof(members, Xs, Ys, sample_weight=None) -> np.ndarray:
     -------
     ndarray of shape (outputs,)
     """
-    Ys = np.asarray(Ys, dtype=np.float64)
+    Xs, Ys = _rows(members, Xs, Ys)
     w = np.ones(Ys.shape[0]) if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
-    zs = standardised_residuals(members, np.asarray(Xs, dtype=np.float64), Ys)
+    if w.shape != (Ys.shape[0],) or not np.all(np.isfinite(w)) or np.any(w < 0):
+        raise ValueError(f"sample_weight must be {Ys.shape[0]} finite numbers >= 0 (one per row), got shape {w.shape}"
+                         + ("" if w.shape != (Ys.shape[0],) else " with a negative or non-finite one"))
+    zs = standardised_residuals(members, Xs, Ys)
     dof = np.full(Ys.shape[1], np.inf)
     for k in range(Ys.shape[1]):
         cols = [(z[:, k][np.isfinite(z[:, k])], w[np.isfinite(z[:, k])]) for z in zs]
