@@ -486,3 +486,30 @@ def test_fit_noise_dof_refuses_rows_and_weights_that_do_not_fit():
             predictive.fit_noise_dof([member], X, np.zeros((5, 1)), w)
     with pytest.raises(ValueError, match="members must hold at least one"):
         predictive.fit_noise_dof([], X, np.zeros((5, 1)))
+
+
+def test_targets_of_any_scale_get_the_same_distribution_in_their_units():
+    """The members' variances were squared into target units: 1e160 overflowed (FloatingPointError
+    where predict(return_std=True) works) and 1e-160 underflowed to subnormals (densities and
+    quantiles off in the fourth digit)."""
+    X, y = _heavy(200)
+    make = lambda: QuasiNetRegressor(hidden_layer_sizes=(2,), committee=1, restarts=0, random_state=0)  # noqa: E731
+    ref = make().fit(X, y).predict_distribution(X[:5])
+    for c in (1e-160, 1e160):
+        d = make().fit(X, c * y).predict_distribution(X[:5])
+        np.testing.assert_allclose(d.std / c, ref.std, rtol=1e-9)
+        np.testing.assert_allclose(d.logpdf(c * y[:5]) + np.log(c), ref.logpdf(y[:5]), rtol=1e-9, atol=1e-9)
+        np.testing.assert_allclose(d.cdf(c * y[:5]), ref.cdf(y[:5]), rtol=1e-9, atol=1e-12)
+        np.testing.assert_allclose(d.interval(0.9)[1] / c, ref.interval(0.9)[1], rtol=1e-9)
+
+
+def test_from_stds_is_the_constructor_with_standard_deviations():
+    means, variances, dof = _mixture()
+    a = predictive.Predictive(means, variances, dof)
+    b = predictive.Predictive.from_stds(means, [np.sqrt(v) for v in variances], dof)
+    y = np.array([[0.3, -2.0], [5.0, 1.0], [0.0, 0.1]])
+    np.testing.assert_allclose(b.logpdf(y), a.logpdf(y), rtol=1e-14)
+    np.testing.assert_allclose(b.ppf(0.2), a.ppf(0.2), rtol=1e-12)
+    np.testing.assert_allclose(b.std, a.std, rtol=1e-14)
+    with pytest.raises(ValueError, match="standard deviations must be >= 0"):
+        predictive.Predictive.from_stds(means, [np.sqrt(variances[0]), -np.sqrt(variances[1])], dof)

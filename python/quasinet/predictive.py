@@ -166,26 +166,44 @@ class Predictive:
 
     def __init__(self, means: Sequence[np.ndarray], variances: Sequence[np.ndarray], dof: np.ndarray,
                  squeeze: bool = False, mean: Optional[np.ndarray] = None, std: Optional[np.ndarray] = None):
-        means = [np.asarray(m, dtype=np.float64) for m in means]
         variances = [np.asarray(v, dtype=np.float64) for v in variances]
-        if not means or len(means) != len(variances):
+        if not all(np.all(np.isfinite(v)) for v in variances):
+            raise ValueError("the members' means and variances must be finite, got NaN or infinity")
+        # Rounding's negatives are clipped, as predict clips them.
+        self._setup(means, [np.sqrt(np.maximum(v, 0.0)) for v in variances], dof, squeeze, mean, std)
+
+    @classmethod
+    def from_stds(cls, means: Sequence[np.ndarray], stds: Sequence[np.ndarray], dof: np.ndarray,
+                  squeeze: bool = False, mean: Optional[np.ndarray] = None,
+                  std: Optional[np.ndarray] = None) -> "Predictive":
+        """As the constructor, from each member's standard deviation instead of its variance
+        (what :func:`predictive_distribution` gives: a variance in target units overflows or
+        loses its digits to underflow where the standard deviation does not)."""
+        out = cls.__new__(cls)
+        out._setup(means, stds, dof, squeeze, mean, std)
+        return out
+
+    def _setup(self, means, stds, dof, squeeze, mean, std) -> None:
+        means = [np.asarray(m, dtype=np.float64) for m in means]
+        stds = [np.asarray(v, dtype=np.float64) for v in stds]
+        if not means or len(means) != len(stds):
             raise ValueError(f"a predictive needs at least one member and one variance per mean, got {len(means)} "
-                             f"means and {len(variances)} variances")
+                             f"means and {len(stds)} variances")
         shape = means[0].shape
         if len(shape) != 2:
             raise ValueError(f"each member's means must have shape (rows, outputs), got {shape}")
-        for a in means + variances:
+        for a in means + stds:
             if a.shape != shape:
                 raise ValueError(f"each member's means and variances must have shape {shape}, got {a.shape}")
-        if not all(np.all(np.isfinite(v)) for v in means + variances):
+        if not all(np.all(np.isfinite(a)) for a in means + stds):
             raise ValueError("the members' means and variances must be finite, got NaN or infinity")
+        if not all(np.all(a >= 0) for a in stds):
+            raise ValueError("the members' standard deviations must be >= 0")
         if squeeze and shape[1] != 1:
             raise ValueError(f"squeeze needs one output, got {shape[1]}")
         # A dof of the wrong length would broadcast one output's shape over all; one <= 2 gives NaN.
         self.dof = check_dof(dof, shape[1])
-        self._means = means
-        self._stds = [np.sqrt(np.maximum(v, 0.0)) for v in variances]  # rounding's negatives, as predict clips them
-        self._squeeze = squeeze
+        self._means, self._stds, self._squeeze = means, stds, squeeze
         if mean is None or std is None:  # the mixture's own moments (the caller may give them, computed as predict does)
             mean, var = mixture_moments(self._means, [s ** 2 for s in self._stds])
             std = np.sqrt(np.maximum(var, 0.0))
@@ -285,8 +303,8 @@ def predictive_distribution(members: Sequence[Tuple[Network, np.ndarray, object]
         # In target units exactly as predict(X, return_std=True) computes them.
         mean, std = mean * scale + offset, np.sqrt(np.maximum(var, 0.0)) * scale
         means = [m * scale + offset for m in net_means]
-        variances = [v * scale ** 2 for v in net_variances]
-    if not all(np.all(np.isfinite(a)) for a in [mean, std] + means + variances):
+        stds = [np.sqrt(np.maximum(v, 0.0)) * scale for v in net_variances]  # not v * scale**2: 1e160**2 overflows
+    if not all(np.all(np.isfinite(a)) for a in [mean, std] + means + stds):
         raise FloatingPointError("the predictive distribution overflows in target units (offset "
                                  f"{offset.tolist()}, scale {scale.tolist()})")
-    return Predictive(means, variances, dof, squeeze=squeeze, mean=mean, std=std)
+    return Predictive.from_stds(means, stds, dof, squeeze=squeeze, mean=mean, std=std)
