@@ -8,7 +8,7 @@ import zipfile
 
 import numpy as np
 import pytest
-from scipy import integrate, stats
+from scipy import integrate, optimize, stats
 
 import quasinet as qn
 from quasinet import cli, fitting, predictive
@@ -513,3 +513,19 @@ def test_from_stds_is_the_constructor_with_standard_deviations():
     np.testing.assert_allclose(b.std, a.std, rtol=1e-14)
     with pytest.raises(ValueError, match="standard deviations must be >= 0"):
         predictive.Predictive.from_stds(means, [np.sqrt(variances[0]), -np.sqrt(variances[1])], dof)
+
+
+def test_mixture_quantiles_at_a_large_offset_are_right_to_the_last_digits():
+    """1e6 +- 1e-3: the bisection's 1e-12 of the members' spread is finer than the doubles there
+    (it ran all 200 steps, ten times the work); it stops at a few units in the last place."""
+    rng = np.random.default_rng(5)
+    means = [1e6 + 1e-3 * rng.normal(size=(4, 1)) for _ in range(3)]
+    variances = [np.full((4, 1), 1e-6) for _ in range(3)]
+    d = predictive.Predictive(means, variances, [3.0])
+    members = _scipy_members(means, variances, [3.0])
+    for q in (0.05, 0.5, 0.99):
+        got = d.ppf(q)
+        for i in range(4):
+            want = optimize.brentq(lambda v: np.mean([m.cdf(v) for m in members(i, 0)]) - q, 1e6 - 1, 1e6 + 1,
+                                   xtol=1e-16, rtol=1e-15)
+            assert abs(got[i, 0] - want) <= 8 * np.spacing(want), (q, i, got[i, 0] - want)

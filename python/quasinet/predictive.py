@@ -261,12 +261,14 @@ class Predictive:
         ends = [m + s * np.array([_unit_ppf(q, nu) for nu in self.dof]) for m, s in zip(self._means, self._stds)]
         lo, hi = np.minimum.reduce(ends), np.maximum.reduce(ends)
         if len(ends) > 1:
-            width = hi - lo
+            # 1e-12 of the members' spread, or a few units in the last place of the quantile where
+            # that is finer than the doubles there (a large offset: 1e6 +- 1e-3 ran all 200 steps).
+            tol = np.maximum(1e-12 * (hi - lo), 4.0 * np.spacing(np.maximum(np.abs(lo), np.abs(hi))))
             for _ in range(200):
                 mid = 0.5 * (lo + hi)
                 below = self._cdf(mid) < q
                 lo, hi = np.where(below, mid, lo), np.where(below, hi, mid)
-                if np.all(hi - lo <= 1e-12 * np.maximum(width, np.finfo(float).tiny)):
+                if np.all(hi - lo <= tol):
                     break
             lo = 0.5 * (lo + hi)
         return self._out(lo)
