@@ -529,3 +529,14 @@ def test_mixture_quantiles_at_a_large_offset_are_right_to_the_last_digits():
             want = optimize.brentq(lambda v: np.mean([m.cdf(v) for m in members(i, 0)]) - q, 1e6 - 1, 1e6 + 1,
                                    xtol=1e-16, rtol=1e-15)
             assert abs(got[i, 0] - want) <= 8 * np.spacing(want), (q, i, got[i, 0] - want)
+
+
+def test_cli_info_names_each_targets_shape(tmp_path, capsys):
+    X, Y = _two_noises(600, 0)
+    reg = QuasiNetRegressor(hidden_layer_sizes=(3,), committee=1, random_state=0).fit(X, Y)
+    assert np.isinf(reg.noise_dof_[0]) and np.isfinite(reg.noise_dof_[1])
+    reg.save(tmp_path / "m.qnet")
+    capsys.readouterr()
+    assert cli.main(["info", str(tmp_path / "m.qnet")]) == 0
+    line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("noise shape"))
+    assert line.split(None, 2)[2] == f"y0 Gaussian; y1 Student-t, {reg.noise_dof_[1]:.3g} degrees of freedom"

@@ -479,7 +479,8 @@ def _cmd_info(args, out: TextIO, err: TextIO) -> int:
             say("beta", f"{shown} (noise std {units})")
             shapes = [("Gaussian" if np.isinf(d) else f"Student-t, {d:.3g} degrees of freedom")
                       for d in p.dofs(n_out)]
-            say("noise shape", ", ".join(f"{t} {s}" for t, s in zip(targets, shapes)) if n_out > 1 else shapes[0])
+            # "; " between targets: a Student-t's own text has a comma.
+            say("noise shape", "; ".join(f"{t} {s}" for t, s in zip(targets, shapes)) if n_out > 1 else shapes[0])
         say("log evidence", f"{p.log_evidence:.6g}")
         if p.feature_relevance is not None:
             labels = model.inputs or [f"input {i}" for i in range(net.layer_sizes[0])]
