@@ -540,3 +540,22 @@ def test_cli_info_names_each_targets_shape(tmp_path, capsys):
     assert cli.main(["info", str(tmp_path / "m.qnet")]) == 0
     line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("noise shape"))
     assert line.split(None, 2)[2] == f"y0 Gaussian; y1 Student-t, {reg.noise_dof_[1]:.3g} degrees of freedom"
+
+
+@pytest.mark.slow
+def test_the_noise_fit_on_dask_rows_is_numpys():
+    """The Dask path (quasinet.fitting computes the rows the noise fit needs) gives the NumPy fit's
+    noise shape, per target, with sample weights; on Dask's local scheduler (tests/test_dask.py
+    runs the cluster)."""
+    dask = pytest.importorskip("dask")
+    da = pytest.importorskip("dask.array")
+    X, Y = _two_noises(400, 2)
+    w = np.random.default_rng(2).uniform(0.5, 2.0, 400)
+    make = lambda: QuasiNetRegressor(hidden_layer_sizes=(2,), committee=1, restarts=0, random_state=0)  # noqa: E731
+    a = make().fit(X, Y, w)
+    with dask.config.set(scheduler="synchronous"):
+        b = make().fit(da.from_array(X, chunks=(100, 2)), da.from_array(Y, chunks=(100, 2)), da.from_array(w, chunks=100))
+    assert np.isinf(a.noise_dof_[0]) and np.isfinite(a.noise_dof_[1])
+    np.testing.assert_allclose(b.noise_dof_, a.noise_dof_, rtol=1e-3)
+    np.testing.assert_allclose(b.predict_distribution(X[:5]).interval(0.9), a.predict_distribution(X[:5]).interval(0.9),
+                               rtol=1e-3)
