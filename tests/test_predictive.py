@@ -559,3 +559,42 @@ def test_the_noise_fit_on_dask_rows_is_numpys():
     np.testing.assert_allclose(b.noise_dof_, a.noise_dof_, rtol=1e-3)
     np.testing.assert_allclose(b.predict_distribution(X[:5]).interval(0.9), a.predict_distribution(X[:5]).interval(0.9),
                                rtol=1e-3)
+
+
+def _fd_member_moments(net, cov, beta, Xs, h=1e-6):
+    """A member's predictive mean and variance from a central-difference Jacobian of its outputs."""
+    n_out = net.layer_sizes[-1]
+    G = np.empty((Xs.shape[0], n_out, net.n_params))
+    for j in range(net.n_params):
+        up, down = net.copy(), net.copy()
+        up.params[j] += h
+        down.params[j] -= h
+        G[:, :, j] = (up.forward(Xs) - down.forward(Xs)) / (2 * h)
+    return net.forward(Xs), np.einsum("nkp,pq,nkq->nk", G, cov, G) + 1.0 / np.broadcast_to(beta, (n_out,))
+
+
+def test_a_committees_distribution_in_far_target_units_agrees_with_scipy():
+    """End to end: a committee, two targets (one Student-t) in units far from 1 with large
+    offsets; each member's moments from a finite-difference Jacobian, scipy's distributions."""
+    rng = np.random.default_rng(1)
+    X, Y = _two_noises(300, 4)
+    Y = np.column_stack([-5 + 1e-3 * Y[:, 0], 1e6 + 1e4 * Y[:, 1]])
+    reg = QuasiNetRegressor(hidden_layer_sizes=(2,), committee=3, restarts=2, random_state=0).fit(X, Y)
+    assert len(reg.members_) > 1 and np.isinf(reg.noise_dof_[0]) and np.isfinite(reg.noise_dof_[1])
+    Xt = rng.uniform(-2, 2, (4, 2))
+    d = reg.predict_distribution(Xt)
+    moments = [_fd_member_moments(net, cov, beta, (Xt - reg.x_mean_) / reg.x_scale_) for net, cov, beta in reg.members_]
+    means = [m * reg.y_scale_ + reg.y_mean_ for m, _ in moments]
+    variances = [v * reg.y_scale_ ** 2 for _, v in moments]
+    members = _scipy_members(means, variances, reg.noise_dof_)
+    Yt = d.mean + np.array([[1.0], [-2.0], [0.3], [4.0]]) * d.std
+    logpdf, cdf, ppf = d.logpdf(Yt), d.cdf(Yt), d.ppf(0.05)
+    for i in range(4):
+        for k in range(2):
+            ms = members(i, k)
+            assert logpdf[i, k] == pytest.approx(np.log(np.mean([m.pdf(Yt[i, k]) for m in ms])), abs=1e-6)
+            assert cdf[i, k] == pytest.approx(np.mean([m.cdf(Yt[i, k]) for m in ms]), abs=1e-8)
+            lo, hi = min(m.ppf(0.05) for m in ms), max(m.ppf(0.05) for m in ms)
+            want = optimize.brentq(lambda v: np.mean([m.cdf(v) for m in ms]) - 0.05, lo - 1e-9 * abs(lo),
+                                   hi + 1e-9 * abs(hi), xtol=1e-14 * abs(hi), rtol=1e-15)
+            assert ppf[i, k] == pytest.approx(want, abs=1e-7 * reg.y_scale_[k])
