@@ -8,7 +8,7 @@ import zipfile
 
 import numpy as np
 import pytest
-from scipy import integrate, stats
+from scipy import integrate, optimize, stats
 
 import quasinet as qn
 from quasinet import cli, fitting, predictive
@@ -160,6 +160,8 @@ def test_predictive_refuses_bad_arguments():
         d.logpdf(np.zeros(3))
     with pytest.raises(ValueError, match="y must be finite"):
         d.cdf(np.full((3, 2), np.nan))
+    with pytest.raises(TypeError, match="y must be an array of numbers, got list"):
+        d.logpdf([["a", "b"]] * 3)
     for bad, message in [([2.0], "numbers > 2"), ([np.nan], "numbers > 2"), ([3.0, 4.0], "hold 1 numbers"),
                          ([[3.0]], "hold 1 numbers")]:
         with pytest.raises(ValueError, match=message):
@@ -219,10 +221,14 @@ def test_one_target_shapes_and_the_gaussian_setting():
     g = QuasiNetRegressor(random_state=0, noise="gaussian").fit(X, y)
     assert np.isinf(g.noise_dof_[0])
     np.testing.assert_array_equal(g.predict(X), reg.predict(X))  # the shape changes no prediction
-    gd = g.predict_distribution(X[:7])
-    if len(g.members_) == 1:
-        lower, upper = gd.interval(0.95)
-        np.testing.assert_allclose(upper - gd.mean, 1.959963984540054 * gd.std, rtol=1e-12)
+    # One Gaussian member: the closed-form interval. (The default committee has 3 members here,
+    # so this check sat under "if len(g.members_) == 1" and never ran.)
+    one = QuasiNetRegressor(random_state=0, noise="gaussian", committee=1).fit(X, y)
+    assert len(one.members_) == 1
+    gd = one.predict_distribution(X[:7])
+    lower, upper = gd.interval(0.95)
+    np.testing.assert_allclose(upper - gd.mean, 1.959963984540054 * gd.std, rtol=1e-12)
+    np.testing.assert_allclose(gd.mean - lower, 1.959963984540054 * gd.std, rtol=1e-12)
     with pytest.raises(ValueError, match="predict_distribution needs a model trained by Bayesian regularisation"):
         QuasiNetRegressor(method="LM", hidden_layer_sizes=(2,), random_state=0).fit(X, y).predict_distribution(X)
     assert not hasattr(QuasiNetClassifier(), "predict_distribution")
@@ -254,12 +260,16 @@ def _header(path):
 
 
 def _with_header(path, out, h):
+    return _with_header_text(path, out, json.dumps(h))
+
+
+def _with_header_text(path, out, text):
     with zipfile.ZipFile(path) as zin, zipfile.ZipFile(out, "w") as zout:
         for item in zin.infolist():
             payload = zin.read(item)
             if item.filename == "header.npy":
                 buf = textio.BytesIO()
-                np.lib.format.write_array(buf, np.frombuffer(json.dumps(h).encode(), dtype=np.uint8))
+                np.lib.format.write_array(buf, np.frombuffer(text.encode(), dtype=np.uint8))
                 payload = buf.getvalue()
             zout.writestr(item, payload)
     return out
@@ -278,7 +288,14 @@ def test_hostile_noise_dof_in_a_model_file_is_refused(tmp_path):
 
     cases = [
         (lambda g: g["posterior"].update(noise_dof=[2.0]), "noise_dof must be numbers > 2"),
-        (lambda g: g["posterior"].update(noise_dof=[1e400]), r"noise_dof must be numbers > 2|finite"),
+        # JSON's 1e400 reads as infinity (json.dumps would write Infinity, which the reader refuses
+        # before noise_dof is looked at: see the raw text below).
+        (lambda g: g["posterior"].update(noise_dof=[-3.0]), "noise_dof must be numbers > 2"),
+        (lambda g: g["posterior"].update(noise_dof=[True]), "posterior noise_dof must be a finite number"),
+        (lambda g: g["posterior"].update(noise_dof=[[3.0]]), "posterior noise_dof must be a finite number"),
+        (lambda g: g["posterior"].update(noise_dof=[]), r"noise_dof must hold 1 numbers"),
+        (lambda g: g["posterior"].update(noise_dof=[None] * 100_000), r"noise_dof must hold 1 numbers"),
+        (lambda g: g["posterior"].update(noise_dof=None), "posterior noise_dof must be a list"),
         (lambda g: g["posterior"].update(noise_dof=["3"]), "posterior noise_dof"),
         (lambda g: g["posterior"].update(noise_dof=3.0), "posterior noise_dof must be a list"),
         (lambda g: g["posterior"].update(noise_dof=[3.0, 4.0]), r"noise_dof must hold 1 numbers"),
@@ -289,6 +306,9 @@ def test_hostile_noise_dof_in_a_model_file_is_refused(tmp_path):
     for k, (change, message) in enumerate(cases):
         with pytest.raises(ValueError, match=message):
             qio.load_model(edited(change, f"bad{k}.qnet"))
+    raw = json.dumps(h).replace('"noise_dof": [', '"noise_dof": [1e400, ', 1)
+    with pytest.raises(ValueError, match=r"posterior noise_dof must be a finite number, got inf"):
+        qio.load_model(_with_header_text(tmp_path / "t.qnet", tmp_path / "raw.qnet", raw))
     # null is a Gaussian output, as a list of one.
     ok = edited(lambda g: [p.update(noise_dof=[None]) for p in [g["posterior"], g["committee"][0]["posterior"]]],
                 "null.qnet")
@@ -330,3 +350,251 @@ def test_the_settings_carry_the_noise_shape():
     assert fitting.Settings().noise == "auto" and fitting.NOISE_SHAPES == ("auto", "gaussian")
     with pytest.raises(ValueError, match="noise must be one of"):
         fitting.Settings(noise=None)
+
+
+@pytest.mark.parametrize("nu", [1e6, 1e8, 1e12, 1e16, 1e300])
+def test_unit_log_density_stays_right_for_many_degrees_of_freedom(nu):
+    """A file may hold any finite dof > 2; log Gamma((nu + 1) / 2) - log Gamma(nu / 2) taken as a
+    difference of two huge numbers lost everything beyond 1e12 (18 nats off at 1e16)."""
+    z = np.linspace(-8, 8, 33)
+    np.testing.assert_allclose(predictive.unit_log_density(z, nu), _scipy_unit(nu).logpdf(z), rtol=1e-9, atol=1e-9)
+    # and tends to the standard normal's (their difference is about (z^4 - 2 z^2 - 1) / (4 nu))
+    np.testing.assert_allclose(predictive.unit_log_density(z, nu), stats.norm.logpdf(z), rtol=0, atol=z.max() ** 4 / nu + 1e-12)
+
+
+def test_a_model_file_with_a_huge_finite_dof_gives_the_gaussian_density(tmp_path):
+    X, y = _heavy()
+    reg = QuasiNetRegressor(random_state=0, committee=1, hidden_layer_sizes=(2,), restarts=0).fit(X, y)
+    reg.save(tmp_path / "t.qnet")
+    h = _header(tmp_path / "t.qnet")
+    h["posterior"]["noise_dof"] = [1e16]
+    model = qio.load_model(_with_header(tmp_path / "t.qnet", tmp_path / "big.qnet", h))
+    d = model.predict_distribution(X[:20])
+    np.testing.assert_allclose(d.logpdf(y[:20, None]), stats.norm(d.mean, d.std).logpdf(y[:20, None]), atol=1e-9)
+
+
+def test_predictive_refuses_dof_and_moments_that_do_not_fit():
+    """Before, a dof of the wrong length was broadcast (one output's shape used for all) or
+    indexed out of range, and a dof <= 2 or NaN gave NaN densities and quantiles."""
+    means, variances, _ = _mixture()
+    for bad, error, message in [([3.0], ValueError, r"noise_dof must hold 2 numbers"),
+                                ([3.0, 4.0, 5.0], ValueError, r"noise_dof must hold 2 numbers"),
+                                ([1.5, np.inf], ValueError, "numbers > 2"), ([np.nan, 3.0], ValueError, "numbers > 2"),
+                                ("ab", TypeError, "noise_dof must be numbers")]:
+        with pytest.raises(error, match=message):
+            predictive.Predictive(means, variances, bad)
+    with pytest.raises(ValueError, match="needs at least one member"):
+        predictive.Predictive([], [], [3.0, 3.0])
+    with pytest.raises(ValueError, match=r"each member's means and variances must have shape \(3, 2\), got \(3, 3\)"):
+        predictive.Predictive(means, [variances[0], np.ones((3, 3))], [3.0, 3.0])
+    with pytest.raises(ValueError, match=r"each member's means and variances must have shape \(3, 2\), got \(2, 2\)"):
+        predictive.Predictive([means[0], means[1][:2]], variances, [3.0, 3.0])
+    with pytest.raises(ValueError, match="means and variances must be finite"):
+        predictive.Predictive(means, [variances[0], np.full((3, 2), np.nan)], [3.0, 3.0])
+    with pytest.raises(ValueError, match="squeeze needs one output"):
+        predictive.Predictive(means, variances, [3.0, 3.0], squeeze=True)
+    X, y = _heavy()
+    reg = QuasiNetRegressor(random_state=0, committee=1, hidden_layer_sizes=(2,), restarts=0).fit(X, y)
+    reg.noise_dof_ = np.array([np.nan])
+    with pytest.raises(ValueError, match="numbers > 2"):
+        reg.predict_distribution(X)
+
+
+def test_an_estimator_pickled_before_noise_dof_has_a_gaussian_predictive():
+    X, y = _heavy()
+    reg = QuasiNetRegressor(random_state=0, committee=1, hidden_layer_sizes=(2,), restarts=0).fit(X, y)
+    del reg.noise_dof_  # as an older quasinet left it (AttributeError before)
+    d = reg.predict_distribution(X[:5])
+    assert np.all(np.isinf(d.dof))
+    np.testing.assert_allclose(d.logpdf(y[:5]), stats.norm(d.mean, d.std).logpdf(y[:5]), rtol=1e-12)
+
+
+def test_a_classifier_file_with_noise_dof_is_refused(tmp_path):
+    X, y = _heavy()
+    QuasiNetClassifier(hidden_layer_sizes=(2,), method="BR", random_state=0).fit(X, np.where(y > 0, "up", "down")).save(tmp_path / "c.qnet")
+    h = _header(tmp_path / "c.qnet")
+    for dof in ([None], [3.0]):
+        h.update(version=7)
+        h["posterior"]["noise_dof"] = dof
+        with pytest.raises(ValueError, match="noise_dof applies to regressors only"):
+            qio.load_model(_with_header(tmp_path / "c.qnet", tmp_path / "bad.qnet", h))
+
+
+def test_a_br_fit_interrupted_before_any_posterior_says_so(tmp_path, monkeypatch, capsys):
+    """It keeps its network and method 'BR' but has no posterior; the message said "needs a model
+    trained by Bayesian regularisation ... this one was trained by BR"."""
+    def interrupted(make_net, candidates, X, *args, **kwargs):
+        raise fitting.FitInterrupted([], qn.Network([X.shape[1], 1], seed=0))
+
+    monkeypatch.setattr(fitting, "search", interrupted)
+    X, y = _heavy()
+    with pytest.warns(UserWarning, match="interrupted"):
+        reg = QuasiNetRegressor(method="BR", random_state=0).fit(X, y)
+    assert reg.method_ == "BR" and not reg.members_ and reg.noise_dof_ is None
+    message = "BR fit was interrupted before it had a posterior"
+    for call in (lambda: reg.predict_distribution(X), lambda: reg.predict(X, return_std=True)):
+        with pytest.raises(ValueError, match=message):
+            call()
+    reg.save(tmp_path / "m.qnet")
+    model = qio.load_model(tmp_path / "m.qnet")
+    for call in (lambda: model.predict_distribution(X), lambda: model.predict(X, return_std=True)):
+        with pytest.raises(ValueError, match=message):
+            call()
+    data = tmp_path / "d.csv"
+    np.savetxt(data, X, delimiter=",", header="x0,x1", comments="")  # the estimator's input names
+    assert cli.main(["predict", str(tmp_path / "m.qnet"), str(data), "--interval", "0.9"]) == 1
+    assert message in capsys.readouterr().err
+
+
+def test_the_noise_fit_on_a_subset_of_rows_keeps_each_rows_weight(monkeypatch):
+    """Above DOF_ROWS training rows the noise shape is fitted on a random subset: the rows
+    passed are training rows (standardised) with their own weights."""
+    seen = []
+    fit = predictive.fit_noise_dof
+
+    def spy(members, Xs, Ys, w=None):
+        seen.append((Xs, Ys, w))
+        return fit(members, Xs, Ys, w)
+
+    monkeypatch.setattr(predictive, "fit_noise_dof", spy)
+    monkeypatch.setattr(predictive, "DOF_ROWS", 60)
+    X, y = _heavy(200)
+    w = np.arange(1.0, 201.0)  # every row its own weight
+    reg = QuasiNetRegressor(hidden_layer_sizes=(2,), committee=1, restarts=0, random_state=0).fit(X, y, w)
+    (Xs, Ys, ws), = seen
+    assert Xs.shape == (60, 2) and Ys.shape == (60, 1) and ws.shape == (60,)
+    # Each row back in original units is one of X's (the nearest, to rounding), with its weight and target.
+    index = np.argmin(np.abs((Xs * reg.x_scale_ + reg.x_mean_)[:, None, :] - X[None]).sum(axis=2), axis=1)
+    np.testing.assert_allclose(Xs * reg.x_scale_ + reg.x_mean_, X[index], rtol=1e-12, atol=1e-12)
+    assert len(set(index)) == 60
+    np.testing.assert_array_equal(ws, w[index])
+    np.testing.assert_allclose(Ys[:, 0] * reg.y_scale_[0] + reg.y_mean_[0], y[index], rtol=1e-12, atol=1e-12)
+
+
+def test_fit_noise_dof_refuses_rows_and_weights_that_do_not_fit():
+    """A (5, 2) target for a one-output network was broadcast against it and fitted; a negative
+    weight was taken."""
+    member = _fixed_member(1.0)
+    X = np.zeros((5, 1))
+    for Y in (np.zeros(5), np.zeros((4, 1)), np.zeros((5, 2))):
+        with pytest.raises(ValueError, match=r"Xs and Ys must have shapes \(N, 1\) and \(N, 1\)"):
+            predictive.fit_noise_dof([member], X, Y)
+    with pytest.raises(ValueError, match=r"Xs and Ys must have shapes"):
+        predictive.standardised_residuals([member], np.zeros((5, 2)), np.zeros((5, 1)))
+    for w in (-np.ones(5), np.ones(4), np.full(5, np.nan)):
+        with pytest.raises(ValueError, match="sample_weight must be 5 finite numbers >= 0"):
+            predictive.fit_noise_dof([member], X, np.zeros((5, 1)), w)
+    with pytest.raises(ValueError, match="members must hold at least one"):
+        predictive.fit_noise_dof([], X, np.zeros((5, 1)))
+
+
+def test_targets_of_any_scale_get_the_same_distribution_in_their_units():
+    """The members' variances were squared into target units: 1e160 overflowed (FloatingPointError
+    where predict(return_std=True) works) and 1e-160 underflowed to subnormals (densities and
+    quantiles off in the fourth digit)."""
+    X, y = _heavy(200)
+    make = lambda: QuasiNetRegressor(hidden_layer_sizes=(2,), committee=1, restarts=0, random_state=0)  # noqa: E731
+    ref = make().fit(X, y).predict_distribution(X[:5])
+    for c in (1e-160, 1e160):
+        d = make().fit(X, c * y).predict_distribution(X[:5])
+        np.testing.assert_allclose(d.std / c, ref.std, rtol=1e-9)
+        np.testing.assert_allclose(d.logpdf(c * y[:5]) + np.log(c), ref.logpdf(y[:5]), rtol=1e-9, atol=1e-9)
+        np.testing.assert_allclose(d.cdf(c * y[:5]), ref.cdf(y[:5]), rtol=1e-9, atol=1e-12)
+        np.testing.assert_allclose(d.interval(0.9)[1] / c, ref.interval(0.9)[1], rtol=1e-9)
+
+
+def test_from_stds_is_the_constructor_with_standard_deviations():
+    means, variances, dof = _mixture()
+    a = predictive.Predictive(means, variances, dof)
+    b = predictive.Predictive.from_stds(means, [np.sqrt(v) for v in variances], dof)
+    y = np.array([[0.3, -2.0], [5.0, 1.0], [0.0, 0.1]])
+    np.testing.assert_allclose(b.logpdf(y), a.logpdf(y), rtol=1e-14)
+    np.testing.assert_allclose(b.ppf(0.2), a.ppf(0.2), rtol=1e-12)
+    np.testing.assert_allclose(b.std, a.std, rtol=1e-14)
+    with pytest.raises(ValueError, match="standard deviations must be >= 0"):
+        predictive.Predictive.from_stds(means, [np.sqrt(variances[0]), -np.sqrt(variances[1])], dof)
+
+
+def test_mixture_quantiles_at_a_large_offset_are_right_to_the_last_digits():
+    """1e6 +- 1e-3: the bisection's 1e-12 of the members' spread is finer than the doubles there
+    (it ran all 200 steps, ten times the work); it stops at a few units in the last place."""
+    rng = np.random.default_rng(5)
+    means = [1e6 + 1e-3 * rng.normal(size=(4, 1)) for _ in range(3)]
+    variances = [np.full((4, 1), 1e-6) for _ in range(3)]
+    d = predictive.Predictive(means, variances, [3.0])
+    members = _scipy_members(means, variances, [3.0])
+    for q in (0.05, 0.5, 0.99):
+        got = d.ppf(q)
+        for i in range(4):
+            want = optimize.brentq(lambda v: np.mean([m.cdf(v) for m in members(i, 0)]) - q, 1e6 - 1, 1e6 + 1,
+                                   xtol=1e-16, rtol=1e-15)
+            assert abs(got[i, 0] - want) <= 8 * np.spacing(want), (q, i, got[i, 0] - want)
+
+
+def test_cli_info_names_each_targets_shape(tmp_path, capsys):
+    X, Y = _two_noises(600, 0)
+    reg = QuasiNetRegressor(hidden_layer_sizes=(3,), committee=1, random_state=0).fit(X, Y)
+    assert np.isinf(reg.noise_dof_[0]) and np.isfinite(reg.noise_dof_[1])
+    reg.save(tmp_path / "m.qnet")
+    capsys.readouterr()
+    assert cli.main(["info", str(tmp_path / "m.qnet")]) == 0
+    line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("noise shape"))
+    assert line.split(None, 2)[2] == f"y0 Gaussian; y1 Student-t, {reg.noise_dof_[1]:.3g} degrees of freedom"
+
+
+@pytest.mark.slow
+def test_the_noise_fit_on_dask_rows_is_numpys():
+    """The Dask path (quasinet.fitting computes the rows the noise fit needs) gives the NumPy fit's
+    noise shape, per target, with sample weights; on Dask's local scheduler (tests/test_dask.py
+    runs the cluster)."""
+    dask = pytest.importorskip("dask")
+    da = pytest.importorskip("dask.array")
+    X, Y = _two_noises(400, 2)
+    w = np.random.default_rng(2).uniform(0.5, 2.0, 400)
+    make = lambda: QuasiNetRegressor(hidden_layer_sizes=(2,), committee=1, restarts=0, random_state=0)  # noqa: E731
+    a = make().fit(X, Y, w)
+    with dask.config.set(scheduler="synchronous"):
+        b = make().fit(da.from_array(X, chunks=(100, 2)), da.from_array(Y, chunks=(100, 2)), da.from_array(w, chunks=100))
+    assert np.isinf(a.noise_dof_[0]) and np.isfinite(a.noise_dof_[1])
+    np.testing.assert_allclose(b.noise_dof_, a.noise_dof_, rtol=1e-3)
+    np.testing.assert_allclose(b.predict_distribution(X[:5]).interval(0.9), a.predict_distribution(X[:5]).interval(0.9),
+                               rtol=1e-3)
+
+
+def _fd_member_moments(net, cov, beta, Xs, h=1e-6):
+    """A member's predictive mean and variance from a central-difference Jacobian of its outputs."""
+    n_out = net.layer_sizes[-1]
+    G = np.empty((Xs.shape[0], n_out, net.n_params))
+    for j in range(net.n_params):
+        up, down = net.copy(), net.copy()
+        up.params[j] += h
+        down.params[j] -= h
+        G[:, :, j] = (up.forward(Xs) - down.forward(Xs)) / (2 * h)
+    return net.forward(Xs), np.einsum("nkp,pq,nkq->nk", G, cov, G) + 1.0 / np.broadcast_to(beta, (n_out,))
+
+
+def test_a_committees_distribution_in_far_target_units_agrees_with_scipy():
+    """End to end: a committee, two targets (one Student-t) in units far from 1 with large
+    offsets; each member's moments from a finite-difference Jacobian, scipy's distributions."""
+    rng = np.random.default_rng(1)
+    X, Y = _two_noises(300, 4)
+    Y = np.column_stack([-5 + 1e-3 * Y[:, 0], 1e6 + 1e4 * Y[:, 1]])
+    reg = QuasiNetRegressor(hidden_layer_sizes=(2,), committee=3, restarts=2, random_state=0).fit(X, Y)
+    assert len(reg.members_) > 1 and np.isinf(reg.noise_dof_[0]) and np.isfinite(reg.noise_dof_[1])
+    Xt = rng.uniform(-2, 2, (4, 2))
+    d = reg.predict_distribution(Xt)
+    moments = [_fd_member_moments(net, cov, beta, (Xt - reg.x_mean_) / reg.x_scale_) for net, cov, beta in reg.members_]
+    means = [m * reg.y_scale_ + reg.y_mean_ for m, _ in moments]
+    variances = [v * reg.y_scale_ ** 2 for _, v in moments]
+    members = _scipy_members(means, variances, reg.noise_dof_)
+    Yt = d.mean + np.array([[1.0], [-2.0], [0.3], [4.0]]) * d.std
+    logpdf, cdf, ppf = d.logpdf(Yt), d.cdf(Yt), d.ppf(0.05)
+    for i in range(4):
+        for k in range(2):
+            ms = members(i, k)
+            assert logpdf[i, k] == pytest.approx(np.log(np.mean([m.pdf(Yt[i, k]) for m in ms])), abs=1e-6)
+            assert cdf[i, k] == pytest.approx(np.mean([m.cdf(Yt[i, k]) for m in ms]), abs=1e-8)
+            lo, hi = min(m.ppf(0.05) for m in ms), max(m.ppf(0.05) for m in ms)
+            want = optimize.brentq(lambda v: np.mean([m.cdf(v) for m in ms]) - 0.05, lo - 1e-9 * abs(lo),
+                                   hi + 1e-9 * abs(hi), xtol=1e-14 * abs(hi), rtol=1e-15)
+            assert ppf[i, k] == pytest.approx(want, abs=1e-7 * reg.y_scale_[k])

@@ -381,8 +381,10 @@ def _cmd_predict(args, out: TextIO, err: TextIO) -> int:
     elif given:
         if model.posterior is None:
             method = model.method or model.info.get("method", "another method")
+            how = ("this one's BR fit was interrupted before it had a posterior" if method == "BR"
+                   else f"this one was trained by {method}")
             raise UserError(f"{args.model}: {flags} needs a model trained by Bayesian regularisation "
-                            f"(train --method BR); this one was trained by {method}")
+                            f"(train --method BR); {how}")
         dist = model.predict_distribution(X)
         columns, header = [dist.mean], list(targets)
         if args.std:
@@ -477,7 +479,8 @@ def _cmd_info(args, out: TextIO, err: TextIO) -> int:
             say("beta", f"{shown} (noise std {units})")
             shapes = [("Gaussian" if np.isinf(d) else f"Student-t, {d:.3g} degrees of freedom")
                       for d in p.dofs(n_out)]
-            say("noise shape", ", ".join(f"{t} {s}" for t, s in zip(targets, shapes)) if n_out > 1 else shapes[0])
+            # "; " between targets: a Student-t's own text has a comma.
+            say("noise shape", "; ".join(f"{t} {s}" for t, s in zip(targets, shapes)) if n_out > 1 else shapes[0])
         say("log evidence", f"{p.log_evidence:.6g}")
         if p.feature_relevance is not None:
             labels = model.inputs or [f"input {i}" for i in range(net.layer_sizes[0])]

@@ -199,7 +199,7 @@ class Model:
             return self._to_target_units(member_mean(m.forward(Xs) for m, _ in self.members))
         if self.posterior is None:
             raise ValueError("return_std needs a model with a posterior (trained by Bayesian regularisation, "
-                             f"method 'BR'); this one was trained by {self.method or 'another method'}")
+                             f"method 'BR'); {_trained_by(self.method)}")
         if self.classes is not None:
             raise ValueError("return_std is for regression models; a classifier's uncertainty is in predict_proba")
         mean, var = predictive_moments(self._moments_members(), self.transform_inputs(X))
@@ -219,7 +219,7 @@ class Model:
         Arrays are of shape (samples, outputs)."""
         if self.posterior is None:
             raise ValueError("predict_distribution needs a model with a posterior (trained by Bayesian "
-                             f"regularisation, method 'BR'); this one was trained by {self.method or 'another method'}")
+                             f"regularisation, method 'BR'); {_trained_by(self.method)}")
         if self.classes is not None:
             raise ValueError("predict_distribution is for regression models; a classifier's is predict_proba")
         return predictive_distribution(self._moments_members(), self.transform_inputs(X),
@@ -397,6 +397,13 @@ def _posterior_header(p: Posterior) -> dict:
         # Only a shape other than Gaussian needs the key (and version 7); JSON has no infinity: null.
         **({} if p.noise_dof is None or np.all(np.isinf(p.noise_dof))
            else {"noise_dof": [None if np.isinf(d) else float(d) for d in p.noise_dof]}))
+
+
+def _trained_by(method) -> str:
+    """The end of the message that a model has no posterior: how it was trained."""
+    if method == "BR":  # a BR fit interrupted before its first evidence fit finished keeps its network only
+        return "this one's BR fit was interrupted before it had a posterior"
+    return f"this one was trained by {method or 'another method'}"
 
 
 def load_model(path: PathLike) -> Model:

@@ -26,7 +26,7 @@ import numpy as np
 from scipy import optimize, special
 
 from .network import Network
-from .posterior import member_mean, member_moments, mixture_moments, weight_variance
+from .posterior import check_dof, member_mean, member_moments, mixture_moments, weight_variance
 
 __all__ = ["DOF_ROWS", "MAX_LEVERAGE", "MIN_DOF", "Predictive", "fit_noise_dof", "predictive_distribution",
            "standardised_residuals", "unit_log_density"]
@@ -44,9 +44,10 @@ def unit_log_density(z: np.ndarray, nu: float) -> np.ndarray:
     freedom (the standard normal for ``nu`` infinite)."""
     if np.isinf(nu):
         return -0.5 * (np.log(2.0 * np.pi) + z * z)
-    s2 = (nu - 2.0) / nu  # the squared scale that gives variance 1
-    return (special.gammaln(0.5 * (nu + 1.0)) - special.gammaln(0.5 * nu) - 0.5 * np.log(np.pi * nu * s2)
-            - 0.5 * (nu + 1.0) * np.log1p(z * z / (nu * s2)))
+    # The scale s with variance 1 has nu s^2 = nu - 2. log Gamma((nu + 1) / 2) - log Gamma(nu / 2)
+    # is log Gamma(1/2) - log B(1/2, nu / 2): the difference of the two huge log Gammas loses all
+    # its digits beyond nu ~ 1e12, betaln keeps them (a model file may hold any finite nu).
+    return -special.betaln(0.5, 0.5 * nu) - 0.5 * np.log(nu - 2.0) - 0.5 * (nu + 1.0) * np.log1p(z * z / (nu - 2.0))
 
 
 def _unit_cdf(z: np.ndarray, nu: float) -> np.ndarray:
@@ -61,6 +62,18 @@ def _unit_ppf(q: float, nu: float) -> float:
     return float(special.stdtrit(nu, q) * np.sqrt((nu - 2.0) / nu))
 
 
+def _rows(members, Xs, Ys) -> Tuple[np.ndarray, np.ndarray]:
+    """``Xs`` and ``Ys`` as float64 arrays of shape (N, inputs) and (N, outputs) of the members' networks."""
+    if not members:
+        raise ValueError("members must hold at least one (network, covariance, beta)")
+    sizes = members[0][0].layer_sizes
+    Xs, Ys = np.asarray(Xs, dtype=np.float64), np.asarray(Ys, dtype=np.float64)
+    if Xs.ndim != 2 or Xs.shape[1] != sizes[0] or Ys.shape != (Xs.shape[0], sizes[-1]):
+        raise ValueError(f"Xs and Ys must have shapes (N, {sizes[0]}) and (N, {sizes[-1]}) (the networks' inputs "
+                         f"and outputs), got {Xs.shape} and {Ys.shape}")
+    return Xs, Ys
+
+
 def standardised_residuals(members, Xs: np.ndarray, Ys: np.ndarray) -> list:
     """Each member's training residuals divided by their standard deviation under its posterior.
 
@@ -71,6 +84,7 @@ def standardised_residuals(members, Xs: np.ndarray, Ys: np.ndarray) -> list:
     rows). Returns, per member, an array (N, outputs) with NaN where the leverage
     g^T A^-1 g beta exceeds :data:`MAX_LEVERAGE`.
     """
+    Xs, Ys = _rows(members, Xs, Ys)
     out = []
     for net, cov, beta in members:
         noise = 1.0 / np.broadcast_to(np.asarray(beta, dtype=np.float64), (Ys.shape[1],))
@@ -88,7 +102,7 @@ def fit_noise_dof(members, Xs, Ys, sample_weight=None) -> np.ndarray:
     For each output, the training residuals standardised by :func:`standardised_residuals`
     (pooled over a committee's members, each member's log likelihood counting 1/members) are
     fitted by maximum likelihood with the unit-variance Student-t of :func:`unit_log_density`,
-    over nu in [:data:`MIN_DOF`, infinity); nu is kept only when it raises the log likelihood
+    over nu in [:data:`MIN_DOF`, 1e6] (searched in 1/nu); nu is kept only when it raises the log likelihood
     over the Gaussian's by more than half the log of the number of rows (the BIC's price of one
     parameter), so that Gaussian noise stays Gaussian on all but a few data sets.
 
@@ -105,9 +119,12 @@ def fit_noise_dof(members, Xs, Ys, sample_weight=None) -> np.ndarray:
     -------
     ndarray of shape (outputs,)
     """
-    Ys = np.asarray(Ys, dtype=np.float64)
+    Xs, Ys = _rows(members, Xs, Ys)
     w = np.ones(Ys.shape[0]) if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
-    zs = standardised_residuals(members, np.asarray(Xs, dtype=np.float64), Ys)
+    if w.shape != (Ys.shape[0],) or not np.all(np.isfinite(w)) or np.any(w < 0):
+        raise ValueError(f"sample_weight must be {Ys.shape[0]} finite numbers >= 0 (one per row), got shape {w.shape}"
+                         + ("" if w.shape != (Ys.shape[0],) else " with a negative or non-finite one"))
+    zs = standardised_residuals(members, Xs, Ys)
     dof = np.full(Ys.shape[1], np.inf)
     for k in range(Ys.shape[1]):
         cols = [(z[:, k][np.isfinite(z[:, k])], w[np.isfinite(z[:, k])]) for z in zs]
@@ -149,10 +166,44 @@ class Predictive:
 
     def __init__(self, means: Sequence[np.ndarray], variances: Sequence[np.ndarray], dof: np.ndarray,
                  squeeze: bool = False, mean: Optional[np.ndarray] = None, std: Optional[np.ndarray] = None):
-        self._means = [np.asarray(m, dtype=np.float64) for m in means]
-        self._stds = [np.sqrt(np.maximum(np.asarray(v, dtype=np.float64), 0.0)) for v in variances]
-        self.dof = np.asarray(dof, dtype=np.float64)
-        self._squeeze = squeeze
+        variances = [np.asarray(v, dtype=np.float64) for v in variances]
+        if not all(np.all(np.isfinite(v)) for v in variances):
+            raise ValueError("the members' means and variances must be finite, got NaN or infinity")
+        # Rounding's negatives are clipped, as predict clips them.
+        self._setup(means, [np.sqrt(np.maximum(v, 0.0)) for v in variances], dof, squeeze, mean, std)
+
+    @classmethod
+    def from_stds(cls, means: Sequence[np.ndarray], stds: Sequence[np.ndarray], dof: np.ndarray,
+                  squeeze: bool = False, mean: Optional[np.ndarray] = None,
+                  std: Optional[np.ndarray] = None) -> "Predictive":
+        """As the constructor, from each member's standard deviation instead of its variance
+        (what :func:`predictive_distribution` gives: a variance in target units overflows or
+        loses its digits to underflow where the standard deviation does not)."""
+        out = cls.__new__(cls)
+        out._setup(means, stds, dof, squeeze, mean, std)
+        return out
+
+    def _setup(self, means, stds, dof, squeeze, mean, std) -> None:
+        means = [np.asarray(m, dtype=np.float64) for m in means]
+        stds = [np.asarray(v, dtype=np.float64) for v in stds]
+        if not means or len(means) != len(stds):
+            raise ValueError(f"a predictive needs at least one member and one variance per mean, got {len(means)} "
+                             f"means and {len(stds)} variances")
+        shape = means[0].shape
+        if len(shape) != 2:
+            raise ValueError(f"each member's means must have shape (rows, outputs), got {shape}")
+        for a in means + stds:
+            if a.shape != shape:
+                raise ValueError(f"each member's means and variances must have shape {shape}, got {a.shape}")
+        if not all(np.all(np.isfinite(a)) for a in means + stds):
+            raise ValueError("the members' means and variances must be finite, got NaN or infinity")
+        if not all(np.all(a >= 0) for a in stds):
+            raise ValueError("the members' standard deviations must be >= 0")
+        if squeeze and shape[1] != 1:
+            raise ValueError(f"squeeze needs one output, got {shape[1]}")
+        # A dof of the wrong length would broadcast one output's shape over all; one <= 2 gives NaN.
+        self.dof = check_dof(dof, shape[1])
+        self._means, self._stds, self._squeeze = means, stds, squeeze
         if mean is None or std is None:  # the mixture's own moments (the caller may give them, computed as predict does)
             mean, var = mixture_moments(self._means, [s ** 2 for s in self._stds])
             std = np.sqrt(np.maximum(var, 0.0))
@@ -163,7 +214,10 @@ class Predictive:
 
     def _targets(self, y) -> np.ndarray:
         shape = self._means[0].shape
-        y = np.asarray(y, dtype=np.float64)
+        try:
+            y = np.asarray(y, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise TypeError(f"y must be an array of numbers, got {type(y).__name__}") from None
         if self._squeeze and y.ndim == 1:
             y = y[:, None]
         if y.shape != shape:
@@ -207,12 +261,14 @@ class Predictive:
         ends = [m + s * np.array([_unit_ppf(q, nu) for nu in self.dof]) for m, s in zip(self._means, self._stds)]
         lo, hi = np.minimum.reduce(ends), np.maximum.reduce(ends)
         if len(ends) > 1:
-            width = hi - lo
+            # 1e-12 of the members' spread, or a few units in the last place of the quantile where
+            # that is finer than the doubles there (a large offset: 1e6 +- 1e-3 ran all 200 steps).
+            tol = np.maximum(1e-12 * (hi - lo), 4.0 * np.spacing(np.maximum(np.abs(lo), np.abs(hi))))
             for _ in range(200):
                 mid = 0.5 * (lo + hi)
                 below = self._cdf(mid) < q
                 lo, hi = np.where(below, mid, lo), np.where(below, hi, mid)
-                if np.all(hi - lo <= 1e-12 * np.maximum(width, np.finfo(float).tiny)):
+                if np.all(hi - lo <= tol):
                     break
             lo = 0.5 * (lo + hi)
         return self._out(lo)
@@ -249,8 +305,8 @@ def predictive_distribution(members: Sequence[Tuple[Network, np.ndarray, object]
         # In target units exactly as predict(X, return_std=True) computes them.
         mean, std = mean * scale + offset, np.sqrt(np.maximum(var, 0.0)) * scale
         means = [m * scale + offset for m in net_means]
-        variances = [v * scale ** 2 for v in net_variances]
-    if not all(np.all(np.isfinite(a)) for a in [mean, std] + means + variances):
+        stds = [np.sqrt(np.maximum(v, 0.0)) * scale for v in net_variances]  # not v * scale**2: 1e160**2 overflows
+    if not all(np.all(np.isfinite(a)) for a in [mean, std] + means + stds):
         raise FloatingPointError("the predictive distribution overflows in target units (offset "
                                  f"{offset.tolist()}, scale {scale.tolist()})")
-    return Predictive(means, variances, dof, squeeze=squeeze, mean=mean, std=std)
+    return Predictive.from_stds(means, stds, dof, squeeze=squeeze, mean=mean, std=std)

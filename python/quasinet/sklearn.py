@@ -532,7 +532,8 @@ class QuasiNetRegressor(RegressorMixin, _QuasiNetBase):
             Also return the predictive standard deviation (same shape), in target units: the
             delta method with the Laplace posterior covariance A^-1 of the weights plus the
             noise variance 1/beta, sqrt(g^T A^-1 g + 1/beta) with g = d yhat / d w; for a
-            committee, the standard deviation of the mixture of its members' Gaussians. Needs
+            committee, the standard deviation of the mixture of its members' distributions
+            (Gaussian or Student-t, :meth:`predict_distribution`; the shape leaves it unchanged). Needs
             a model trained by Bayesian regularisation (``method="BR"``, or ``"auto"`` when it
             chose BR).
         """
@@ -544,8 +545,8 @@ class QuasiNetRegressor(RegressorMixin, _QuasiNetBase):
         if not getattr(self, "members_", None):
             check_is_fitted(self, "network_")
             raise ValueError(f"return_std needs a model trained by Bayesian regularisation (method 'BR'), "
-                             f"this one was trained by {getattr(self, 'method_', 'another method')}")
-        # A committee's predictive distribution is the equal mixture of its members' Gaussians.
+                             f"{_trained_by(getattr(self, 'method_', None))}")
+        # A committee's predictive distribution is the equal mixture of its members' (Gaussian or Student-t).
         mean, var = posterior.predictive_moments(self.members_, self._standardised_X(X))
         out, std = mean * self.y_scale_ + self.y_mean_, np.sqrt(np.maximum(var, 0.0)) * self.y_scale_
         if self._y_ndim == 1:
@@ -565,9 +566,11 @@ class QuasiNetRegressor(RegressorMixin, _QuasiNetBase):
         if not getattr(self, "members_", None):
             check_is_fitted(self, "network_")
             raise ValueError(f"predict_distribution needs a model trained by Bayesian regularisation (method 'BR'), "
-                             f"this one was trained by {getattr(self, 'method_', 'another method')}")
-        return predictive.predictive_distribution(self.members_, self._standardised_X(X), self.noise_dof_,
-                                                  self.y_mean_, self.y_scale_, squeeze=self._y_ndim == 1)
+                             f"{_trained_by(getattr(self, 'method_', None))}")
+        # An estimator pickled before noise_dof_ existed has a Gaussian predictive.
+        dof = getattr(self, "noise_dof_", None)
+        return predictive.predictive_distribution(self.members_, self._standardised_X(X), dof, self.y_mean_,
+                                                  self.y_scale_, squeeze=self._y_ndim == 1)
 
     def _output_jacobian(self, J):
         return J * self.y_scale_[:, None]
@@ -669,6 +672,13 @@ class QuasiNetClassifier(ClassifierMixin, _QuasiNetBase):
         if is_dask(proba):
             return proba.argmax(axis=1).map_blocks(_take, self.classes_, dtype=self.classes_.dtype)
         return self.classes_[np.argmax(proba, axis=1)]
+
+
+def _trained_by(method) -> str:
+    """The end of the message that a model has no posterior: how it was trained."""
+    if method == "BR":  # a BR fit interrupted before its first evidence fit finished keeps its network only
+        return "this one's BR fit was interrupted before it had a posterior"
+    return f"this one was trained by {method or 'another method'}"
 
 
 # -- tables -------------------------------------------------------------------------------------------
