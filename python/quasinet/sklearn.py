@@ -477,7 +477,9 @@ class QuasiNetRegressor(RegressorMixin, _QuasiNetBase):
         than the BIC's price of one parameter, else a Gaussian
         (:func:`quasinet.predictive.fit_noise_dof`); ``"gaussian"``, always a Gaussian. The
         shape changes densities and intervals, not the predictions nor their standard
-        deviation.
+        deviation. As in the evidence, a ``sample_weight`` counts as that many copies of its
+        row, so the weights' scale matters: weights summing to far fewer than the rows leave
+        too little evidence for a Student-t.
 
     Attributes
     ----------"""
