@@ -235,6 +235,7 @@ VARIANTS: Dict[str, Callable] = {
                                                                    committee=3, random_state=s),
     "quasinet committee=3": lambda d, s: QuasiNetRegressor(committee=3, random_state=s),
     "quasinet committee=1": lambda d, s: QuasiNetRegressor(committee=1, random_state=s),
+    "quasinet noise='gaussian'": lambda d, s: QuasiNetRegressor(noise="gaussian", random_state=s),
 }
 
 
