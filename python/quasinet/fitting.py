@@ -619,8 +619,10 @@ def _noise_dof(result: FitResult, train, rng, settings: Settings) -> np.ndarray:
     """Each output's Student-t degrees of freedom (``inf``: Gaussian) of a BR regressor's
     predictive distribution (:func:`quasinet.predictive.fit_noise_dof`), from the training rows
     or a random subset of :data:`quasinet.predictive.DOF_ROWS` of them; all ``inf`` when
-    ``settings.noise`` is ``"gaussian"``."""
-    if settings.noise == "gaussian":
+    ``settings.noise`` is ``"gaussian"`` or the fit was interrupted."""
+    if settings.noise == "gaussian" or result.interrupted:
+        # An interrupted fit's members may have been fitted on a subset of the rows, whose
+        # leverage correction does not hold for the others: a Gaussian, the safe shape.
         return np.full(result.n_outputs, np.inf)
     if train.n_rows > predictive.DOF_ROWS:
         train = train.subset(np.sort(rng.choice(train.n_rows, predictive.DOF_ROWS, replace=False)))

@@ -488,7 +488,7 @@ class QuasiNetRegressor(RegressorMixin, _QuasiNetBase):
         Target standardisation (zeros and ones when not applied).
     noise_dof_ : ndarray of shape (``n_outputs_``,) or None
         After BR: each output's Student-t degrees of freedom of the predictive distribution
-        (``inf``: Gaussian); None otherwise.
+        (``inf``: Gaussian; all ``inf`` after an interrupted fit); None otherwise.
     """
     )
 
