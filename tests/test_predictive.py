@@ -328,7 +328,9 @@ def test_cli_predict_interval_and_info(tmp_path, capsys):
     data = tmp_path / "d.csv"
     np.savetxt(data, np.column_stack([X, y]), delimiter=",", header="a,b,y", comments="")
     assert cli.main(["train", str(data), "--target", "y", "--out", str(tmp_path / "m.qnet")]) == 0
-    capsys.readouterr()
+    trained = capsys.readouterr().out
+    dof = qio.load_model(tmp_path / "m.qnet").posterior.noise_dof[0]
+    assert f"predictive distribution: Student-t, {dof:.3g} degrees of freedom\n" in trained
     assert cli.main(["predict", str(tmp_path / "m.qnet"), str(data), "--interval", "0.9", "--std"]) == 0
     rows = list(csv.reader(textio.StringIO(capsys.readouterr().out)))
     assert rows[0] == ["y", "y_std", "y_lower", "y_upper"]

@@ -288,6 +288,8 @@ def _cmd_train(args, out: TextIO, err: TextIO) -> int:
                         f"{net.n_params}, log evidence {result.log_evidence:.6g}"
                         + ("" if len(result.evidence_candidates) < 2 else
                            f"; models by log evidence: {chosen}"))
+        if result.noise_dof is not None:
+            lines.insert(3, "predictive distribution: " + _noise_shapes(result.noise_dof, targets))
     if result.validation_loss is not None:
         summary["validation_cost"] = result.validation_loss
         lines[-1] += f", validation cost {result.validation_loss:.6e}"
@@ -350,6 +352,14 @@ def _train_plots(directory, J, val_curve, model, targets, regression, part, hist
 
 
 # -- predict and info -----------------------------------------------------------------------------
+def _noise_shapes(dofs, targets) -> str:
+    """Each target's predictive shape in words: "Gaussian" or "Student-t, 3.5 degrees of freedom"
+    (prefixed by the target's name when there are several, separated by "; ": a Student-t's own
+    text has a comma)."""
+    shapes = ["Gaussian" if np.isinf(d) else f"Student-t, {d:.3g} degrees of freedom" for d in dofs]
+    return "; ".join(f"{t} {s}" for t, s in zip(targets, shapes)) if len(shapes) > 1 else shapes[0]
+
+
 def _fmt(v: float) -> str:
     return repr(float(v))  # shortest text that reads back to the same double
 
@@ -477,10 +487,7 @@ def _cmd_info(args, out: TextIO, err: TextIO) -> int:
             units = ", ".join(f"{t} {s:.4g}" for t, s in zip(targets, noise))
             shown = f"{float(p.beta):.6g}" if np.ndim(p.beta) == 0 else ", ".join(f"{b:.6g}" for b in beta)
             say("beta", f"{shown} (noise std {units})")
-            shapes = [("Gaussian" if np.isinf(d) else f"Student-t, {d:.3g} degrees of freedom")
-                      for d in p.dofs(n_out)]
-            # "; " between targets: a Student-t's own text has a comma.
-            say("noise shape", "; ".join(f"{t} {s}" for t, s in zip(targets, shapes)) if n_out > 1 else shapes[0])
+            say("noise shape", _noise_shapes(p.dofs(n_out), targets))
         say("log evidence", f"{p.log_evidence:.6g}")
         if p.feature_relevance is not None:
             labels = model.inputs or [f"input {i}" for i in range(net.layer_sizes[0])]
