@@ -768,7 +768,9 @@ def _fit_bayes(settings, train, out_act, loss, rng, common) -> FitResult:
     committee = committee_of(fits, settings, scale=scale)
     if getattr(res, "noise_unidentified", False):
         warnings.append(("noise", res.noise_message))
-    if res.status == 1:
+    # Status 1 is any cycle limit, SEARCH_CYCLES's too: a search fit kept over its continuation (or
+    # standing after an interrupt) stopped there on purpose, not on max_iter.
+    if res.status == 1 and res.cycles >= settings.max_iter:
         warnings.append(("convergence", f"BR stopped on its cycle limit (max_iter={settings.max_iter}) before the "
                                         "evidence settled; raise max_iter"))
     alpha = np.array(res.alpha)
