@@ -63,3 +63,74 @@ def test_max_iter_below_search_cycles_still_warns(monkeypatch, keep):
     r = fitting.fit(X, y, settings=fitting.Settings(hidden=(2,), committee=1, max_iter=2), random_state=0)
     assert r.evidence_cycles == 2
     assert _cycle_limit(r) == ["BR stopped on its cycle limit (max_iter=2) before the evidence settled; raise max_iter"]
+
+
+def test_a_search_fit_kept_says_the_search_stopped_it_not_max_iter(monkeypatch):
+    # quasinet train prints the kept fit's message ("BR: 261 iterations, <message>"): for a fit
+    # that SEARCH_CYCLES stopped, "the cycle limit was reached" reads as max_iter's.
+    monkeypatch.setattr(fitting, "SEARCH_CYCLES", 3)
+    monkeypatch.setattr(fitting, "_refit", _worse(fitting._refit))
+    X, y = _data()
+    r = fitting.fit(X, y, settings=fitting.Settings(hidden=(2,), committee=1), random_state=0)
+    assert r.evidence_cycles == 3 and "max_iter" in r.message and "search" in r.message
+
+
+def test_ctrl_c_in_the_continuation_keeps_the_members_already_continued(monkeypatch):
+    # Two members (two starts of one width): the first's continuation finishes and beats its
+    # search fit, Ctrl-C stops the second's. The first keeps its continuation (the best model
+    # reached, as fit's docstring promises), the second its search fit.
+    refit, calls, outs = fitting._refit, [], []
+
+    def first_better_then_interrupt(fits, rows, settings, cycles=None):
+        calls.append(fits[0])
+        if len(calls) > 1:
+            raise KeyboardInterrupt
+        outs.extend((e + 100.0, m, r) for e, m, r in refit(fits, rows, settings, cycles))
+        return outs[:]
+
+    monkeypatch.setattr(fitting, "_refit", first_better_then_interrupt)
+    monkeypatch.setattr(fitting, "COMMITTEE_WINDOW", 1e9)
+    X, y = _data()
+    r = fitting.fit(X, y, settings=fitting.Settings(hidden=(2,), restarts=1, committee=2), random_state=0)
+    assert r.interrupted and len(calls) == 2
+    (e, continued, res), second = outs[0], calls[1]
+    assert r.log_model_evidence == e and r.network is continued and r.log_evidence == res.log_evidence
+    assert [m for m, _, _ in r.members] == [continued, second[1]]  # the second: the search's own fit
+    assert r.member_evidence[1][2] == second[2].log_evidence
+
+
+def test_a_user_tol_fits_to_the_end_without_a_continuation(monkeypatch):
+    # tol given: the search's fits stop by it alone (max_iter cycles at most, patience 10) and
+    # there is no continuation on the search's rows: the kept fit is the search's best.
+    def no_refit(*args, **kwargs):
+        raise AssertionError("no continuation with a user tol")
+
+    monkeypatch.setattr(fitting, "_refit", no_refit)
+    X, y = _data()
+    r = fitting.fit(X, y, settings=fitting.Settings(hidden=(2,), committee=1, tol=1e-3), random_state=0)
+    assert r.log_model_evidence == r.evidence_candidates[0][2]
+    assert r.evidence_cycles > fitting.SEARCH_CYCLES or "patience" in r.message or "did not rise" in r.message
+
+
+def test_the_continuation_runs_on_each_member_and_a_better_one_is_kept(monkeypatch):
+    # Default settings, one width, three starts: each committee member's fit continues once, from
+    # the search's network (on a copy), and a continuation with the higher log model evidence
+    # replaces its search fit in members_, member_evidence and the kept network's attributes.
+    refit, calls, outs = fitting._refit, [], []
+
+    def better(fits, rows, settings, cycles=None):
+        calls.append(fits)
+        outs.extend((e + 100.0, m, r) for e, m, r in refit(fits, rows, settings, cycles))
+        return outs[-len(fits):]
+
+    monkeypatch.setattr(fitting, "_refit", better)
+    monkeypatch.setattr(fitting, "COMMITTEE_WINDOW", 1e9)
+    X, y = _data()
+    r = fitting.fit(X, y, settings=fitting.Settings(hidden=(2,), restarts=2), random_state=0)
+    assert [len(c) for c in calls] == [1, 1, 1] and len(r.members) == 3
+    outs.sort(key=lambda f: -f[0])
+    assert [m for m, _, _ in r.members] == [m for _, m, _ in outs]
+    assert [e[2] for e in r.member_evidence] == [f[2].log_evidence for f in outs]
+    assert r.log_model_evidence == outs[0][0] and r.log_evidence == outs[0][2].log_evidence
+    assert r.evidence_history == outs[0][2].history and r.loss_curve == list(outs[0][2].J)
+    assert r.n_iter == outs[0][2].nit and r.evidence_cycles == outs[0][2].cycles

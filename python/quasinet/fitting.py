@@ -758,12 +758,14 @@ def _fit_bayes(settings, train, out_act, loss, rng, common) -> FitResult:
         # The search stopped its fits early (SEARCH_CYCLES): the members' fits continue here. The
         # log evidence is not monotone in the cycles (a lower M can come with a larger log det A),
         # so a member keeps the better of its search fit and its continuation.
+        members, kept = committee_of(fits, settings), []
         try:
             with _quiet(evidence.NoiseNotIdentifiedWarning):
-                fits = sorted((max(f, _refit([f], train, settings)[0], key=lambda g: g[0])
-                               for f in committee_of(fits, settings)), key=lambda g: -g[0])
+                for f in members:
+                    kept.append(max(f, _refit([f], train, settings)[0], key=lambda g: g[0]))
         except KeyboardInterrupt:
-            warnings.append(_INTERRUPTED)
+            warnings.append(_INTERRUPTED)  # the continuations that finished stand, the others' search fits
+        fits = sorted(kept + members[len(kept):], key=lambda g: -g[0])
     ev, net, res = fits[0]
     committee = committee_of(fits, settings, scale=scale)
     if getattr(res, "noise_unidentified", False):
@@ -773,6 +775,9 @@ def _fit_bayes(settings, train, out_act, loss, rng, common) -> FitResult:
     if res.status == 1 and res.cycles >= settings.max_iter:
         warnings.append(("convergence", f"BR stopped on its cycle limit (max_iter={settings.max_iter}) before the "
                                         "evidence settled; raise max_iter"))
+    message = str(res.message)
+    if res.status == 1 and res.cycles < settings.max_iter:
+        message = f"the model search's limit of {res.cycles} evidence cycles was reached (not max_iter)"
     alpha = np.array(res.alpha)
     return FitResult(
         network=net, hidden=tuple(net.layer_sizes[1:-1]), n_iter=max(int(res.nit), 1),
@@ -786,7 +791,7 @@ def _fit_bayes(settings, train, out_act, loss, rng, common) -> FitResult:
         evidence_history=list(res.history),
         # The search's candidates (on the subset, when it ran on one), as it ranked them.
         evidence_candidates=[(tuple(m.layer_sizes[1:-1]), bool(r.ard), e) for e, m, r in searched],
-        evidence_cycles=int(res.cycles), best_cycle=int(res.best_cycle), message=str(res.message),
+        evidence_cycles=int(res.cycles), best_cycle=int(res.best_cycle), message=message,
         interrupted=_INTERRUPTED in warnings, warnings=warnings, **common)
 
 
