@@ -11,8 +11,9 @@
    weighted mean and standard deviation of the training part;
 5. the method is chosen (``"auto"``: :func:`resolve_method`);
 6. Bayesian regularisation runs the model search (:func:`search`: widths, ARD, the linear
-   model, restarts, ranked by the evidence with the hyperparameters integrated out), any other
-   method one :class:`~quasinet.Trainer` with early stopping and reporting;
+   model, restarts, ranked by the evidence with the hyperparameters integrated out; its fits
+   stop early, and the kept networks' fits then continue), any other method one
+   :class:`~quasinet.Trainer` with early stopping and reporting;
 7. the result carries the network(s), the posterior, the scaling and the curves.
 
 The data are seen only through a small interface (:class:`quasinet.rows.ArrayRows` for NumPy
@@ -908,7 +909,9 @@ def search(make_net: Callable, candidates: Sequence, X, Y, sample_weight=None, *
     run on up to ``threads`` threads (default: quasinet's thread count; the core and LAPACK
     release the GIL); without callbacks only, so that a callback is never called from two
     threads. Their results do not depend on the thread count. ``callback_for(net)``, if given,
-    returns the Trainer callback for that candidate (or None). Returns every fitted
+    returns the Trainer callback for that candidate (or None). ``maxiter``, ``tol`` and
+    ``patience`` are each evidence fit's cycle limit, least rise of the log evidence and the
+    cycles it is measured over (None: :data:`quasinet.evidence.PATIENCE`). Returns every fitted
     ``(log_model_evidence, network, result)``, highest first
     (:func:`quasinet.evidence.model_log_evidence`; also set on each result as
     ``log_model_evidence``, with ``ard`` the setting it was fitted with). ``progress(line)``, if
