@@ -99,17 +99,29 @@ def test_ctrl_c_in_the_continuation_keeps_the_members_already_continued(monkeypa
     assert r.member_evidence[1][2] == second[2].log_evidence
 
 
-def test_a_user_tol_fits_to_the_end_without_a_continuation(monkeypatch):
-    # tol given: the search's fits stop by it alone (max_iter cycles at most, patience 10) and
-    # there is no continuation on the search's rows: the kept fit is the search's best.
-    def no_refit(*args, **kwargs):
-        raise AssertionError("no continuation with a user tol")
+@pytest.mark.parametrize("tol, max_iter, want", [
+    (1e-3, 500, (500, 1e-3, None)),  # a user tol: the fits run to it (evidence.PATIENCE cycles), up to max_iter
+    (None, 500, (fitting.SEARCH_CYCLES, fitting.SEARCH_GAIN, fitting.SEARCH_PATIENCE)),
+    (None, 7, (7, fitting.SEARCH_GAIN, fitting.SEARCH_PATIENCE)),
+])
+def test_the_search_stops_early_only_without_a_user_tol(monkeypatch, tol, max_iter, want):
+    # With a user tol there is no continuation on the search's rows either: the kept fit is the
+    # search's best, as before the search stopped early.
+    search, seen, refits = fitting.search, [], []
 
-    monkeypatch.setattr(fitting, "_refit", no_refit)
+    def recording(*args, **kwargs):
+        seen.append((kwargs["maxiter"], kwargs["tol"], kwargs["patience"]))
+        return search(*args, **kwargs)
+
+    refit = fitting._refit
+    monkeypatch.setattr(fitting, "search", recording)
+    monkeypatch.setattr(fitting, "_refit", lambda *a, **k: refits.append(1) or refit(*a, **k))
     X, y = _data()
-    r = fitting.fit(X, y, settings=fitting.Settings(hidden=(2,), committee=1, tol=1e-3), random_state=0)
-    assert r.log_model_evidence == r.evidence_candidates[0][2]
-    assert r.evidence_cycles > fitting.SEARCH_CYCLES or "patience" in r.message or "did not rise" in r.message
+    r = fitting.fit(X, y, settings=fitting.Settings(hidden=(2,), committee=1, tol=tol, max_iter=max_iter),
+                    random_state=0)
+    assert seen == [want] and len(refits) == (0 if tol else 1)
+    if tol:
+        assert r.log_model_evidence == r.evidence_candidates[0][2]
 
 
 def test_the_continuation_runs_on_each_member_and_a_better_one_is_kept(monkeypatch):
