@@ -499,8 +499,9 @@ def fit(X, y, sample_weight=None, *, settings: Settings, random_state=None) -> F
 
     KeyboardInterrupt (Ctrl-C) during training does not lose the work done: the result holds
     the best model reached (for BR the best model of the search that finished its evidence
-    fit, with its posterior; if none had, the network being fitted at its best point, without
-    one), with ``interrupted`` True and a warning in ``warnings``. An interrupt before training
+    fit, or its continuation where that finished, with its posterior; if none had, the network
+    being fitted at its best point, without one), with ``interrupted`` True and a warning in
+    ``warnings``. An interrupt before training
     starts propagates.
     """
     t0 = time.perf_counter()
