@@ -146,3 +146,50 @@ def test_the_continuation_runs_on_each_member_and_a_better_one_is_kept(monkeypat
     assert r.log_model_evidence == outs[0][0] and r.log_evidence == outs[0][2].log_evidence
     assert r.evidence_history == outs[0][2].history and r.loss_curve == list(outs[0][2].J)
     assert r.n_iter == outs[0][2].nit and r.evidence_cycles == outs[0][2].cycles
+
+
+CONTINUATION_SIGINT = r"""
+import os, signal, sys, warnings, numpy as np
+from quasinet import fitting
+from quasinet.sklearn import QuasiNetRegressor
+
+class Interrupting(fitting.Trainer):
+    # A real SIGINT at the start of the second continuation's training (the Trainers with a warm
+    # alpha0 are the continuations'), delivered as Ctrl-C is, inside Trainer.train.
+    continuations = 0
+
+    def train(self, *args, **kwargs):
+        if "alpha0" in self.options:
+            Interrupting.continuations += 1
+            if Interrupting.continuations == 2:
+                os.kill(os.getpid(), signal.SIGINT)
+        return super().train(*args, **kwargs)
+
+fitting.Trainer = Interrupting
+rng = np.random.default_rng(0)
+X = rng.uniform(-2, 2, (150, 3)); y = np.sin(2 * X[:, 0]) + X[:, 1] * X[:, 2] + 0.1 * rng.standard_normal(150)
+with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always")
+    est = QuasiNetRegressor(hidden_layer_sizes=(3,), restarts=2, committee=3, random_state=0).fit(X, y)
+print(sum("interrupted" in str(w.message) for w in caught), sum("cycle limit" in str(w.message) for w in caught))
+print(Interrupting.continuations, len(est.members_), float(np.mean((est.predict(X) - y) ** 2)), float(np.var(y)))
+print(bool(np.all(np.isinf(est.noise_dof_))), float(np.min(est.predict(X, return_std=True)[1])))
+"""
+
+
+def test_a_real_sigint_in_the_continuation_keeps_a_fitted_committee():
+    import subprocess
+    import sys
+
+    from test_interrupt_fit import _default_sigint
+
+    proc = subprocess.run([sys.executable, "-c", CONTINUATION_SIGINT], capture_output=True, text=True,
+                          preexec_fn=_default_sigint, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    lines = proc.stdout.splitlines()
+    # Only the interrupt's warning: no cycle-limit warning for the search's early-stopped fits.
+    assert lines[0] == "1 0", lines[0]
+    continuations, members, mse, var = lines[1].split()
+    assert continuations == "2" and members == "3" and float(mse) < 0.2 * float(var)
+    gaussian, std = lines[2].split()
+    assert gaussian == "True" and float(std) > 0
