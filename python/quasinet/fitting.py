@@ -11,8 +11,9 @@
    weighted mean and standard deviation of the training part;
 5. the method is chosen (``"auto"``: :func:`resolve_method`);
 6. Bayesian regularisation runs the model search (:func:`search`: widths, ARD, the linear
-   model, restarts, ranked by the evidence with the hyperparameters integrated out), any other
-   method one :class:`~quasinet.Trainer` with early stopping and reporting;
+   model, restarts, ranked by the evidence with the hyperparameters integrated out; its fits
+   stop early, and the kept networks' fits then continue), any other method one
+   :class:`~quasinet.Trainer` with early stopping and reporting;
 7. the result carries the network(s), the posterior, the scaling and the curves.
 
 The data are seen only through a small interface (:class:`quasinet.rows.ArrayRows` for NumPy
@@ -498,8 +499,9 @@ def fit(X, y, sample_weight=None, *, settings: Settings, random_state=None) -> F
 
     KeyboardInterrupt (Ctrl-C) during training does not lose the work done: the result holds
     the best model reached (for BR the best model of the search that finished its evidence
-    fit, with its posterior; if none had, the network being fitted at its best point, without
-    one), with ``interrupted`` True and a warning in ``warnings``. An interrupt before training
+    fit, or its continuation where that finished, with its posterior; if none had, the network
+    being fitted at its best point, without one), with ``interrupted`` True and a warning in
+    ``warnings``. An interrupt before training
     starts propagates.
     """
     t0 = time.perf_counter()
@@ -758,19 +760,26 @@ def _fit_bayes(settings, train, out_act, loss, rng, common) -> FitResult:
         # The search stopped its fits early (SEARCH_CYCLES): the members' fits continue here. The
         # log evidence is not monotone in the cycles (a lower M can come with a larger log det A),
         # so a member keeps the better of its search fit and its continuation.
+        members, kept = committee_of(fits, settings), []
         try:
             with _quiet(evidence.NoiseNotIdentifiedWarning):
-                fits = sorted((max(f, _refit([f], train, settings)[0], key=lambda g: g[0])
-                               for f in committee_of(fits, settings)), key=lambda g: -g[0])
+                for f in members:
+                    kept.append(max(f, _refit([f], train, settings)[0], key=lambda g: g[0]))
         except KeyboardInterrupt:
-            warnings.append(_INTERRUPTED)
+            warnings.append(_INTERRUPTED)  # the continuations that finished stand, the others' search fits
+        fits = sorted(kept + members[len(kept):], key=lambda g: -g[0])
     ev, net, res = fits[0]
     committee = committee_of(fits, settings, scale=scale)
     if getattr(res, "noise_unidentified", False):
         warnings.append(("noise", res.noise_message))
-    if res.status == 1:
+    # Status 1 is any cycle limit, SEARCH_CYCLES's too: a search fit kept over its continuation (or
+    # standing after an interrupt) stopped there on purpose, not on max_iter.
+    if res.status == 1 and res.cycles >= settings.max_iter:
         warnings.append(("convergence", f"BR stopped on its cycle limit (max_iter={settings.max_iter}) before the "
                                         "evidence settled; raise max_iter"))
+    message = str(res.message)
+    if res.status == 1 and res.cycles < settings.max_iter:
+        message = f"the model search's limit of {res.cycles} evidence cycles was reached (not max_iter)"
     alpha = np.array(res.alpha)
     return FitResult(
         network=net, hidden=tuple(net.layer_sizes[1:-1]), n_iter=max(int(res.nit), 1),
@@ -784,7 +793,7 @@ def _fit_bayes(settings, train, out_act, loss, rng, common) -> FitResult:
         evidence_history=list(res.history),
         # The search's candidates (on the subset, when it ran on one), as it ranked them.
         evidence_candidates=[(tuple(m.layer_sizes[1:-1]), bool(r.ard), e) for e, m, r in searched],
-        evidence_cycles=int(res.cycles), best_cycle=int(res.best_cycle), message=str(res.message),
+        evidence_cycles=int(res.cycles), best_cycle=int(res.best_cycle), message=message,
         interrupted=_INTERRUPTED in warnings, warnings=warnings, **common)
 
 
@@ -901,7 +910,9 @@ def search(make_net: Callable, candidates: Sequence, X, Y, sample_weight=None, *
     run on up to ``threads`` threads (default: quasinet's thread count; the core and LAPACK
     release the GIL); without callbacks only, so that a callback is never called from two
     threads. Their results do not depend on the thread count. ``callback_for(net)``, if given,
-    returns the Trainer callback for that candidate (or None). Returns every fitted
+    returns the Trainer callback for that candidate (or None). ``maxiter``, ``tol`` and
+    ``patience`` are each evidence fit's cycle limit, least rise of the log evidence and the
+    cycles it is measured over (None: :data:`quasinet.evidence.PATIENCE`). Returns every fitted
     ``(log_model_evidence, network, result)``, highest first
     (:func:`quasinet.evidence.model_log_evidence`; also set on each result as
     ``log_model_evidence``, with ``ard`` the setting it was fitted with). ``progress(line)``, if

@@ -333,12 +333,17 @@ _COMMON_DOC = """
         for networks of at most 8192 parameters).
     max_iter : int, default=500
         Iteration limit (for TNC the limit on cost evaluations; for BR the limit on evidence
-        cycles). Reaching it before the method
+        cycles of each evidence fit: the model search's, which also stop after
+        ``quasinet.fitting.SEARCH_CYCLES`` (20) unless ``tol`` is given, and then each kept
+        network's continuation). Reaching it before the method
         converges emits a :class:`~sklearn.exceptions.ConvergenceWarning`.
     tol : float or None, default=None
-        Passed to :func:`scipy.optimize.minimize` (not used by BR, which stops by the
-        evidence); None keeps the method's own defaults
-        (for L-BFGS-B: ftol 2.2e-9, gtol 1e-5).
+        Passed to :func:`scipy.optimize.minimize`; for BR the least rise of the log evidence
+        over its last cycles (10 in the model search) that keeps an evidence fit going (given,
+        the search's fits run to it and are not continued on the same rows); None keeps the
+        method's own defaults
+        (for L-BFGS-B: ftol 2.2e-9, gtol 1e-5; for BR the search's fits stop early and the
+        kept networks' fits continue).
     random_state : None, int or numpy.random.RandomState, default=None
         Seeds the initial weights and the validation split.
     standardize : bool, default=True
@@ -434,11 +439,13 @@ _COMMON_ATTRS = """
         immune to ARD's scale degeneracy; the ARD precisions themselves are ``alpha_``.
     evidence_history_, evidence_candidates_ : list
         After BR: the kept run's per-cycle record (gamma, alpha, beta, log_evidence, E_D, M)
-        and every (hidden layers, ard, log model evidence) the model search fitted, best first
-        (on more than 2,000 rows the search's, on a subset of 2,000; then the committee's
-        members within the window scaled to all rows were refitted on every row, or else the
-        chosen model and its best wider rival on more rows, where ``log_model_evidence_``
-        decided).
+        and every (hidden layers, ard, log model evidence) the model search fitted, best first,
+        as its early-stopped fits left them (on more than 2,000 rows on a subset of 2,000).
+        The kept networks' fits then continue (on 2,000 rows or fewer on the same rows, each
+        member keeping the better of its search fit and its continuation; above, the
+        committee's members within the window scaled to all rows, or else the chosen model and
+        its best wider rival on more rows, refitted on every row), so ``log_model_evidence_``
+        can differ from the first candidate's.
     members_ : list of (Network, ndarray, float or ndarray)
         After BR: the networks averaged (``committee``), each with its posterior covariance
         A^-1 and beta; empty otherwise.
