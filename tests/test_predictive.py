@@ -96,6 +96,11 @@ def _mixture():
     return means, variances, np.array([np.inf, 3.5])
 
 
+def _sd(variances):
+    """The members' standard deviations, as :class:`quasinet.predictive.Predictive` takes them."""
+    return [np.sqrt(v) for v in variances]
+
+
 def _scipy_members(means, variances, dof):
     """scipy's member distributions of output k at row i: a list over members."""
     return lambda i, k: [stats.norm(m[i, k], np.sqrt(v[i, k])) if np.isinf(dof[k])
@@ -105,7 +110,7 @@ def _scipy_members(means, variances, dof):
 
 def test_a_mixture_predictive_agrees_with_scipys_members():
     means, variances, dof = _mixture()
-    d = predictive.Predictive(means, variances, dof)
+    d = predictive.Predictive(means, _sd(variances), dof)
     members = _scipy_members(means, variances, dof)
     y = np.array([[0.3, -2.0], [5.0, 1.0], [0.0, 0.1]])
     for i in range(3):
@@ -125,7 +130,7 @@ def test_a_mixture_predictive_agrees_with_scipys_members():
 
 def test_a_single_members_quantiles_are_closed_form():
     means, variances, dof = _mixture()
-    d = predictive.Predictive(means[:1], variances[:1], dof)
+    d = predictive.Predictive(means[:1], _sd(variances[:1]), dof)
     members = _scipy_members(means[:1], variances[:1], dof)
     for q in (0.01, 0.3, 0.84):
         want = np.array([[members(i, k)[0].ppf(q) for k in range(2)] for i in range(3)])
@@ -134,7 +139,7 @@ def test_a_single_members_quantiles_are_closed_form():
 
 def test_mixture_intervals_hold_their_coverage_by_monte_carlo():
     means, variances, dof = _mixture()
-    d = predictive.Predictive(means, variances, dof)
+    d = predictive.Predictive(means, _sd(variances), dof)
     members = _scipy_members(means, variances, dof)
     rng = np.random.default_rng(3)
     lower, upper = d.interval(0.68)
@@ -147,7 +152,7 @@ def test_mixture_intervals_hold_their_coverage_by_monte_carlo():
 
 def test_predictive_refuses_bad_arguments():
     means, variances, dof = _mixture()
-    d = predictive.Predictive(means, variances, dof)
+    d = predictive.Predictive(means, _sd(variances), dof)
     for q in (0.0, 1.0, -0.1, float("nan")):
         with pytest.raises(ValueError, match="q must lie strictly between 0 and 1"):
             d.ppf(q)
@@ -384,17 +389,21 @@ def test_predictive_refuses_dof_and_moments_that_do_not_fit():
                                 ([1.5, np.inf], ValueError, "numbers > 2"), ([np.nan, 3.0], ValueError, "numbers > 2"),
                                 ("ab", TypeError, "noise_dof must be numbers")]:
         with pytest.raises(error, match=message):
-            predictive.Predictive(means, variances, bad)
+            predictive.Predictive(means, _sd(variances), bad)
     with pytest.raises(ValueError, match="needs at least one member"):
         predictive.Predictive([], [], [3.0, 3.0])
-    with pytest.raises(ValueError, match=r"each member's means and variances must have shape \(3, 2\), got \(3, 3\)"):
-        predictive.Predictive(means, [variances[0], np.ones((3, 3))], [3.0, 3.0])
-    with pytest.raises(ValueError, match=r"each member's means and variances must have shape \(3, 2\), got \(2, 2\)"):
-        predictive.Predictive([means[0], means[1][:2]], variances, [3.0, 3.0])
-    with pytest.raises(ValueError, match="means and variances must be finite"):
-        predictive.Predictive(means, [variances[0], np.full((3, 2), np.nan)], [3.0, 3.0])
+    with pytest.raises(ValueError, match=r"each member's means and standard deviations must have shape \(3, 2\), got "
+                                         r"\(3, 3\)"):
+        predictive.Predictive(means, [np.sqrt(variances[0]), np.ones((3, 3))], [3.0, 3.0])
+    with pytest.raises(ValueError, match=r"each member's means and standard deviations must have shape \(3, 2\), got "
+                                         r"\(2, 2\)"):
+        predictive.Predictive([means[0], means[1][:2]], _sd(variances), [3.0, 3.0])
+    with pytest.raises(ValueError, match="means and standard deviations must be finite"):
+        predictive.Predictive(means, [np.sqrt(variances[0]), np.full((3, 2), np.nan)], [3.0, 3.0])
+    with pytest.raises(ValueError, match="standard deviations must be >= 0"):
+        predictive.Predictive(means, [np.sqrt(variances[0]), -np.sqrt(variances[1])], [3.0, 3.0])
     with pytest.raises(ValueError, match="squeeze needs one output"):
-        predictive.Predictive(means, variances, [3.0, 3.0], squeeze=True)
+        predictive.Predictive(means, _sd(variances), [3.0, 3.0], squeeze=True)
     X, y = _heavy()
     reg = QuasiNetRegressor(random_state=0, committee=1, hidden_layer_sizes=(2,), restarts=0).fit(X, y)
     reg.noise_dof_ = np.array([np.nan])
@@ -505,25 +514,13 @@ def test_targets_of_any_scale_get_the_same_distribution_in_their_units():
         np.testing.assert_allclose(d.interval(0.9)[1] / c, ref.interval(0.9)[1], rtol=1e-9)
 
 
-def test_from_stds_is_the_constructor_with_standard_deviations():
-    means, variances, dof = _mixture()
-    a = predictive.Predictive(means, variances, dof)
-    b = predictive.Predictive.from_stds(means, [np.sqrt(v) for v in variances], dof)
-    y = np.array([[0.3, -2.0], [5.0, 1.0], [0.0, 0.1]])
-    np.testing.assert_allclose(b.logpdf(y), a.logpdf(y), rtol=1e-14)
-    np.testing.assert_allclose(b.ppf(0.2), a.ppf(0.2), rtol=1e-12)
-    np.testing.assert_allclose(b.std, a.std, rtol=1e-14)
-    with pytest.raises(ValueError, match="standard deviations must be >= 0"):
-        predictive.Predictive.from_stds(means, [np.sqrt(variances[0]), -np.sqrt(variances[1])], dof)
-
-
 def test_mixture_quantiles_at_a_large_offset_are_right_to_the_last_digits():
     """1e6 +- 1e-3: the bisection's 1e-12 of the members' spread is finer than the doubles there
     (it ran all 200 steps, ten times the work); it stops at a few units in the last place."""
     rng = np.random.default_rng(5)
     means = [1e6 + 1e-3 * rng.normal(size=(4, 1)) for _ in range(3)]
     variances = [np.full((4, 1), 1e-6) for _ in range(3)]
-    d = predictive.Predictive(means, variances, [3.0])
+    d = predictive.Predictive(means, _sd(variances), [3.0])
     members = _scipy_members(means, variances, [3.0])
     for q in (0.05, 0.5, 0.99):
         got = d.ppf(q)

@@ -62,6 +62,16 @@ def _unit_ppf(q: float, nu: float) -> float:
     return float(special.stdtrit(nu, q) * np.sqrt((nu - 2.0) / nu))
 
 
+def _probability(value, name: str) -> float:
+    """``value`` as a float strictly between 0 and 1: TypeError for a non-number, ValueError outside."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.floating, np.integer)):
+        raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
+    value = float(value)
+    if not 0.0 < value < 1.0:
+        raise ValueError(f"{name} must lie strictly between 0 and 1, got {value!r}")
+    return value
+
+
 def _rows(members, Xs, Ys) -> Tuple[np.ndarray, np.ndarray]:
     """``Xs`` and ``Ys`` as float64 arrays of shape (N, inputs) and (N, outputs) of the members' networks."""
     if not members:
@@ -149,7 +159,8 @@ class Predictive:
 
     Per output, the equal mixture of its members' distributions: member m's is a Student-t
     with ``dof[k]`` degrees of freedom (a Gaussian where ``dof[k]`` is infinite), location
-    ``means[m]`` and variance ``variances[m]``. Built by :func:`predictive_distribution`
+    ``means[m]`` and standard deviation ``stds[m]`` (each (N, outputs)); ``mean`` and ``std``,
+    when given, are the mixture's (else computed from the members').  Built by :func:`predictive_distribution`
     (``predict_distribution`` of the estimators and of :class:`quasinet.io.Model`).
 
     Arrays are of shape (N, outputs), or (N,) when ``squeeze`` (a 1-D target).
@@ -164,39 +175,23 @@ class Predictive:
         Each output's degrees of freedom, ``inf`` for a Gaussian.
     """
 
-    def __init__(self, means: Sequence[np.ndarray], variances: Sequence[np.ndarray], dof: np.ndarray,
+    def __init__(self, means: Sequence[np.ndarray], stds: Sequence[np.ndarray], dof: np.ndarray,
                  squeeze: bool = False, mean: Optional[np.ndarray] = None, std: Optional[np.ndarray] = None):
-        variances = [np.asarray(v, dtype=np.float64) for v in variances]
-        if not all(np.all(np.isfinite(v)) for v in variances):
-            raise ValueError("the members' means and variances must be finite, got NaN or infinity")
-        # Rounding's negatives are clipped, as predict clips them.
-        self._setup(means, [np.sqrt(np.maximum(v, 0.0)) for v in variances], dof, squeeze, mean, std)
-
-    @classmethod
-    def from_stds(cls, means: Sequence[np.ndarray], stds: Sequence[np.ndarray], dof: np.ndarray,
-                  squeeze: bool = False, mean: Optional[np.ndarray] = None,
-                  std: Optional[np.ndarray] = None) -> "Predictive":
-        """As the constructor, from each member's standard deviation instead of its variance
-        (what :func:`predictive_distribution` gives: a variance in target units overflows or
-        loses its digits to underflow where the standard deviation does not)."""
-        out = cls.__new__(cls)
-        out._setup(means, stds, dof, squeeze, mean, std)
-        return out
-
-    def _setup(self, means, stds, dof, squeeze, mean, std) -> None:
+        # Standard deviations, not variances: a variance in target units overflows or loses its
+        # digits to underflow where the standard deviation does not (scales 1e160, 1e-160).
         means = [np.asarray(m, dtype=np.float64) for m in means]
         stds = [np.asarray(v, dtype=np.float64) for v in stds]
         if not means or len(means) != len(stds):
-            raise ValueError(f"a predictive needs at least one member and one variance per mean, got {len(means)} "
-                             f"means and {len(stds)} variances")
+            raise ValueError(f"a predictive needs at least one member and one standard deviation per mean, got "
+                             f"{len(means)} means and {len(stds)} standard deviations")
         shape = means[0].shape
         if len(shape) != 2:
             raise ValueError(f"each member's means must have shape (rows, outputs), got {shape}")
         for a in means + stds:
             if a.shape != shape:
-                raise ValueError(f"each member's means and variances must have shape {shape}, got {a.shape}")
+                raise ValueError(f"each member's means and standard deviations must have shape {shape}, got {a.shape}")
         if not all(np.all(np.isfinite(a)) for a in means + stds):
-            raise ValueError("the members' means and variances must be finite, got NaN or infinity")
+            raise ValueError("the members' means and standard deviations must be finite, got NaN or infinity")
         if not all(np.all(a >= 0) for a in stds):
             raise ValueError("the members' standard deviations must be >= 0")
         if squeeze and shape[1] != 1:
@@ -253,11 +248,7 @@ class Predictive:
         One member's is closed-form; a mixture's lies between its members' quantiles and is
         found there by bisection on the mixture's CDF, to 1e-12 of the members' spread.
         """
-        if isinstance(q, (bool, np.bool_)) or not isinstance(q, (int, float, np.floating, np.integer)):
-            raise TypeError(f"q must be a real number, got {type(q).__name__}")
-        q = float(q)
-        if not 0.0 < q < 1.0:
-            raise ValueError(f"q must lie strictly between 0 and 1, got {q!r}")
+        q = _probability(q, "q")
         ends = [m + s * np.array([_unit_ppf(q, nu) for nu in self.dof]) for m, s in zip(self._means, self._stds)]
         lo, hi = np.minimum.reduce(ends), np.maximum.reduce(ends)
         if len(ends) > 1:
@@ -276,10 +267,7 @@ class Predictive:
     def interval(self, coverage: float = 0.95) -> Tuple[np.ndarray, np.ndarray]:
         """The central interval holding ``coverage`` (0 < coverage < 1) of the predictive
         probability: the (1 - coverage)/2 and (1 + coverage)/2 quantiles, as (lower, upper)."""
-        if isinstance(coverage, (bool, np.bool_)) or not isinstance(coverage, (int, float, np.floating, np.integer)):
-            raise TypeError(f"coverage must be a real number, got {type(coverage).__name__}")
-        if not 0.0 < float(coverage) < 1.0:
-            raise ValueError(f"coverage must lie strictly between 0 and 1, got {coverage!r}")
+        coverage = _probability(coverage, "coverage")
         return self.ppf(0.5 * (1.0 - coverage)), self.ppf(0.5 * (1.0 + coverage))
 
     def __repr__(self) -> str:
@@ -309,4 +297,4 @@ def predictive_distribution(members: Sequence[Tuple[Network, np.ndarray, object]
     if not all(np.all(np.isfinite(a)) for a in [mean, std] + means + stds):
         raise FloatingPointError("the predictive distribution overflows in target units (offset "
                                  f"{offset.tolist()}, scale {scale.tolist()})")
-    return Predictive.from_stds(means, stds, dof, squeeze=squeeze, mean=mean, std=std)
+    return Predictive(means, stds, dof, squeeze=squeeze, mean=mean, std=std)
