@@ -23,8 +23,9 @@ from . import modelfile
 from .metrics import class_probabilities
 from .modelfile import FORMAT, MAX_LAYER_WIDTH, MAX_PARAMS, VERSION  # noqa: F401  (public names of this module too)
 from .network import ACTIVATIONS, DTYPES, GAUSS_NEWTON_MAX_PARAMS, LOSSES, OUTPUT_ACTIVATIONS, Network
-from .posterior import Posterior, member_mean, moderated_probabilities, predictive_moments
+from .posterior import Posterior, member_mean, moderated_probabilities
 from .predictive import Predictive, predictive_distribution
+from .scaling import check_scaled
 from .tabular import ColumnEncoding
 
 #: The names a model file's header may give (older files spell two activations by their aliases).
@@ -151,7 +152,7 @@ class Model:
             return X
         with np.errstate(over="ignore", invalid="ignore"):
             Xs = (X - self.x_offset) / self.x_scale
-        _check_scaled(Xs, X, "X", lambda c: f"(x - {self.x_offset[c]:.6g}) / {self.x_scale[c]:.6g}")
+        check_scaled(Xs, X, "X", lambda c: f"(x - {self.x_offset[c]:.6g}) / {self.x_scale[c]:.6g}")
         return Xs
 
     def _to_target_units(self, out: np.ndarray) -> np.ndarray:
@@ -159,7 +160,7 @@ class Model:
             return out
         with np.errstate(over="ignore", invalid="ignore"):
             Y = out * self.y_scale + self.y_offset
-        _check_scaled(Y, out, "the prediction", lambda c: f"out * {self.y_scale[c]:.6g} + {self.y_offset[c]:.6g}")
+        check_scaled(Y, out, "the prediction", lambda c: f"out * {self.y_scale[c]:.6g} + {self.y_offset[c]:.6g}")
         return Y
 
     def _by_name(self, X):
@@ -197,19 +198,8 @@ class Model:
         if not return_std:
             Xs = self.transform_inputs(X)
             return self._to_target_units(member_mean(m.forward(Xs) for m, _ in self.members))
-        if self.posterior is None:
-            raise ValueError("return_std needs a model with a posterior (trained by Bayesian regularisation, "
-                             f"method 'BR'); {_trained_by(self.method)}")
-        if self.classes is not None:
-            raise ValueError("return_std is for regression models; a classifier's uncertainty is in predict_proba")
-        mean, var = predictive_moments(self._moments_members(), self.transform_inputs(X))
-        std = np.sqrt(np.maximum(var, 0.0))
-        if self.y_offset is None:
-            return mean, std
-        with np.errstate(over="ignore"):
-            std_units = std * self.y_scale
-        _check_scaled(std_units, std, "the predictive standard deviation", lambda c: f"std * {self.y_scale[c]:.6g}")
-        return self._to_target_units(mean), std_units
+        dist = self._distribution(X, "return_std")
+        return dist.mean, dist.std
 
     def predict_distribution(self, X) -> Predictive:
         """The predictive distribution at the rows of ``X`` (target units) of a regression model
@@ -217,11 +207,16 @@ class Model:
         interval), Gaussian or Student-t per output as the posterior's ``noise_dof`` says, the
         equal mixture of a committee's members; its mean and std are :meth:`predict`'s.
         Arrays are of shape (samples, outputs)."""
+        return self._distribution(X, "predict_distribution")
+
+    def _distribution(self, X, what: str) -> Predictive:
+        """:func:`quasinet.predictive.predictive_distribution` of this model at X; ValueError naming
+        ``what`` (the caller's name) for a model without a posterior or a classifier."""
         if self.posterior is None:
-            raise ValueError("predict_distribution needs a model with a posterior (trained by Bayesian "
-                             f"regularisation, method 'BR'); {_trained_by(self.method)}")
+            raise ValueError(f"{what} needs a model with a posterior (trained by Bayesian regularisation, "
+                             f"method 'BR'); {_trained_by(self.method)}")
         if self.classes is not None:
-            raise ValueError("predict_distribution is for regression models; a classifier's is predict_proba")
+            raise ValueError(f"{what} is for regression models; a classifier's uncertainty is in predict_proba")
         return predictive_distribution(self._moments_members(), self.transform_inputs(X),
                                        self.posterior.noise_dof, self.y_offset, self.y_scale)
 
@@ -308,23 +303,6 @@ def _committee(committee, net: Network, posterior, classifier: bool) -> List[Tup
                              f"{posterior.dofs(n_out).tolist()} (a committee's predictive has one shape)")
         out.append((m, p))
     return out
-
-
-def _check_scaled(scaled: np.ndarray, raw: np.ndarray, what: str, formula) -> None:
-    """FloatingPointError naming the first entry a scaling turned from finite to non-finite.
-
-    Without it a finite input beyond what the stored scaling can map (1e308 with a scale of
-    1e-13) would reach the core as inf and be reported as "X must be finite".
-    """
-    if raw.ndim != 2:
-        return  # not a (rows, columns) array: the network refuses it with its own message
-    bad = ~np.isfinite(scaled)
-    if bad.any():
-        bad &= np.isfinite(raw)
-        if bad.any():
-            r, c = (int(i) for i in np.unravel_index(int(np.argmax(bad)), bad.shape))
-            raise FloatingPointError(f"{what} at row {r}, column {c}: the model's scaling {formula(c)} of "
-                                     f"{float(raw[r, c])!r} overflows float64")
 
 
 def _pair(offset, scale, n, what):

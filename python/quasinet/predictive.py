@@ -27,6 +27,7 @@ from scipy import optimize, special
 
 from .network import Network
 from .posterior import check_dof, member_mean, member_moments, mixture_moments, weight_variance
+from .scaling import check_scaled
 
 __all__ = ["DOF_ROWS", "MAX_LEVERAGE", "MIN_DOF", "Predictive", "fit_noise_dof", "predictive_distribution",
            "standardised_residuals", "unit_log_density"]
@@ -288,13 +289,25 @@ def predictive_distribution(members: Sequence[Tuple[Network, np.ndarray, object]
     offset = np.zeros(n_out) if y_offset is None else np.asarray(y_offset, dtype=np.float64)
     scale = np.ones(n_out) if y_scale is None else np.asarray(y_scale, dtype=np.float64)
     net_means, net_variances = member_moments(members, Xs)
-    mean, var = mixture_moments(net_means, net_variances)
-    with np.errstate(over="ignore", invalid="ignore"):
-        # In target units exactly as predict(X, return_std=True) computes them.
-        mean, std = mean * scale + offset, np.sqrt(np.maximum(var, 0.0)) * scale
-        means = [m * scale + offset for m in net_means]
-        stds = [np.sqrt(np.maximum(v, 0.0)) * scale for v in net_variances]  # not v * scale**2: 1e160**2 overflows
-    if not all(np.all(np.isfinite(a)) for a in [mean, std] + means + stds):
-        raise FloatingPointError("the predictive distribution overflows in target units (offset "
-                                 f"{offset.tolist()}, scale {scale.tolist()})")
+    net_mean, var = mixture_moments(net_means, net_variances)
+    net_stds = [np.sqrt(np.maximum(v, 0.0)) for v in net_variances]  # rounding's negatives clipped, as predict does
+    net_std = np.sqrt(np.maximum(var, 0.0))
+
+    def units(values, what, sd):
+        # Target units, as predict(X, return_std=True) computes them (a standard deviation times
+        # the scale, not a variance times its square: 1e160 ** 2 overflows); FloatingPointError
+        # naming the first entry that overflows.
+        with np.errstate(over="ignore", invalid="ignore"):
+            out = values * scale if sd else values * scale + offset
+        check_scaled(out, values, what, (lambda c: f"std * {scale[c]:.6g}") if sd
+                     else (lambda c: f"out * {scale[c]:.6g} + {offset[c]:.6g}"))
+        return out
+
+    mean = units(net_mean, "the prediction", False)
+    std = units(net_std, "the predictive standard deviation", True)
+    if len(members) == 1:
+        means, stds = [mean], [std]
+    else:
+        means = [units(m, f"committee member {k}'s prediction", False) for k, m in enumerate(net_means)]
+        stds = [units(s, f"committee member {k}'s standard deviation", True) for k, s in enumerate(net_stds)]
     return Predictive(means, stds, dof, squeeze=squeeze, mean=mean, std=std)

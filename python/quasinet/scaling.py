@@ -1,4 +1,5 @@
-"""Standardisation of data columns (shared by the CLI, the estimators and the exports).
+"""Standardisation of data columns (shared by the CLI, the estimators and the exports), and the
+check that a stored scaling does not overflow (:func:`check_scaled`).
 
 One routine, :func:`standardisation`, for every finite float64 column whatever its scale:
 
@@ -22,7 +23,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["CONSTANT_RTOL", "standardisation", "unit_scale_for_constant"]
+__all__ = ["CONSTANT_RTOL", "check_scaled", "standardisation", "unit_scale_for_constant"]
 
 #: A column is constant when its standard deviation is at most this times the magnitude of
 #: its mean: the spread that rounding alone leaves in a column of one repeated value is about
@@ -89,3 +90,20 @@ def unit_scale_for_constant(mean, std):
     """
     std[std <= CONSTANT_RTOL * np.abs(mean)] = 1.0
     return std
+
+
+def check_scaled(scaled: np.ndarray, raw: np.ndarray, what: str, formula) -> None:
+    """FloatingPointError naming the first entry a scaling turned from finite to non-finite.
+
+    Without it a finite input beyond what the stored scaling can map (1e308 with a scale of
+    1e-13) would reach the core as inf and be reported as "X must be finite".
+    """
+    if raw.ndim != 2:
+        return  # not a (rows, columns) array: the network refuses it with its own message
+    bad = ~np.isfinite(scaled)
+    if bad.any():
+        bad &= np.isfinite(raw)
+        if bad.any():
+            r, c = (int(i) for i in np.unravel_index(int(np.argmax(bad)), bad.shape))
+            raise FloatingPointError(f"{what} at row {r}, column {c}: the model's scaling {formula(c)} of "
+                                     f"{float(raw[r, c])!r} overflows float64")

@@ -551,16 +551,8 @@ class QuasiNetRegressor(RegressorMixin, _QuasiNetBase):
         if not return_std:
             out = self._forward(X) * self.y_scale_ + self.y_mean_
             return out.ravel() if self._y_ndim == 1 else out
-        if not getattr(self, "members_", None):
-            check_is_fitted(self, "network_")
-            raise ValueError(f"return_std needs a model trained by Bayesian regularisation (method 'BR'), "
-                             f"{_trained_by(getattr(self, 'method_', None))}")
-        # A committee's predictive distribution is the equal mixture of its members' (Gaussian or Student-t).
-        mean, var = posterior.predictive_moments(self.members_, self._standardised_X(X))
-        out, std = mean * self.y_scale_ + self.y_mean_, np.sqrt(np.maximum(var, 0.0)) * self.y_scale_
-        if self._y_ndim == 1:
-            return out.ravel(), std.ravel()
-        return out, std
+        dist = self._distribution(X, "return_std")
+        return dist.mean, dist.std
 
     def predict_distribution(self, X) -> predictive.Predictive:
         """The predictive distribution at the rows of ``X``, in target units.
@@ -572,9 +564,14 @@ class QuasiNetRegressor(RegressorMixin, _QuasiNetBase):
         members'. Arrays are of shape (n_samples,) if y was 1-D, else (n_samples, n_outputs).
         Needs a model trained by Bayesian regularisation.
         """
+        return self._distribution(X, "predict_distribution")
+
+    def _distribution(self, X, what: str) -> predictive.Predictive:
+        """:func:`quasinet.predictive.predictive_distribution` of the members at X (target units,
+        1-D for a 1-D y); ValueError naming ``what`` (the caller's name) without BR."""
         if not getattr(self, "members_", None):
             check_is_fitted(self, "network_")
-            raise ValueError(f"predict_distribution needs a model trained by Bayesian regularisation (method 'BR'), "
+            raise ValueError(f"{what} needs a model trained by Bayesian regularisation (method 'BR'), "
                              f"{_trained_by(getattr(self, 'method_', None))}")
         # An estimator pickled before noise_dof_ existed has a Gaussian predictive.
         dof = getattr(self, "noise_dof_", None)
