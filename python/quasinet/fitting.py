@@ -611,12 +611,19 @@ def _relevance(result: FitResult, train, rng) -> Optional[np.ndarray]:
     (:func:`quasinet.posterior.input_relevance`: the mean squared input derivative times the
     input's variance, from the core's input Jacobian) over the training rows, or a random
     subset of :data:`SEARCH_ROWS` of them; for a committee, of its averaged prediction."""
-    if train.n_rows > SEARCH_ROWS:
-        train = train.subset(np.sort(rng.choice(train.n_rows, SEARCH_ROWS, replace=False)))
-    X, w = train.X, train.w
-    if is_dask(X):
-        X, w = (np.asarray(a.compute()) if a is not None else None for a in (X, w))
+    X, _, w = _sample(train, rng, SEARCH_ROWS)
     return posterior.input_relevance(result.networks(), X, w)
+
+
+def _sample(train, rng, limit: int):
+    """(X, Y, w) of the training rows, or of a random subset of ``limit`` of them, as NumPy arrays
+    (Dask rows computed: at most ``limit`` of them)."""
+    if train.n_rows > limit:
+        train = train.subset(np.sort(rng.choice(train.n_rows, limit, replace=False)))
+    arrays = (train.X, train.Y, train.w)
+    if is_dask(train.X):
+        arrays = tuple(np.asarray(a.compute()) if a is not None else None for a in arrays)
+    return arrays
 
 
 def _noise_dof(result: FitResult, train, rng, settings: Settings) -> np.ndarray:
@@ -628,12 +635,7 @@ def _noise_dof(result: FitResult, train, rng, settings: Settings) -> np.ndarray:
         # An interrupted fit's members may have been fitted on a subset of the rows, whose
         # leverage correction does not hold for the others: a Gaussian, the safe shape.
         return np.full(result.n_outputs, np.inf)
-    if train.n_rows > predictive.DOF_ROWS:
-        train = train.subset(np.sort(rng.choice(train.n_rows, predictive.DOF_ROWS, replace=False)))
-    X, Y, w = train.X, train.Y, train.w
-    if is_dask(X):
-        X, Y, w = (np.asarray(a.compute()) if a is not None else None for a in (X, Y, w))
-    return predictive.fit_noise_dof(result.members, X, Y, w)
+    return predictive.fit_noise_dof(result.members, *_sample(train, rng, predictive.DOF_ROWS))
 
 
 def _reporter(settings: Settings, train_fg):
