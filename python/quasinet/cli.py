@@ -366,6 +366,7 @@ def _fmt(v: float) -> str:
 
 def _cmd_predict(args, out: TextIO, err: TextIO) -> int:
     from .files import atomic_write
+    from .posterior import trained_by
 
     if args.out:
         _refuse_overwriting_inputs(args.out, model=args.model, data=args.data)
@@ -391,10 +392,8 @@ def _cmd_predict(args, out: TextIO, err: TextIO) -> int:
     elif given:
         if model.posterior is None:
             method = model.method or model.info.get("method", "another method")
-            how = ("this one's BR fit was interrupted before it had a posterior" if method == "BR"
-                   else f"this one was trained by {method}")
             raise UserError(f"{args.model}: {flags} needs a model trained by Bayesian regularisation "
-                            f"(train --method BR); {how}")
+                            f"(train --method BR); {trained_by(method)}")
         dist = model.predict_distribution(X)
         columns, header = [dist.mean], list(targets)
         if args.std:

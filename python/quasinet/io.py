@@ -23,7 +23,7 @@ from . import modelfile
 from .metrics import class_probabilities
 from .modelfile import FORMAT, MAX_LAYER_WIDTH, MAX_PARAMS, VERSION  # noqa: F401  (public names of this module too)
 from .network import ACTIVATIONS, DTYPES, GAUSS_NEWTON_MAX_PARAMS, LOSSES, OUTPUT_ACTIVATIONS, Network
-from .posterior import Posterior, member_mean, moderated_probabilities
+from .posterior import Posterior, member_mean, moderated_probabilities, trained_by
 from .predictive import Predictive, predictive_distribution
 from .scaling import check_scaled
 from .tabular import ColumnEncoding
@@ -214,7 +214,7 @@ class Model:
         ``what`` (the caller's name) for a model without a posterior or a classifier."""
         if self.posterior is None:
             raise ValueError(f"{what} needs a model with a posterior (trained by Bayesian regularisation, "
-                             f"method 'BR'); {_trained_by(self.method)}")
+                             f"method 'BR'); {trained_by(self.method)}")
         if self.classes is not None:
             raise ValueError(f"{what} is for regression models; a classifier's uncertainty is in predict_proba")
         return predictive_distribution(self._moments_members(), self.transform_inputs(X),
@@ -375,13 +375,6 @@ def _posterior_header(p: Posterior) -> dict:
         # Only a shape other than Gaussian needs the key (and version 7); JSON has no infinity: null.
         **({} if p.noise_dof is None or np.all(np.isinf(p.noise_dof))
            else {"noise_dof": [None if np.isinf(d) else float(d) for d in p.noise_dof]}))
-
-
-def _trained_by(method) -> str:
-    """The end of the message that a model has no posterior: how it was trained."""
-    if method == "BR":  # a BR fit interrupted before its first evidence fit finished keeps its network only
-        return "this one's BR fit was interrupted before it had a posterior"
-    return f"this one was trained by {method or 'another method'}"
 
 
 def load_model(path: PathLike) -> Model:

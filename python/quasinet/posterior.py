@@ -304,6 +304,15 @@ def check_dof(dof, n_outputs: int) -> np.ndarray:
     return d
 
 
+def trained_by(method) -> str:
+    """The end of the message that a model has no posterior: how it was trained ("this one was
+    trained by L-BFGS-B"; a BR fit interrupted before its first evidence fit finished keeps its
+    network only)."""
+    if method == "BR":
+        return "this one's BR fit was interrupted before it had a posterior"
+    return f"this one was trained by {method or 'another method'}"
+
+
 def _real(value, name, low=-np.inf, low_open=False) -> float:
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be a real number, got {type(value).__name__}")

@@ -572,7 +572,7 @@ class QuasiNetRegressor(RegressorMixin, _QuasiNetBase):
         if not getattr(self, "members_", None):
             check_is_fitted(self, "network_")
             raise ValueError(f"{what} needs a model trained by Bayesian regularisation (method 'BR'), "
-                             f"{_trained_by(getattr(self, 'method_', None))}")
+                             f"{posterior.trained_by(getattr(self, 'method_', None))}")
         # An estimator pickled before noise_dof_ existed has a Gaussian predictive.
         dof = getattr(self, "noise_dof_", None)
         return predictive.predictive_distribution(self.members_, self._standardised_X(X), dof, self.y_mean_,
@@ -678,13 +678,6 @@ class QuasiNetClassifier(ClassifierMixin, _QuasiNetBase):
         if is_dask(proba):
             return proba.argmax(axis=1).map_blocks(_take, self.classes_, dtype=self.classes_.dtype)
         return self.classes_[np.argmax(proba, axis=1)]
-
-
-def _trained_by(method) -> str:
-    """The end of the message that a model has no posterior: how it was trained."""
-    if method == "BR":  # a BR fit interrupted before its first evidence fit finished keeps its network only
-        return "this one's BR fit was interrupted before it had a posterior"
-    return f"this one was trained by {method or 'another method'}"
 
 
 # -- tables -------------------------------------------------------------------------------------------
