@@ -90,18 +90,16 @@ SEARCH_CYCLES = 20
 #: ... or when the log evidence rose by less than :data:`SEARCH_GAIN` nats over this many
 #: cycles (a fit to the end: 0.1 nats over 10 cycles; :data:`quasinet.evidence.PATIENCE`).
 #: A wide candidate's log evidence creeps up by a nat every few cycles for dozens of cycles
-#: while its gamma settles, which changes its rank by far less than the committee window; on
-#: Friedman #1 (1,000 rows, 20 inputs) the 16-unit candidate that the evidence then rejects ran
-#: 41 cycles (9.5 s) under the 2-nat rule alone, where the whole fit had taken 17.4 s. Measured on Friedman #1 (the default fit, one run each,
-#: same machine; held-out MSE on 2,000 rows, noise floor 1.0): 300 rows x 10 inputs 2.28 s ->
-#: 1.03 s (MSE 1.0915 -> 1.0913), 1,000 x 10 7.76 s -> 3.04 s (1.0336 -> 1.0335), 1,000 x 20
-#: 17.4 s -> 8.4 s (1.0796 -> 1.0796), 300 x 20 1.58 s -> 1.06 s (1.2075 -> 1.2089); on three
-#: other draws of 1,000 x 10 (a review's runs, load about 2) 5.46 -> 4.42 s, 4.34 -> 3.11 s and
-#: 3.83 -> 3.40 s: the gain is large where a wide candidate creeps for long, small elsewhere. At
-#: most 12 cycles changed the ranking on 300 x 20 (MSE 1.27). On the 500-row Friedman table of
-#: bench/realdata.py (20 splits) the RMSE was 1.093 before and 1.094 after, on the development
-#: tables within 0.2% (diabetes 54.29 -> 54.19, cpus 0.1802 -> 0.1797, the others equal to 4
-#: digits).
+#: while its gamma settles, which changes its rank by far less than the committee window; the
+#: cap stops such a candidate, often one the evidence then rejects, at 20 cycles. Measured
+#: by ``python bench/fit_speed.py --friedman 300x10 1000x10 1000x20 300x20 --draws 0 1 2`` on
+#: this code and on 7945e5c (before), one after the other (bench/results/fit_speed.txt): 1,000
+#: rows x 10 inputs 9.8/7.9/9.4 s -> 5.6/4.9/3.6 s, 1,000 x 20 25.0/19.5/22.2 s -> 11.9/10.1/
+#: 10.4 s, 300 rows 1.1-1.4x faster; held-out MSE within 0.006 on every draw (most equal to
+#: 3 digits). On the 500-row Friedman table of bench/realdata.py (20 splits) the RMSE was 1.093
+#: before and 1.094 after, on the development tables within 0.2% (diabetes 54.29 -> 54.19, cpus
+#: 0.1802 -> 0.1797, the others equal to 4 digits). A cap of 12 cycles changed the ranking on
+#: Friedman #1 300 x 20 (MSE 1.27 against 1.21; an inline trial).
 SEARCH_PATIENCE = 5
 SEARCH_GAIN = 2.0
 
